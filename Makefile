@@ -1,0 +1,50 @@
+# Tickwire. `make run` starts the sample game on :8080; `make test` runs every test.
+GO      ?= go
+BUF     ?= $(GO) run github.com/bufbuild/buf/cmd/buf@v1.75.0
+ADDR    ?= :8080
+BENCH   ?= .
+COUNT   ?= 6
+
+.PHONY: run test test-go test-web proto check-generated web check-web bench lint cluster fuzz loadtest
+
+run:
+	$(GO) run ./examples/arena -addr $(ADDR)
+
+## test: every test: generated code fresh, vet, Go tests with the race detector, web tests.
+test: check-generated lint test-go test-web
+
+test-go:
+	$(GO) test -race -count=1 ./...
+
+test-web:
+	@if [ -f web-client/package.json ]; then $(MAKE) -C web-client test; fi
+
+## proto: regenerate Go and TypeScript code from the .proto files.
+proto:
+	@if [ -f web-client/package.json ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
+	$(BUF) generate
+
+check-generated:
+	@if [ -f web-client/package.json ] && [ ! -d web-client/node_modules ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
+	./scripts/check-generated.sh
+
+## web: build the browser bundle that examples/arena embeds.
+web:
+	@if [ -f web-client/package.json ]; then $(MAKE) -C web-client build; fi
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(BUF) lint
+
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./...
+
+fuzz:
+	./scripts/fuzz.sh
+
+cluster:
+	./scripts/cluster.sh
+
+loadtest:
+	$(GO) run ./examples/loadtest

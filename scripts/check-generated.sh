@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Regenerates the protobuf code into a scratch directory and fails when the
+# committed files differ (stale or hand-edited generated code).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+BUF=${BUF:-go run github.com/bufbuild/buf/cmd/buf@v1.75.0}
+$BUF generate -o "$tmp"
+status=0
+while IFS= read -r f; do
+  rel=${f#"$tmp"/}
+  if ! cmp -s "$f" "$rel"; then
+    echo "stale generated file: $rel (run 'make proto')" >&2
+    status=1
+  fi
+done < <(find "$tmp" -type f)
+# Generated files that no longer have a source.
+while IFS= read -r rel; do
+  [ -e "$tmp/$rel" ] || { echo "generated file without a source: $rel" >&2; status=1; }
+done < <(git ls-files '*.pb.go' 'web-client/src/gen/*' 2>/dev/null)
+[ $status -eq 0 ] && echo "generated code is up to date"
+exit $status
