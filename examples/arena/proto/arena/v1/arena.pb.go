@@ -5,13 +5,14 @@
 // netcode delta of a moving player is one small varint per axis.
 //
 // Rules (Go server and TypeScript prediction implement the same step):
-//   - Each Input moves the player one tick. The direction (move_x, move_y),
-//     each in [-127, 127], is treated as a vector; if its length exceeds 127 it
-//     is scaled to length 127. The step is trunc(v * SPEED_Q / 127) per axis,
-//     in float64 arithmetic, truncation toward zero, SPEED_Q = 48 quarter units
-//     per tick (12 world units, 240 units/s at 20 Hz).
-//   - The position is clamped to [PLAYER_RADIUS_Q, WORLD_Q - PLAYER_RADIUS_Q]
-//     on each axis.
+//   - Each Input moves the player one tick. With mx, my = move_x, move_y each
+//     clamped to [-127, 127], in float64 arithmetic evaluated exactly in this
+//     order: l = sqrt(mx*mx + my*my); if l > 127 { mx = mx * 127 / l;
+//     my = my * 127 / l }; dx = trunc(mx * SPEED_Q / 127); dy likewise
+//     (truncation toward zero). SPEED_Q = 48 quarter units per tick
+//     (12 world units, 240 units/s at 20 Hz).
+//   - x += dx, y += dy, then each axis is clamped to
+//     [PLAYER_RADIUS * QUANTUM, WORLD_{WIDTH,HEIGHT} * QUANTUM - PLAYER_RADIUS * QUANTUM].
 //   - The server applies at most a few inputs per player per tick (speed clamp);
 //     excess inputs are dropped.
 //   - Touching a pickup (distance < PLAYER_RADIUS + PICKUP_RADIUS) scores its
