@@ -1,0 +1,172 @@
+/**
+ * Clock estimation from noisy samples, with median filters.
+ *
+ * ClockSync turns Ping/Pong round trips into an RTT and a server wall-clock
+ * offset. TickClock turns the arrival times of state frames into the
+ * server's tick timeline as this client receives it, which is what the
+ * interpolation buffer renders against.
+ *
+ * Both are plain data structures driven by the caller's clock (milliseconds
+ * from any monotonic origin, e.g. performance.now()); nothing here reads a
+ * clock or sets a timer, so tests are deterministic.
+ */
+
+/** Median of a non-empty array (the array is not modified). */
+export function median(values: readonly number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface ClockSyncOptions {
+  /** Samples kept (a sliding window). Default 11. */
+  window?: number;
+  /**
+   * A sample whose RTT exceeds outlierFactor × the median RTT plus
+   * outlierSlackMs is an outlier (a TCP retransmit, a GC pause) and does not
+   * count towards the offset estimate. Defaults 1.5 and 10.
+   */
+  outlierFactor?: number;
+  outlierSlackMs?: number;
+}
+
+interface PongSample {
+  rtt: number;
+  /** server wall-clock minus local clock, at the sample. */
+  offset: number;
+}
+
+/**
+ * ClockSync estimates RTT and the server wall-clock offset from ping/pong
+ * samples: RTT is the median of the window; the offset is the median of the
+ * offsets of the inlier samples (RTT close to the median), each computed
+ * assuming a symmetric path (server time = local midpoint of the round trip).
+ */
+export class ClockSync {
+  private readonly samples: PongSample[] = [];
+  private readonly window: number;
+  private readonly factor: number;
+  private readonly slack: number;
+  private rttEst = 0;
+  private offsetEst = 0;
+
+  constructor(opts: ClockSyncOptions = {}) {
+    this.window = Math.max(1, opts.window ?? 11);
+    this.factor = opts.outlierFactor ?? 1.5;
+    this.slack = opts.outlierSlackMs ?? 10;
+  }
+
+  /**
+   * Adds a sample: the local time the ping was sent, the local time the pong
+   * arrived, and the server wall-clock time in the pong. Samples with a
+   * negative round trip are ignored (returns false).
+   */
+  addSample(sentMs: number, recvMs: number, serverTimeMs: number): boolean {
+    const rtt = recvMs - sentMs;
+    if (!(rtt >= 0) || !Number.isFinite(serverTimeMs)) return false;
+    this.samples.push({ rtt, offset: serverTimeMs - (sentMs + rtt / 2) });
+    if (this.samples.length > this.window) this.samples.shift();
+    this.rttEst = median(this.samples.map((s) => s.rtt));
+    const limit = this.rttEst * this.factor + this.slack;
+    const inliers = this.samples.filter((s) => s.rtt <= limit);
+    this.offsetEst = median((inliers.length ? inliers : this.samples).map((s) => s.offset));
+    return true;
+  }
+
+  /** Number of samples in the window. */
+  get sampleCount(): number {
+    return this.samples.length;
+  }
+  /** Median RTT in ms, 0 before the first sample. */
+  get rttMs(): number {
+    return this.rttEst;
+  }
+  /** Server wall clock minus local clock, ms. */
+  get offsetMs(): number {
+    return this.offsetEst;
+  }
+  /** Estimated server wall-clock time (ms since the epoch) at local time now. */
+  serverTime(nowMs: number): number {
+    return nowMs + this.offsetEst;
+  }
+  reset(): void {
+    this.samples.length = 0;
+    this.rttEst = 0;
+    this.offsetEst = 0;
+  }
+}
+
+export interface TickClockOptions {
+  /** Arrival samples kept. Default 40 (2 s at 20 Hz). */
+  window?: number;
+  /**
+   * A sample more than resyncMs away from the current estimate counts as a
+   * jump; after resyncAfter consecutive jumps (a background tab resumed, the
+   * server restarted, a long stall) the window restarts from the new
+   * samples. Defaults 250 ms and 3.
+   */
+  resyncMs?: number;
+  resyncAfter?: number;
+}
+
+/**
+ * TickClock maps local time to the server's tick timeline as received here:
+ * each state of tick t arriving at local time a is a sample of the origin
+ * a - t × tickMs; the origin estimate is the median of the window. The
+ * fractional tick at local time now is (now - origin) / tickMs.
+ */
+export class TickClock {
+  private readonly origins: number[] = [];
+  private readonly window: number;
+  private readonly resyncMs: number;
+  private readonly resyncAfter: number;
+  private jumps = 0;
+  private origin = 0;
+  /** Resyncs done so far (diagnostics). */
+  resyncs = 0;
+
+  constructor(
+    /** Milliseconds per tick (1000 / tick rate). */
+    public tickMs: number,
+    opts: TickClockOptions = {},
+  ) {
+    this.window = Math.max(1, opts.window ?? 40);
+    this.resyncMs = opts.resyncMs ?? 250;
+    this.resyncAfter = Math.max(1, opts.resyncAfter ?? 3);
+  }
+
+  /** True once at least one sample arrived. */
+  get ready(): boolean {
+    return this.origins.length > 0;
+  }
+
+  /** Adds the arrival of the state of `tick` at local time `arrivalMs`. */
+  observe(tick: number, arrivalMs: number): void {
+    const o = arrivalMs - tick * this.tickMs;
+    if (this.origins.length > 0 && Math.abs(o - this.origin) > this.resyncMs) {
+      if (++this.jumps >= this.resyncAfter) {
+        this.origins.length = 0;
+        this.jumps = 0;
+        this.resyncs++;
+      } else {
+        return;
+      }
+    } else {
+      this.jumps = 0;
+    }
+    this.origins.push(o);
+    if (this.origins.length > this.window) this.origins.shift();
+    this.origin = median(this.origins);
+  }
+
+  /** Estimated (fractional) tick being received at local time now. */
+  tickAt(nowMs: number): number {
+    return (nowMs - this.origin) / this.tickMs;
+  }
+
+  /** Forgets every sample (new room, tab resumed). */
+  reset(): void {
+    this.origins.length = 0;
+    this.jumps = 0;
+  }
+}
