@@ -1,0 +1,82 @@
+package netcode
+
+import (
+	"errors"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickwire/tickwire/netcode/internal/randmsg"
+	"github.com/tickwire/tickwire/netcode/internal/testpb"
+)
+
+// FuzzApply applies arbitrary bytes to a random baseline: Apply must return
+// an error wrapping a sentinel or leave a valid (marshalable) message.
+func FuzzApply(f *testing.F) {
+	g := randmsg.New(7)
+	for i := 0; i < 16; i++ {
+		base := &testpb.TestState{}
+		g.Fill(base.ProtoReflect())
+		cur := proto.Clone(base).(*testpb.TestState)
+		g.Mutate(cur.ProtoReflect())
+		p, err := Diff(base, cur)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(uint64(i), p)
+	}
+	f.Add(uint64(0), []byte{0x80, 0x80, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, seed uint64, patch []byte) {
+		base := &testpb.TestState{}
+		randmsg.New(seed % 64).Fill(base.ProtoReflect())
+		err := Apply(base, patch)
+		if err != nil {
+			if !errors.Is(err, ErrMalformedPatch) && !errors.Is(err, ErrTooDeep) {
+				t.Fatalf("error without sentinel: %v", err)
+			}
+			return
+		}
+		if _, err := proto.Marshal(base); err != nil {
+			t.Fatalf("Apply accepted a patch that leaves an invalid message: %v", err)
+		}
+	})
+}
+
+// FuzzDiffApply builds two TestStates from fuzz bytes (protobuf encodings)
+// and checks the round-trip property.
+func FuzzDiffApply(f *testing.F) {
+	g := randmsg.New(8)
+	for i := 0; i < 16; i++ {
+		a, b := &testpb.TestState{}, &testpb.TestState{}
+		g.Fill(a.ProtoReflect())
+		if i%2 == 0 {
+			b = proto.Clone(a).(*testpb.TestState)
+			g.Mutate(b.ProtoReflect())
+		} else {
+			g.Fill(b.ProtoReflect())
+		}
+		ab, _ := proto.Marshal(a)
+		bb, _ := proto.Marshal(b)
+		f.Add(ab, bb)
+	}
+	f.Fuzz(func(t *testing.T, ab, bb []byte) {
+		opts := proto.UnmarshalOptions{DiscardUnknown: true}
+		base, cur, got := &testpb.TestState{}, &testpb.TestState{}, &testpb.TestState{}
+		if opts.Unmarshal(ab, base) != nil || opts.Unmarshal(bb, cur) != nil || opts.Unmarshal(ab, got) != nil {
+			return
+		}
+		if !proto.Equal(cur, cur) { // NaN never equals itself
+			return
+		}
+		patch, err := Diff(base, cur)
+		if err != nil {
+			t.Fatalf("Diff: %v", err)
+		}
+		if err := Apply(got, patch); err != nil {
+			t.Fatalf("Apply: %v (patch %x)", err, patch)
+		}
+		if !proto.Equal(got, cur) {
+			t.Fatalf("round trip mismatch\nbase=%v\ncur=%v\ngot=%v", base, cur, got)
+		}
+	})
+}
