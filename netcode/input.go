@@ -1,0 +1,160 @@
+package netcode
+
+import (
+	"errors"
+	"slices"
+)
+
+// Input path sentinel errors (InputBuffer.Push). Callers count them.
+var (
+	ErrDuplicateInput   = errors.New("netcode: duplicate input")
+	ErrStaleInput       = errors.New("netcode: stale input")
+	ErrInputTooFarAhead = errors.New("netcode: input sequence too far ahead")
+	ErrInputBufferFull  = errors.New("netcode: input buffer full")
+)
+
+// Input is one pending client input.
+type Input struct {
+	Seq     uint32
+	Payload []byte
+}
+
+// InputBufferConfig configures an InputBuffer. The zero value is usable.
+type InputBufferConfig struct {
+	// Capacity bounds the pending inputs (default 16).
+	Capacity int
+	// MaxAhead refuses seq > LastProcessed()+MaxAhead (default 64).
+	MaxAhead uint32
+}
+
+// InputBuffer orders one player's inputs by sequence number. Sequence
+// numbers start at 1 (0 means none) and are compared as plain integers (a
+// uint32 does not wrap in a room's lifetime).
+//
+// Take does not wait for gaps: a missing seq (dropped upstream) is skipped
+// and arrives later as stale. Over TCP inputs arrive in order, so gaps only
+// come from drops.
+//
+// Not safe for concurrent use (room goroutine only).
+type InputBuffer struct {
+	cfg     InputBufferConfig
+	pending []Input // sorted by Seq
+	last    uint32
+}
+
+// NewInputBuffer returns an InputBuffer with cfg's defaults applied.
+func NewInputBuffer(cfg InputBufferConfig) *InputBuffer {
+	if cfg.Capacity <= 0 {
+		cfg.Capacity = 16
+	}
+	if cfg.MaxAhead == 0 {
+		cfg.MaxAhead = 64
+	}
+	return &InputBuffer{cfg: cfg, pending: make([]Input, 0, cfg.Capacity)}
+}
+
+// Push adds an input. It keeps payload (no copy): the caller must not reuse
+// it. Errors: ErrStaleInput (seq <= LastProcessed, including 0),
+// ErrDuplicateInput (already pending), ErrInputTooFarAhead,
+// ErrInputBufferFull.
+func (b *InputBuffer) Push(seq uint32, payload []byte) error {
+	if seq <= b.last {
+		return ErrStaleInput
+	}
+	if uint64(seq) > uint64(b.last)+uint64(b.cfg.MaxAhead) {
+		return ErrInputTooFarAhead
+	}
+	i, found := slices.BinarySearchFunc(b.pending, seq, func(in Input, s uint32) int {
+		return int(int64(in.Seq) - int64(s))
+	})
+	if found {
+		return ErrDuplicateInput
+	}
+	if len(b.pending) >= b.cfg.Capacity {
+		return ErrInputBufferFull
+	}
+	b.pending = slices.Insert(b.pending, i, Input{Seq: seq, Payload: payload})
+	return nil
+}
+
+// Take appends up to max pending inputs (all when max <= 0) in seq order to
+// dst, removes them, and advances LastProcessed to the last one taken.
+func (b *InputBuffer) Take(max int, dst []Input) []Input {
+	n := len(b.pending)
+	if max > 0 && max < n {
+		n = max
+	}
+	if n == 0 {
+		return dst
+	}
+	dst = append(dst, b.pending[:n]...)
+	b.last = b.pending[n-1].Seq
+	rest := copy(b.pending, b.pending[n:])
+	clear(b.pending[rest:])
+	b.pending = b.pending[:rest]
+	return dst
+}
+
+// LastProcessed returns the highest seq taken (0 before any).
+func (b *InputBuffer) LastProcessed() uint32 { return b.last }
+
+// Pending returns the number of inputs waiting.
+func (b *InputBuffer) Pending() int { return len(b.pending) }
+
+// Predictor is the client half of prediction and reconciliation: it keeps
+// the inputs the server has not yet processed and replays them on top of
+// each authoritative state. Not safe for concurrent use.
+type Predictor[S any, I any] struct {
+	step    func(S, I) S
+	max     int
+	pending []predInput[I]
+}
+
+type predInput[I any] struct {
+	seq uint32
+	in  I
+}
+
+// NewPredictor returns a Predictor using step (the game's simulation of one
+// input; the same rules as the server) keeping at most max unacknowledged
+// inputs (default 128 when max <= 0; the oldest is dropped when full).
+// If S is a pointer type, step may mutate and return its argument:
+// Reconcile then mutates the authoritative state passed in.
+func NewPredictor[S any, I any](step func(S, I) S, max int) *Predictor[S, I] {
+	if max <= 0 {
+		max = 128
+	}
+	return &Predictor[S, I]{step: step, max: max}
+}
+
+// Push records an input sent with seq (increasing).
+func (p *Predictor[S, I]) Push(seq uint32, in I) {
+	if len(p.pending) >= p.max {
+		copy(p.pending, p.pending[1:])
+		p.pending = p.pending[:len(p.pending)-1]
+	}
+	p.pending = append(p.pending, predInput[I]{seq: seq, in: in})
+}
+
+// Reconcile drops inputs with seq <= lastProcessed (the server has applied
+// them) and returns authoritative with the remaining inputs re-applied in
+// order: the predicted present state.
+func (p *Predictor[S, I]) Reconcile(authoritative S, lastProcessed uint32) S {
+	i := 0
+	for i < len(p.pending) && p.pending[i].seq <= lastProcessed {
+		i++
+	}
+	if i > 0 {
+		n := copy(p.pending, p.pending[i:])
+		clear(p.pending[n:])
+		p.pending = p.pending[:n]
+	}
+	s := authoritative
+	for _, e := range p.pending {
+		s = p.step(s, e.in)
+	}
+	return s
+}
+
+// Pending returns the number of unacknowledged inputs.
+func (p *Predictor[S, I]) Pending() int { return len(p.pending) }

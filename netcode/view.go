@@ -1,0 +1,134 @@
+package netcode
+
+import (
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// ViewFilter builds a client's view of a state: a copy whose named map field
+// (entities by integer id) holds only the ids the client sees. Entities
+// entering or leaving the view become map adds and removes in that client's
+// patches (ViewEncoder). Safe for concurrent use (it holds no mutable state).
+type ViewFilter struct {
+	md protoreflect.MessageDescriptor
+	fd protoreflect.FieldDescriptor
+}
+
+// NewViewFilter returns a filter for the map field mapField of messages of
+// type md. The map's keys must be an integer kind; ids are converted to it.
+func NewViewFilter(md protoreflect.MessageDescriptor, mapField protoreflect.Name) (*ViewFilter, error) {
+	fd := md.Fields().ByName(mapField)
+	if fd == nil || !fd.IsMap() {
+		return nil, fmt.Errorf("%s has no map field %q: %w", md.FullName(), mapField, ErrTypeMismatch)
+	}
+	switch fd.MapKey().Kind() {
+	case protoreflect.BoolKind, protoreflect.StringKind:
+		return nil, fmt.Errorf("map field %s: keys must be integers: %w", fd.FullName(), ErrTypeMismatch)
+	}
+	return &ViewFilter{md: md, fd: fd}, nil
+}
+
+// View returns a new message of state's type with every field of state and
+// the map field filtered to ids (ids absent from the map are skipped).
+//
+// The view shares field values (nested messages, lists, map values) with
+// state rather than copying them, so state must be immutable: pass the
+// Replicator's snapshot (Replicator.Latest), never the live room state.
+func (f *ViewFilter) View(state proto.Message, ids []uint32) (proto.Message, error) {
+	src := state.ProtoReflect()
+	if err := sameType(f.md, src.Descriptor()); err != nil {
+		return nil, err
+	}
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		if fd.Number() != f.fd.Number() {
+			dst.Set(fd, v)
+		}
+		return true
+	})
+	if !src.Has(f.fd) || len(ids) == 0 {
+		return dst.Interface(), nil
+	}
+	sm := src.Get(f.fd).Map()
+	dm := dst.Mutable(f.fd).Map()
+	kk := f.fd.MapKey().Kind()
+	for _, id := range ids {
+		var k protoreflect.MapKey
+		switch kk {
+		case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+			k = protoreflect.ValueOfInt32(int32(id)).MapKey()
+		case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+			k = protoreflect.ValueOfInt64(int64(id)).MapKey()
+		case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+			k = protoreflect.ValueOfUint64(uint64(id)).MapKey()
+		default:
+			k = protoreflect.ValueOfUint32(id).MapKey()
+		}
+		if v := sm.Get(k); v.IsValid() {
+			dm.Set(k, v)
+		}
+	}
+	return dst.Interface(), nil
+}
+
+// ViewEncoderConfig configures a ViewEncoder. The zero value is usable.
+type ViewEncoderConfig struct {
+	// History is the number of sent views kept as baselines (default 64).
+	History int
+}
+
+// ViewEncoder encodes one client's filtered views (interest management).
+// A client with a view has its own baseline chain of view states: the
+// shared Replicator cache does not apply, each view is encoded for that
+// client alone. The room keeps one ViewEncoder per such client.
+//
+// Not safe for concurrent use (room goroutine only).
+type ViewEncoder struct {
+	ring   []snapshot
+	differ Differ
+	size   int
+}
+
+// NewViewEncoder returns a ViewEncoder with cfg's defaults applied.
+func NewViewEncoder(cfg ViewEncoderConfig) *ViewEncoder {
+	if cfg.History <= 0 {
+		cfg.History = 64
+	}
+	return &ViewEncoder{ring: make([]snapshot, cfg.History)}
+}
+
+// Encode keeps view as the client's view of tick and returns its payload
+// against baseline: a patch with used == baseline when the view of baseline
+// is kept, else the full encoding with used == 0. Encode takes ownership of
+// view: do not modify it afterwards (views from ViewFilter.View qualify).
+// The returned payload is freshly allocated.
+func (v *ViewEncoder) Encode(tick uint32, view proto.Message, baseline uint32) (payload []byte, used uint32, err error) {
+	var base proto.Message
+	if baseline != 0 && baseline != tick {
+		if s := v.ring[int(baseline%uint32(len(v.ring)))]; s.state != nil && s.tick == baseline {
+			base = s.state
+		}
+	}
+	v.ring[int(tick%uint32(len(v.ring)))] = snapshot{tick: tick, state: view}
+	if base == nil {
+		payload, err = proto.MarshalOptions{Deterministic: true}.Marshal(view)
+		if err != nil {
+			return nil, 0, fmt.Errorf("netcode: encode full view: %w", err)
+		}
+		v.size = len(payload)
+		return payload, 0, nil
+	}
+	payload, err = v.differ.AppendDiff(make([]byte, 0, 64+v.size/4), base, view)
+	if err != nil {
+		return nil, 0, err
+	}
+	return payload, baseline, nil
+}
+
+// Has reports whether the view of tick is kept.
+func (v *ViewEncoder) Has(tick uint32) bool {
+	s := v.ring[int(tick%uint32(len(v.ring)))]
+	return tick != 0 && s.state != nil && s.tick == tick
+}
