@@ -1,0 +1,114 @@
+package netcode
+
+import (
+	"encoding/binary"
+	"errors"
+	"testing"
+)
+
+func TestInputBuffer(t *testing.T) {
+	b := NewInputBuffer(InputBufferConfig{Capacity: 3, MaxAhead: 10})
+	steps := []struct {
+		seq  uint32
+		want error
+	}{
+		{0, ErrStaleInput},
+		{2, nil},
+		{1, nil},
+		{2, ErrDuplicateInput},
+		{10, nil},
+		{11, ErrInputTooFarAhead},
+		{5, ErrInputBufferFull},
+	}
+	for _, s := range steps {
+		if err := b.Push(s.seq, []byte{byte(s.seq)}); !errors.Is(err, s.want) {
+			t.Fatalf("Push(%d) = %v, want %v", s.seq, err, s.want)
+		}
+	}
+	got := b.Take(2, nil)
+	if len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 || got[1].Payload[0] != 2 || b.LastProcessed() != 2 || b.Pending() != 1 {
+		t.Fatalf("Take = %+v, last %d", got, b.LastProcessed())
+	}
+	if err := b.Push(2, nil); !errors.Is(err, ErrStaleInput) {
+		t.Fatalf("re-push of processed seq: %v", err)
+	}
+	if err := b.Push(12, nil); err != nil { // MaxAhead now counts from 2
+		t.Fatal(err)
+	}
+	got = b.Take(0, got[:0])
+	if len(got) != 2 || got[0].Seq != 10 || got[1].Seq != 12 || b.LastProcessed() != 12 {
+		t.Fatalf("Take all = %+v", got)
+	}
+	if err := b.Push(5, nil); !errors.Is(err, ErrStaleInput) {
+		t.Fatalf("gap filled late: %v", err)
+	}
+	if got = b.Take(5, got[:0]); len(got) != 0 {
+		t.Fatal("Take on empty buffer returned inputs")
+	}
+}
+
+// FuzzInputBuffer drives an InputBuffer with arbitrary operations and checks
+// its invariants: bounded pending, strictly increasing processed seqs.
+func FuzzInputBuffer(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 0, 2, 0, 0, 0, 0xff, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		b := NewInputBuffer(InputBufferConfig{Capacity: 4, MaxAhead: 8})
+		var out []Input
+		last := uint32(0)
+		for len(ops) >= 4 {
+			v := binary.LittleEndian.Uint32(ops)
+			ops = ops[4:]
+			if v&0xff == 0xff {
+				out = b.Take(int(v>>8)%5, out[:0])
+				for _, in := range out {
+					if in.Seq <= last {
+						t.Fatalf("Take returned seq %d after %d", in.Seq, last)
+					}
+					last = in.Seq
+				}
+				if b.LastProcessed() != last {
+					t.Fatalf("LastProcessed %d, want %d", b.LastProcessed(), last)
+				}
+				continue
+			}
+			seq := v % 32
+			err := b.Push(seq, nil)
+			switch {
+			case err == nil:
+				if seq <= last || seq > last+8 {
+					t.Fatalf("accepted seq %d with last %d", seq, last)
+				}
+			case errors.Is(err, ErrStaleInput), errors.Is(err, ErrDuplicateInput),
+				errors.Is(err, ErrInputTooFarAhead), errors.Is(err, ErrInputBufferFull):
+			default:
+				t.Fatalf("unexpected error %v", err)
+			}
+			if b.Pending() > 4 {
+				t.Fatalf("pending %d over capacity", b.Pending())
+			}
+		}
+	})
+}
+
+func TestPredictor(t *testing.T) {
+	p := NewPredictor(func(s int, in int) int { return s + in }, 4)
+	for seq := uint32(1); seq <= 5; seq++ {
+		p.Push(seq, int(seq)*10)
+	}
+	if p.Pending() != 4 { // seq 1 dropped: bounded
+		t.Fatalf("Pending = %d", p.Pending())
+	}
+	tests := []struct {
+		auth, last, want, pending int
+	}{
+		{100, 3, 100 + 40 + 50, 2},
+		{100, 3, 190, 2}, // idempotent
+		{7, 5, 7, 0},
+		{7, 9, 7, 0},
+	}
+	for _, tc := range tests {
+		if got := p.Reconcile(tc.auth, uint32(tc.last)); got != tc.want || p.Pending() != tc.pending {
+			t.Fatalf("Reconcile(%d, %d) = %d pending %d, want %d pending %d", tc.auth, tc.last, got, p.Pending(), tc.want, tc.pending)
+		}
+	}
+}
