@@ -2,4 +2,16 @@ module github.com/tickwire/tickwire
 
 go 1.26.0
 
-require google.golang.org/protobuf v1.36.12
+require (
+	github.com/lxzan/gws v1.8.9
+	github.com/redis/go-redis/v9 v9.23.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dolthub/maphash v0.1.0 // indirect
+	github.com/klauspost/compress v1.17.9 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+)

@@ -1,0 +1,660 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"fmt"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is the in-process [Backend]: the embedded default for a node that
+// runs alone. Several logical nodes may share one Memory (tests). All methods
+// are safe for concurrent use; one mutex guards the state, and no method
+// blocks while holding it.
+type Memory struct {
+	cfg    Config
+	signer *Signer
+
+	mu     sync.Mutex
+	closed bool
+	nodes  map[string]*memNode
+	rooms  map[string]*memRoom
+	used   map[string]time.Time // reservation id -> when the mark may go
+	queues map[string]*memQueue
+	subs   map[string]map[chan []byte]struct{}
+	done   chan struct{} // closed by Close
+}
+
+type memNode struct {
+	info  NodeInfo
+	exp   time.Time
+	rooms map[string]struct{}
+	resv  map[string]time.Time
+}
+
+type memRoom struct {
+	rec  RoomRecord
+	resv map[string]time.Time
+}
+
+type memQueue struct {
+	tickets  map[string]Ticket
+	holder   string
+	leaseExp time.Time
+	fence    int64
+}
+
+var _ Backend = (*Memory)(nil)
+
+// NewMemory returns an in-memory backend. An empty cfg.Secret gets a random one.
+func NewMemory(cfg Config) *Memory {
+	cfg = cfg.withDefaults()
+	if len(cfg.Secret) == 0 {
+		cfg.Secret = make([]byte, 32)
+		_, _ = rand.Read(cfg.Secret)
+	}
+	return &Memory{
+		cfg:    cfg,
+		signer: NewSigner(cfg.Secret, cfg.Now),
+		nodes:  map[string]*memNode{},
+		rooms:  map[string]*memRoom{},
+		used:   map[string]time.Time{},
+		queues: map[string]*memQueue{},
+		subs:   map[string]map[chan []byte]struct{}{},
+		done:   make(chan struct{}),
+	}
+}
+
+// lock takes the mutex, failing when closed, and sweeps expired state.
+func (m *Memory) lock() (time.Time, error) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return time.Time{}, ErrClosed
+	}
+	now := m.cfg.Now()
+	for id, n := range m.nodes {
+		if !now.Before(n.exp) {
+			m.dropNode(id)
+		}
+	}
+	return now, nil
+}
+
+func (m *Memory) dropNode(id string) {
+	n := m.nodes[id]
+	if n == nil {
+		return
+	}
+	for r := range n.rooms {
+		delete(m.rooms, r)
+	}
+	delete(m.nodes, id)
+}
+
+func pruneTimes(s map[string]time.Time, now time.Time) {
+	for k, exp := range s {
+		if !now.Before(exp) {
+			delete(s, k)
+		}
+	}
+}
+
+func (m *Memory) roomView(r *memRoom, now time.Time) RoomRecord {
+	pruneTimes(r.resv, now)
+	rec := r.rec
+	rec.Metadata = maps.Clone(r.rec.Metadata)
+	rec.Reserved = len(r.resv)
+	if n := m.nodes[rec.NodeID]; n != nil {
+		rec.NodeAddress = n.info.Address
+	}
+	return rec
+}
+
+func (m *Memory) nodeView(n *memNode, now time.Time) NodeInfo {
+	pruneTimes(n.resv, now)
+	info := n.info
+	info.Reserved = len(n.resv)
+	return info
+}
+
+// Heartbeat implements [Registry].
+func (m *Memory) Heartbeat(_ context.Context, n NodeInfo) (bool, error) {
+	if n.ID == "" {
+		return false, fmt.Errorf("%w: node id", ErrInvalidArgument)
+	}
+	now, err := m.lock()
+	if err != nil {
+		return false, err
+	}
+	defer m.mu.Unlock()
+	for k, exp := range m.used {
+		if !now.Before(exp) {
+			delete(m.used, k)
+		}
+	}
+	n.UpdatedAt = now
+	n.Reserved = 0
+	cur := m.nodes[n.ID]
+	created := cur == nil
+	if created {
+		cur = &memNode{rooms: map[string]struct{}{}, resv: map[string]time.Time{}}
+		m.nodes[n.ID] = cur
+	}
+	cur.info = n
+	cur.exp = now.Add(m.cfg.NodeTTL)
+	return created, nil
+}
+
+// Deregister implements [Registry].
+func (m *Memory) Deregister(_ context.Context, nodeID string) error {
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.dropNode(nodeID)
+	return nil
+}
+
+// Nodes implements [Registry].
+func (m *Memory) Nodes(context.Context) ([]NodeInfo, error) {
+	now, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	out := make([]NodeInfo, 0, len(m.nodes))
+	for _, n := range m.nodes {
+		out = append(out, m.nodeView(n, now))
+	}
+	slices.SortFunc(out, func(a, b NodeInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// PutRoom implements [Directory].
+func (m *Memory) PutRoom(_ context.Context, rec RoomRecord) error {
+	if rec.ID == "" || rec.Type == "" || rec.NodeID == "" || rec.MaxSeats <= 0 {
+		return fmt.Errorf("%w: room needs id, type, node and max seats", ErrInvalidArgument)
+	}
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	n := m.nodes[rec.NodeID]
+	if n == nil {
+		return fmt.Errorf("put room %q: %w", rec.ID, ErrNodeNotFound)
+	}
+	if rec.State == "" {
+		rec.State = RoomRunning
+	}
+	rec.Metadata = maps.Clone(rec.Metadata)
+	rec.Reserved, rec.NodeAddress = 0, ""
+	r := m.rooms[rec.ID]
+	if r != nil && r.rec.NodeID != rec.NodeID {
+		// Moved: reservations belong to the old owner.
+		m.removeRoom(rec.ID)
+		r = nil
+	}
+	if r == nil {
+		m.rooms[rec.ID] = &memRoom{rec: rec, resv: map[string]time.Time{}}
+		n.rooms[rec.ID] = struct{}{}
+		return nil
+	}
+	rec.Seats = r.rec.Seats
+	r.rec = rec
+	return nil
+}
+
+func (m *Memory) removeRoom(id string) {
+	r := m.rooms[id]
+	if r == nil {
+		return
+	}
+	if n := m.nodes[r.rec.NodeID]; n != nil {
+		delete(n.rooms, id)
+		for k := range r.resv {
+			delete(n.resv, k)
+		}
+	}
+	delete(m.rooms, id)
+}
+
+// RemoveRoom implements [Directory].
+func (m *Memory) RemoveRoom(_ context.Context, roomID string) error {
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	m.removeRoom(roomID)
+	return nil
+}
+
+// LookupRoom implements [Directory].
+func (m *Memory) LookupRoom(_ context.Context, roomID string) (RoomRecord, error) {
+	now, err := m.lock()
+	if err != nil {
+		return RoomRecord{}, err
+	}
+	defer m.mu.Unlock()
+	r := m.rooms[roomID]
+	if r == nil {
+		return RoomRecord{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+	}
+	return m.roomView(r, now), nil
+}
+
+// ListRooms implements [Directory].
+func (m *Memory) ListRooms(_ context.Context, roomType string) ([]RoomRecord, error) {
+	now, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []RoomRecord
+	for _, r := range m.rooms {
+		if roomType == "" || r.rec.Type == roomType {
+			out = append(out, m.roomView(r, now))
+		}
+	}
+	slices.SortFunc(out, func(a, b RoomRecord) int { return cmp.Compare(a.ID, b.ID) })
+	return out, nil
+}
+
+// ReleaseSeat implements [Directory].
+func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	r := m.rooms[roomID]
+	if r == nil {
+		return fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+	}
+	if r.rec.Seats > 0 {
+		r.rec.Seats--
+		if n := m.nodes[r.rec.NodeID]; n != nil && n.info.Players > 0 {
+			n.info.Players--
+		}
+	}
+	return nil
+}
+
+func (m *Memory) nodeHasRoom(n *memNode, now time.Time, seats int) bool {
+	pruneTimes(n.resv, now)
+	return n.info.Capacity <= 0 || n.info.Players+len(n.resv)+seats <= n.info.Capacity
+}
+
+// place picks the least-loaded live non-draining node with room for seats
+// more players and creates a pending room on it. Caller holds mu.
+func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[string]string, seats int) (*memRoom, error) {
+	var best *memNode
+	var bestLoad float64
+	for _, n := range m.nodes {
+		if n.info.Draining || !m.nodeHasRoom(n, now, seats) {
+			continue
+		}
+		l := loadOf(n.info.Players, len(n.resv), n.info.Capacity)
+		if best == nil || l < bestLoad || (l == bestLoad && n.info.ID < best.info.ID) {
+			best, bestLoad = n, l
+		}
+	}
+	if best == nil {
+		return nil, ErrNoCapacity
+	}
+	rec := RoomRecord{ID: newID(), Type: roomType, NodeID: best.info.ID, MaxSeats: maxSeats,
+		State: RoomPending, Metadata: maps.Clone(meta)}
+	r := &memRoom{rec: rec, resv: map[string]time.Time{}}
+	m.rooms[rec.ID] = r
+	best.rooms[rec.ID] = struct{}{}
+	return r, nil
+}
+
+// reserve adds a reservation to r. Caller holds mu and checked the seat.
+func (m *Memory) reserve(r *memRoom, now time.Time, userID string, created bool) Reservation {
+	n := m.nodes[r.rec.NodeID]
+	c := Claims{ReservationID: newID(), RoomID: r.rec.ID, RoomType: r.rec.Type, NodeID: r.rec.NodeID,
+		UserID: userID, ExpiresAt: now.Add(m.cfg.ReservationTTL).Truncate(time.Millisecond)}
+	r.resv[c.ReservationID] = c.ExpiresAt
+	n.resv[c.ReservationID] = c.ExpiresAt
+	return Reservation{Claims: c, Token: m.signer.Sign(c), NodeAddress: n.info.Address, Created: created}
+}
+
+// JoinOrCreate implements [Seats].
+func (m *Memory) JoinOrCreate(_ context.Context, req JoinRequest) (Reservation, error) {
+	if err := validJoin(req); err != nil {
+		return Reservation{}, err
+	}
+	now, err := m.lock()
+	if err != nil {
+		return Reservation{}, err
+	}
+	defer m.mu.Unlock()
+	var best *memRoom
+	bestUsed := -1
+	for _, r := range m.rooms {
+		rec := &r.rec
+		if rec.Type != req.RoomType || rec.Locked || rec.Private {
+			continue
+		}
+		n := m.nodes[rec.NodeID]
+		if n.info.Draining || !m.nodeHasRoom(n, now, 1) {
+			continue
+		}
+		pruneTimes(r.resv, now)
+		used := rec.Seats + len(r.resv)
+		if used >= rec.MaxSeats || !metaMatches(rec.Metadata, req.Filter) {
+			continue
+		}
+		if used > bestUsed || (used == bestUsed && rec.ID < best.rec.ID) {
+			best, bestUsed = r, used
+		}
+	}
+	created := false
+	if best == nil {
+		if best, err = m.place(now, req.RoomType, req.MaxSeats, mergeMeta(req.Metadata, req.Filter), 1); err != nil {
+			return Reservation{}, fmt.Errorf("join or create %q: %w", req.RoomType, err)
+		}
+		created = true
+	}
+	return m.reserve(best, now, req.UserID, created), nil
+}
+
+func metaMatches(meta, filter map[string]string) bool {
+	for k, v := range filter {
+		if mv, ok := meta[k]; !ok || mv != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Reserve implements [Seats].
+func (m *Memory) Reserve(_ context.Context, roomID, userID string) (Reservation, error) {
+	if roomID == "" || userID == "" {
+		return Reservation{}, fmt.Errorf("%w: room id and user id", ErrInvalidArgument)
+	}
+	now, err := m.lock()
+	if err != nil {
+		return Reservation{}, err
+	}
+	defer m.mu.Unlock()
+	r := m.rooms[roomID]
+	if r == nil {
+		return Reservation{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+	}
+	pruneTimes(r.resv, now)
+	if r.rec.Locked || r.rec.Seats+len(r.resv) >= r.rec.MaxSeats {
+		return Reservation{}, fmt.Errorf("room %q: %w", roomID, ErrRoomFull)
+	}
+	return m.reserve(r, now, userID, false), nil
+}
+
+// Verify implements [Seats].
+func (m *Memory) Verify(token string) (Claims, error) { return m.signer.Verify(token) }
+
+// Consume implements [Seats].
+func (m *Memory) Consume(_ context.Context, c Claims) error {
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if _, ok := m.used[c.ReservationID]; ok {
+		return fmt.Errorf("reservation %s: %w", c.ReservationID, ErrTokenUsed)
+	}
+	r := m.rooms[c.RoomID]
+	if r == nil || r.rec.NodeID != c.NodeID {
+		return fmt.Errorf("reservation %s room %q: %w", c.ReservationID, c.RoomID, ErrRoomNotFound)
+	}
+	exp, ok := r.resv[c.ReservationID]
+	if !ok || !now.Before(exp) {
+		delete(r.resv, c.ReservationID)
+		return fmt.Errorf("reservation %s: %w", c.ReservationID, ErrTokenExpired)
+	}
+	delete(r.resv, c.ReservationID)
+	n := m.nodes[c.NodeID]
+	delete(n.resv, c.ReservationID)
+	r.rec.Seats++
+	n.info.Players++
+	m.used[c.ReservationID] = exp.Add(time.Minute)
+	return nil
+}
+
+// Publish implements [Bus].
+func (m *Memory) Publish(_ context.Context, nodeID string, payload []byte) error {
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	for ch := range m.subs[nodeID] {
+		select {
+		case ch <- slices.Clone(payload):
+		default: // slow subscriber loses the message
+		}
+	}
+	return nil
+}
+
+// Subscribe implements [Bus].
+func (m *Memory) Subscribe(ctx context.Context, nodeID string) (<-chan []byte, error) {
+	if _, err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	ch := make(chan []byte, m.cfg.BusBuffer)
+	s := m.subs[nodeID]
+	if s == nil {
+		s = map[chan []byte]struct{}{}
+		m.subs[nodeID] = s
+	}
+	s[ch] = struct{}{}
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-m.done:
+		}
+		m.mu.Lock()
+		if _, ok := m.subs[nodeID][ch]; ok {
+			delete(m.subs[nodeID], ch)
+			close(ch)
+		}
+		m.mu.Unlock()
+	}()
+	return ch, nil
+}
+
+func (m *Memory) queue(name string) *memQueue {
+	q := m.queues[name]
+	if q == nil {
+		q = &memQueue{tickets: map[string]Ticket{}}
+		m.queues[name] = q
+	}
+	return q
+}
+
+// AddTicket implements [Queue].
+func (m *Memory) AddTicket(_ context.Context, t Ticket) error {
+	if t.ID == "" {
+		t.ID = newID()
+	}
+	if err := t.validate(); err != nil {
+		return err
+	}
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if t.CreatedAt.IsZero() {
+		t.CreatedAt = now
+	}
+	q := m.queue(t.Queue)
+	if _, dup := q.tickets[t.ID]; dup {
+		return fmt.Errorf("ticket %s: %w", t.ID, ErrDuplicateTicket)
+	}
+	q.tickets[t.ID] = cloneTicket(t)
+	return nil
+}
+
+func cloneTicket(t Ticket) Ticket {
+	t.Party = slices.Clone(t.Party)
+	t.StringProps = maps.Clone(t.StringProps)
+	t.NumericProps = maps.Clone(t.NumericProps)
+	t.CreatedAt = t.CreatedAt.Truncate(time.Millisecond)
+	return t
+}
+
+// CancelTicket implements [Queue].
+func (m *Memory) CancelTicket(_ context.Context, queue, ticketID string) error {
+	if _, err := m.lock(); err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	q := m.queue(queue)
+	if _, ok := q.tickets[ticketID]; !ok {
+		return fmt.Errorf("ticket %s: %w", ticketID, ErrTicketNotFound)
+	}
+	delete(q.tickets, ticketID)
+	return nil
+}
+
+// AcquireLease implements [Queue].
+func (m *Memory) AcquireLease(_ context.Context, queue, holder string, ttl time.Duration) (Lease, error) {
+	if queue == "" || holder == "" || ttl <= 0 {
+		return Lease{}, fmt.Errorf("%w: lease needs queue, holder, ttl", ErrInvalidArgument)
+	}
+	now, err := m.lock()
+	if err != nil {
+		return Lease{}, err
+	}
+	defer m.mu.Unlock()
+	q := m.queue(queue)
+	live := now.Before(q.leaseExp)
+	if live && q.holder != holder {
+		return Lease{}, fmt.Errorf("queue %q held by %q: %w", queue, q.holder, ErrLeaseLost)
+	}
+	if !live || q.holder != holder {
+		q.fence++
+		q.holder = holder
+	}
+	q.leaseExp = now.Add(ttl)
+	return Lease{Queue: queue, Holder: holder, Fence: q.fence, Expires: q.leaseExp}, nil
+}
+
+func (q *memQueue) holds(l Lease, now time.Time) bool {
+	return q.holder == l.Holder && q.fence == l.Fence && now.Before(q.leaseExp)
+}
+
+// ReleaseLease implements [Queue].
+func (m *Memory) ReleaseLease(_ context.Context, l Lease) error {
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if q := m.queue(l.Queue); q.holds(l, now) {
+		q.leaseExp = time.Time{}
+	}
+	return nil
+}
+
+// Tickets implements [Queue].
+func (m *Memory) Tickets(_ context.Context, queue string) ([]Ticket, error) {
+	if _, err := m.lock(); err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	q := m.queue(queue)
+	out := make([]Ticket, 0, len(q.tickets))
+	for _, t := range q.tickets {
+		out = append(out, cloneTicket(t))
+	}
+	return out, nil
+}
+
+// CommitMatches implements [Queue].
+func (m *Memory) CommitMatches(_ context.Context, l Lease, plans []MatchPlan) ([]MatchResult, error) {
+	now, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	q := m.queue(l.Queue)
+	res := make([]MatchResult, len(plans))
+	var lost error
+	for i, p := range plans {
+		if !q.holds(l, now) {
+			lost = fmt.Errorf("queue %q fence %d: %w", l.Queue, l.Fence, ErrLeaseLost)
+			res[i].Err = lost
+			continue
+		}
+		seats := 0
+		for _, t := range p.Tickets {
+			if _, ok := q.tickets[t.ID]; !ok {
+				res[i].Err = fmt.Errorf("ticket %s: %w", t.ID, ErrTicketNotFound)
+				break
+			}
+			seats += len(t.Party)
+		}
+		if res[i].Err != nil {
+			continue
+		}
+		if seats == 0 || seats > p.MaxSeats || p.RoomType == "" {
+			res[i].Err = fmt.Errorf("%w: plan seats %d of %d", ErrInvalidArgument, seats, p.MaxSeats)
+			continue
+		}
+		r, err := m.place(now, p.RoomType, p.MaxSeats, p.Metadata, seats)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		res[i].RoomID, res[i].NodeID = r.rec.ID, r.rec.NodeID
+		res[i].NodeAddress = m.nodes[r.rec.NodeID].info.Address
+		for _, t := range p.Tickets {
+			for _, pm := range t.Party {
+				res[i].Reservations = append(res[i].Reservations, m.reserve(r, now, pm.UserID, true))
+			}
+			delete(q.tickets, t.ID)
+		}
+	}
+	return res, lost
+}
+
+// RemoveTickets implements [Queue].
+func (m *Memory) RemoveTickets(_ context.Context, l Lease, ids []string) error {
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	q := m.queue(l.Queue)
+	if !q.holds(l, now) {
+		return fmt.Errorf("queue %q fence %d: %w", l.Queue, l.Fence, ErrLeaseLost)
+	}
+	for _, id := range ids {
+		delete(q.tickets, id)
+	}
+	return nil
+}
+
+// Close implements [Backend]: subscriptions end, later calls fail with ErrClosed.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	close(m.done)
+	for _, s := range m.subs {
+		for ch := range s {
+			close(ch)
+		}
+	}
+	m.subs = nil
+	return nil
+}

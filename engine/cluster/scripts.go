@@ -1,0 +1,375 @@
+package cluster
+
+import "github.com/redis/go-redis/v9"
+
+// Redis key layout (P is RedisConfig.Prefix, default "tw:"):
+//
+//	P nodes                 SET   ids of registered nodes (live or not yet swept)
+//	P node:<id>             HASH  addr rooms players cap draining updated exp (PEXPIRE NodeTTL)
+//	P node:<id>:rooms       SET   ids of the node's rooms
+//	P node:<id>:resv        ZSET  reservation id -> expiry ms (pending seats on the node)
+//	P room:<id>             HASH  type node seats max locked private state m:<key>=<metadata>
+//	P room:<id>:resv        ZSET  reservation id -> expiry ms
+//	P type:<type>           SET   ids of rooms of that type
+//	P open:<type>           SET   rooms of that type that are public, unlocked and not
+//	                              full by admitted seats (join-or-create candidates)
+//	P used:<reservation>    STRING consumed marker (PEXPIRE token expiry + 1 min)
+//	P mm:<queue>:tickets    HASH  ticket id -> JSON ticket
+//	P mm:<queue>:lease      HASH  holder fence exp (PEXPIRE lease ttl)
+//	P mm:<queue>:fence      STRING fencing counter (INCR per new holder)
+//	P bus:<node>            pub/sub channel of the node
+//
+// Every script gets ARGV[1] = P and ARGV[2] = now (Unix ms, caller's clock).
+// Liveness compares the node's exp field with now; a node found dead is
+// swept (its rooms, their reservations, its keys) by the script that finds it.
+const luaPrelude = `
+local P = ARGV[1]
+local NOW = tonumber(ARGV[2])
+local ALIVE = {}
+local function alive(id)
+  local c = ALIVE[id]
+  if c ~= nil then return c end
+  local e = redis.call('HGET', P..'node:'..id, 'exp')
+  c = (e ~= false and tonumber(e) > NOW)
+  ALIVE[id] = c
+  return c
+end
+local function drop_room(rid, nid)
+  local rk = P..'room:'..rid
+  local typ = redis.call('HGET', rk, 'type')
+  if typ then redis.call('SREM', P..'type:'..typ, rid); redis.call('SREM', P..'open:'..typ, rid) end
+  if nid then
+    local ids = redis.call('ZRANGE', rk..':resv', 0, -1)
+    for _, r in ipairs(ids) do redis.call('ZREM', P..'node:'..nid..':resv', r) end
+    redis.call('SREM', P..'node:'..nid..':rooms', rid)
+  end
+  redis.call('DEL', rk, rk..':resv')
+end
+local function sweep_node(id)
+  local nk = P..'node:'..id
+  for _, rid in ipairs(redis.call('SMEMBERS', nk..':rooms')) do
+    if redis.call('HGET', P..'room:'..rid, 'node') == id then drop_room(rid, nil) end
+  end
+  redis.call('DEL', nk, nk..':rooms', nk..':resv')
+  redis.call('SREM', P..'nodes', id)
+  ALIVE[id] = false
+end
+local function sweep_all()
+  for _, id in ipairs(redis.call('SMEMBERS', P..'nodes')) do
+    if not alive(id) then sweep_node(id) end
+  end
+end
+local function node_load(id)
+  local nk = P..'node:'..id
+  local v = redis.call('HMGET', nk, 'players', 'cap', 'draining')
+  redis.call('ZREMRANGEBYSCORE', nk..':resv', '-inf', NOW)
+  return tonumber(v[1]) or 0, redis.call('ZCARD', nk..':resv'), tonumber(v[2]) or 0, v[3] == '1'
+end
+local function has_room(players, reserved, cap, seats)
+  return cap <= 0 or players + reserved + seats <= cap
+end
+local function room_used(rid, seats)
+  local zk = P..'room:'..rid..':resv'
+  redis.call('ZREMRANGEBYSCORE', zk, '-inf', NOW)
+  return seats + redis.call('ZCARD', zk)
+end
+-- place creates a pending room on the least-loaded live non-draining node
+-- with capacity for seats more players; meta is a flat k,v list.
+local function place(rid, typ, max, meta, seats)
+  local best, bestLoad, bestId
+  for _, id in ipairs(redis.call('SMEMBERS', P..'nodes')) do
+    if not alive(id) then
+      sweep_node(id)
+    else
+      local players, reserved, cap, draining = node_load(id)
+      if not draining and has_room(players, reserved, cap, seats) then
+        local load
+        if cap <= 0 then load = (players + reserved) / 1e9 else load = (players + reserved) / cap end
+        if best == nil or load < bestLoad or (load == bestLoad and id < bestId) then
+          best, bestLoad, bestId = id, load, id
+        end
+      end
+    end
+  end
+  if best == nil then return nil end
+  local rk = P..'room:'..rid
+  redis.call('HSET', rk, 'type', typ, 'node', best, 'seats', 0, 'max', max,
+    'locked', 0, 'private', 0, 'state', 'pending')
+  for i = 1, #meta, 2 do redis.call('HSET', rk, 'm:'..meta[i], meta[i+1]) end
+  redis.call('SADD', P..'type:'..typ, rid)
+  redis.call('SADD', P..'open:'..typ, rid)
+  redis.call('SADD', P..'node:'..best..':rooms', rid)
+  return best
+end
+local function update_open(rid)
+  local v = redis.call('HMGET', P..'room:'..rid, 'type', 'seats', 'max', 'locked', 'private')
+  if not v[1] then return end
+  if v[4] ~= '1' and v[5] ~= '1' and (tonumber(v[2]) or 0) < (tonumber(v[3]) or 0) then
+    redis.call('SADD', P..'open:'..v[1], rid)
+  else
+    redis.call('SREM', P..'open:'..v[1], rid)
+  end
+end
+local function reserve(rid, nid, resv, exp)
+  redis.call('ZADD', P..'room:'..rid..':resv', exp, resv)
+  redis.call('ZADD', P..'node:'..nid..':resv', exp, resv)
+end
+local function room_view(rid)
+  local rk = P..'room:'..rid
+  local h = redis.call('HGETALL', rk)
+  if #h == 0 then return nil end
+  local nid
+  for i = 1, #h, 2 do if h[i] == 'node' then nid = h[i+1] end end
+  if not nid or not alive(nid) then
+    if nid then sweep_node(nid) end
+    return nil
+  end
+  redis.call('ZREMRANGEBYSCORE', rk..':resv', '-inf', NOW)
+  table.insert(h, 'id'); table.insert(h, rid)
+  table.insert(h, 'reserved'); table.insert(h, tostring(redis.call('ZCARD', rk..':resv')))
+  table.insert(h, 'addr'); table.insert(h, redis.call('HGET', P..'node:'..nid, 'addr') or '')
+  return h
+end
+`
+
+func script(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
+
+// ARGV: 3 id, 4 addr, 5 rooms, 6 players, 7 cap, 8 draining, 9 ttl ms.
+var scriptHeartbeat = script(`
+local id = ARGV[3]
+local nk = P..'node:'..id
+local created = 0
+if not alive(id) then
+  if redis.call('EXISTS', nk) == 1 or redis.call('SISMEMBER', P..'nodes', id) == 1 then sweep_node(id) end
+  created = 1
+end
+local ttl = tonumber(ARGV[9])
+redis.call('HSET', nk, 'addr', ARGV[4], 'rooms', ARGV[5], 'players', ARGV[6], 'cap', ARGV[7],
+  'draining', ARGV[8], 'updated', NOW, 'exp', NOW + ttl)
+redis.call('PEXPIRE', nk, ttl)
+redis.call('SADD', P..'nodes', id)
+ALIVE[id] = true
+sweep_all()
+return created
+`)
+
+// ARGV: 3 id.
+var scriptDeregister = script(`sweep_node(ARGV[3]) return 1`)
+
+var scriptNodes = script(`
+sweep_all()
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', P..'nodes')) do
+  local h = redis.call('HGETALL', P..'node:'..id)
+  local _, reserved = node_load(id)
+  table.insert(h, 'id'); table.insert(h, id)
+  table.insert(h, 'reserved'); table.insert(h, tostring(reserved))
+  table.insert(out, h)
+end
+return out
+`)
+
+// ARGV: 3 rid, 4 type, 5 node, 6 seats, 7 max, 8 locked, 9 private, 10 state, 11.. meta k v.
+var scriptPutRoom = script(`
+local rid, typ, nid = ARGV[3], ARGV[4], ARGV[5]
+if not alive(nid) then return 'NONODE' end
+local rk = P..'room:'..rid
+local cur = redis.call('HMGET', rk, 'node', 'type')
+if cur[1] and cur[1] ~= nid then drop_room(rid, cur[1]); cur = {false, false} end
+if cur[1] then
+  if cur[2] ~= typ then redis.call('SREM', P..'type:'..cur[2], rid); redis.call('SREM', P..'open:'..cur[2], rid) end
+  local h = redis.call('HKEYS', rk)
+  for _, k in ipairs(h) do if string.sub(k, 1, 2) == 'm:' then redis.call('HDEL', rk, k) end end
+else
+  redis.call('HSET', rk, 'seats', ARGV[6])
+end
+redis.call('HSET', rk, 'type', typ, 'node', nid, 'max', ARGV[7], 'locked', ARGV[8],
+  'private', ARGV[9], 'state', ARGV[10])
+for i = 11, #ARGV, 2 do redis.call('HSET', rk, 'm:'..ARGV[i], ARGV[i+1]) end
+redis.call('SADD', P..'type:'..typ, rid)
+redis.call('SADD', P..'node:'..nid..':rooms', rid)
+update_open(rid)
+return 'OK'
+`)
+
+// ARGV: 3 rid.
+var scriptRemoveRoom = script(`
+local nid = redis.call('HGET', P..'room:'..ARGV[3], 'node')
+drop_room(ARGV[3], nid or nil)
+return 'OK'
+`)
+
+// ARGV: 3 rid.
+var scriptLookup = script(`return room_view(ARGV[3]) or 'NOTFOUND'`)
+
+// ARGV: 3 type (” = all).
+var scriptList = script(`
+sweep_all()
+local ids
+if ARGV[3] ~= '' then
+  ids = redis.call('SMEMBERS', P..'type:'..ARGV[3])
+else
+  ids = {}
+  for _, id in ipairs(redis.call('SMEMBERS', P..'nodes')) do
+    for _, r in ipairs(redis.call('SMEMBERS', P..'node:'..id..':rooms')) do table.insert(ids, r) end
+  end
+end
+local out = {}
+for _, rid in ipairs(ids) do
+  local v = room_view(rid)
+  if v then table.insert(out, v) end
+end
+return out
+`)
+
+// ARGV: 3 rid.
+var scriptReleaseSeat = script(`
+local rk = P..'room:'..ARGV[3]
+local v = redis.call('HMGET', rk, 'node', 'seats')
+if not v[1] then return 'NOTFOUND' end
+if (tonumber(v[2]) or 0) > 0 then
+  redis.call('HINCRBY', rk, 'seats', -1)
+  update_open(ARGV[3])
+  local nk = P..'node:'..v[1]
+  if (tonumber(redis.call('HGET', nk, 'players')) or 0) > 0 then redis.call('HINCRBY', nk, 'players', -1) end
+end
+return 'OK'
+`)
+
+// ARGV: 3 type, 4 resv id, 5 exp, 6 new room id, 7 max, 8 nfilter, then
+// filter k v pairs, then nmeta, then meta k v pairs (filter included).
+var scriptJoinOrCreate = script(`
+local typ, resv, exp, newrid, max = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local nf = tonumber(ARGV[8])
+local fi = 9
+local mi = fi + 2*nf
+local nm = tonumber(ARGV[mi])
+local best, bestUsed, bestNode = nil, -1, nil
+local loads = {}
+for _, rid in ipairs(redis.call('SMEMBERS', P..'open:'..typ)) do
+  local rk = P..'room:'..rid
+  local v = redis.call('HMGET', rk, 'node', 'seats', 'max', 'locked', 'private')
+  if not v[1] then
+    redis.call('SREM', P..'open:'..typ, rid)
+  elseif v[4] ~= '1' and v[5] ~= '1' then
+    local nid = v[1]
+    if not alive(nid) then
+      sweep_node(nid)
+    else
+      local l = loads[nid]
+      if l == nil then
+        local players, reserved, cap, draining = node_load(nid)
+        l = (not draining) and has_room(players, reserved, cap, 1)
+        loads[nid] = l
+      end
+      if l then
+        local used = room_used(rid, tonumber(v[2]) or 0)
+        if used < (tonumber(v[3]) or 0) and (used > bestUsed or (used == bestUsed and rid < best)) then
+          local ok = true
+          for i = fi, mi - 1, 2 do
+            if redis.call('HGET', rk, 'm:'..ARGV[i]) ~= ARGV[i+1] then ok = false break end
+          end
+          if ok then best, bestUsed, bestNode = rid, used, nid end
+        end
+      end
+    end
+  end
+end
+local created = 0
+if best == nil then
+  local meta = {}
+  for i = mi + 1, mi + 2*nm do table.insert(meta, ARGV[i]) end
+  bestNode = place(newrid, typ, max, meta, 1)
+  if bestNode == nil then return 'NOCAP' end
+  best, created = newrid, 1
+end
+reserve(best, bestNode, resv, exp)
+return {best, bestNode, redis.call('HGET', P..'node:'..bestNode, 'addr') or '', created}
+`)
+
+// ARGV: 3 rid, 4 resv id, 5 exp.
+var scriptReserve = script(`
+local rid = ARGV[3]
+local rk = P..'room:'..rid
+local v = redis.call('HMGET', rk, 'node', 'seats', 'max', 'locked', 'type')
+if not v[1] then return 'NOTFOUND' end
+if not alive(v[1]) then sweep_node(v[1]) return 'NOTFOUND' end
+if v[4] == '1' or room_used(rid, tonumber(v[2]) or 0) >= (tonumber(v[3]) or 0) then return 'FULL' end
+reserve(rid, v[1], ARGV[4], ARGV[5])
+return {v[1], v[5], redis.call('HGET', P..'node:'..v[1], 'addr') or ''}
+`)
+
+// ARGV: 3 rid, 4 node, 5 resv id, 6 used-mark ttl ms.
+var scriptConsume = script(`
+local rid, nid, resv = ARGV[3], ARGV[4], ARGV[5]
+local uk = P..'used:'..resv
+if redis.call('EXISTS', uk) == 1 then return 'USED' end
+local rk = P..'room:'..rid
+if redis.call('HGET', rk, 'node') ~= nid then return 'NOTFOUND' end
+if not alive(nid) then sweep_node(nid) return 'NOTFOUND' end
+local s = redis.call('ZSCORE', rk..':resv', resv)
+redis.call('ZREM', rk..':resv', resv)
+redis.call('ZREM', P..'node:'..nid..':resv', resv)
+if not s or tonumber(s) <= NOW then return 'EXPIRED' end
+redis.call('HINCRBY', rk, 'seats', 1)
+update_open(rid)
+redis.call('HINCRBY', P..'node:'..nid, 'players', 1)
+redis.call('SET', uk, '1', 'PX', ARGV[6])
+return 'OK'
+`)
+
+// ARGV: 3 queue, 4 holder, 5 ttl ms. Returns {fence, exp}.
+var scriptAcquire = script(`
+local lk = P..'mm:'..ARGV[3]..':lease'
+local v = redis.call('HMGET', lk, 'holder', 'fence', 'exp')
+local live = v[3] and tonumber(v[3]) > NOW
+if live and v[1] ~= ARGV[4] then return 'LOST' end
+local fence = v[2]
+if not (live and v[1] == ARGV[4]) then fence = redis.call('INCR', P..'mm:'..ARGV[3]..':fence') end
+local exp = NOW + tonumber(ARGV[5])
+redis.call('HSET', lk, 'holder', ARGV[4], 'fence', fence, 'exp', exp)
+redis.call('PEXPIRE', lk, tonumber(ARGV[5]))
+return {tonumber(fence), exp}
+`)
+
+const luaHolds = `
+local function holds(queue, holder, fence)
+  local v = redis.call('HMGET', P..'mm:'..queue..':lease', 'holder', 'fence', 'exp')
+  return v[1] == holder and v[2] == fence and v[3] and tonumber(v[3]) > NOW
+end
+`
+
+// ARGV: 3 queue, 4 holder, 5 fence.
+var scriptRelease = script(luaHolds + `
+if holds(ARGV[3], ARGV[4], ARGV[5]) then redis.call('DEL', P..'mm:'..ARGV[3]..':lease') end
+return 'OK'
+`)
+
+// ARGV: 3 queue, 4 holder, 5 fence, 6.. ticket ids.
+var scriptRemoveTickets = script(luaHolds + `
+if not holds(ARGV[3], ARGV[4], ARGV[5]) then return 'LOST' end
+for i = 6, #ARGV do redis.call('HDEL', P..'mm:'..ARGV[3]..':tickets', ARGV[i]) end
+return 'OK'
+`)
+
+// ARGV: 3 queue, 4 holder, 5 fence, 6 new room id, 7 type, 8 max, 9 seats,
+// 10 nmeta, meta k v..., nt, ticket ids..., exp, reservation ids...
+var scriptCommit = script(luaHolds + `
+if not holds(ARGV[3], ARGV[4], ARGV[5]) then return 'LOST' end
+local tk = P..'mm:'..ARGV[3]..':tickets'
+local rid, typ, max, seats = ARGV[6], ARGV[7], ARGV[8], tonumber(ARGV[9])
+local nm = tonumber(ARGV[10])
+local meta = {}
+for i = 11, 10 + 2*nm do table.insert(meta, ARGV[i]) end
+local ti = 11 + 2*nm
+local nt = tonumber(ARGV[ti])
+for i = ti + 1, ti + nt do
+  if redis.call('HEXISTS', tk, ARGV[i]) == 0 then return {'GONE', ARGV[i]} end
+end
+local nid = place(rid, typ, max, meta, seats)
+if nid == nil then return 'NOCAP' end
+local ei = ti + nt + 1
+for i = ei + 1, #ARGV do reserve(rid, nid, ARGV[i], ARGV[ei]) end
+for i = ti + 1, ti + nt do redis.call('HDEL', tk, ARGV[i]) end
+return {'OK', nid, redis.call('HGET', P..'node:'..nid, 'addr') or ''}
+`)
