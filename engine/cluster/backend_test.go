@@ -90,10 +90,10 @@ func TestPlacementLeastLoaded(t *testing.T) {
 		t.Run(im.name, func(t *testing.T) {
 			ctx := context.Background()
 			b := im.new(t, Config{}, 1)[0]
-			beat(t, b, NodeInfo{ID: "a", Capacity: 100, Players: 50, Rooms: 1})  // 50%
-			beat(t, b, NodeInfo{ID: "b", Capacity: 10, Players: 1, Rooms: 9})    // 10%, most rooms
+			beat(t, b, NodeInfo{ID: "a", Capacity: 100, Players: 50, Rooms: 1})   // 50%
+			beat(t, b, NodeInfo{ID: "b", Capacity: 10, Players: 1, Rooms: 9})     // 10%, most rooms
 			beat(t, b, NodeInfo{ID: "c", Capacity: 1000, Players: 200, Rooms: 0}) // 20%
-			beat(t, b, NodeInfo{ID: "d", Capacity: 1000, Draining: true})          // draining
+			beat(t, b, NodeInfo{ID: "d", Capacity: 1000, Draining: true})         // draining
 			r, err := b.JoinOrCreate(ctx, JoinRequest{RoomType: "x", UserID: "u", MaxSeats: 1})
 			if err != nil || r.NodeID != "b" || !r.Created {
 				t.Fatalf("placed %+v, %v; want node b", r, err)

@@ -1,0 +1,223 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
+)
+
+// Metrics holds a node's counters and writes them in the Prometheus text
+// exposition format. Every method is safe for concurrent use and lock-free on
+// the hot paths (per-message and per-tick counters are atomics). It
+// implements room.Observer.
+type Metrics struct {
+	connections  atomic.Int64
+	sessionsOpen atomic.Uint64
+	msgsIn       atomic.Uint64
+	msgsOut      atomic.Uint64
+	bytesIn      atomic.Uint64
+	bytesOut     atomic.Uint64
+	stateDropped atomic.Uint64
+	ticks        atomic.Uint64
+	skipped      atomic.Uint64
+	encFull      atomic.Uint64
+	encPatch     atomic.Uint64
+	encBytes     atomic.Uint64
+	players      atomic.Int64
+	errors       [32]atomic.Uint64 // by tickwirev1.ErrorCode
+	tickDur      *histogram
+	tickLate     *histogram
+	joinLatency  *histogram
+
+	mu      sync.Mutex
+	rooms   map[string]int64
+	dropped map[string]*atomic.Uint64 // inputs dropped by reason
+	closes  map[string]*atomic.Uint64 // connections closed by code
+}
+
+func newMetrics() *Metrics {
+	tickBuckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}
+	return &Metrics{
+		tickDur:     newHistogram(tickBuckets),
+		tickLate:    newHistogram(tickBuckets),
+		joinLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}),
+		rooms:       map[string]int64{},
+		dropped:     map[string]*atomic.Uint64{},
+		closes:      map[string]*atomic.Uint64{},
+	}
+}
+
+// ObserveTick implements room.Observer.
+func (m *Metrics) ObserveTick(_ string, d, late time.Duration) {
+	m.ticks.Add(1)
+	m.tickDur.observe(d.Seconds())
+	m.tickLate.observe(max(0, late.Seconds()))
+}
+
+// TicksSkipped implements room.Observer.
+func (m *Metrics) TicksSkipped(_ string, n int) { m.skipped.Add(uint64(n)) }
+
+// InputDropped implements room.Observer.
+func (m *Metrics) InputDropped(_ string, reason string) { m.labeled(m.dropped, reason).Add(1) }
+
+// StateEncoded implements room.Observer.
+func (m *Metrics) StateEncoded(_ string, full bool, n int) {
+	if full {
+		m.encFull.Add(1)
+	} else {
+		m.encPatch.Add(1)
+	}
+	m.encBytes.Add(uint64(n))
+}
+
+// RoomOpened implements room.Observer.
+func (m *Metrics) RoomOpened(t string) { m.mu.Lock(); m.rooms[t]++; m.mu.Unlock() }
+
+// RoomClosed implements room.Observer.
+func (m *Metrics) RoomClosed(t string, _ room.CloseReason) { m.mu.Lock(); m.rooms[t]--; m.mu.Unlock() }
+
+// PlayerJoined implements room.Observer.
+func (m *Metrics) PlayerJoined(string) { m.players.Add(1) }
+
+// PlayerLeft implements room.Observer.
+func (m *Metrics) PlayerLeft(string, room.LeaveReason) { m.players.Add(-1) }
+
+func (m *Metrics) errorSent(code tickwirev1.ErrorCode) {
+	if int(code) >= 0 && int(code) < len(m.errors) {
+		m.errors[code].Add(1)
+	}
+}
+
+func (m *Metrics) closed(code uint16) { m.labeled(m.closes, fmt.Sprint(code)).Add(1) }
+
+func (m *Metrics) labeled(set map[string]*atomic.Uint64, label string) *atomic.Uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := set[label]
+	if c == nil {
+		c = new(atomic.Uint64)
+		set[label] = c
+	}
+	return c
+}
+
+// ErrorCount returns how many Error frames with code were sent.
+func (m *Metrics) ErrorCount(code tickwirev1.ErrorCode) uint64 { return m.errors[code].Load() }
+
+// CloseCount returns how many connections the server closed with code.
+func (m *Metrics) CloseCount(code uint16) uint64 { return m.labeled(m.closes, fmt.Sprint(code)).Load() }
+
+// InputsDropped returns how many inputs were dropped for reason.
+func (m *Metrics) InputsDropped(reason string) uint64 { return m.labeled(m.dropped, reason).Load() }
+
+// Encodes returns the number of state encodings (full, patch).
+func (m *Metrics) Encodes() (full, patch uint64) { return m.encFull.Load(), m.encPatch.Load() }
+
+// WritePrometheus writes every metric in the Prometheus text format.
+func (m *Metrics) WritePrometheus(w io.Writer) {
+	var b strings.Builder
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	}
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	m.mu.Lock()
+	types := make([]string, 0, len(m.rooms))
+	for t := range m.rooms {
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	b.WriteString("# HELP tickwire_rooms Open rooms by type.\n# TYPE tickwire_rooms gauge\n")
+	for _, t := range types {
+		fmt.Fprintf(&b, "tickwire_rooms{type=%q} %d\n", t, m.rooms[t])
+	}
+	m.mu.Unlock()
+	gauge("tickwire_players", "Players in rooms.", float64(m.players.Load()))
+	gauge("tickwire_connections", "Open WebSocket connections.", float64(m.connections.Load()))
+	counter("tickwire_connections_total", "WebSocket connections accepted.", m.sessionsOpen.Load())
+	counter("tickwire_ticks_total", "Room ticks run.", m.ticks.Load())
+	counter("tickwire_ticks_skipped_total", "Ticks skipped because a room fell behind.", m.skipped.Load())
+	m.tickDur.write(&b, "tickwire_tick_duration_seconds", "Time spent in a room tick (handler and replication).")
+	m.tickLate.write(&b, "tickwire_tick_lateness_seconds", "How late a tick started against its schedule.")
+	m.joinLatency.write(&b, "tickwire_join_seconds", "Join and join-or-create latency.")
+	counter("tickwire_messages_in_total", "WebSocket messages received.", m.msgsIn.Load())
+	counter("tickwire_messages_out_total", "WebSocket messages sent.", m.msgsOut.Load())
+	counter("tickwire_bytes_in_total", "Payload bytes received.", m.bytesIn.Load())
+	counter("tickwire_bytes_out_total", "Payload bytes sent.", m.bytesOut.Load())
+	counter("tickwire_state_frames_dropped_total", "Unsent state frames replaced by a newer one (slow clients).", m.stateDropped.Load())
+	b.WriteString("# HELP tickwire_state_encodes_total State encodings (one per distinct baseline per send tick).\n# TYPE tickwire_state_encodes_total counter\n")
+	fmt.Fprintf(&b, "tickwire_state_encodes_total{kind=\"full\"} %d\ntickwire_state_encodes_total{kind=\"patch\"} %d\n", m.encFull.Load(), m.encPatch.Load())
+	counter("tickwire_state_encoded_bytes_total", "Bytes of state encodings.", m.encBytes.Load())
+	b.WriteString("# HELP tickwire_errors_total Error frames sent to clients, by code.\n# TYPE tickwire_errors_total counter\n")
+	codes := make([]int32, 0, len(tickwirev1.ErrorCode_name))
+	for code := range tickwirev1.ErrorCode_name {
+		if code > 0 && int(code) < len(m.errors) {
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		name := strings.ToLower(strings.TrimPrefix(tickwirev1.ErrorCode_name[code], "ERROR_CODE_"))
+		fmt.Fprintf(&b, "tickwire_errors_total{reason=%q} %d\n", name, m.errors[code].Load())
+	}
+	writeLabeled := func(name, help, label string, set map[string]*atomic.Uint64) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s counter\n", name, help, name)
+		m.mu.Lock()
+		keys := make([]string, 0, len(set))
+		for k := range set {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s{%s=%q} %d\n", name, label, k, set[k].Load())
+		}
+		m.mu.Unlock()
+	}
+	writeLabeled("tickwire_inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason", m.dropped)
+	writeLabeled("tickwire_closes_total", "Connections closed by the server, by close code.", "code", m.closes)
+	_, _ = io.WriteString(w, b.String())
+}
+
+type histogram struct {
+	bounds []float64
+	counts []atomic.Uint64 // len(bounds)+1, last is +Inf
+	sum    atomic.Uint64   // float64 bits
+	n      atomic.Uint64
+}
+
+func newHistogram(bounds []float64) *histogram {
+	return &histogram{bounds: bounds, counts: make([]atomic.Uint64, len(bounds)+1)}
+}
+
+func (h *histogram) observe(v float64) {
+	i := sort.SearchFloat64s(h.bounds, v)
+	h.counts[i].Add(1)
+	h.n.Add(1)
+	for {
+		old := h.sum.Load()
+		if h.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			return
+		}
+	}
+}
+
+func (h *histogram) write(b *strings.Builder, name, help string) {
+	fmt.Fprintf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	var cum uint64
+	for i, bound := range h.bounds {
+		cum += h.counts[i].Load()
+		fmt.Fprintf(b, "%s_bucket{le=\"%g\"} %d\n", name, bound, cum)
+	}
+	cum += h.counts[len(h.bounds)].Load()
+	fmt.Fprintf(b, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, cum, name, math.Float64frombits(h.sum.Load()), name, cum)
+}

@@ -1,0 +1,553 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
+)
+
+// outFrame is one queued outbound WebSocket frame.
+type outFrame struct {
+	op   gws.Opcode
+	data []byte
+	// close, when non-zero, writes a close frame with this code (and data as
+	// the reason) and ends the connection.
+	close uint16
+}
+
+// session is one client connection. The gws read goroutine runs OnMessage
+// and owns the fields marked "read goroutine". Outbound frames go through a
+// bounded queue drained by at most one writer goroutine at a time, so the
+// room goroutine never blocks on a socket.
+type session struct {
+	e       *Engine
+	id      string
+	ws      *gws.Conn
+	req     *http.Request
+	created time.Time
+
+	// read goroutine only
+	identity    Identity
+	in          tickwirev1.ClientMessage
+	tokens      float64
+	tokensAt    time.Time
+	rateStrikes int
+	lastRateErr time.Time
+
+	hello    atomic.Bool
+	lastSeen atomic.Int64 // unix nanos of the last frame from the client
+	offenses atomic.Int32
+	offStart atomic.Int64 // unix nanos when the offense window started
+
+	// room membership, guarded by mu (read goroutine and room goroutine)
+	mu        sync.Mutex
+	room      *room.Room
+	playerID  uint32
+	leaveReq  uint32
+	closeCode uint16
+	// the membership most recently ended by the room, so that a join whose
+	// player was removed before onJoin recorded it is not recorded at all
+	removedRoom string
+	removedPID  uint32
+
+	// outbound, guarded by omu
+	omu       sync.Mutex
+	queue     []outFrame
+	spare     []outFrame
+	state     room.StateFrame
+	hasState  bool
+	stateGen  uint32 // bumped when the room membership changes or on resync
+	offerGen  uint32 // stateGen when the pending state was offered
+	drops     int
+	writing   bool
+	closing   bool
+	baseline  atomic.Uint32
+	writeBuf  []byte // writer only
+	closeOnce sync.Once
+}
+
+func (s *session) helloDone() bool { return s.hello.Load() }
+
+// --- room.Conn ---
+
+// SendState implements room.Conn.
+func (s *session) SendState(f room.StateFrame) {
+	s.omu.Lock()
+	if s.closing {
+		s.omu.Unlock()
+		return
+	}
+	if s.hasState {
+		s.drops++
+		s.e.metrics.stateDropped.Add(1)
+		if s.drops > s.e.cfg.SlowConsumerFrames {
+			s.omu.Unlock()
+			s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "slow consumer")
+			return
+		}
+	}
+	s.state, s.hasState, s.offerGen = f, true, s.stateGen
+	start := s.startWriterLocked()
+	s.omu.Unlock()
+	if start {
+		go s.flush()
+	}
+}
+
+// SendFrame implements room.Conn.
+func (s *session) SendFrame(frame []byte) { s.enqueue(outFrame{op: gws.OpcodeBinary, data: frame}) }
+
+// Baseline implements room.Conn.
+func (s *session) Baseline() uint32 { return s.baseline.Load() }
+
+// Reject implements room.Conn: the room refused one of our messages.
+func (s *session) Reject(code tickwirev1.ErrorCode, msg string) { s.fail(0, code, msg, true) }
+
+// Removed implements room.Conn.
+func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReason, msg string) {
+	s.mu.Lock()
+	reqID := s.leaveReq
+	s.room, s.playerID, s.leaveReq = nil, 0, 0
+	s.removedRoom, s.removedPID = roomID, playerID
+	s.mu.Unlock()
+	s.omu.Lock()
+	s.hasState = false
+	s.stateGen++
+	s.baseline.Store(0)
+	s.omu.Unlock()
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
+	if reason == room.LeaveKicked {
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED), "kicked: "+msg)
+	}
+}
+
+// --- outbound ---
+
+func (s *session) send(m *tickwirev1.ServerMessage) {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		s.e.log.Error("marshal server message", "err", err)
+		return
+	}
+	s.enqueue(outFrame{op: gws.OpcodeBinary, data: b})
+}
+
+func (s *session) enqueue(f outFrame) {
+	s.omu.Lock()
+	if s.closing {
+		s.omu.Unlock()
+		return
+	}
+	if f.close != 0 {
+		s.closing = true
+	} else if len(s.queue) >= s.e.cfg.OutboundQueue {
+		s.omu.Unlock()
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
+		return
+	}
+	s.queue = append(s.queue, f)
+	start := s.startWriterLocked()
+	s.omu.Unlock()
+	if start {
+		go s.flush()
+	}
+}
+
+func (s *session) startWriterLocked() bool {
+	if s.writing {
+		return false
+	}
+	s.writing = true
+	return true
+}
+
+// flush is the connection's only writer. It runs until the queue is empty.
+func (s *session) flush() {
+	for {
+		s.omu.Lock()
+		if len(s.queue) == 0 && !s.hasState {
+			s.writing = false
+			s.omu.Unlock()
+			return
+		}
+		frames := s.queue
+		s.queue = s.spare[:0]
+		st, has, gen := s.state, s.hasState, s.offerGen
+		s.hasState = false
+		s.omu.Unlock()
+
+		for i := range frames {
+			f := &frames[i]
+			if f.close != 0 {
+				_ = s.ws.WriteClose(f.close, f.data)
+				s.e.metrics.closed(f.close)
+				s.omu.Lock()
+				s.writing = false
+				s.omu.Unlock()
+				return
+			}
+			if err := s.ws.WriteMessage(f.op, f.data); err != nil {
+				s.abort()
+				return
+			}
+			if f.op == gws.OpcodeBinary {
+				s.e.metrics.msgsOut.Add(1)
+				s.e.metrics.bytesOut.Add(uint64(len(f.data)))
+			}
+		}
+		clear(frames)
+		if has {
+			s.writeBuf = appendStateFrame(s.writeBuf[:0], st)
+			if err := s.ws.WriteMessage(gws.OpcodeBinary, s.writeBuf); err != nil {
+				s.abort()
+				return
+			}
+			s.e.metrics.msgsOut.Add(1)
+			s.e.metrics.bytesOut.Add(uint64(len(s.writeBuf)))
+			s.omu.Lock()
+			if gen == s.stateGen {
+				s.baseline.Store(st.Tick)
+			}
+			s.drops = 0
+			s.spare = frames[:0]
+			s.omu.Unlock()
+		} else {
+			s.omu.Lock()
+			s.spare = frames[:0]
+			s.omu.Unlock()
+		}
+	}
+}
+
+// abort stops writing after a socket error; the read loop sees the error
+// too and OnClose cleans up.
+func (s *session) abort() {
+	s.omu.Lock()
+	s.closing = true
+	s.writing = false
+	s.queue = nil
+	s.hasState = false
+	s.omu.Unlock()
+	_ = s.ws.NetConn().Close()
+}
+
+// closeWith flushes what is queued, then closes with code.
+func (s *session) closeWith(code uint16, reason string) {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closeCode = code
+		s.mu.Unlock()
+		if len(reason) > 120 {
+			reason = reason[:120]
+		}
+		s.enqueue(outFrame{close: code, data: []byte(reason)})
+	})
+}
+
+// fail sends an Error frame and counts it; offenses count toward
+// disconnection.
+func (s *session) fail(reqID uint32, code tickwirev1.ErrorCode, msg string, offense bool) {
+	s.e.metrics.errorSent(code)
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{Code: code, Message: msg}}})
+	if !offense {
+		return
+	}
+	now := time.Now().UnixNano()
+	if start := s.offStart.Load(); now-start > int64(time.Minute) {
+		s.offStart.Store(now)
+		s.offenses.Store(0)
+	}
+	if int(s.offenses.Add(1)) > s.e.cfg.MaxOffenses {
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_TOO_MANY_ERRORS), "too many bad messages")
+	}
+}
+
+// --- gws events (read goroutine) ---
+
+func (s *session) OnOpen(*gws.Conn) {}
+
+func (s *session) OnClose(_ *gws.Conn, _ error) {
+	s.omu.Lock()
+	s.closing = true
+	s.queue = nil
+	s.hasState = false
+	s.omu.Unlock()
+	s.mu.Lock()
+	r, pid := s.room, s.playerID
+	s.mu.Unlock()
+	if r != nil {
+		r.Leave(pid, room.LeaveDisconnected)
+	}
+	s.e.removeSession(s)
+}
+
+func (s *session) OnPing(_ *gws.Conn, payload []byte) {
+	s.lastSeen.Store(time.Now().UnixNano())
+	s.enqueue(outFrame{op: gws.OpcodePong, data: payload})
+}
+
+func (s *session) OnPong(*gws.Conn, []byte) { s.lastSeen.Store(time.Now().UnixNano()) }
+
+func (s *session) OnMessage(_ *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	now := time.Now()
+	s.lastSeen.Store(now.UnixNano())
+	data := m.Bytes()
+	s.e.metrics.msgsIn.Add(1)
+	s.e.metrics.bytesIn.Add(uint64(len(data)))
+	if m.Opcode != gws.OpcodeBinary {
+		s.closeWith(1003, "binary frames only")
+		return
+	}
+	if !s.allow(now) {
+		return
+	}
+	in := &s.in
+	in.Reset()
+	if err := proto.Unmarshal(data, in); err != nil || in.Kind == nil {
+		s.fail(in.GetRequestId(), tickwirev1.ErrorCode_ERROR_CODE_BAD_MESSAGE, "frame is not a ClientMessage", true)
+		return
+	}
+	reqID := in.RequestId
+	if hello := in.GetHello(); hello != nil {
+		s.onHello(reqID, hello)
+		return
+	}
+	if !s.hello.Load() {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_HANDSHAKE_REQUIRED, "send Hello first", true)
+		return
+	}
+	switch k := in.Kind.(type) {
+	case *tickwirev1.ClientMessage_Input:
+		s.onInput(reqID, k.Input)
+	case *tickwirev1.ClientMessage_Ping:
+		s.onPing(reqID, k.Ping)
+	case *tickwirev1.ClientMessage_Join:
+		s.onJoin(reqID, k.Join)
+	case *tickwirev1.ClientMessage_Leave:
+		s.onLeave(reqID)
+	case *tickwirev1.ClientMessage_Message:
+		s.onRoomMessage(reqID, k.Message)
+	case *tickwirev1.ClientMessage_Ack:
+		if k.Ack.Tick == 0 {
+			s.omu.Lock()
+			s.stateGen++
+			s.baseline.Store(0)
+			s.omu.Unlock()
+		}
+	case *tickwirev1.ClientMessage_MatchmakerAdd, *tickwirev1.ClientMessage_MatchmakerCancel:
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "ticket matchmaking is not enabled on this node", false)
+	default:
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_MESSAGE, "unknown message", true)
+	}
+}
+
+// allow applies the token-bucket rate limit. Over the limit the message is
+// dropped; a client that stays over it is disconnected.
+func (s *session) allow(now time.Time) bool {
+	cfg := &s.e.cfg
+	if s.tokensAt.IsZero() {
+		s.tokens, s.tokensAt = float64(cfg.RateBurst), now
+	}
+	s.tokens = min(float64(cfg.RateBurst), s.tokens+now.Sub(s.tokensAt).Seconds()*cfg.RateLimit)
+	s.tokensAt = now
+	if s.tokens >= 1 {
+		s.tokens--
+		s.rateStrikes = 0
+		return true
+	}
+	s.rateStrikes++
+	s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED)
+	if s.rateStrikes > int(cfg.RateLimit) { // over the limit for about a second's worth of messages
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_RATE_LIMITED), "rate limit exceeded")
+		return false
+	}
+	if now.Sub(s.lastRateErr) >= time.Second {
+		s.lastRateErr = now
+		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{Code: tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED, Message: "rate limit exceeded; message dropped"}}})
+	}
+	return false
+}
+
+func (s *session) onHello(reqID uint32, h *tickwirev1.Hello) {
+	if s.hello.Load() {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "duplicate Hello", true)
+		return
+	}
+	if h.ProtocolVersion != tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1 {
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UNSUPPORTED_VERSION), "unsupported protocol version")
+		return
+	}
+	id := Identity{UserID: "u-" + randomToken(8), Name: h.Name}
+	if auth := s.e.cfg.Authenticate; auth != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
+		got, err := auth(ctx, s.req, h)
+		cancel()
+		if err != nil {
+			s.e.log.Info("authentication refused", "session", s.id, "err", err)
+			s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UNAUTHORIZED), "unauthorized")
+			return
+		}
+		if got.Name == "" {
+			got.Name = h.Name
+		}
+		id = got
+	}
+	if len(id.Name) > 32 {
+		id.Name = id.Name[:32]
+	}
+	s.identity = id
+	s.hello.Store(true)
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Welcome{Welcome: &tickwirev1.Welcome{
+		ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1,
+		SessionId:       s.id,
+		ServerTimeMs:    float64(time.Now().UnixNano()) / 1e6,
+		NodeId:          s.e.cfg.NodeID,
+		UserId:          id.UserID,
+	}}})
+}
+
+func (s *session) current() (*room.Room, uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.room, s.playerID
+}
+
+func (s *session) onInput(reqID uint32, in *tickwirev1.Input) {
+	r, pid := s.current()
+	if r == nil {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "input while not in a room", true)
+		return
+	}
+	if in.RoomId != "" && in.RoomId != r.ID() {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_WRONG_ROOM, "input for a room this connection is not in", true)
+		return
+	}
+	if err := r.PostInput(pid, in.Seq, in.AckTick, in.Payload); err != nil {
+		s.roomPostFailed(reqID, err)
+	}
+}
+
+func (s *session) onRoomMessage(reqID uint32, m *tickwirev1.RoomMessage) {
+	r, pid := s.current()
+	if r == nil {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "message while not in a room", true)
+		return
+	}
+	if m.RoomId != "" && m.RoomId != r.ID() {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_WRONG_ROOM, "message for a room this connection is not in", true)
+		return
+	}
+	if err := r.PostMessage(pid, m.Type, m.Payload); err != nil {
+		s.roomPostFailed(reqID, err)
+	}
+}
+
+func (s *session) roomPostFailed(reqID uint32, err error) {
+	if errors.Is(err, room.ErrMailboxFull) {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "room is busy; input dropped", false)
+		return
+	}
+	// The room closed between the lookup and the post; Removed follows.
+}
+
+func (s *session) onPing(reqID uint32, p *tickwirev1.Ping) {
+	r, pid := s.current()
+	var tick uint32
+	if r != nil {
+		tick = r.Info().Tick
+		if p.RttMs > 0 || p.InterpDelayMs > 0 {
+			r.ReportLatency(pid, msDuration(p.RttMs), msDuration(p.InterpDelayMs))
+		}
+	}
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Pong{Pong: &tickwirev1.Pong{
+		ClientTimeMs: p.ClientTimeMs,
+		ServerTimeMs: float64(time.Now().UnixNano()) / 1e6,
+		Tick:         tick,
+	}}})
+}
+
+func msDuration(ms float32) time.Duration {
+	if ms < 0 || ms > 60_000 {
+		return 0
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond))
+}
+
+func (s *session) onLeave(reqID uint32) {
+	s.mu.Lock()
+	r, pid := s.room, s.playerID
+	if r != nil {
+		s.leaveReq = reqID
+	}
+	s.mu.Unlock()
+	if r == nil {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "leave while not in a room", true)
+		return
+	}
+	r.Leave(pid, room.LeaveLeft)
+}
+
+func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
+	if r, _ := s.current(); r != nil {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ALREADY_IN_ROOM, "already in room "+r.ID()+"; leave first", false)
+		return
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
+	defer cancel()
+	req := room.JoinRequest{
+		UserID: s.identity.UserID, Name: s.identity.Name, SessionID: s.id,
+		Conn: s, Options: j.Options, RequestID: reqID,
+	}
+	// Set membership before the room can send anything that depends on it:
+	// the room goroutine may call Removed right after a successful join.
+	s.omu.Lock()
+	s.stateGen++
+	s.baseline.Store(0)
+	s.omu.Unlock()
+	r, res, err := s.e.join(ctx, j, req)
+	if err != nil {
+		code, msg, offense := joinErrorCode(err)
+		s.fail(reqID, code, msg, offense)
+		return
+	}
+	s.mu.Lock()
+	if s.removedRoom != r.ID() || s.removedPID != res.PlayerID {
+		s.room, s.playerID = r, res.PlayerID
+	}
+	s.mu.Unlock()
+	s.e.metrics.joinLatency.observe(time.Since(start).Seconds())
+}
+
+func joinErrorCode(err error) (tickwirev1.ErrorCode, string, bool) {
+	var rej *room.RejectError
+	switch {
+	case errors.As(err, &rej):
+		return tickwirev1.ErrorCode_ERROR_CODE_JOIN_REJECTED, rej.Reason, false
+	case errors.Is(err, errBadJoin):
+		return tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, err.Error(), true
+	case errors.Is(err, room.ErrUnknownType):
+		return tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_ROOM_TYPE, err.Error(), true
+	case errors.Is(err, room.ErrNotFound), errors.Is(err, room.ErrClosed):
+		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not found", true
+	case errors.Is(err, room.ErrFull):
+		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_FULL, "room is full", false
+	case errors.Is(err, room.ErrLocked):
+		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_LOCKED, "room is locked", false
+	case errors.Is(err, room.ErrDraining):
+		return tickwirev1.ErrorCode_ERROR_CODE_DRAINING, "node is draining; try another node", false
+	case errors.Is(err, context.DeadlineExceeded):
+		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "join timed out", false
+	}
+	return tickwirev1.ErrorCode_ERROR_CODE_INTERNAL, "join failed", false
+}

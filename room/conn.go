@@ -1,0 +1,74 @@
+package room
+
+import (
+	"time"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// Conn is the room's view of a player's connection. The engine implements
+// it. Every method must be safe for concurrent use and must never block: the
+// room goroutine calls them while it ticks.
+type Conn interface {
+	// SendState offers the player's state frame for a tick. It replaces a
+	// state frame that has not been written yet (stale snapshots are dropped
+	// first). payload is shared with other players and must not be modified.
+	SendState(f StateFrame)
+	// SendFrame queues an encoded ServerMessage. frame is shared with other
+	// players and must not be modified. The connection closes itself when its
+	// queue overflows (slow consumer).
+	SendFrame(frame []byte)
+	// Baseline returns the tick of the last state frame written to the
+	// socket, 0 if none (or after a resync request).
+	Baseline() uint32
+	// Reject reports a refused client message (an Error frame with code);
+	// repeated rejections disconnect the client.
+	Reject(code tickwirev1.ErrorCode, msg string)
+	// Removed tells the connection that its player is no longer in the room,
+	// for any reason. It is called exactly once per successful join.
+	Removed(roomID string, playerID uint32, reason LeaveReason, msg string)
+}
+
+// StateFrame is one State message for one player.
+type StateFrame struct {
+	Tick     uint32
+	Baseline uint32
+	LastSeq  uint32
+	Payload  []byte
+}
+
+// Observer receives a room's measurements. Implementations must be safe for
+// concurrent use (every room goroutine calls them) and cheap: they run in
+// the tick loop. The engine's Prometheus metrics implement it.
+type Observer interface {
+	// ObserveTick reports one tick: how long the handler and replication
+	// took, and how late the tick started against its schedule.
+	ObserveTick(roomType string, duration, lateness time.Duration)
+	// TicksSkipped reports ticks skipped because the room fell too far behind.
+	TicksSkipped(roomType string, n int)
+	// InputDropped reports an input or message the room refused; reason is a
+	// short stable label ("duplicate", "stale", "too_far_ahead", "buffer_full",
+	// "mailbox_full", "bad_ack", "per_tick_cap").
+	InputDropped(roomType string, reason string)
+	// StateEncoded reports one state encoding (shared by every player with
+	// the same baseline): full snapshot or patch, and its size.
+	StateEncoded(roomType string, full bool, bytes int)
+	// RoomOpened and RoomClosed track the number of rooms.
+	RoomOpened(roomType string)
+	RoomClosed(roomType string, reason CloseReason)
+	// PlayerJoined and PlayerLeft track the number of players in rooms.
+	PlayerJoined(roomType string)
+	PlayerLeft(roomType string, reason LeaveReason)
+}
+
+// NopObserver discards every measurement.
+type NopObserver struct{}
+
+func (NopObserver) ObserveTick(string, time.Duration, time.Duration) {}
+func (NopObserver) TicksSkipped(string, int)                         {}
+func (NopObserver) InputDropped(string, string)                      {}
+func (NopObserver) StateEncoded(string, bool, int)                   {}
+func (NopObserver) RoomOpened(string)                                {}
+func (NopObserver) RoomClosed(string, CloseReason)                   {}
+func (NopObserver) PlayerJoined(string)                              {}
+func (NopObserver) PlayerLeft(string, LeaveReason)                   {}

@@ -1,0 +1,759 @@
+package room
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickwire/tickwire/netcode"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// Definition is a registered room type: its Config and how to make its
+// handler. Create one with Define.
+type Definition struct {
+	cfg        Config
+	newRuntime func(r *Room) runtime
+}
+
+// Define describes a room type whose state is S. newHandler is called once
+// per room.
+func Define[S proto.Message](cfg Config, newHandler func() Handler[S]) *Definition {
+	return &Definition{
+		cfg: cfg.withDefaults(),
+		newRuntime: func(r *Room) runtime {
+			var zero S
+			t := &typed[S]{h: newHandler()}
+			t.c = &Context[S]{r: r, State: zero.ProtoReflect().New().Interface().(S)}
+			return t
+		},
+	}
+}
+
+// Config returns the room type's configuration with defaults applied.
+func (d *Definition) Config() Config { return d.cfg }
+
+// runtime is the non-generic face of a typed handler.
+type runtime interface {
+	init(opts []byte) error
+	joinAttempt(p *Player, opts []byte) error
+	join(p *Player)
+	leave(p *Player, reason LeaveReason)
+	tick(inputs []Input)
+	message(p *Player, m Message)
+	terminate(reason CloseReason)
+	state() proto.Message
+}
+
+type typed[S proto.Message] struct {
+	h Handler[S]
+	c *Context[S]
+}
+
+func (t *typed[S]) init(opts []byte) error                   { return t.h.Init(t.c, opts) }
+func (t *typed[S]) joinAttempt(p *Player, opts []byte) error { return t.h.JoinAttempt(t.c, p, opts) }
+func (t *typed[S]) join(p *Player)                           { t.h.Join(t.c, p) }
+func (t *typed[S]) leave(p *Player, r LeaveReason)           { t.h.Leave(t.c, p, r) }
+func (t *typed[S]) tick(in []Input)                          { t.h.Tick(t.c, in) }
+func (t *typed[S]) message(p *Player, m Message)             { t.h.Message(t.c, p, m) }
+func (t *typed[S]) terminate(r CloseReason)                  { t.h.Terminate(t.c, r) }
+func (t *typed[S]) state() proto.Message                     { return t.c.State }
+
+// Info is a snapshot of a room's public description, for listings and
+// matchmaking.
+type Info struct {
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Players    int               `json:"players"`
+	Reserved   int               `json:"reserved"`
+	MaxPlayers int               `json:"maxPlayers"`
+	Locked     bool              `json:"locked"`
+	Private    bool              `json:"private"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Tick       uint32            `json:"tick"`
+	TickRate   int               `json:"tickRate"`
+	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+// JoinRequest asks a room for a seat.
+type JoinRequest struct {
+	UserID    string
+	Name      string
+	SessionID string
+	// Conn receives the player's frames. Required.
+	Conn Conn
+	// Options are the game-defined join options.
+	Options []byte
+	// RequestID is echoed in the Joined frame.
+	RequestID uint32
+}
+
+// JoinResult describes a successful join. The Joined frame has already been
+// queued on the connection when Join returns, ahead of any state.
+type JoinResult struct {
+	RoomID   string
+	PlayerID uint32
+	Tick     uint32
+}
+
+type inboundKind uint8
+
+const (
+	inInput inboundKind = iota
+	inMessage
+	inLatency
+)
+
+type inbound struct {
+	kind    inboundKind
+	player  uint32
+	seq     uint32 // input seq, or message type
+	ack     uint32
+	payload []byte
+	rtt     time.Duration
+	interp  time.Duration
+}
+
+type controlKind uint8
+
+const (
+	ctlJoin controlKind = iota
+	ctlLeave
+	ctlKick
+	ctlClose
+	ctlCall
+)
+
+type control struct {
+	kind   controlKind
+	join   *JoinRequest
+	player uint32
+	reason LeaveReason
+	msg    string
+	close  CloseReason
+	fn     func()
+	reply  chan joinReply
+}
+
+type joinReply struct {
+	res JoinResult
+	err error
+}
+
+// Room is a running room actor. Its exported methods are safe for
+// concurrent use.
+type Room struct {
+	id      string
+	typ     string
+	def     *Definition
+	cfg     Config
+	clock   Clock
+	obs     Observer
+	log     *slog.Logger
+	rt      runtime
+	onClose func(*Room)
+	created time.Time
+
+	// Shared with other goroutines.
+	mu         sync.Mutex
+	inputs     []inbound
+	controls   []control
+	closed     bool
+	notify     chan struct{}
+	done       chan struct{}
+	seats      atomic.Int32 // players + reserved seats
+	maxPlayers atomic.Int32
+	locked     atomic.Bool
+	private    atomic.Bool
+	tickNow    atomic.Uint32
+	tickRate   atomic.Int32
+	players    atomic.Int32
+	meta       atomic.Pointer[map[string]string]
+
+	// Owned by the room goroutine.
+	byID       map[uint32]*Player
+	order      []*Player
+	nextID     uint32
+	tick       uint32
+	spare      []inbound
+	tickInputs []Input
+	taken      []netcode.Input
+	repl       *netcode.Replicator
+	timers     timerHeap
+	timerSeq   uint64
+	emptySince time.Time
+	closing    CloseReason
+	sendEvery  uint32
+	rateChange int
+}
+
+func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *slog.Logger, private bool, meta map[string]string) *Room {
+	cfg := def.cfg
+	r := &Room{
+		id: id, typ: typ, def: def, cfg: cfg, clock: clock, obs: obs,
+		log:     log.With("room", id, "type", typ),
+		created: clock.Now(),
+		notify:  make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		byID:    make(map[uint32]*Player),
+		repl:    netcode.NewReplicator(netcode.ReplicatorConfig{History: cfg.History}),
+	}
+	r.maxPlayers.Store(int32(cfg.MaxPlayers))
+	r.private.Store(private)
+	r.tickRate.Store(int32(cfg.TickRate))
+	m := maps.Clone(meta)
+	if m == nil {
+		m = map[string]string{}
+	}
+	r.meta.Store(&m)
+	r.sendEvery = uint32(max(1, cfg.TickRate/cfg.SendRate))
+	r.rt = def.newRuntime(r)
+	return r
+}
+
+// ID returns the room id.
+func (r *Room) ID() string { return r.id }
+
+// Type returns the room type name.
+func (r *Room) Type() string { return r.typ }
+
+// Done is closed when the room has closed.
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// Info returns a snapshot of the room's public description.
+func (r *Room) Info() Info {
+	players := int(r.players.Load())
+	return Info{
+		ID: r.id, Type: r.typ,
+		Players:    players,
+		Reserved:   max(0, int(r.seats.Load())-players),
+		MaxPlayers: int(r.maxPlayers.Load()),
+		Locked:     r.locked.Load(),
+		Private:    r.private.Load(),
+		Metadata:   maps.Clone(*r.meta.Load()),
+		Tick:       r.tickNow.Load(),
+		TickRate:   int(r.tickRate.Load()),
+		CreatedAt:  r.created,
+	}
+}
+
+// matches reports whether every filter entry is in the room's metadata.
+func (r *Room) matches(filter map[string]string) bool {
+	m := *r.meta.Load()
+	for k, v := range filter {
+		if m[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// reserveSeat takes a seat if the room is open, unlocked and not full.
+func (r *Room) reserveSeat() error {
+	if r.locked.Load() {
+		return ErrLocked
+	}
+	for {
+		n := r.seats.Load()
+		if n >= r.maxPlayers.Load() {
+			return ErrFull
+		}
+		if r.seats.CompareAndSwap(n, n+1) {
+			return nil
+		}
+	}
+}
+
+func (r *Room) releaseSeat() { r.seats.Add(-1) }
+
+// Join adds a player to the room. It returns ErrFull, ErrLocked,
+// ErrRejected (wrapping a *RejectError), or ErrClosed.
+func (r *Room) Join(ctx context.Context, req JoinRequest) (JoinResult, error) {
+	if err := r.reserveSeat(); err != nil {
+		return JoinResult{}, err
+	}
+	return r.joinReserved(ctx, req)
+}
+
+// joinReserved completes a join whose seat is already reserved; the seat is
+// released on failure.
+func (r *Room) joinReserved(ctx context.Context, req JoinRequest) (JoinResult, error) {
+	reply := make(chan joinReply, 1)
+	if !r.post(control{kind: ctlJoin, join: &req, reply: reply}) {
+		r.releaseSeat()
+		return JoinResult{}, ErrClosed
+	}
+	select {
+	case rep := <-reply:
+		return rep.res, rep.err
+	case <-ctx.Done():
+		// The room will still answer; make sure a late success is undone.
+		go func() {
+			if rep := <-reply; rep.err == nil {
+				r.Leave(rep.res.PlayerID, LeaveDisconnected)
+			}
+		}()
+		return JoinResult{}, ctx.Err()
+	}
+}
+
+// Leave removes a player. It never blocks and is never dropped.
+func (r *Room) Leave(playerID uint32, reason LeaveReason) {
+	r.post(control{kind: ctlLeave, player: playerID, reason: reason})
+}
+
+// Close closes the room: every player is removed (LeaveRoomClosed), the
+// handler's Terminate runs, and Done is closed. It returns when the room has
+// closed or ctx ends.
+func (r *Room) Close(ctx context.Context, reason CloseReason) error {
+	r.post(control{kind: ctlClose, close: reason})
+	select {
+	case <-r.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// PostInput queues an input for the next tick. It returns ErrMailboxFull
+// when the input queue is full and ErrClosed after the room closed.
+func (r *Room) PostInput(playerID, seq, ackTick uint32, payload []byte) error {
+	return r.postInbound(inbound{kind: inInput, player: playerID, seq: seq, ack: ackTick, payload: payload})
+}
+
+// PostMessage queues a game-defined room message for the next tick.
+func (r *Room) PostMessage(playerID, typ uint32, payload []byte) error {
+	return r.postInbound(inbound{kind: inMessage, player: playerID, seq: typ, payload: payload})
+}
+
+// ReportLatency records a player's own RTT and interpolation delay reports.
+func (r *Room) ReportLatency(playerID uint32, rtt, interpDelay time.Duration) {
+	_ = r.postInbound(inbound{kind: inLatency, player: playerID, rtt: rtt, interp: interpDelay})
+}
+
+// Call runs fn on the room goroutine (between ticks) and waits for it. Use
+// it to read or change room state from outside safely.
+func (r *Room) Call(ctx context.Context, fn func()) error {
+	done := make(chan struct{})
+	if !r.post(control{kind: ctlCall, fn: func() { defer close(done); fn() }}) {
+		return ErrClosed
+	}
+	select {
+	case <-done:
+		return nil
+	case <-r.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Room) postInbound(in inbound) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return ErrClosed
+	}
+	if len(r.inputs) >= r.cfg.MailboxSize {
+		r.mu.Unlock()
+		r.obs.InputDropped(r.typ, "mailbox_full")
+		return ErrMailboxFull
+	}
+	r.inputs = append(r.inputs, in)
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Room) post(c control) bool {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return false
+	}
+	r.controls = append(r.controls, c)
+	r.mu.Unlock()
+	select {
+	case r.notify <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// start runs Init on the room goroutine and then the loop. It returns Init's
+// error.
+func (r *Room) start(opts []byte) error {
+	initErr := make(chan error, 1)
+	go r.run(opts, initErr)
+	return <-initErr
+}
+
+func (r *Room) run(opts []byte, initErr chan<- error) {
+	defer close(r.done)
+	if err := r.protect(func() error { return r.rt.init(opts) }); err != nil {
+		r.shutdownQueues()
+		initErr <- fmt.Errorf("room %s: init: %w", r.typ, err)
+		return
+	}
+	r.obs.RoomOpened(r.typ)
+	initErr <- nil
+	r.emptySince = r.clock.Now()
+
+	iv := interval(r.cfg.TickRate)
+	next := r.clock.Now().Add(iv)
+	timer := r.clock.NewTimer(iv)
+	defer timer.Stop()
+	for r.closing == 0 {
+		select {
+		case <-r.notify:
+			r.drainControl()
+			if r.rateChange > 0 {
+				iv = interval(r.rateChange)
+				next = r.clock.Now().Add(iv)
+				r.rateChange = 0
+				timer.Stop()
+				timer.Reset(iv)
+			}
+		case <-timer.C():
+			late := r.clock.Now().Sub(next)
+			r.runTick(late)
+			next = next.Add(iv)
+			for ran := 0; r.closing == 0; ran++ {
+				behind := r.clock.Now().Sub(next)
+				if behind < 0 {
+					break
+				}
+				if ran >= r.cfg.MaxCatchUp {
+					skip := int(behind/iv) + 1
+					next = next.Add(time.Duration(skip) * iv)
+					r.obs.TicksSkipped(r.typ, skip)
+					r.log.Warn("room fell behind; skipping ticks", "skipped", skip)
+					break
+				}
+				r.runTick(behind)
+				next = next.Add(iv)
+			}
+			if r.rateChange > 0 {
+				iv = interval(r.rateChange)
+				next = r.clock.Now().Add(iv)
+				r.rateChange = 0
+			}
+			timer.Reset(next.Sub(r.clock.Now()))
+		}
+	}
+	r.finish()
+}
+
+// protect runs fn, turning a panic into an error and closing the room.
+func (r *Room) protect(fn func() error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			r.log.Error("room handler panicked; closing room", "panic", v, "stack", string(debug.Stack()))
+			r.closing = ClosePanic
+			err = fmt.Errorf("room: handler panic: %v", v)
+		}
+	}()
+	return fn()
+}
+
+func (r *Room) drainControl() {
+	r.mu.Lock()
+	batch := r.controls
+	r.controls = nil
+	r.mu.Unlock()
+	for i := range batch {
+		c := &batch[i]
+		switch c.kind {
+		case ctlJoin:
+			res, err := r.handleJoin(c.join)
+			c.reply <- joinReply{res: res, err: err}
+		case ctlLeave:
+			if p := r.byID[c.player]; p != nil {
+				r.remove(p, c.reason, "")
+			}
+		case ctlKick:
+			if p := r.byID[c.player]; p != nil {
+				r.remove(p, LeaveKicked, c.msg)
+			}
+		case ctlClose:
+			if r.closing == 0 {
+				r.closing = c.close
+			}
+		case ctlCall:
+			_ = r.protect(func() error { c.fn(); return nil })
+		}
+	}
+}
+
+func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
+	if r.closing != 0 {
+		r.releaseSeat()
+		return JoinResult{}, ErrClosed
+	}
+	r.nextID++
+	p := &Player{
+		ID: r.nextID, UserID: req.UserID, Name: req.Name, SessionID: req.SessionID,
+		JoinedTick: r.tick, conn: req.Conn,
+		inputs: netcode.NewInputBuffer(netcode.InputBufferConfig{Capacity: r.cfg.InputBuffer}),
+	}
+	var attempt error
+	if err := r.protect(func() error { attempt = r.rt.joinAttempt(p, req.Options); return nil }); err != nil {
+		r.releaseSeat()
+		return JoinResult{}, ErrClosed
+	}
+	if attempt != nil {
+		r.releaseSeat()
+		var rej *RejectError
+		if errors.As(attempt, &rej) {
+			return JoinResult{}, rej
+		}
+		return JoinResult{}, &RejectError{Reason: attempt.Error()}
+	}
+	r.byID[p.ID] = p
+	r.order = append(r.order, p)
+	r.players.Add(1)
+	r.obs.PlayerJoined(r.typ)
+
+	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
+	for i, q := range r.order {
+		infos[i] = q.Info()
+	}
+	joined := &tickwirev1.ServerMessage{RequestId: req.RequestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{
+		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
+		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
+		Players: infos,
+	}}}
+	if b, err := proto.Marshal(joined); err == nil {
+		p.conn.SendFrame(b)
+	}
+	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerJoined{PlayerJoined: &tickwirev1.PlayerJoined{Player: p.Info()}}}, p)
+	_ = r.protect(func() error { r.rt.join(p); return nil })
+	return JoinResult{RoomID: r.id, PlayerID: p.ID, Tick: r.tick}, nil
+}
+
+func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
+	if p.leaving {
+		return
+	}
+	p.leaving = true
+	delete(r.byID, p.ID)
+	r.order = slices.DeleteFunc(r.order, func(q *Player) bool { return q == p })
+	r.players.Add(-1)
+	r.releaseSeat()
+	r.obs.PlayerLeft(r.typ, reason)
+	_ = r.protect(func() error { r.rt.leave(p, reason); return nil })
+	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerLeft{PlayerLeft: &tickwirev1.PlayerLeft{PlayerId: p.ID, Reason: reason}}}, nil)
+	p.conn.Removed(r.id, p.ID, reason, msg)
+	if len(r.order) == 0 {
+		r.emptySince = r.clock.Now()
+	}
+}
+
+func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
+	if len(r.order) == 0 || (len(r.order) == 1 && r.order[0] == except) {
+		return
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		r.log.Error("marshal broadcast", "err", err)
+		return
+	}
+	for _, p := range r.order {
+		if p != except {
+			p.conn.SendFrame(b)
+		}
+	}
+}
+
+func (r *Room) runTick(late time.Duration) {
+	start := time.Now()
+	r.drainControl()
+	if r.closing != 0 {
+		return
+	}
+	r.tick++
+	r.tickNow.Store(r.tick)
+	now := r.clock.Now()
+	r.runTimers(now)
+
+	// Swap the input queue out under the lock, then work without it.
+	r.mu.Lock()
+	batch := r.inputs
+	r.inputs = r.spare[:0]
+	r.mu.Unlock()
+	for i := range batch {
+		in := &batch[i]
+		p := r.byID[in.player]
+		if p == nil {
+			continue
+		}
+		switch in.kind {
+		case inInput:
+			if in.ack > r.tick {
+				r.obs.InputDropped(r.typ, "bad_ack")
+				p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_INVALID_INPUT, "ack of a tick never sent")
+				continue
+			}
+			if in.ack > p.AckTick {
+				p.AckTick = in.ack
+			}
+			if err := p.inputs.Push(in.seq, in.payload); err != nil {
+				r.inputRefused(p, err)
+			}
+		case inMessage:
+			msg := Message{Type: in.seq, Payload: in.payload}
+			_ = r.protect(func() error { r.rt.message(p, msg); return nil })
+		case inLatency:
+			p.RTT, p.InterpDelay = in.rtt, in.interp
+		}
+	}
+	clear(batch)
+	r.spare = batch
+
+	inputs := r.tickInputs[:0]
+	for _, p := range r.order {
+		r.taken = p.inputs.Take(r.cfg.MaxInputsPerTick, r.taken[:0])
+		for _, in := range r.taken {
+			inputs = append(inputs, Input{Player: p, Seq: in.Seq, Payload: in.Payload})
+		}
+	}
+	_ = r.protect(func() error { r.rt.tick(inputs); return nil })
+	clear(inputs)
+	r.tickInputs = inputs[:0]
+
+	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
+		r.replicate()
+	}
+	r.checkEmpty(now)
+	r.obs.ObserveTick(r.typ, time.Since(start), late)
+}
+
+func (r *Room) inputRefused(p *Player, err error) {
+	switch {
+	case errors.Is(err, netcode.ErrDuplicateInput):
+		r.obs.InputDropped(r.typ, "duplicate")
+	case errors.Is(err, netcode.ErrStaleInput):
+		r.obs.InputDropped(r.typ, "stale")
+	case errors.Is(err, netcode.ErrInputBufferFull):
+		r.obs.InputDropped(r.typ, "buffer_full")
+	case errors.Is(err, netcode.ErrInputTooFarAhead):
+		r.obs.InputDropped(r.typ, "too_far_ahead")
+		p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_INVALID_INPUT, "input sequence too far ahead")
+	default:
+		r.obs.InputDropped(r.typ, "invalid")
+		p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_INVALID_INPUT, err.Error())
+	}
+}
+
+func (r *Room) replicate() {
+	r.repl.Commit(r.tick, r.rt.state())
+	before := r.repl.Stats().Encodes
+	for _, p := range r.order {
+		payload, used, err := r.repl.Encode(p.conn.Baseline())
+		if err != nil {
+			r.log.Error("encode state", "err", err)
+			return
+		}
+		if after := r.repl.Stats().Encodes; after != before {
+			before = after
+			r.obs.StateEncoded(r.typ, used == 0, len(payload))
+		}
+		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
+	}
+}
+
+func (r *Room) checkEmpty(now time.Time) {
+	if len(r.order) > 0 || r.seats.Load() > 0 || r.cfg.DisposeAfter < 0 {
+		r.emptySince = now
+		return
+	}
+	if now.Sub(r.emptySince) >= r.cfg.DisposeAfter {
+		r.closing = CloseEmpty
+	}
+}
+
+func (r *Room) shutdownQueues() {
+	r.mu.Lock()
+	r.closed = true
+	pending := r.controls
+	r.controls = nil
+	r.inputs = nil
+	r.mu.Unlock()
+	for _, c := range pending {
+		if c.kind == ctlJoin {
+			r.releaseSeat()
+			c.reply <- joinReply{err: ErrClosed}
+		}
+	}
+}
+
+func (r *Room) finish() {
+	// Let queued leaves and joins settle first, then refuse new ones.
+	r.drainControl()
+	r.shutdownQueues()
+	for len(r.order) > 0 {
+		r.remove(r.order[0], LeaveRoomClosed, "room closed")
+	}
+	_ = r.protect(func() error { r.rt.terminate(r.closing); return nil })
+	r.obs.RoomClosed(r.typ, r.closing)
+	r.log.Debug("room closed", "reason", r.closing.String())
+	if r.onClose != nil {
+		r.onClose(r)
+	}
+}
+
+// timers
+
+type roomTimer struct {
+	id     uint64
+	due    time.Time
+	period time.Duration
+	fn     func()
+	index  int
+	dead   bool
+}
+
+type timerHeap []*roomTimer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if h[i].due.Equal(h[j].due) {
+		return h[i].id < h[j].id
+	}
+	return h[i].due.Before(h[j].due)
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *timerHeap) Push(x any)   { t := x.(*roomTimer); t.index = len(*h); *h = append(*h, t) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (r *Room) runTimers(now time.Time) {
+	for len(r.timers) > 0 && !r.timers[0].due.After(now) && r.closing == 0 {
+		t := heap.Pop(&r.timers).(*roomTimer)
+		if t.dead {
+			continue
+		}
+		_ = r.protect(func() error { t.fn(); return nil })
+		if t.period > 0 && !t.dead {
+			t.due = t.due.Add(t.period)
+			if !t.due.After(now) {
+				t.due = now.Add(t.period)
+			}
+			heap.Push(&r.timers, t)
+		}
+	}
+}
