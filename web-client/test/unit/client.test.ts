@@ -1,0 +1,130 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { StateSchema } from "../../src/gen/arena/v1/arena_pb.js";
+import { CloseCode, type ClientMessage } from "../../src/gen/tickwire/v1/tickwire_pb.js";
+import { TickwireClient, decodeClient, encodeServer, type WebSocketLike } from "../../src/sdk/index.js";
+
+/** An in-memory WebSocket; the test plays the server. */
+class FakeSocket implements WebSocketLike {
+  binaryType = "";
+  readyState = 0;
+  sent: ClientMessage[] = [];
+  onopen: ((ev: unknown) => void) | null = null;
+  onmessage: ((ev: { data: unknown }) => void) | null = null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+  onerror: ((ev: unknown) => void) | null = null;
+  send(data: Uint8Array): void {
+    this.sent.push(decodeClient(data));
+  }
+  close(): void {
+    this.readyState = 3;
+  }
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  deliver(frame: Uint8Array): void {
+    const ab = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength);
+    this.onmessage?.({ data: ab });
+  }
+  drop(code: number): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason: "" });
+  }
+  last(): ClientMessage {
+    return this.sent[this.sent.length - 1]!;
+  }
+}
+
+const quiet = { warn: () => {}, info: () => {} };
+
+async function connected(opts: { reconnect?: false } = {}) {
+  const sockets: FakeSocket[] = [];
+  const c = new TickwireClient(StateSchema, {
+    url: "ws://test/ws",
+    webSocket: () => {
+      const s = new FakeSocket();
+      sockets.push(s);
+      return s;
+    },
+    logger: quiet,
+    pingIntervalMs: 60_000,
+    reconnect: opts.reconnect === false ? false : { initialDelayMs: 1, jitter: 0 },
+  });
+  const welcome = c.connect();
+  const ws = sockets[0]!;
+  ws.open();
+  const hello = ws.sent[0]!;
+  assert.equal(hello.kind.case, "hello");
+  ws.deliver(encodeServer({ requestId: hello.requestId, kind: { case: "welcome", value: { sessionId: "s1", protocolVersion: 1 } } }));
+  await welcome;
+  const joined = c.joinOrCreate("arena");
+  const join = ws.last();
+  assert.equal(join.kind.case, "join");
+  ws.deliver(encodeServer({ requestId: join.requestId, kind: { case: "joined", value: { roomId: "r1", playerId: 7, tick: 5, tickRate: 20, sendRate: 20 } } }));
+  assert.equal((await joined).roomId, "r1");
+  return { c, ws, sockets };
+}
+
+const full = toBinary(StateSchema, create(StateSchema, { players: { 7: { x: 100, y: 200, name: "ada" } }, it: 0 }));
+
+test("client: full state, patch against an older baseline, missing baseline asks for a full state", async () => {
+  const { c, ws } = await connected();
+  const ticks: number[] = [];
+  c.on("state", (e) => ticks.push(e.tick));
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 10, baselineTick: 0, payload: full } } }));
+  // Two patches against tick 10 (the baseline may be older than the newest state).
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 11, baselineTick: 10, lastInputSeq: 0, payload: new Uint8Array([0x03, 0, 0, 1, 7, 0x0f, 2, 1]) } } }));
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 12, baselineTick: 10, lastInputSeq: 0, payload: new Uint8Array([0x03, 0, 0, 1, 7, 0x0f, 4, 3]) } } }));
+  assert.deepEqual(ticks, [10, 11, 12]);
+  assert.equal(c.state!.players[7]!.x, 102);
+  assert.equal(c.state!.players[7]!.y, 198);
+  // Unknown baseline: dropped, Ack{0} sent.
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 13, baselineTick: 3, payload: new Uint8Array([0]) } } }));
+  assert.deepEqual(ticks, [10, 11, 12]);
+  assert.equal(ws.last().kind.case, "ack");
+  assert.equal(c.counters.missingBaselines, 1);
+  // Inputs carry seq and the newest applied tick.
+  assert.equal(c.sendInput(new Uint8Array([8, 1])), 1);
+  const inp = ws.last();
+  assert.ok(inp.kind.case === "input" && inp.kind.value.seq === 1 && inp.kind.value.ackTick === 12);
+  c.close();
+});
+
+test("client: a frame that does not decode is counted and ignored", async () => {
+  const { c, ws } = await connected();
+  let errors = 0;
+  c.on("error", () => errors++);
+  ws.deliver(new Uint8Array([0xff, 0xff, 0xff]));
+  ws.onmessage?.({ data: "text" });
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 10, baselineTick: 0, payload: new Uint8Array([0xff]) } } }));
+  assert.equal(c.counters.decodeErrors, 2);
+  assert.equal(c.counters.patchErrors, 1);
+  assert.ok(errors >= 2);
+  assert.equal(c.connectionState, "open");
+  c.close();
+});
+
+test("client: reconnects after a drop and rejoins the same room; not after 4004", async () => {
+  const { c, ws, sockets } = await connected();
+  const events: string[] = [];
+  c.on("reconnecting", (r) => events.push(`reconnecting ${r.attempt}`));
+  c.on("joined", (j) => events.push(`joined ${j.roomId}`));
+  ws.drop(1006);
+  await new Promise((r) => setTimeout(r, 20));
+  const ws2 = sockets[1]!;
+  assert.ok(ws2, "no reconnect attempt");
+  ws2.open();
+  const hello = ws2.sent[0]!;
+  ws2.deliver(encodeServer({ requestId: hello.requestId, kind: { case: "welcome", value: { sessionId: "s2" } } }));
+  const rejoin = ws2.last();
+  assert.ok(rejoin.kind.case === "join" && rejoin.kind.value.roomId === "r1", "did not rejoin by room id");
+  ws2.deliver(encodeServer({ requestId: rejoin.requestId, kind: { case: "joined", value: { roomId: "r1", playerId: 9, tickRate: 20 } } }));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(events, ["reconnecting 1", "joined r1"]);
+  ws2.drop(CloseCode.UNAUTHORIZED);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(sockets.length, 2, "reconnected after 4004");
+  assert.equal(c.connectionState, "closed");
+});
