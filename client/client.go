@@ -1,0 +1,424 @@
+// Package client is Tickwire's Go client SDK: dial a node, handshake, join
+// rooms, send inputs (sequence numbers assigned for you), receive state and
+// events, measure RTT and the server clock. Bots, the load-test tool,
+// integration tests and Go game clients use it.
+//
+// A Client is safe for concurrent use. Callbacks in Options run on the
+// client's read goroutine, one at a time, and must not block.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/tickwire/tickwire/netcode"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// Options configure a Client. The zero value works.
+type Options struct {
+	// Name is the display name sent in Hello.
+	Name string
+	// Token is sent in Hello for the server's authentication hook.
+	Token string
+	// Header is added to the WebSocket upgrade request.
+	Header http.Header
+	// MaxMessageSize is the largest frame accepted from the server.
+	// Default 1 MiB.
+	MaxMessageSize int
+	// OnState receives every State frame (raw; see StateTracker to apply them).
+	OnState func(st *tickwirev1.State)
+	// OnEvent receives every other server message that is not the reply to
+	// a request: PlayerJoined, PlayerLeft, RoomMessage, MatchmakerMatched,
+	// and Left or Error frames the server sent on its own.
+	OnEvent func(m *tickwirev1.ServerMessage)
+	// OnClose is called once when the connection ends.
+	OnClose func(err error)
+}
+
+// Sentinel errors.
+var (
+	ErrClosed    = errors.New("client: connection closed")
+	ErrNotInRoom = errors.New("client: not in a room")
+)
+
+// ServerError is an Error frame received in reply to a request.
+type ServerError struct {
+	Code    tickwirev1.ErrorCode
+	Message string
+}
+
+func (e *ServerError) Error() string {
+	return fmt.Sprintf("tickwire: %s: %s", e.Code, e.Message)
+}
+
+// CloseError is how the server closed the connection.
+type CloseError struct {
+	Code   uint16
+	Reason string
+}
+
+func (e *CloseError) Error() string {
+	return fmt.Sprintf("client: closed by server: %d %s", e.Code, e.Reason)
+}
+
+// Client is a connection to a Tickwire node.
+type Client struct {
+	opts    Options
+	ws      *gws.Conn
+	welcome *tickwirev1.Welcome
+	start   time.Time
+
+	reqID   atomic.Uint32
+	seq     atomic.Uint32
+	ackTick atomic.Uint32
+
+	mu      sync.Mutex
+	pending map[uint32]chan *tickwirev1.ServerMessage
+	roomID  string
+	player  uint32
+	clock   *netcode.ClockSync
+	closed  bool
+	err     error
+	done    chan struct{}
+}
+
+// Dial connects to url (ws://host:port/ws) and completes the handshake.
+func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = 1 << 20
+	}
+	c := &Client{
+		opts: opts, start: time.Now(),
+		pending: map[uint32]chan *tickwirev1.ServerMessage{},
+		clock:   netcode.NewClockSync(netcode.ClockSyncConfig{}),
+		done:    make(chan struct{}),
+	}
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ws, _, err := gws.NewClient(&events{c}, &gws.ClientOption{
+		Addr:               url,
+		RequestHeader:      opts.Header,
+		HandshakeTimeout:   timeout,
+		ReadMaxPayloadSize: opts.MaxMessageSize,
+		NewSession:         func() gws.SessionStorage { return &nopSession{} },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", url, err)
+	}
+	c.ws = ws
+	go ws.ReadLoop()
+	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{
+		ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1,
+		Token:           opts.Token, Name: opts.Name, Client: "tickwire-go/0.1",
+	}}})
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	c.welcome = rep.GetWelcome()
+	return c, nil
+}
+
+// Welcome returns the server's handshake reply.
+func (c *Client) Welcome() *tickwirev1.Welcome { return c.welcome }
+
+// JoinOptions select and configure a room.
+type JoinOptions struct {
+	// Filter: join-or-create only picks rooms whose metadata has these
+	// entries; a room created by the join starts with them.
+	Filter map[string]string
+	// Options are the game-defined join options.
+	Options []byte
+	// Private creates a private room (with Create).
+	Private bool
+	// Reservation is a signed seat reservation from the matchmaker.
+	Reservation string
+}
+
+// JoinOrCreate joins a room of roomType with a free seat, or creates one.
+func (c *Client) JoinOrCreate(ctx context.Context, roomType string, o JoinOptions) (*tickwirev1.Joined, error) {
+	return c.join(ctx, &tickwirev1.Join{RoomType: roomType, Filter: o.Filter, Options: o.Options, Reservation: o.Reservation})
+}
+
+// Create creates a new room of roomType and joins it.
+func (c *Client) Create(ctx context.Context, roomType string, o JoinOptions) (*tickwirev1.Joined, error) {
+	return c.join(ctx, &tickwirev1.Join{RoomType: roomType, Create: true, Private: o.Private, Filter: o.Filter, Options: o.Options})
+}
+
+// JoinByID joins the room with id.
+func (c *Client) JoinByID(ctx context.Context, roomID string, o JoinOptions) (*tickwirev1.Joined, error) {
+	return c.join(ctx, &tickwirev1.Join{RoomId: roomID, Options: o.Options, Reservation: o.Reservation})
+}
+
+// JoinWithReservation joins the room named by a matchmaker reservation.
+func (c *Client) JoinWithReservation(ctx context.Context, reservation string) (*tickwirev1.Joined, error) {
+	return c.join(ctx, &tickwirev1.Join{Reservation: reservation})
+}
+
+func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Joined, error) {
+	c.seq.Store(0)
+	c.ackTick.Store(0)
+	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Join{Join: j}})
+	if err != nil {
+		return nil, err
+	}
+	joined := rep.GetJoined()
+	if joined == nil {
+		return nil, fmt.Errorf("client: unexpected reply to Join: %v", rep)
+	}
+	c.mu.Lock()
+	c.roomID, c.player = joined.RoomId, joined.PlayerId
+	c.mu.Unlock()
+	return joined, nil
+}
+
+// Leave leaves the current room.
+func (c *Client) Leave(ctx context.Context) (*tickwirev1.Left, error) {
+	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Leave{Leave: &tickwirev1.Leave{}}})
+	if err != nil {
+		return nil, err
+	}
+	return rep.GetLeft(), nil
+}
+
+// Room returns the current room id and player id ("" when not in a room).
+func (c *Client) Room() (string, uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.roomID, c.player
+}
+
+// SendInput sends one input with the next sequence number and the newest
+// state tick received as ack. It returns the sequence number.
+func (c *Client) SendInput(payload []byte) (uint32, error) {
+	seq := c.seq.Add(1)
+	return seq, c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{
+		Seq: seq, AckTick: c.ackTick.Load(), Payload: payload,
+	}}})
+}
+
+// SendMessage sends a game-defined room message.
+func (c *Client) SendMessage(typ uint32, payload []byte) error {
+	return c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{Type: typ, Payload: payload}}})
+}
+
+// SendRaw sends a ClientMessage as is (tests of bad input use it).
+func (c *Client) SendRaw(m *tickwirev1.ClientMessage) error { return c.send(m) }
+
+// SendBytes sends an arbitrary binary frame (tests of bad input use it).
+func (c *Client) SendBytes(b []byte) error { return c.ws.WriteMessage(gws.OpcodeBinary, b) }
+
+// SendText sends a text frame (which the server refuses).
+func (c *Client) SendText(s string) error { return c.ws.WriteString(s) }
+
+// RequestFullState asks the server for a full state in the next frame.
+func (c *Client) RequestFullState() error {
+	return c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Ack{Ack: &tickwirev1.Ack{}}})
+}
+
+// Ping measures one round trip and feeds the clock estimator.
+func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
+	sent := time.Since(c.start)
+	c.mu.Lock()
+	rtt := c.clock.RTT()
+	c.mu.Unlock()
+	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Ping{Ping: &tickwirev1.Ping{
+		ClientTimeMs: float64(sent) / float64(time.Millisecond),
+		RttMs:        float32(rtt) / float32(time.Millisecond),
+	}}})
+	if err != nil {
+		return 0, err
+	}
+	recv := time.Since(c.start)
+	pong := rep.GetPong()
+	if pong == nil {
+		return 0, fmt.Errorf("client: unexpected reply to Ping: %v", rep)
+	}
+	serverTime := time.UnixMicro(int64(pong.ServerTimeMs * 1000))
+	c.mu.Lock()
+	c.clock.AddSample(sent, recv, serverTime)
+	c.mu.Unlock()
+	return recv - sent, nil
+}
+
+// RTT returns the filtered round-trip estimate (0 before the first Ping).
+func (c *Client) RTT() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clock.RTT()
+}
+
+// ServerNow estimates the server's wall clock now.
+func (c *Client) ServerNow() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clock.ServerNow(time.Since(c.start))
+}
+
+// Done is closed when the connection has ended.
+func (c *Client) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended (a *CloseError when the server closed
+// it), or nil while it is open.
+func (c *Client) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection with 1000.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil
+	}
+	err := c.ws.WriteClose(1000, nil)
+	<-c.done
+	if errors.Is(err, gws.ErrConnClosed) {
+		return nil
+	}
+	return err
+}
+
+func (c *Client) send(m *tickwirev1.ClientMessage) error {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("client: marshal: %w", err)
+	}
+	if err := c.ws.WriteMessage(gws.OpcodeBinary, b); err != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return nil
+}
+
+func (c *Client) request(ctx context.Context, m *tickwirev1.ClientMessage) (*tickwirev1.ServerMessage, error) {
+	id := c.reqID.Add(1)
+	if id == 0 {
+		id = c.reqID.Add(1)
+	}
+	m.RequestId = id
+	ch := make(chan *tickwirev1.ServerMessage, 1)
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, c.closedErr()
+	}
+	c.pending[id] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	if err := c.send(m); err != nil {
+		return nil, err
+	}
+	select {
+	case rep := <-ch:
+		if e := rep.GetError(); e != nil {
+			return nil, &ServerError{Code: e.Code, Message: e.Message}
+		}
+		return rep, nil
+	case <-c.done:
+		return nil, c.closedErr()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Client) closedErr() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return fmt.Errorf("%w: %w", ErrClosed, c.err)
+	}
+	return ErrClosed
+}
+
+type events struct{ c *Client }
+
+func (e *events) OnOpen(*gws.Conn) {}
+
+func (e *events) OnClose(_ *gws.Conn, err error) {
+	c := e.c
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
+		err = &CloseError{Code: ce.Code, Reason: string(ce.Reason)}
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	if err == nil {
+		err = ErrClosed
+	}
+	c.err = err
+	c.mu.Unlock()
+	close(c.done)
+	if c.opts.OnClose != nil {
+		c.opts.OnClose(err)
+	}
+}
+
+func (e *events) OnPing(ws *gws.Conn, p []byte) { _ = ws.WritePong(p) }
+func (e *events) OnPong(*gws.Conn, []byte)      {}
+
+func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	c := e.c
+	m := &tickwirev1.ServerMessage{}
+	if err := proto.Unmarshal(msg.Bytes(), m); err != nil {
+		return // a frame we cannot decode is ignored
+	}
+	if st := m.GetState(); st != nil {
+		if st.Tick > c.ackTick.Load() {
+			c.ackTick.Store(st.Tick)
+		}
+		if c.opts.OnState != nil {
+			c.opts.OnState(st)
+		}
+		return
+	}
+	if left := m.GetLeft(); left != nil {
+		c.mu.Lock()
+		if c.roomID == left.RoomId {
+			c.roomID, c.player = "", 0
+		}
+		c.mu.Unlock()
+	}
+	if m.RequestId != 0 {
+		c.mu.Lock()
+		ch := c.pending[m.RequestId]
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m
+			return
+		}
+	}
+	if c.opts.OnEvent != nil {
+		c.opts.OnEvent(m)
+	}
+}
+
+type nopSession struct{}
+
+func (nopSession) Len() int                     { return 0 }
+func (nopSession) Load(string) (any, bool)      { return nil, false }
+func (nopSession) Delete(string)                {}
+func (nopSession) Store(string, any)            {}
+func (nopSession) Range(func(string, any) bool) {}
