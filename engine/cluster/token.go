@@ -68,7 +68,7 @@ func (s *Signer) Verify(token string) (Claims, error) {
 	if !ok {
 		return Claims{}, fmt.Errorf("%w: no signature", ErrTokenInvalid)
 	}
-	enc := base64.RawURLEncoding
+	enc := base64.RawURLEncoding.Strict() // one encoding per token
 	p, err := enc.DecodeString(ps)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: payload: %w", ErrTokenInvalid, err)
