@@ -176,7 +176,7 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 	}
 	var notices []Notice
 	if len(expired) > 0 {
-		if err := m.b.RemoveTickets(ctx, l, expired); err != nil {
+		if err := m.b.RemoveTickets(context.WithoutCancel(ctx), l, expired); err != nil {
 			return rd, err
 		}
 		for _, t := range rd.TimedOut {
@@ -187,6 +187,10 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 	plans, meta := m.Form(live, now)
+	// Once a round commits, it finishes (commit, notify) even if ctx ends:
+	// cancelling must not strand committed matches without notices.
+	// Every backend call stays bounded by the backend's own timeout.
+	ctx = context.WithoutCancel(ctx)
 	var errLost error
 	for i := 0; i < len(plans) && errLost == nil; i += m.cfg.BatchSize {
 		j := min(i+m.cfg.BatchSize, len(plans))
