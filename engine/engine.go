@@ -250,9 +250,6 @@ func (e *Engine) sweep(now time.Time) {
 // gracefully: no new rooms, rooms finish or time out (DrainTimeout),
 // connections close with 1001.
 func (e *Engine) ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
-	if h == nil {
-		h = e.Handler()
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("engine: listen %s: %w", addr, err)
@@ -262,6 +259,9 @@ func (e *Engine) ListenAndServe(ctx context.Context, addr string, h http.Handler
 
 // Serve is ListenAndServe on an existing listener.
 func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
+	if h == nil {
+		h = e.Handler()
+	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,14 @@ import (
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
+
+// wsConn is the part of *gws.Conn a session writes to (an interface so the
+// message path can be fuzzed and benchmarked without a socket).
+type wsConn interface {
+	WriteMessage(op gws.Opcode, payload []byte) error
+	WriteClose(code uint16, reason []byte) error
+	NetConn() net.Conn
+}
 
 // outFrame is one queued outbound WebSocket frame.
 type outFrame struct {
@@ -31,7 +40,7 @@ type outFrame struct {
 type session struct {
 	e       *Engine
 	id      string
-	ws      *gws.Conn
+	ws      wsConn
 	req     *http.Request
 	created time.Time
 
@@ -298,13 +307,17 @@ func (s *session) OnPing(_ *gws.Conn, payload []byte) {
 func (s *session) OnPong(*gws.Conn, []byte) { s.lastSeen.Store(time.Now().UnixNano()) }
 
 func (s *session) OnMessage(_ *gws.Conn, m *gws.Message) {
-	defer m.Close()
+	s.handle(m.Opcode, m.Bytes())
+	_ = m.Close()
+}
+
+// handle processes one client frame on the read goroutine.
+func (s *session) handle(op gws.Opcode, data []byte) {
 	now := time.Now()
 	s.lastSeen.Store(now.UnixNano())
-	data := m.Bytes()
 	s.e.metrics.msgsIn.Add(1)
 	s.e.metrics.bytesIn.Add(uint64(len(data)))
-	if m.Opcode != gws.OpcodeBinary {
+	if op != gws.OpcodeBinary {
 		s.closeWith(1003, "binary frames only")
 		return
 	}

@@ -33,12 +33,12 @@ type memNode struct {
 	info  NodeInfo
 	exp   time.Time
 	rooms map[string]struct{}
-	resv  map[string]time.Time
+	resv  *resvSet
 }
 
 type memRoom struct {
 	rec  RoomRecord
-	resv map[string]time.Time
+	resv *resvSet
 }
 
 type memQueue struct {
@@ -96,19 +96,42 @@ func (m *Memory) dropNode(id string) {
 	delete(m.nodes, id)
 }
 
-func pruneTimes(s map[string]time.Time, now time.Time) {
-	for k, exp := range s {
+// resvSet holds reservation expiries; next is a lower bound of the
+// earliest expiry, so pruning is O(1) until something may have expired.
+type resvSet struct {
+	m    map[string]time.Time
+	next time.Time
+}
+
+func newResvSet() *resvSet { return &resvSet{m: map[string]time.Time{}} }
+
+func (s *resvSet) add(id string, exp time.Time) {
+	if len(s.m) == 0 || exp.Before(s.next) {
+		s.next = exp
+	}
+	s.m[id] = exp
+}
+
+func pruneTimes(s *resvSet, now time.Time) {
+	if len(s.m) == 0 || now.Before(s.next) {
+		return
+	}
+	var next time.Time
+	for k, exp := range s.m {
 		if !now.Before(exp) {
-			delete(s, k)
+			delete(s.m, k)
+		} else if next.IsZero() || exp.Before(next) {
+			next = exp
 		}
 	}
+	s.next = next
 }
 
 func (m *Memory) roomView(r *memRoom, now time.Time) RoomRecord {
 	pruneTimes(r.resv, now)
 	rec := r.rec
 	rec.Metadata = maps.Clone(r.rec.Metadata)
-	rec.Reserved = len(r.resv)
+	rec.Reserved = len(r.resv.m)
 	if n := m.nodes[rec.NodeID]; n != nil {
 		rec.NodeAddress = n.info.Address
 	}
@@ -118,7 +141,7 @@ func (m *Memory) roomView(r *memRoom, now time.Time) RoomRecord {
 func (m *Memory) nodeView(n *memNode, now time.Time) NodeInfo {
 	pruneTimes(n.resv, now)
 	info := n.info
-	info.Reserved = len(n.resv)
+	info.Reserved = len(n.resv.m)
 	return info
 }
 
@@ -142,7 +165,7 @@ func (m *Memory) Heartbeat(_ context.Context, n NodeInfo) (bool, error) {
 	cur := m.nodes[n.ID]
 	created := cur == nil
 	if created {
-		cur = &memNode{rooms: map[string]struct{}{}, resv: map[string]time.Time{}}
+		cur = &memNode{rooms: map[string]struct{}{}, resv: newResvSet()}
 		m.nodes[n.ID] = cur
 	}
 	cur.info = n
@@ -200,7 +223,7 @@ func (m *Memory) PutRoom(_ context.Context, rec RoomRecord) error {
 		r = nil
 	}
 	if r == nil {
-		m.rooms[rec.ID] = &memRoom{rec: rec, resv: map[string]time.Time{}}
+		m.rooms[rec.ID] = &memRoom{rec: rec, resv: newResvSet()}
 		n.rooms[rec.ID] = struct{}{}
 		return nil
 	}
@@ -216,8 +239,8 @@ func (m *Memory) removeRoom(id string) {
 	}
 	if n := m.nodes[r.rec.NodeID]; n != nil {
 		delete(n.rooms, id)
-		for k := range r.resv {
-			delete(n.resv, k)
+		for k := range r.resv.m {
+			delete(n.resv.m, k)
 		}
 	}
 	delete(m.rooms, id)
@@ -285,7 +308,7 @@ func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
 
 func (m *Memory) nodeHasRoom(n *memNode, now time.Time, seats int) bool {
 	pruneTimes(n.resv, now)
-	return n.info.Capacity <= 0 || n.info.Players+len(n.resv)+seats <= n.info.Capacity
+	return n.info.Capacity <= 0 || n.info.Players+len(n.resv.m)+seats <= n.info.Capacity
 }
 
 // place picks the least-loaded live non-draining node with room for seats
@@ -297,7 +320,7 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 		if n.info.Draining || !m.nodeHasRoom(n, now, seats) {
 			continue
 		}
-		l := loadOf(n.info.Players, len(n.resv), n.info.Capacity)
+		l := loadOf(n.info.Players, len(n.resv.m), n.info.Capacity)
 		if best == nil || l < bestLoad || (l == bestLoad && n.info.ID < best.info.ID) {
 			best, bestLoad = n, l
 		}
@@ -307,7 +330,7 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 	}
 	rec := RoomRecord{ID: newID(), Type: roomType, NodeID: best.info.ID, MaxSeats: maxSeats,
 		State: RoomPending, Metadata: maps.Clone(meta)}
-	r := &memRoom{rec: rec, resv: map[string]time.Time{}}
+	r := &memRoom{rec: rec, resv: newResvSet()}
 	m.rooms[rec.ID] = r
 	best.rooms[rec.ID] = struct{}{}
 	return r, nil
@@ -318,8 +341,8 @@ func (m *Memory) reserve(r *memRoom, now time.Time, userID string, created bool)
 	n := m.nodes[r.rec.NodeID]
 	c := Claims{ReservationID: newID(), RoomID: r.rec.ID, RoomType: r.rec.Type, NodeID: r.rec.NodeID,
 		UserID: userID, ExpiresAt: now.Add(m.cfg.ReservationTTL).Truncate(time.Millisecond)}
-	r.resv[c.ReservationID] = c.ExpiresAt
-	n.resv[c.ReservationID] = c.ExpiresAt
+	r.resv.add(c.ReservationID, c.ExpiresAt)
+	n.resv.add(c.ReservationID, c.ExpiresAt)
 	return Reservation{Claims: c, Token: m.signer.Sign(c), NodeAddress: n.info.Address, Created: created}
 }
 
@@ -345,7 +368,7 @@ func (m *Memory) JoinOrCreate(_ context.Context, req JoinRequest) (Reservation, 
 			continue
 		}
 		pruneTimes(r.resv, now)
-		used := rec.Seats + len(r.resv)
+		used := rec.Seats + len(r.resv.m)
 		if used >= rec.MaxSeats || !metaMatches(rec.Metadata, req.Filter) {
 			continue
 		}
@@ -387,7 +410,7 @@ func (m *Memory) Reserve(_ context.Context, roomID, userID string) (Reservation,
 		return Reservation{}, fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
 	pruneTimes(r.resv, now)
-	if r.rec.Locked || r.rec.Seats+len(r.resv) >= r.rec.MaxSeats {
+	if r.rec.Locked || r.rec.Seats+len(r.resv.m) >= r.rec.MaxSeats {
 		return Reservation{}, fmt.Errorf("room %q: %w", roomID, ErrRoomFull)
 	}
 	return m.reserve(r, now, userID, false), nil
@@ -410,14 +433,14 @@ func (m *Memory) Consume(_ context.Context, c Claims) error {
 	if r == nil || r.rec.NodeID != c.NodeID {
 		return fmt.Errorf("reservation %s room %q: %w", c.ReservationID, c.RoomID, ErrRoomNotFound)
 	}
-	exp, ok := r.resv[c.ReservationID]
+	exp, ok := r.resv.m[c.ReservationID]
 	if !ok || !now.Before(exp) {
-		delete(r.resv, c.ReservationID)
+		delete(r.resv.m, c.ReservationID)
 		return fmt.Errorf("reservation %s: %w", c.ReservationID, ErrTokenExpired)
 	}
-	delete(r.resv, c.ReservationID)
+	delete(r.resv.m, c.ReservationID)
 	n := m.nodes[c.NodeID]
-	delete(n.resv, c.ReservationID)
+	delete(n.resv.m, c.ReservationID)
 	r.rec.Seats++
 	n.info.Players++
 	m.used[c.ReservationID] = exp.Add(time.Minute)

@@ -619,3 +619,5 @@ func (r *Redis) Close() error {
 	r.wg.Wait()
 	return r.rdb.Close()
 }
+
+func jsonTicket(t Ticket) ([]byte, error) { return json.Marshal(cloneTicket(t)) }

@@ -1,0 +1,348 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/tickwire/tickwire/client"
+	"github.com/tickwire/tickwire/engine"
+	"github.com/tickwire/tickwire/room"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// sum is a test game: every input adds its payload length to field "n" and
+// records the last payload under "last"; "lock" and "kick" messages do that.
+type sum struct {
+	room.Base[*structpb.Struct]
+}
+
+func (sum) Init(c *room.Context[*structpb.Struct], _ []byte) error {
+	c.State.Fields = map[string]*structpb.Value{"n": structpb.NewNumberValue(0)}
+	return nil
+}
+
+func (sum) Tick(c *room.Context[*structpb.Struct], in []room.Input) {
+	for _, i := range in {
+		c.State.Fields["n"] = structpb.NewNumberValue(c.State.Fields["n"].GetNumberValue() + float64(len(i.Payload)))
+		c.State.Fields["last"] = structpb.NewStringValue(string(i.Payload))
+	}
+}
+
+func (sum) Message(c *room.Context[*structpb.Struct], p *room.Player, m room.Message) {
+	switch string(m.Payload) {
+	case "lock":
+		c.Lock()
+	case "kick":
+		c.Kick(p, "asked for it")
+	case "echo":
+		c.Broadcast(7, []byte("echo"))
+	}
+}
+
+type server struct {
+	e   *engine.Engine
+	url string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func start(t *testing.T, cfg engine.Config, roomCfg room.Config) *server {
+	t.Helper()
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = 100 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	e := engine.New(cfg)
+	if err := e.RegisterRoom("sum", room.Define(roomCfg, func() room.Handler[*structpb.Struct] { return sum{} })); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &server{e: e, url: "ws://" + ln.Addr().String() + "/ws", cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- e.Serve(ctx, ln, nil) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-s.done:
+		case <-time.After(10 * time.Second):
+			t.Error("server did not stop")
+		}
+	})
+	return s
+}
+
+type recorder struct {
+	mu     sync.Mutex
+	events []*tickwirev1.ServerMessage
+	states *client.StateTracker[*structpb.Struct]
+	errs   []error
+}
+
+func (r *recorder) options(name string) client.Options {
+	r.states = client.NewStateTracker[*structpb.Struct]()
+	return client.Options{
+		Name: name,
+		OnState: func(st *tickwirev1.State) {
+			if _, err := r.states.Apply(st); err != nil {
+				r.mu.Lock()
+				r.errs = append(r.errs, err)
+				r.mu.Unlock()
+			}
+		},
+		OnEvent: func(m *tickwirev1.ServerMessage) {
+			r.mu.Lock()
+			r.events = append(r.events, m)
+			r.mu.Unlock()
+		},
+	}
+}
+
+func (r *recorder) find(pred func(*tickwirev1.ServerMessage) bool) *tickwirev1.ServerMessage {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range r.events {
+		if pred(m) {
+			return m
+		}
+	}
+	return nil
+}
+
+func dial(t *testing.T, s *server, rec *recorder) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	opts := client.Options{}
+	if rec != nil {
+		opts = rec.options(t.Name())
+	}
+	c, err := client.Dial(ctx, s.url, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func ctx5(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestTwoClientsShareState(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{TickRate: 50})
+	ra, rb := &recorder{}, &recorder{}
+	a, b := dial(t, s, ra), dial(t, s, rb)
+	ja, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jb, err := b.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ja.RoomId != jb.RoomId {
+		t.Fatalf("clients in different rooms: %s %s", ja.RoomId, jb.RoomId)
+	}
+	if len(jb.Players) != 2 || ja.TickRate != 50 {
+		t.Fatalf("joined = %v", jb)
+	}
+	// A sees B join.
+	eventually(t, "A sees B join", func() bool {
+		return ra.find(func(m *tickwirev1.ServerMessage) bool { return m.GetPlayerJoined().GetPlayer().GetPlayerId() == jb.PlayerId }) != nil
+	})
+	for _, p := range []string{"abc", "de"} {
+		if _, err := a.SendInput([]byte(p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, rec := range map[string]*recorder{"A": ra, "B": rb} {
+		eventually(t, name+" sees A's inputs in the state", func() bool {
+			st, _, _, ok := rec.states.Latest()
+			return ok && st.Fields["n"].GetNumberValue() == 5 && st.Fields["last"].GetStringValue() == "de"
+		})
+	}
+	_, _, lastSeq, _ := ra.states.Latest()
+	if lastSeq != 2 {
+		t.Fatalf("A's last processed input = %d, want 2", lastSeq)
+	}
+	if len(ra.errs)+len(rb.errs) != 0 {
+		t.Fatalf("state apply errors: %v %v", ra.errs, rb.errs)
+	}
+	// B leaves: A gets PlayerLeft, B gets Left.
+	left, err := b.Leave(ctx5(t))
+	if err != nil || left.Reason != tickwirev1.LeaveReason_LEAVE_REASON_LEFT {
+		t.Fatalf("leave: %v %v", left, err)
+	}
+	eventually(t, "A sees B leave", func() bool {
+		return ra.find(func(m *tickwirev1.ServerMessage) bool { return m.GetPlayerLeft().GetPlayerId() == jb.PlayerId }) != nil
+	})
+	// Room messages reach everyone.
+	if err := a.SendMessage(1, []byte("echo")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "broadcast", func() bool {
+		return ra.find(func(m *tickwirev1.ServerMessage) bool { return string(m.GetMessage().GetPayload()) == "echo" }) != nil
+	})
+}
+
+func TestMaxPlayersLockAndKick(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{MaxPlayers: 2})
+	a, b, c := dial(t, s, nil), dial(t, s, nil), dial(t, s, nil)
+	ja, err := a.Create(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.JoinByID(ctx5(t), ja.RoomId, client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.JoinByID(ctx5(t), ja.RoomId, client.JoinOptions{})
+	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_FULL)
+
+	// B leaves, A locks: C is refused with ROOM_LOCKED.
+	if _, err := b.Leave(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendMessage(0, []byte("lock")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "room locked", func() bool {
+		for _, in := range s.e.Rooms().List(true) {
+			if in.ID == ja.RoomId {
+				return in.Locked
+			}
+		}
+		return false
+	})
+	_, err = c.JoinByID(ctx5(t), ja.RoomId, client.JoinOptions{})
+	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_LOCKED)
+
+	// A asks to be kicked: Left(KICKED) then close 4006.
+	if err := a.SendMessage(0, []byte("kick")); err != nil {
+		t.Fatal(err)
+	}
+	wantClose(t, a, uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED))
+}
+
+func TestAutoDisposeOverEngine(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{TickRate: 50, DisposeAfter: 100 * time.Millisecond})
+	a := dial(t, s, nil)
+	j, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Leave(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "empty room disposed", func() bool { _, ok := s.e.Rooms().Get(j.RoomId); return !ok })
+	_, err = a.JoinByID(ctx5(t), j.RoomId, client.JoinOptions{})
+	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND)
+}
+
+func TestTickRateDrivenByTestClock(t *testing.T) {
+	clock := room.NewManualClock(time.Unix(0, 0))
+	s := start(t, engine.Config{Clock: clock}, room.Config{TickRate: 10})
+	rec := &recorder{}
+	a := dial(t, s, rec)
+	if _, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SendInput([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // real time passes: no tick without the clock
+	if _, _, _, ok := rec.states.Latest(); ok {
+		t.Fatal("a state arrived before the test clock moved")
+	}
+	for i := 1; i <= 3; i++ {
+		clock.Advance(100 * time.Millisecond)
+		eventually(t, "state of the next tick", func() bool {
+			_, tick, _, ok := rec.states.Latest()
+			return ok && tick == uint32(i)
+		})
+	}
+	st, _, _, _ := rec.states.Latest()
+	if st.Fields["n"].GetNumberValue() != 1 {
+		t.Fatalf("state = %v", st)
+	}
+}
+
+func wantServerError(t *testing.T, err error, code tickwirev1.ErrorCode) {
+	t.Helper()
+	var se *client.ServerError
+	if !errors.As(err, &se) || se.Code != code {
+		t.Fatalf("err = %v, want server error %s", err, code)
+	}
+}
+
+func wantClose(t *testing.T, c *client.Client, code uint16) {
+	t.Helper()
+	select {
+	case <-c.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatalf("connection not closed (want %d)", code)
+	}
+	var ce *client.CloseError
+	if err := c.Err(); !errors.As(err, &ce) || ce.Code != code {
+		t.Fatalf("close = %v, want code %d", err, code)
+	}
+}
+
+func TestHTTPEndpoints(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{})
+	a := dial(t, s, nil)
+	if _, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/ws")
+	for path, want := range map[string]string{
+		"/healthz": `"ok"`,
+		"/rooms":   `"type":"sum"`,
+		"/metrics": "tickwire_players 1",
+	} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sb strings.Builder
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := resp.Body.Read(buf)
+			sb.Write(buf[:n])
+			if err != nil {
+				break
+			}
+		}
+		resp.Body.Close()
+		if !strings.Contains(sb.String(), want) {
+			t.Errorf("%s: %q does not contain %q", path, sb.String(), want)
+		}
+	}
+}
