@@ -13,8 +13,8 @@ import (
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
-	"github.com/tickwire/tickwire/room"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
 )
 
 // raw is a bare WebSocket client for protocol abuse tests.
@@ -24,9 +24,9 @@ type raw struct {
 	closed chan *gws.CloseError
 }
 
-func (r *raw) OnOpen(*gws.Conn)                {}
-func (r *raw) OnPing(c *gws.Conn, p []byte)    { _ = c.WritePong(p) }
-func (r *raw) OnPong(*gws.Conn, []byte)        {}
+func (r *raw) OnOpen(*gws.Conn)             {}
+func (r *raw) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
+func (r *raw) OnPong(*gws.Conn, []byte)     {}
 func (r *raw) OnClose(_ *gws.Conn, err error) {
 	var ce *gws.CloseError
 	errors.As(err, &ce)

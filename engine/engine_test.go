@@ -16,8 +16,8 @@ import (
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
-	"github.com/tickwire/tickwire/room"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
 )
 
 // sum is a test game: every input adds its payload length to field "n" and
@@ -50,8 +50,8 @@ func (sum) Message(c *room.Context[*structpb.Struct], p *room.Player, m room.Mes
 }
 
 type server struct {
-	e   *engine.Engine
-	url string
+	e      *engine.Engine
+	url    string
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -176,7 +176,9 @@ func TestTwoClientsShareState(t *testing.T) {
 	}
 	// A sees B join.
 	eventually(t, "A sees B join", func() bool {
-		return ra.find(func(m *tickwirev1.ServerMessage) bool { return m.GetPlayerJoined().GetPlayer().GetPlayerId() == jb.PlayerId }) != nil
+		return ra.find(func(m *tickwirev1.ServerMessage) bool {
+			return m.GetPlayerJoined().GetPlayer().GetPlayerId() == jb.PlayerId
+		}) != nil
 	})
 	for _, p := range []string{"abc", "de"} {
 		if _, err := a.SendInput([]byte(p)); err != nil {

@@ -14,8 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
-	"github.com/tickwire/tickwire/room"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
 )
 
 func TestAppendStateFrameMatchesProtoMarshal(t *testing.T) {

@@ -102,7 +102,9 @@ func (h *counter) Tick(c *Context[*structpb.Struct], in []Input) {
 		c.State.Fields["n"] = structpb.NewNumberValue(c.State.Fields["n"].GetNumberValue() + 1)
 	}
 }
-func (h *counter) Terminate(_ *Context[*structpb.Struct], r CloseReason) { h.log("terminate " + r.String()) }
+func (h *counter) Terminate(_ *Context[*structpb.Struct], r CloseReason) {
+	h.log("terminate " + r.String())
+}
 func (h *counter) got() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
