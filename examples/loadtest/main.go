@@ -1,0 +1,160 @@
+// Command loadtest drives N bots against a Tickwire node running the arena
+// sample game and reports what the players and the server saw.
+//
+//	go run ./examples/loadtest -spawn -bots 1000 -duration 30s
+//	go run ./examples/loadtest -url ws://127.0.0.1:8080/ws -bots 1000 -pid $(pgrep -n arena)
+//
+// Each bot dials, joins-or-creates a room of type "arena" and sends an
+// arena.v1.Input at -rate Hz, walking in a random direction that changes
+// about once a second (no tags unless -tag). Joins are spread over -ramp.
+// A handful of sender goroutines (-workers), each with one ticker, drive
+// all bots, so the tool costs one goroutine per connection (the client's
+// reader) and no timer per bot.
+//
+// The run has three phases: ramp (joins), a steady window of -duration
+// that starts once every join attempt has finished, and a short grace
+// period. All rates, the latency percentiles, the server CPU figure and
+// the /metrics deltas cover the steady window only; RSS is the maximum
+// sampled during the whole run.
+//
+// Measurements:
+//   - state msgs/s per bot: State frames received in the window / window.
+//   - input→state latency: from sending input seq S to receiving the first
+//     State whose last_input_seq >= S (inputs sent in the window).
+//   - state message bytes: the WebSocket payload of each State frame,
+//     computed as 1 + len(varint) + proto.Size(State), which equals the
+//     frame size because the server writes state frames as exactly
+//     ServerMessage{state} (see stateFrameSize).
+//   - full snapshot bytes: after the window a few bots ask for a full
+//     state (Ack tick 0) and the median size is reported; the table also
+//     shows the size of the first State each bot received on joining.
+//   - server CPU% of one core: utime+stime delta from /proc/<pid>/stat over
+//     the window; RSS: VmRSS from /proc/<pid>/status, sampled each second.
+//   - tick lateness p99: from the tickwire_tick_lateness_seconds histogram
+//     delta over the window, interpolated within buckets.
+//   - encodes per room per tick: tickwire_state_encodes_total delta /
+//     tickwire_ticks_total delta (the latter counts every room's ticks).
+//
+// With -spawn the tool builds ./examples/arena into a temporary directory,
+// starts it on a free 127.0.0.1 port, waits for /healthz and stops it at
+// the end. Only loopback targets are accepted unless -allow-remote.
+//
+// Exit status: 0 on success, 1 if fewer than 95% of the bots joined, 2 on
+// a setup error.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	os.Exit(realMain())
+}
+
+func realMain() int {
+	var cfg Config
+	flag.StringVar(&cfg.URL, "url", "ws://127.0.0.1:8080/ws", "WebSocket URL of the node")
+	flag.IntVar(&cfg.Bots, "bots", 100, "number of bots")
+	flag.IntVar(&cfg.RoomSize, "room-size", 10, "expected seats per room (reporting only; the server decides)")
+	flag.StringVar(&cfg.RoomType, "room-type", "arena", "room type to join-or-create")
+	flag.Float64Var(&cfg.Rate, "rate", 20, "inputs per second per bot")
+	flag.DurationVar(&cfg.Duration, "duration", 30e9, "steady measurement window")
+	flag.DurationVar(&cfg.Ramp, "ramp", 5e9, "spread joins over this long")
+	flag.DurationVar(&cfg.Grace, "grace", 1e9, "wait after the window before closing")
+	flag.BoolVar(&cfg.Tag, "tag", false, "tag about once a second")
+	flag.IntVar(&cfg.PID, "pid", 0, "server process id for CPU and RSS sampling")
+	flag.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
+	flag.IntVar(&cfg.Workers, "workers", 8, "sender goroutines")
+	metrics := flag.String("metrics", "", `Prometheus endpoint (default: derived from -url; "none" to skip)`)
+	rooms := flag.String("rooms", "", `JSON room list (default: derived from -url; "none" to skip)`)
+	spawn := flag.Bool("spawn", false, "build and start the arena server on a free loopback port")
+	pprof := flag.Bool("pprof", false, "with -spawn: start the server with -pprof")
+	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
+	quiet := flag.Bool("quiet", false, "no progress lines")
+	flag.Parse()
+
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	cfg.Logger = log
+	if !*quiet {
+		cfg.Progress = os.Stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *spawn {
+		srv, err := spawnArena(ctx, *pprof, os.Stderr)
+		if err != nil {
+			log.Error("spawn", "err", err)
+			return 2
+		}
+		defer srv.Stop(os.Stderr)
+		cfg.URL = "ws://" + srv.addr + "/ws"
+		cfg.PID = srv.PID()
+		fmt.Fprintf(os.Stderr, "arena server pid %d on %s\n", cfg.PID, srv.addr)
+		if *pprof {
+			fmt.Fprintf(os.Stderr, "profile: go tool pprof 'http://%s/debug/pprof/profile?seconds=10'\n", srv.addr)
+		}
+	}
+	if !cfg.AllowRemote {
+		if err := checkLoopback(cfg.URL); err != nil {
+			log.Error("target", "err", err)
+			return 2
+		}
+	}
+	var err error
+	if cfg.MetricsURL, err = derive(*metrics, cfg.URL, "/metrics"); err != nil {
+		log.Error("metrics url", "err", err)
+		return 2
+	}
+	if cfg.RoomsURL, err = derive(*rooms, cfg.URL, "/rooms"); err != nil {
+		log.Error("rooms url", "err", err)
+		return 2
+	}
+
+	rep, err := Run(ctx, cfg)
+	if rep == nil {
+		log.Error("run", "err", err)
+		return 2
+	}
+	if werr := rep.WriteTable(os.Stdout); werr != nil {
+		log.Error("write table", "err", werr)
+	}
+	if *jsonOut != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(*jsonOut, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			log.Error("write json", "err", jerr)
+		}
+	}
+	if errors.Is(err, ErrTooFewJoined) {
+		log.Error("run", "err", err)
+		return 1
+	}
+	if err != nil {
+		log.Error("run", "err", err)
+		return 2
+	}
+	return 0
+}
+
+// derive returns flag if set ("none" → ""), else the node URL with path.
+func derive(flagVal, wsURL, path string) (string, error) {
+	switch flagVal {
+	case "none":
+		return "", nil
+	case "":
+		return metricsURLFor(wsURL, path)
+	default:
+		return flagVal, nil
+	}
+}

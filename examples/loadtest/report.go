@@ -1,0 +1,234 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the result of a run; it is also the -json output. Figures that
+// could not be measured (no -pid, no /metrics) are null in JSON and "-" in
+// the table.
+type Report struct {
+	Bots          int            `json:"bots"`
+	Joined        int            `json:"joined"`
+	JoinErrors    int            `json:"joinErrors"`
+	Closes        int            `json:"closes"`     // connections the server closed during the run
+	SendErrors    int            `json:"sendErrors"` // inputs that failed to write
+	Errors        int            `json:"errors"`     // every counted problem (joins, error frames, closes, ...)
+	ErrorReasons  map[string]int `json:"errorReasons,omitempty"`
+	WindowSeconds float64        `json:"windowSeconds"`
+	Rate          float64        `json:"rate"`
+	ExpectedRooms int            `json:"expectedRooms"`
+	Rooms         *float64       `json:"rooms"`
+
+	InputsPerSecPerBot summary `json:"inputsPerSecPerBot"`
+	StatesPerSecPerBot summary `json:"statesPerSecPerBot"`
+	LatencyP50Ms       float64 `json:"latencyP50Ms"` // input seq S sent → first State with last_input_seq >= S
+	LatencyP99Ms       float64 `json:"latencyP99Ms"`
+	LatencyMaxMs       float64 `json:"latencyMaxMs"`
+	LatencySamples     uint64  `json:"latencySamples"`
+	BytesPerSecPerBot  float64 `json:"bytesPerSecPerBot"` // every frame received, mean over bots
+	StateBytesPerSec   float64 `json:"stateBytesPerSecPerBot"`
+	MeanStateBytes     float64 `json:"meanStateBytes"` // WebSocket payload of a State frame, envelope included
+	FirstStateBytes    summary `json:"firstStateBytes"`
+	FirstStateFull     float64 `json:"firstStateFullFraction"` // share of bots whose first State was a full one
+	FullSnapshotBytes  float64 `json:"fullSnapshotBytes"`      // median full State requested after the window (busy rooms)
+	StateToFullPercent float64 `json:"stateToFullPercent"`     // MeanStateBytes / FullSnapshotBytes
+
+	ServerCPUPercent      *float64 `json:"serverCpuPercent"` // of one core, mean over the window
+	ServerRSSMaxMB        *float64 `json:"serverRssMaxMB"`
+	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
+	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
+	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
+	StateFramesDropped    *float64 `json:"stateFramesDropped"` // superseded before being written (slow clients)
+	TicksSkipped          *float64 `json:"ticksSkipped"`
+}
+
+func ptr(v float64) *float64 { return &v }
+
+func (r *runner) report(before, after snapshot, window time.Duration) *Report {
+	cfg := r.cfg
+	secs := window.Seconds()
+	rep := &Report{
+		Bots: len(r.bots), Joined: int(r.joined.Load()), JoinErrors: int(r.joinErrs.Load()),
+		Closes: int(r.closes.Load()), SendErrors: int(r.sendErrs.Load()),
+		ErrorReasons: r.sortedReasons(), WindowSeconds: secs, Rate: cfg.Rate,
+		ExpectedRooms: (len(r.bots) + cfg.RoomSize - 1) / cfg.RoomSize,
+	}
+	for _, n := range rep.ErrorReasons {
+		rep.Errors += n
+	}
+	rep.Errors += rep.SendErrors
+
+	var statesRate, inputsRate, firsts, fulls []float64
+	var totStates, totStateBytes, totOther uint64
+	nFirstFull := 0
+	for i, b := range r.bots {
+		if !b.active.Load() {
+			continue
+		}
+		ds := after.states[i] - before.states[i]
+		totStates += ds
+		totStateBytes += after.stateBytes[i] - before.stateBytes[i]
+		totOther += after.other[i] - before.other[i]
+		if secs > 0 {
+			statesRate = append(statesRate, float64(ds)/secs)
+			inputsRate = append(inputsRate, float64(after.inputs[i]-before.inputs[i])/secs)
+		}
+		if f := b.firstSize.Load(); f > 0 {
+			firsts = append(firsts, float64(f))
+			if b.firstFull.Load() {
+				nFirstFull++
+			}
+		}
+		if f := b.fullSize.Load(); f > 0 {
+			fulls = append(fulls, float64(f))
+		}
+	}
+	rep.StatesPerSecPerBot = summarize(statesRate)
+	rep.InputsPerSecPerBot = summarize(inputsRate)
+	rep.FirstStateBytes = summarize(firsts)
+	if len(firsts) > 0 {
+		rep.FirstStateFull = float64(nFirstFull) / float64(len(firsts))
+	}
+	if len(fulls) > 0 {
+		rep.FullSnapshotBytes = summarize(fulls).Median
+	}
+	if active := len(statesRate); active > 0 && secs > 0 {
+		rep.StateBytesPerSec = float64(totStateBytes) / secs / float64(active)
+		rep.BytesPerSecPerBot = float64(totStateBytes+totOther) / secs / float64(active)
+	}
+	if totStates > 0 {
+		rep.MeanStateBytes = float64(totStateBytes) / float64(totStates)
+	}
+	if rep.FullSnapshotBytes > 0 {
+		rep.StateToFullPercent = 100 * rep.MeanStateBytes / rep.FullSnapshotBytes
+	}
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	rep.LatencySamples = r.latency.Count()
+	rep.LatencyP50Ms = ms(r.latency.Quantile(0.50))
+	rep.LatencyP99Ms = ms(r.latency.Quantile(0.99))
+	rep.LatencyMaxMs = ms(r.latency.Max())
+
+	if before.proc != nil && after.proc != nil {
+		rep.ServerCPUPercent = ptr(cpuPercent(*before.proc, *after.proc))
+	}
+	r.procMu.Lock()
+	maxRSS := r.maxRSS
+	r.procMu.Unlock()
+	for _, p := range []*procSample{before.proc, after.proc} {
+		if p != nil {
+			maxRSS = max(maxRSS, p.rssKiB)
+		}
+	}
+	if maxRSS > 0 {
+		rep.ServerRSSMaxMB = ptr(float64(maxRSS) / 1024)
+	}
+
+	if after.rooms >= 0 {
+		rep.Rooms = ptr(float64(after.rooms))
+	} else if after.metrics != nil {
+		if v, ok := after.metrics[fmt.Sprintf("tickwire_rooms{type=%q}", cfg.RoomType)]; ok {
+			rep.Rooms = ptr(v)
+		}
+	}
+	if before.metrics != nil && after.metrics != nil {
+		delta := func(name string) (float64, bool) {
+			a, ok1 := after.metrics.sum(name)
+			b, ok2 := before.metrics.sum(name)
+			return a - b, ok1 && ok2
+		}
+		lat := bucketDelta(before.metrics.buckets("tickwire_tick_lateness_seconds"), after.metrics.buckets("tickwire_tick_lateness_seconds"))
+		if q, ok := histQuantile(0.99, lat); ok {
+			rep.TickLatenessP99Ms = ptr(q * 1000)
+		}
+		enc, ok1 := delta("tickwire_state_encodes_total")
+		ticks, ok2 := delta("tickwire_ticks_total")
+		if ok1 && ok2 && ticks > 0 {
+			// tickwire_ticks_total counts the ticks of every room, so
+			// encodes/ticks is already per room per tick.
+			rep.EncodesPerRoomPerTick = ptr(enc / ticks)
+		}
+		if out, ok := delta("tickwire_bytes_out_total"); ok && rep.Joined > 0 && secs > 0 {
+			rep.ServerBytesOutPerBot = ptr(out / secs / float64(rep.Joined))
+		}
+		if d, ok := delta("tickwire_state_frames_dropped_total"); ok {
+			rep.StateFramesDropped = ptr(d)
+		}
+		if d, ok := delta("tickwire_ticks_skipped_total"); ok {
+			rep.TicksSkipped = ptr(d)
+		}
+	}
+	return rep
+}
+
+// countRooms returns how many rooms of roomType the node's JSON room list
+// ({"rooms":[{"type":...},...]}) holds.
+func countRooms(ctx context.Context, u, roomType string) (int, error) {
+	body, err := get(ctx, u)
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: rooms: %w", err)
+	}
+	var list struct {
+		Rooms []struct {
+			Type string `json:"type"`
+		} `json:"rooms"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return 0, fmt.Errorf("loadtest: rooms: %w", err)
+	}
+	n := 0
+	for _, rm := range list.Rooms {
+		if rm.Type == roomType {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// WriteTable prints the report as an aligned two-column table.
+func (rep *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	opt := func(p *float64, format string) string {
+		if p == nil || math.IsNaN(*p) {
+			return "-"
+		}
+		return fmt.Sprintf(format, *p)
+	}
+	sum := func(s summary, format string) string {
+		return fmt.Sprintf("min "+format+"  median "+format+"  mean "+format+"  max "+format, s.Min, s.Median, s.Mean, s.Max)
+	}
+	rows := [][2]string{
+		{"bots", fmt.Sprint(rep.Bots)},
+		{"joined", fmt.Sprint(rep.Joined)},
+		{"join errors", fmt.Sprint(rep.JoinErrors)},
+		{"errors / server closes", fmt.Sprintf("%d / %d", rep.Errors, rep.Closes)},
+		{"window", fmt.Sprintf("%.1f s", rep.WindowSeconds)},
+		{"rooms (expected)", fmt.Sprintf("%s (%d)", opt(rep.Rooms, "%.0f"), rep.ExpectedRooms)},
+		{"inputs/s per bot", sum(rep.InputsPerSecPerBot, "%.2f")},
+		{"state msgs/s per bot", sum(rep.StatesPerSecPerBot, "%.2f")},
+		{"input→state latency", fmt.Sprintf("p50 %.1f ms  p99 %.1f ms  max %.1f ms  (%d samples)", rep.LatencyP50Ms, rep.LatencyP99Ms, rep.LatencyMaxMs, rep.LatencySamples)},
+		{"bytes/s per bot received", fmt.Sprintf("%.0f (states %.0f)", rep.BytesPerSecPerBot, rep.StateBytesPerSec)},
+		{"mean state msg bytes", fmt.Sprintf("%.1f", rep.MeanStateBytes)},
+		{"first state bytes", fmt.Sprintf("median %.0f  max %.0f  (%.0f%% full)", rep.FirstStateBytes.Median, rep.FirstStateBytes.Max, 100*rep.FirstStateFull)},
+		{"full snapshot bytes (busy room)", fmt.Sprintf("%.0f  (mean state = %.1f%% of it)", rep.FullSnapshotBytes, rep.StateToFullPercent)},
+		{"server CPU (% of one core)", opt(rep.ServerCPUPercent, "%.1f%%")},
+		{"server RSS max", opt(rep.ServerRSSMaxMB, "%.1f MB")},
+		{"tick lateness p99", opt(rep.TickLatenessP99Ms, "%.2f ms")},
+		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
+		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},
+		{"state frames dropped / ticks skipped", opt(rep.StateFramesDropped, "%.0f") + " / " + opt(rep.TicksSkipped, "%.0f")},
+	}
+	if len(rep.ErrorReasons) > 0 {
+		rows = append(rows, [2]string{"error reasons", reasonsLine(rep.ErrorReasons)})
+	}
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
+	}
+	return tw.Flush()
+}
