@@ -26,6 +26,9 @@ type Memory struct {
 	used   map[string]time.Time // reservation id -> when the mark may go
 	queues map[string]*memQueue
 	subs   map[string]map[chan []byte]struct{}
+	// open indexes, per room type, the public unlocked rooms whose admitted
+	// seats are below MaxSeats (join-or-create candidates).
+	open map[string]map[string]*memRoom
 	done   chan struct{} // closed by Close
 }
 
@@ -65,6 +68,7 @@ func NewMemory(cfg Config) *Memory {
 		used:   map[string]time.Time{},
 		queues: map[string]*memQueue{},
 		subs:   map[string]map[chan []byte]struct{}{},
+		open:   map[string]map[string]*memRoom{},
 		done:   make(chan struct{}),
 	}
 }
@@ -85,13 +89,30 @@ func (m *Memory) lock() (time.Time, error) {
 	return now, nil
 }
 
+func (m *Memory) updateOpen(r *memRoom, present bool) {
+	rec := &r.rec
+	if present && !rec.Locked && !rec.Private && rec.Seats < rec.MaxSeats {
+		o := m.open[rec.Type]
+		if o == nil {
+			o = map[string]*memRoom{}
+			m.open[rec.Type] = o
+		}
+		o[rec.ID] = r
+	} else {
+		delete(m.open[rec.Type], rec.ID)
+	}
+}
+
 func (m *Memory) dropNode(id string) {
 	n := m.nodes[id]
 	if n == nil {
 		return
 	}
-	for r := range n.rooms {
-		delete(m.rooms, r)
+	for id := range n.rooms {
+		if r := m.rooms[id]; r != nil {
+			m.updateOpen(r, false)
+		}
+		delete(m.rooms, id)
 	}
 	delete(m.nodes, id)
 }
@@ -223,12 +244,16 @@ func (m *Memory) PutRoom(_ context.Context, rec RoomRecord) error {
 		r = nil
 	}
 	if r == nil {
-		m.rooms[rec.ID] = &memRoom{rec: rec, resv: newResvSet()}
+		r = &memRoom{rec: rec, resv: newResvSet()}
+		m.rooms[rec.ID] = r
 		n.rooms[rec.ID] = struct{}{}
+		m.updateOpen(r, true)
 		return nil
 	}
+	m.updateOpen(r, false) // the type may change
 	rec.Seats = r.rec.Seats
 	r.rec = rec
+	m.updateOpen(r, true)
 	return nil
 }
 
@@ -243,6 +268,7 @@ func (m *Memory) removeRoom(id string) {
 			delete(n.resv.m, k)
 		}
 	}
+	m.updateOpen(r, false)
 	delete(m.rooms, id)
 }
 
@@ -299,6 +325,7 @@ func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
 	}
 	if r.rec.Seats > 0 {
 		r.rec.Seats--
+		m.updateOpen(r, true)
 		if n := m.nodes[r.rec.NodeID]; n != nil && n.info.Players > 0 {
 			n.info.Players--
 		}
@@ -333,6 +360,7 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 	r := &memRoom{rec: rec, resv: newResvSet()}
 	m.rooms[rec.ID] = r
 	best.rooms[rec.ID] = struct{}{}
+	m.updateOpen(r, true)
 	return r, nil
 }
 
@@ -358,7 +386,7 @@ func (m *Memory) JoinOrCreate(_ context.Context, req JoinRequest) (Reservation, 
 	defer m.mu.Unlock()
 	var best *memRoom
 	bestUsed := -1
-	for _, r := range m.rooms {
+	for _, r := range m.open[req.RoomType] {
 		rec := &r.rec
 		if rec.Type != req.RoomType || rec.Locked || rec.Private {
 			continue
@@ -443,6 +471,7 @@ func (m *Memory) Consume(_ context.Context, c Claims) error {
 	delete(n.resv.m, c.ReservationID)
 	r.rec.Seats++
 	n.info.Players++
+	m.updateOpen(r, true)
 	m.used[c.ReservationID] = exp.Add(time.Minute)
 	return nil
 }
