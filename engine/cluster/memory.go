@@ -29,7 +29,7 @@ type Memory struct {
 	// open indexes, per room type, the public unlocked rooms whose admitted
 	// seats are below MaxSeats (join-or-create candidates).
 	open map[string]map[string]*memRoom
-	done   chan struct{} // closed by Close
+	done chan struct{} // closed by Close
 }
 
 type memNode struct {
