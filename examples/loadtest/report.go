@@ -42,6 +42,7 @@ type Report struct {
 
 	ServerCPUPercent      *float64 `json:"serverCpuPercent"` // of one core, mean over the window
 	ServerRSSMaxMB        *float64 `json:"serverRssMaxMB"`
+	ToolCPUPercent        *float64 `json:"toolCpuPercent"` // this process, mean over the window
 	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
 	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
@@ -117,6 +118,9 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 
 	if before.proc != nil && after.proc != nil {
 		rep.ServerCPUPercent = ptr(cpuPercent(*before.proc, *after.proc))
+	}
+	if before.self != nil && after.self != nil {
+		rep.ToolCPUPercent = ptr(cpuPercent(*before.self, *after.self))
 	}
 	r.procMu.Lock()
 	maxRSS := r.maxRSS
@@ -219,6 +223,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"full snapshot bytes (busy room)", fmt.Sprintf("%.0f  (mean state = %.1f%% of it)", rep.FullSnapshotBytes, rep.StateToFullPercent)},
 		{"server CPU (% of one core)", opt(rep.ServerCPUPercent, "%.1f%%")},
 		{"server RSS max", opt(rep.ServerRSSMaxMB, "%.1f MB")},
+		{"load-test tool CPU", opt(rep.ToolCPUPercent, "%.1f%%")},
 		{"tick lateness p99", opt(rep.TickLatenessP99Ms, "%.2f ms")},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -546,6 +547,7 @@ func (r *runner) closeClient(c *client.Client) {
 type snapshot struct {
 	states, stateBytes, other, inputs []uint64
 	proc                              *procSample
+	self                              *procSample
 	metrics                           promSample
 	rooms                             int
 }
@@ -567,6 +569,9 @@ func (r *runner) snapshot(ctx context.Context) snapshot {
 		} else {
 			r.cfg.Logger.Warn("sample server process", "err", err)
 		}
+	}
+	if p, err := readProc(os.Getpid()); err == nil {
+		s.self = &p
 	}
 	if r.cfg.MetricsURL != "" {
 		if m, err := scrape(ctx, r.cfg.MetricsURL); err == nil {
