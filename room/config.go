@@ -32,6 +32,10 @@ type Config struct {
 	MaxCatchUp int
 	// NoState disables state replication (rooms that only relay messages).
 	NoState bool
+	// InterestField turns on interest management: the name of a map field
+	// of the state (integer keys: entity ids) filtered per player by the
+	// handler's Interest.InView. The handler must implement Interest.
+	InterestField string
 }
 
 func (c Config) withDefaults() Config {

@@ -40,6 +40,17 @@ type Handler[S proto.Message] interface {
 	Terminate(c *Context[S], reason CloseReason)
 }
 
+// Interest is an optional extension of Handler for interest management.
+// When the room type's Config.InterestField names a map field of S keyed by
+// entity id, each player receives a view of the state whose map holds only
+// the entities InView returns; entities entering or leaving the view are
+// adds and removes in that player's patches. Each player's view is encoded
+// for that player alone (no shared encoding). InView runs on the room
+// goroutine after each send tick; append to dst and return it.
+type Interest[S proto.Message] interface {
+	InView(c *Context[S], p *Player, dst []uint32) []uint32
+}
+
 // Base implements every Handler method as a no-op. Embed it and override
 // what the game needs.
 type Base[S proto.Message] struct{}
@@ -130,6 +141,7 @@ type Player struct {
 
 	conn    Conn
 	inputs  *netcode.InputBuffer
+	views   *netcode.ViewEncoder
 	leaving bool
 }
 

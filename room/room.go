@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tickwire/tickwire/netcode"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
@@ -24,20 +25,33 @@ import (
 type Definition struct {
 	cfg        Config
 	newRuntime func(r *Room) runtime
+	view       *netcode.ViewFilter
+	err        error
 }
 
 // Define describes a room type whose state is S. newHandler is called once
 // per room.
 func Define[S proto.Message](cfg Config, newHandler func() Handler[S]) *Definition {
-	return &Definition{
+	d := &Definition{
 		cfg: cfg.withDefaults(),
 		newRuntime: func(r *Room) runtime {
 			var zero S
 			t := &typed[S]{h: newHandler()}
 			t.c = &Context[S]{r: r, State: zero.ProtoReflect().New().Interface().(S)}
+			t.interest, _ = t.h.(Interest[S])
 			return t
 		},
 	}
+	if cfg.InterestField != "" {
+		var zero S
+		d.view, d.err = netcode.NewViewFilter(zero.ProtoReflect().Descriptor(), protoreflect.Name(cfg.InterestField))
+		if d.err == nil {
+			if _, ok := newHandler().(Interest[S]); !ok {
+				d.err = fmt.Errorf("room: Config.InterestField is set but the handler does not implement room.Interest")
+			}
+		}
+	}
+	return d
 }
 
 // Config returns the room type's configuration with defaults applied.
@@ -53,12 +67,16 @@ type runtime interface {
 	message(p *Player, m Message)
 	terminate(reason CloseReason)
 	state() proto.Message
+	inView(p *Player, dst []uint32) []uint32
 }
 
 type typed[S proto.Message] struct {
-	h Handler[S]
-	c *Context[S]
+	h        Handler[S]
+	c        *Context[S]
+	interest Interest[S]
 }
+
+func (t *typed[S]) inView(p *Player, dst []uint32) []uint32 { return t.interest.InView(t.c, p, dst) }
 
 func (t *typed[S]) init(opts []byte) error                   { return t.h.Init(t.c, opts) }
 func (t *typed[S]) joinAttempt(p *Player, opts []byte) error { return t.h.JoinAttempt(t.c, p, opts) }
@@ -195,6 +213,7 @@ type Room struct {
 	closing    CloseReason
 	sendEvery  uint32
 	rateChange int
+	viewIDs    []uint32
 }
 
 func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *slog.Logger, private bool, meta map[string]string) *Room {
@@ -392,6 +411,10 @@ func (r *Room) post(c control) bool {
 // start runs Init on the room goroutine and then the loop. It returns Init's
 // error.
 func (r *Room) start(opts []byte) error {
+	if r.def.err != nil {
+		close(r.done)
+		return r.def.err
+	}
 	initErr := make(chan error, 1)
 	go r.run(opts, initErr)
 	return <-initErr
@@ -656,6 +679,10 @@ func (r *Room) inputRefused(p *Player, err error) {
 
 func (r *Room) replicate() {
 	r.repl.Commit(r.tick, r.rt.state())
+	if r.def.view != nil {
+		r.replicateViews()
+		return
+	}
 	before := r.repl.Stats().Encodes
 	for _, p := range r.order {
 		payload, used, err := r.repl.Encode(p.conn.Baseline())
@@ -667,6 +694,34 @@ func (r *Room) replicate() {
 			before = after
 			r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		}
+		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
+	}
+}
+
+// replicateViews sends each player its own view of the state (interest
+// management), encoded against that player's own baseline chain.
+func (r *Room) replicateViews() {
+	_, snap := r.repl.Latest()
+	for _, p := range r.order {
+		var ids []uint32
+		if err := r.protect(func() error { ids = r.rt.inView(p, r.viewIDs[:0]); return nil }); err != nil {
+			return
+		}
+		r.viewIDs = ids
+		view, err := r.def.view.View(snap, ids)
+		if err != nil {
+			r.log.Error("build view", "err", err)
+			return
+		}
+		if p.views == nil {
+			p.views = netcode.NewViewEncoder(netcode.ViewEncoderConfig{History: r.cfg.History})
+		}
+		payload, used, err := p.views.Encode(r.tick, view, p.conn.Baseline())
+		if err != nil {
+			r.log.Error("encode view", "err", err)
+			return
+		}
+		r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
 	}
 }

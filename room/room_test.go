@@ -607,3 +607,19 @@ func TestReplicationBaselines(t *testing.T) {
 		t.Fatalf("%d encodes for 3 ticks and 2 distinct baselines, want <= 6", hs.obs.encodes)
 	}
 }
+
+// grid is a handler with interest management: state field "e" is not a map
+// in structpb, so this test uses the netcode test-like shape through
+// structpb.Struct's own map field "fields" keyed by string — which a view
+// filter refuses; see TestInterestRequiresIntegerMap. The working case is
+// covered by the arena example's tests.
+func TestInterestRequiresIntegerMap(t *testing.T) {
+	def := Define(Config{InterestField: "fields"}, func() Handler[*structpb.Struct] { return &counter{} })
+	reg := NewRegistry(RegistryConfig{})
+	if err := reg.Register("x", def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reg.Create(context.Background(), "x", CreateOptions{}); err == nil {
+		t.Fatal("a string-keyed interest field must be refused")
+	}
+}

@@ -16,7 +16,6 @@ import (
 
 	"github.com/tickwire/tickwire/engine"
 	"github.com/tickwire/tickwire/examples/arena/game"
-	"github.com/tickwire/tickwire/room"
 )
 
 //go:embed all:web/dist
@@ -35,9 +34,11 @@ func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
 	e := engine.New(engine.Config{Logger: log, EnablePprof: *pprof})
-	if err := e.RegisterRoom("arena", room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, game.New)); err != nil {
-		log.Error("register room", "err", err)
-		os.Exit(1)
+	for name, def := range game.RoomTypes() {
+		if err := e.RegisterRoom(name, def); err != nil {
+			log.Error("register room", "type", name, "err", err)
+			os.Exit(1)
+		}
 	}
 	dist, err := fs.Sub(webFS, "web/dist")
 	if err != nil {

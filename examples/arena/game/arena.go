@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	arenav1 "github.com/tickwire/tickwire/examples/arena/proto/arena/v1"
+	"github.com/tickwire/tickwire/netcode"
 	"github.com/tickwire/tickwire/room"
 )
 
@@ -26,13 +27,17 @@ const (
 	TagRange     = int32(arenav1.Constants_TAG_RANGE) * Quantum
 	// Pickups is how many pickups a room keeps on the field.
 	Pickups = 12
-	// TagCooldownTicks is how long a player must wait between tags.
-	TagCooldownTicks = 20
 )
 
-// Step applies one input to a position, exactly as arena.proto specifies
-// (float64 arithmetic in the documented order, truncation toward zero).
+// Step applies one input to a position on the standard map, exactly as
+// arena.proto specifies (float64 arithmetic in the documented order,
+// truncation toward zero).
 func Step(x, y int32, moveX, moveY int32) (int32, int32) {
+	return StepIn(x, y, moveX, moveY, WorldW, WorldH)
+}
+
+// StepIn is Step on a world of w x h quarter units.
+func StepIn(x, y int32, moveX, moveY int32, w, h int32) (int32, int32) {
 	mx := float64(min(max(moveX, -127), 127))
 	my := float64(min(max(moveY, -127), 127))
 	l := math.Sqrt(mx*mx + my*my)
@@ -42,42 +47,93 @@ func Step(x, y int32, moveX, moveY int32) (int32, int32) {
 	}
 	dx := int32(math.Trunc(mx * SpeedQ / 127))
 	dy := int32(math.Trunc(my * SpeedQ / 127))
-	return clamp(x+dx, PlayerRadius, WorldW-PlayerRadius), clamp(y+dy, PlayerRadius, WorldH-PlayerRadius)
+	return clamp(x+dx, PlayerRadius, w-PlayerRadius), clamp(y+dy, PlayerRadius, h-PlayerRadius)
 }
 
 func clamp(v, lo, hi int32) int32 { return min(max(v, lo), hi) }
 
+// Map describes an arena map.
+type Map struct {
+	// Width and Height in world units.
+	Width, Height int32
+	// Pickups kept on the field.
+	Pickups int
+	// ViewRadius, in world units, turns on interest management: each player
+	// only receives the players within it. 0 sends everyone.
+	ViewRadius float64
+}
+
+// Standard is the 1600 x 900 map everyone sees whole.
+var Standard = Map{Width: int32(arenav1.Constants_WORLD_WIDTH), Height: int32(arenav1.Constants_WORLD_HEIGHT), Pickups: Pickups}
+
+// Large is an 8000 x 8000 map for up to 100 players, with interest
+// management: a player receives the players within 1200 units.
+var Large = Map{Width: 8000, Height: 8000, Pickups: 200, ViewRadius: 1200}
+
 // Arena is the room handler.
 type Arena struct {
 	room.Base[*arenav1.State]
+	m          Map
+	w, h       int32 // quarter units
 	rng        *rand.Rand
 	nextPickup uint32
 	lastTag    map[uint32]uint32 // player id -> tick of its last tag
 	in         arenav1.Input
+	lag        *netcode.LagHistory
+	positions  []netcode.EntityPos
+	rewound    []netcode.EntityPos
+	grid       *netcode.Grid
 	// BadInputs counts inputs whose payload did not decode.
 	BadInputs int
+	// Spawn, when set, places joining players (quarter units); tests use it.
+	Spawn func(id uint32) (x, y int32)
 }
 
-// New returns a handler for one arena room.
-func New() room.Handler[*arenav1.State] {
-	return &Arena{rng: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())), lastTag: map[uint32]uint32{}}
+// RoomTypes returns the arena's room types: "arena" (standard map, rooms of
+// 10) and "arena-large" (large map, rooms of 100, interest management).
+func RoomTypes() map[string]*room.Definition {
+	return map[string]*room.Definition{
+		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, New),
+		"arena-large": room.Define(room.Config{TickRate: 20, MaxPlayers: 100, InterestField: "players"},
+			func() room.Handler[*arenav1.State] { return NewMap(Large) }),
+	}
+}
+
+// New returns a handler for one standard arena room.
+func New() room.Handler[*arenav1.State] { return NewMap(Standard) }
+
+// NewMap returns a handler for one room on map m.
+func NewMap(m Map) *Arena {
+	a := &Arena{
+		m: m, w: m.Width * Quantum, h: m.Height * Quantum,
+		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		lastTag: map[uint32]uint32{},
+	}
+	if m.ViewRadius > 0 {
+		a.grid = netcode.NewGrid(m.ViewRadius / 2)
+	}
+	return a
 }
 
 // Init places the pickups.
 func (a *Arena) Init(c *room.Context[*arenav1.State], _ []byte) error {
 	c.State.Players = map[uint32]*arenav1.Player{}
 	c.State.Pickups = map[uint32]*arenav1.Pickup{}
-	for range Pickups {
+	if a.m != Standard {
+		c.State.WorldWidth, c.State.WorldHeight = uint32(a.m.Width), uint32(a.m.Height)
+	}
+	for range a.m.Pickups {
 		a.spawnPickup(c.State)
 	}
+	a.lag = netcode.NewLagHistory(netcode.LagHistoryConfig{TickRate: c.TickRate()})
 	return nil
 }
 
 func (a *Arena) spawnPickup(s *arenav1.State) {
 	a.nextPickup++
 	s.Pickups[a.nextPickup] = &arenav1.Pickup{
-		X:     PlayerRadius + a.rng.Int32N(WorldW-2*PlayerRadius),
-		Y:     PlayerRadius + a.rng.Int32N(WorldH-2*PlayerRadius),
+		X:     PlayerRadius + a.rng.Int32N(a.w-2*PlayerRadius),
+		Y:     PlayerRadius + a.rng.Int32N(a.h-2*PlayerRadius),
 		Value: 1 + uint32(a.rng.IntN(3)),
 	}
 }
@@ -112,12 +168,14 @@ func sanitizeName(s string) string {
 
 // Join spawns the player at a random spot.
 func (a *Arena) Join(c *room.Context[*arenav1.State], p *room.Player) {
-	c.State.Players[p.ID] = &arenav1.Player{
-		X:     PlayerRadius + a.rng.Int32N(WorldW-2*PlayerRadius),
-		Y:     PlayerRadius + a.rng.Int32N(WorldH-2*PlayerRadius),
-		Name:  p.Name,
-		Score: proto.Uint32(0),
-		Hue:   uint32(a.rng.IntN(360)),
+	x, y := PlayerRadius+a.rng.Int32N(a.w-2*PlayerRadius), PlayerRadius+a.rng.Int32N(a.h-2*PlayerRadius)
+	if a.Spawn != nil {
+		x, y = a.Spawn(p.ID)
+	}
+	c.State.Players[p.ID] = &arenav1.Player{X: x, Y: y, Name: p.Name, Score: proto.Uint32(0), Hue: uint32(a.rng.IntN(360))}
+	if a.grid != nil {
+		q := 1.0 / float64(Quantum)
+		a.grid.Update(p.ID, netcode.Dequantize(x, q), netcode.Dequantize(y, q))
 	}
 }
 
@@ -125,12 +183,16 @@ func (a *Arena) Join(c *room.Context[*arenav1.State], p *room.Player) {
 func (a *Arena) Leave(c *room.Context[*arenav1.State], p *room.Player, _ room.LeaveReason) {
 	delete(c.State.Players, p.ID)
 	delete(a.lastTag, p.ID)
+	if a.grid != nil {
+		a.grid.Remove(p.ID)
+	}
 	if c.State.It == p.ID {
 		c.State.It = 0
 	}
 }
 
-// Tick applies the inputs: movement, pickups, tags.
+// Tick applies the inputs: movement, pickups, tags; then it records the
+// positions for lag compensation and the view grid.
 func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input) {
 	s := c.State
 	for _, in := range inputs {
@@ -143,12 +205,32 @@ func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input) {
 			a.BadInputs++
 			continue
 		}
-		pl.X, pl.Y = Step(pl.X, pl.Y, a.in.MoveX, a.in.MoveY)
+		pl.X, pl.Y = StepIn(pl.X, pl.Y, a.in.MoveX, a.in.MoveY, a.w, a.h)
 		a.collect(s, pl)
 		if a.in.Tag {
-			a.tag(c, in.Player.ID, pl)
+			a.tag(c, in.Player, pl)
 		}
 	}
+	a.positions = a.positions[:0]
+	for id, pl := range s.Players {
+		pos := netcode.Vec2{X: netcode.Dequantize(pl.X, 1.0/float64(Quantum)), Y: netcode.Dequantize(pl.Y, 1.0/float64(Quantum))}
+		a.positions = append(a.positions, netcode.EntityPos{ID: id, Pos: pos})
+		if a.grid != nil {
+			a.grid.Update(id, pos.X, pos.Y)
+		}
+	}
+	a.lag.Record(c.Tick(), a.positions)
+}
+
+// InView implements room.Interest for maps with a view radius: the players
+// within ViewRadius of p (p included).
+func (a *Arena) InView(c *room.Context[*arenav1.State], p *room.Player, dst []uint32) []uint32 {
+	pl := c.State.Players[p.ID]
+	if pl == nil || a.grid == nil {
+		return dst
+	}
+	q := 1.0 / float64(Quantum)
+	return a.grid.Query(netcode.Dequantize(pl.X, q), netcode.Dequantize(pl.Y, q), a.m.ViewRadius, dst)
 }
 
 func (a *Arena) collect(s *arenav1.State, pl *arenav1.Player) {
@@ -163,20 +245,27 @@ func (a *Arena) collect(s *arenav1.State, pl *arenav1.Player) {
 	}
 }
 
-// tag tags the nearest other player within TagRange.
-func (a *Arena) tag(c *room.Context[*arenav1.State], id uint32, pl *arenav1.Player) {
-	if last, ok := a.lastTag[id]; ok && c.Tick()-last < TagCooldownTicks {
+// tag tags the nearest other player within TagRange of the tagger, with
+// the others where the tagger saw them: rewound to the command tick (server
+// tick minus the tagger's RTT and interpolation delay). The rewind covers
+// at most the lag history (1 s).
+func (a *Arena) tag(c *room.Context[*arenav1.State], p *room.Player, pl *arenav1.Player) {
+	if last, ok := a.lastTag[p.ID]; ok && c.Tick()-last < uint32(c.TickRate()) {
 		return
 	}
-	a.lastTag[id] = c.Tick()
-	best, bestD := uint32(0), int64(TagRange)*int64(TagRange)
-	for oid, o := range c.State.Players {
-		if oid == id {
+	a.lastTag[p.ID] = c.Tick()
+	at := netcode.CommandTick(c.Tick(), c.TickRate(), p.RTT, p.InterpDelay)
+	a.rewound = a.lag.Rewind(at, a.rewound[:0])
+	q := 1.0 / float64(Quantum)
+	me := netcode.Vec2{X: netcode.Dequantize(pl.X, q), Y: netcode.Dequantize(pl.Y, q)}
+	best, bestD := uint32(0), float64(arenav1.Constants_TAG_RANGE)*float64(arenav1.Constants_TAG_RANGE)
+	for _, e := range a.rewound { // sorted by id: ties go to the lowest id
+		if e.ID == p.ID || c.State.Players[e.ID] == nil {
 			continue
 		}
-		dx, dy := int64(o.X-pl.X), int64(o.Y-pl.Y)
-		if d := dx*dx + dy*dy; d <= bestD && (best == 0 || d < bestD || oid < best) {
-			best, bestD = oid, d
+		dx, dy := e.Pos.X-me.X, e.Pos.Y-me.Y
+		if d := dx*dx + dy*dy; d < bestD || (d == bestD && best == 0) {
+			best, bestD = e.ID, d
 		}
 	}
 	if best == 0 {
@@ -184,6 +273,6 @@ func (a *Arena) tag(c *room.Context[*arenav1.State], id uint32, pl *arenav1.Play
 	}
 	pl.Score = proto.Uint32(pl.GetScore() + 5)
 	c.State.It = best
-	ev, _ := proto.Marshal(&arenav1.Tagged{Tagger: id, Target: best, Tick: c.Tick()})
+	ev, _ := proto.Marshal(&arenav1.Tagged{Tagger: p.ID, Target: best, Tick: c.Tick()})
 	c.Broadcast(uint32(arenav1.MessageType_MESSAGE_TYPE_TAGGED), ev)
 }
