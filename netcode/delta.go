@@ -4,9 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strings"
-	"sync"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -46,10 +46,6 @@ var (
 	unmarshalOpts = proto.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: MaxDepth}
 )
 
-// differPool recycles Differ scratch space for the package-level Diff and
-// AppendDiff. It holds no observable state.
-var differPool = sync.Pool{New: func() any { return new(Differ) }}
-
 // Diff returns the patch that turns base into cur (proto/DELTA.md). base and
 // cur must be of the same message type; a nil-pointer base (e.g.
 // (*T)(nil)) is treated as the empty message. The output is deterministic:
@@ -60,32 +56,26 @@ func Diff(base, cur proto.Message) ([]byte, error) {
 
 // AppendDiff appends the patch that turns base into cur to dst and returns the
 // extended buffer. It is the allocation-free form of Diff once dst has grown
-// to size. On error dst is returned truncated to its original length.
+// to size, but it sets up a new Differ each call: keep a Differ to reuse its
+// scratch space. On error dst is returned truncated to its original length.
 func AppendDiff(dst []byte, base, cur proto.Message) ([]byte, error) {
-	d := differPool.Get().(*Differ)
-	out, err := d.AppendDiff(dst, base, cur)
-	differPool.Put(d)
-	return out, err
+	var d Differ
+	return d.AppendDiff(dst, base, cur)
 }
 
 // Differ computes patches, reusing its scratch space across calls. The zero
 // value is ready to use. A Differ is not safe for concurrent use; keep one
 // per goroutine (the Replicator owns one).
 type Differ struct {
-	levels []diffLevel
+	levels []*diffLevel // by depth; pointers stay put while levels grows
+	types  goTypes
 }
 
+// diffLevel is the scratch space of one message depth.
 type diffLevel struct {
-	bkv, ckv []mapKV
-	ents     []mapEnt
-	buf      []byte
-}
-
-type mapKV struct {
-	ord uint64 // integer keys, order-preserving; 0 for strings
-	s   string // string keys
-	k   protoreflect.MapKey
-	v   protoreflect.Value
+	ents []mapEnt
+	buf  []byte // nested patches of patched map entries
+	scratch
 }
 
 const (
@@ -94,11 +84,14 @@ const (
 	entPatched
 )
 
+// mapEnt is a map entry that changed. Only changed entries are collected
+// and sorted: unchanged ones cost a lookup and a comparison.
 type mapEnt struct {
+	ord        uint64             // integer and bool keys, order-preserving (keyOrd)
+	str        string             // string keys
+	v          protoreflect.Value // new value, for entSet
+	start, end int32              // patch bytes in the level's buf, for entPatched
 	class      uint8
-	k          protoreflect.MapKey
-	v          protoreflect.Value // for set
-	start, end int                // patch bytes in level buf, for patched
 }
 
 // AppendDiff is like the package-level AppendDiff.
@@ -165,13 +158,32 @@ func maskLen(n int) int {
 }
 
 func (d *Differ) appendMessage(dst []byte, b, c protoreflect.Message, depth int) ([]byte, error) {
+	var gs *goStruct
+	var bs, cs reflect.Value
+	if cv, cgs, ok := d.types.lookup(c); ok {
+		if bv, bgs, ok := d.types.lookup(b); ok && bgs == cgs {
+			gs, bs, cs = cgs, bv, cv
+		}
+	}
+	return d.appendStruct(dst, b, c, bs, cs, gs, depth)
+}
+
+// appendStruct writes the MessagePatch from b to c. When gs is not nil, b
+// and c are generated messages of its type and bs, cs their struct values:
+// fields are then read straight from the structs.
+func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bs, cs reflect.Value, gs *goStruct, depth int) ([]byte, error) {
 	if depth > MaxDepth {
 		return dst, ErrTooDeep
 	}
 	fields := c.Descriptor().Fields()
 	n := fields.Len()
-	var obuf [32]int
-	order := sortedOrder(fields, obuf[:])
+	var order []int
+	if gs != nil {
+		order = gs.order
+	} else {
+		var obuf [32]int
+		order = sortedOrder(fields, obuf[:])
+	}
 	ml := maskLen(n)
 	mstart := len(dst)
 	for i := 0; i < ml; i++ {
@@ -181,7 +193,12 @@ func (d *Differ) appendMessage(dst []byte, b, c protoreflect.Message, depth int)
 	for i := 0; i < n; i++ {
 		fd := fieldAt(fields, order, i)
 		var op int
-		dst, op, err = d.appendField(dst, b, c, fd, depth)
+		if gs != nil && gs.field[fd.Index()] >= 0 {
+			idx := gs.field[fd.Index()]
+			dst, op, err = d.appendGoField(dst, b, c, bs.Field(idx), cs.Field(idx), fd, depth)
+		} else {
+			dst, op, err = d.appendField(dst, b, c, fd, depth)
+		}
 		if err != nil {
 			return dst, err
 		}
@@ -210,6 +227,63 @@ func (d *Differ) appendMessage(dst []byte, b, c protoreflect.Message, depth int)
 	return dst, nil
 }
 
+// appendGoField is appendField for a field held in struct field bf / cf of
+// generated messages b and c (not a oneof member).
+func (d *Differ) appendGoField(dst []byte, b, c protoreflect.Message, bf, cf reflect.Value, fd protoreflect.FieldDescriptor, depth int) ([]byte, int, error) {
+	bHas, cHas := goHas(fd, bf), goHas(fd, cf)
+	if !cHas {
+		if bHas {
+			return dst, opClear, nil
+		}
+		return dst, opKeep, nil
+	}
+	switch {
+	case fd.IsList():
+		return d.appendField(dst, b, c, fd, depth)
+	case fd.IsMap():
+		return d.appendMap(dst, b, c, bHas, fd, depth, bf, cf)
+	case fd.Message() != nil:
+		cm := msgOf(cf)
+		if bHas {
+			start := len(dst)
+			var out []byte
+			var err error
+			if gs := d.types.byType(cf.Type(), fd.Message()); gs.ok {
+				out, err = d.appendStruct(dst, msgOf(bf), cm, bf.Elem(), cf.Elem(), gs, depth+1)
+			} else {
+				out, err = d.appendStruct(dst, msgOf(bf), cm, reflect.Value{}, reflect.Value{}, nil, depth+1)
+			}
+			if err != nil {
+				return out, 0, err
+			}
+			if len(out) == start+1 && out[start] == 0 {
+				return out[:start], opKeep, nil
+			}
+			return out, opPatch, nil
+		}
+		out, err := appendValue(dst, fd, protoreflect.ValueOfMessage(cm))
+		return out, opSet, err
+	}
+	if cf.Kind() == reflect.Pointer {
+		cf = cf.Elem()
+	}
+	cv := pbScalar(fd, cf)
+	if bHas {
+		if bf.Kind() == reflect.Pointer {
+			bf = bf.Elem()
+		}
+		bv := pbScalar(fd, bf)
+		if scalarEqual(fd.Kind(), bv, cv) {
+			return dst, opKeep, nil
+		}
+		if zz, ok := intDelta(fd.Kind(), bv, cv); ok {
+			return protowire.AppendVarint(dst, zz), opPatch, nil
+		}
+	}
+	out, err := appendValue(dst, fd, cv)
+	return out, opSet, err
+}
+
 // appendField writes fd's payload (if any) and returns its op code.
 func (d *Differ) appendField(dst []byte, b, c protoreflect.Message, fd protoreflect.FieldDescriptor, depth int) ([]byte, int, error) {
 	bHas, cHas := b.Has(fd), c.Has(fd)
@@ -234,7 +308,7 @@ func (d *Differ) appendField(dst []byte, b, c protoreflect.Message, fd protorefl
 		}
 		return dst, opSet, nil
 	case fd.IsMap():
-		return d.appendMap(dst, b.Get(fd).Map(), c.Get(fd).Map(), bHas, fd, depth)
+		return d.appendMap(dst, b, c, bHas, fd, depth, reflect.Value{}, reflect.Value{})
 	case fd.Message() != nil:
 		cv := c.Get(fd)
 		if bHas {
@@ -403,165 +477,280 @@ func appendValue(dst []byte, fd protoreflect.FieldDescriptor, v protoreflect.Val
 }
 
 // keyOrd maps an integer or bool map key to a uint64 whose unsigned order is
-// the key's numeric order.
-func keyOrd(k protoreflect.Kind, key protoreflect.MapKey) uint64 {
+// the key's numeric order; string keys give their string.
+func keyOrd(k protoreflect.Kind, key protoreflect.MapKey) (uint64, string) {
 	switch k {
+	case protoreflect.StringKind:
+		return 0, key.String()
 	case protoreflect.BoolKind:
 		if key.Bool() {
-			return 1
+			return 1, ""
 		}
-		return 0
+		return 0, ""
 	case protoreflect.Int32Kind, protoreflect.Int64Kind, protoreflect.Sint32Kind,
 		protoreflect.Sint64Kind, protoreflect.Sfixed32Kind, protoreflect.Sfixed64Kind:
-		return uint64(key.Int()) ^ (1 << 63)
-	case protoreflect.StringKind:
-		return 0
+		return uint64(key.Int()) ^ (1 << 63), ""
 	}
-	return key.Uint()
+	return key.Uint(), ""
 }
 
-func cmpKV(a, b mapKV) int {
+// appendKey writes value(kind) of the map key with order value ord (or
+// string s), the inverse of keyOrd.
+func appendKey(dst []byte, k protoreflect.Kind, ord uint64, s string) []byte {
+	switch k {
+	case protoreflect.StringKind:
+		return protowire.AppendString(dst, s)
+	case protoreflect.BoolKind:
+		return append(dst, byte(ord))
+	case protoreflect.Int32Kind, protoreflect.Int64Kind:
+		return protowire.AppendVarint(dst, ord^(1<<63))
+	case protoreflect.Sint32Kind, protoreflect.Sint64Kind:
+		return protowire.AppendVarint(dst, protowire.EncodeZigZag(int64(ord^(1<<63))))
+	case protoreflect.Sfixed32Kind:
+		return protowire.AppendFixed32(dst, uint32(ord^(1<<63)))
+	case protoreflect.Sfixed64Kind:
+		return protowire.AppendFixed64(dst, ord^(1<<63))
+	case protoreflect.Fixed32Kind:
+		return protowire.AppendFixed32(dst, uint32(ord))
+	case protoreflect.Fixed64Kind:
+		return protowire.AppendFixed64(dst, ord)
+	}
+	return protowire.AppendVarint(dst, ord) // uint32, uint64
+}
+
+func cmpEnt(a, b mapEnt) int {
+	if a.class != b.class {
+		return int(a.class) - int(b.class)
+	}
 	if a.ord != b.ord {
 		if a.ord < b.ord {
 			return -1
 		}
 		return 1
 	}
-	return strings.Compare(a.s, b.s)
+	return strings.Compare(a.str, b.str)
 }
 
 func (d *Differ) level(depth int) *diffLevel {
 	for len(d.levels) <= depth {
-		d.levels = append(d.levels, diffLevel{})
+		d.levels = append(d.levels, new(diffLevel))
 	}
-	return &d.levels[depth]
+	return d.levels[depth]
 }
 
-func collectSorted(dst []mapKV, m protoreflect.Map, kk protoreflect.Kind) []mapKV {
-	dst = dst[:0]
-	isStr := kk == protoreflect.StringKind
-	m.Range(func(k protoreflect.MapKey, v protoreflect.Value) bool {
-		e := mapKV{k: k, v: v}
-		if isStr {
-			e.s = k.String()
-		} else {
-			e.ord = keyOrd(kk, k)
-		}
-		dst = append(dst, e)
-		return true
-	})
-	slices.SortFunc(dst, cmpKV)
-	return dst
-}
-
-func (d *Differ) appendMap(dst []byte, bm, cm protoreflect.Map, bHas bool, fd protoreflect.FieldDescriptor, depth int) ([]byte, int, error) {
+// appendMap diffs map field fd of messages b and c. It walks the current
+// map once, looking each key up in the base; the base is walked (for
+// removals) only when some of its keys were not found. Only changed entries
+// are sorted. bg and cg are the Go maps of generated messages, or invalid.
+func (d *Differ) appendMap(dst []byte, b, c protoreflect.Message, bHas bool, fd protoreflect.FieldDescriptor, depth int, bg, cg reflect.Value) ([]byte, int, error) {
 	kfd, vfd := fd.MapKey(), fd.MapValue()
 	lv := d.level(depth)
-	ckv := collectSorted(lv.ckv, cm, kfd.Kind())
-	lv.ckv = ckv
-	var bkv []mapKV
-	if bHas {
-		bkv = collectSorted(lv.bkv, bm, kfd.Kind())
-		lv.bkv = bkv
+	lv.ents, lv.buf = lv.ents[:0], lv.buf[:0]
+	var common int
+	var err error
+	if cg.IsValid() {
+		common, err = d.goMapEntries(lv, bg, cg, bHas, kfd.Kind(), vfd, depth)
+	} else {
+		common, err = d.pbMapEntries(lv, b, c, bHas, fd, depth)
 	}
-	ents := lv.ents[:0]
-	buf := lv.buf[:0]
-	common := 0
-	isMsg := vfd.Message() != nil
-	i, j := 0, 0
-	for i < len(bkv) || j < len(ckv) {
-		var c int
-		switch {
-		case i == len(bkv):
-			c = 1
-		case j == len(ckv):
-			c = -1
-		default:
-			c = cmpKV(bkv[i], ckv[j])
-		}
-		switch {
-		case c < 0:
-			ents = append(ents, mapEnt{class: entRemoved, k: bkv[i].k})
-			i++
-		case c > 0:
-			ents = append(ents, mapEnt{class: entSet, k: ckv[j].k, v: ckv[j].v})
-			j++
-		default:
-			common++
-			bv, cv := bkv[i].v, ckv[j].v
-			switch {
-			case isMsg:
-				// The nested diff runs one level deeper, so it uses its own
-				// scratch; this level's buf is only appended to here.
-				start := len(buf)
-				out, err := d.appendMessage(buf, bv.Message(), cv.Message(), depth+1)
-				lv = d.level(depth) // levels may have grown
-				if err != nil {
-					lv.ents, lv.buf = ents, out
-					return dst, 0, err
-				}
-				buf = out
-				if len(buf) == start+1 && buf[start] == 0 {
-					buf = buf[:start]
-				} else {
-					ents = append(ents, mapEnt{class: entPatched, k: ckv[j].k, start: start, end: len(buf)})
-				}
-			case scalarEqual(vfd.Kind(), bv, cv):
-			default:
-				if zz, ok := intDelta(vfd.Kind(), bv, cv); ok {
-					start := len(buf)
-					buf = protowire.AppendVarint(buf, zz)
-					ents = append(ents, mapEnt{class: entPatched, k: ckv[j].k, start: start, end: len(buf)})
-				} else {
-					ents = append(ents, mapEnt{class: entSet, k: ckv[j].k, v: cv})
-				}
-			}
-			i++
-			j++
-		}
+	if err != nil {
+		return dst, 0, err
 	}
-	lv.ents, lv.buf = ents, buf
+	ents := lv.ents
 	if len(ents) == 0 {
 		return dst, opKeep, nil
 	}
-	var err error
+	slices.SortFunc(ents, cmpEnt)
+	kk := kfd.Kind()
 	if !bHas || common == 0 {
-		// Whole replacement: SET with every current entry.
-		dst = protowire.AppendVarint(dst, uint64(len(ckv)))
-		for _, e := range ckv {
-			if dst, err = appendValue(dst, kfd, e.k.Value()); err != nil {
-				return dst, 0, err
-			}
+		// Whole replacement: SET with every current entry (all are entSet,
+		// after the removed ones).
+		i := 0
+		for i < len(ents) && ents[i].class == entRemoved {
+			i++
+		}
+		dst = protowire.AppendVarint(dst, uint64(len(ents)-i))
+		for _, e := range ents[i:] {
+			dst = appendKey(dst, kk, e.ord, e.str)
 			if dst, err = appendValue(dst, vfd, e.v); err != nil {
 				return dst, 0, err
 			}
 		}
 		return dst, opSet, nil
 	}
+	i := 0
 	for class := uint8(entRemoved); class <= entPatched; class++ {
-		cnt := 0
-		for _, e := range ents {
-			if e.class == class {
-				cnt++
-			}
+		j := i
+		for j < len(ents) && ents[j].class == class {
+			j++
 		}
-		dst = protowire.AppendVarint(dst, uint64(cnt))
-		for _, e := range ents {
-			if e.class != class {
-				continue
-			}
-			if dst, err = appendValue(dst, kfd, e.k.Value()); err != nil {
-				return dst, 0, err
-			}
+		dst = protowire.AppendVarint(dst, uint64(j-i))
+		for _, e := range ents[i:j] {
+			dst = appendKey(dst, kk, e.ord, e.str)
 			switch class {
 			case entSet:
 				if dst, err = appendValue(dst, vfd, e.v); err != nil {
 					return dst, 0, err
 				}
 			case entPatched:
-				dst = append(dst, buf[e.start:e.end]...)
+				dst = append(dst, lv.buf[e.start:e.end]...)
+			}
+		}
+		i = j
+	}
+	return dst, opPatch, nil
+}
+
+// entry classifies one current map entry against its base value (found
+// false when the key is not in the base) and records it if it changed.
+func (d *Differ) entry(lv *diffLevel, vfd protoreflect.FieldDescriptor, ord uint64, str string, bv, cv protoreflect.Value, found bool, depth int) error {
+	return d.entryGo(lv, vfd, ord, str, bv, cv, found, reflect.Value{}, reflect.Value{}, nil, depth)
+}
+
+// entryGo is entry with, for message values of a generated type gs (not
+// nil), their struct values bs and cs.
+func (d *Differ) entryGo(lv *diffLevel, vfd protoreflect.FieldDescriptor, ord uint64, str string, bv, cv protoreflect.Value, found bool, bs, cs reflect.Value, gs *goStruct, depth int) error {
+	if !found {
+		lv.ents = append(lv.ents, mapEnt{class: entSet, ord: ord, str: str, v: cv})
+		return nil
+	}
+	if vfd.Message() != nil {
+		// The nested diff runs one level deeper, with its own scratch;
+		// this level's buf is only appended to here.
+		start := len(lv.buf)
+		var out []byte
+		var err error
+		if gs != nil {
+			out, err = d.appendStruct(lv.buf, bv.Message(), cv.Message(), bs, cs, gs, depth+1)
+		} else {
+			out, err = d.appendMessage(lv.buf, bv.Message(), cv.Message(), depth+1)
+		}
+		lv.buf = out
+		if err != nil {
+			return err
+		}
+		if len(out) == start+1 && out[start] == 0 {
+			lv.buf = out[:start]
+		} else {
+			lv.ents = append(lv.ents, mapEnt{class: entPatched, ord: ord, str: str, start: int32(start), end: int32(len(out))})
+		}
+		return nil
+	}
+	k := vfd.Kind()
+	if scalarEqual(k, bv, cv) {
+		return nil
+	}
+	if zz, ok := intDelta(k, bv, cv); ok {
+		start := len(lv.buf)
+		lv.buf = protowire.AppendVarint(lv.buf, zz)
+		lv.ents = append(lv.ents, mapEnt{class: entPatched, ord: ord, str: str, start: int32(start), end: int32(len(lv.buf))})
+		return nil
+	}
+	lv.ents = append(lv.ents, mapEnt{class: entSet, ord: ord, str: str, v: cv})
+	return nil
+}
+
+// goMapEntries is the map walk over Go maps of generated structs; it
+// allocates nothing per entry for message-valued maps.
+func (d *Differ) goMapEntries(lv *diffLevel, bg, cg reflect.Value, bHas bool, kk protoreflect.Kind, vfd protoreflect.FieldDescriptor, depth int) (int, error) {
+	common := 0
+	isMsg := vfd.Message() != nil
+	key := lv.keyOf(cg.Type().Key())
+	var val reflect.Value
+	if !isMsg {
+		val = lv.valOf(cg.Type().Elem())
+	}
+	var gs *goStruct
+	if isMsg {
+		if g := d.types.byType(cg.Type().Elem(), vfd.Message()); g.ok {
+			gs = g
+		}
+	}
+	it := &lv.iter
+	it.Reset(cg)
+	for it.Next() {
+		key.SetIterKey(it)
+		ord, str := goKeyOrd(kk, key)
+		var cv, bv protoreflect.Value
+		var crv, brv reflect.Value
+		var found bool
+		if isMsg {
+			crv = it.Value()
+			cv = protoreflect.ValueOfMessage(msgOf(crv))
+		} else {
+			val.SetIterValue(it)
+			cv = pbScalar(vfd, val)
+		}
+		if bHas {
+			if brv = bg.MapIndex(key); brv.IsValid() {
+				found = true
+				common++
+				if isMsg {
+					bv = protoreflect.ValueOfMessage(msgOf(brv))
+				} else {
+					bv = pbScalar(vfd, brv)
+				}
+			}
+		}
+		var err error
+		if gs != nil && found && !crv.IsNil() && !brv.IsNil() {
+			err = d.entryGo(lv, vfd, ord, str, bv, cv, found, brv.Elem(), crv.Elem(), gs, depth)
+		} else {
+			err = d.entry(lv, vfd, ord, str, bv, cv, found, depth)
+		}
+		if err != nil {
+			it.Reset(reflect.Value{})
+			return 0, err
+		}
+	}
+	if bHas && common < bg.Len() {
+		it.Reset(bg)
+		for it.Next() {
+			key.SetIterKey(it)
+			if !cg.MapIndex(key).IsValid() {
+				ord, str := goKeyOrd(kk, key)
+				lv.ents = append(lv.ents, mapEnt{class: entRemoved, ord: ord, str: str})
 			}
 		}
 	}
-	return dst, opPatch, nil
+	it.Reset(reflect.Value{}) // drop the map reference
+	return common, nil
+}
+
+// pbMapEntries is the map walk through protoreflect, for any message.
+func (d *Differ) pbMapEntries(lv *diffLevel, b, c protoreflect.Message, bHas bool, fd protoreflect.FieldDescriptor, depth int) (int, error) {
+	kk, vfd := fd.MapKey().Kind(), fd.MapValue()
+	cm := c.Get(fd).Map()
+	var bm protoreflect.Map
+	if bHas {
+		bm = b.Get(fd).Map()
+	}
+	common := 0
+	var err error
+	cm.Range(func(k protoreflect.MapKey, cv protoreflect.Value) bool {
+		ord, str := keyOrd(kk, k)
+		var bv protoreflect.Value
+		if bHas {
+			bv = bm.Get(k)
+		}
+		found := bv.IsValid()
+		if found {
+			common++
+		}
+		err = d.entry(lv, vfd, ord, str, bv, cv, found, depth)
+		return err == nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if bHas && common < bm.Len() {
+		bm.Range(func(k protoreflect.MapKey, _ protoreflect.Value) bool {
+			if !cm.Has(k) {
+				ord, str := keyOrd(kk, k)
+				lv.ents = append(lv.ents, mapEnt{class: entRemoved, ord: ord, str: str})
+			}
+			return true
+		})
+	}
+	return common, nil
 }
