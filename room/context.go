@@ -98,6 +98,19 @@ func (c *Context[S]) Kick(p *Player, reason string) {
 	}
 }
 
+// BadInput reports that an input or message of p did not decode or broke
+// the game's rules: it is counted (Observer.InputDropped "undecodable"),
+// the client gets an ERROR_CODE_INVALID_INPUT frame, and repeat offenders
+// are disconnected by the engine.
+func (c *Context[S]) BadInput(p *Player, err error) {
+	c.r.obs.InputDropped(c.r.typ, "undecodable")
+	msg := "input rejected"
+	if err != nil {
+		msg = "input rejected: " + err.Error()
+	}
+	p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_INVALID_INPUT, msg)
+}
+
 // Lock stops new players from joining.
 func (c *Context[S]) Lock() { c.r.locked.Store(true) }
 

@@ -623,3 +623,19 @@ func TestInterestRequiresIntegerMap(t *testing.T) {
 		t.Fatal("a string-keyed interest field must be refused")
 	}
 }
+
+func TestSendRateBelowTickRate(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 20, SendRate: 10})
+	r := hs.create(CreateOptions{})
+	c := &fakeConn{autoAck: true}
+	hs.join(r, c)
+	hs.step(r, 6)
+	_, states, _ := c.snapshot()
+	var ticks []uint32
+	for _, s := range states {
+		ticks = append(ticks, s.Tick)
+	}
+	if fmt.Sprint(ticks) != "[2 4 6]" {
+		t.Fatalf("state ticks = %v, want every second tick", ticks)
+	}
+}

@@ -83,8 +83,6 @@ type Arena struct {
 	positions  []netcode.EntityPos
 	rewound    []netcode.EntityPos
 	grid       *netcode.Grid
-	// BadInputs counts inputs whose payload did not decode.
-	BadInputs int
 	// Spawn, when set, places joining players (quarter units); tests use it.
 	Spawn func(id uint32) (x, y int32)
 }
@@ -202,7 +200,7 @@ func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input) {
 		}
 		a.in.Reset()
 		if err := proto.Unmarshal(in.Payload, &a.in); err != nil {
-			a.BadInputs++
+			c.BadInput(in.Player, err)
 			continue
 		}
 		pl.X, pl.Y = StepIn(pl.X, pl.Y, a.in.MoveX, a.in.MoveY, a.w, a.h)
