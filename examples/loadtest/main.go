@@ -35,7 +35,8 @@
 //   - encodes per room per tick: tickwire_state_encodes_total delta /
 //     tickwire_ticks_total delta (the latter counts every room's ticks).
 //
-// With -spawn the tool builds ./examples/arena into a temporary directory,
+// With -spawn the tool builds ./examples/arena into a temporary directory
+// (or takes -server-bin, to measure a fixed build while the tree changes),
 // starts it on a free 127.0.0.1 port, waits for /healthz and stops it at
 // the end. Only loopback targets are accepted unless -allow-remote.
 //
@@ -52,6 +53,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 )
 
@@ -76,7 +78,9 @@ func realMain() int {
 	metrics := flag.String("metrics", "", `Prometheus endpoint (default: derived from -url; "none" to skip)`)
 	rooms := flag.String("rooms", "", `JSON room list (default: derived from -url; "none" to skip)`)
 	spawn := flag.Bool("spawn", false, "build and start the arena server on a free loopback port")
-	pprof := flag.Bool("pprof", false, "with -spawn: start the server with -pprof")
+	serverPprof := flag.Bool("pprof", false, "with -spawn: start the server with -pprof")
+	serverBin := flag.String("server-bin", "", "with -spawn: run this arena binary instead of building ./examples/arena")
+	cpuProfile := flag.String("cpuprofile", "", "write the tool's own CPU profile to this file")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	quiet := flag.Bool("quiet", false, "no progress lines")
 	flag.Parse()
@@ -90,7 +94,7 @@ func realMain() int {
 	defer stop()
 
 	if *spawn {
-		srv, err := spawnArena(ctx, *pprof, os.Stderr)
+		srv, err := spawnArena(ctx, *serverBin, *serverPprof, os.Stderr)
 		if err != nil {
 			log.Error("spawn", "err", err)
 			return 2
@@ -99,7 +103,7 @@ func realMain() int {
 		cfg.URL = "ws://" + srv.addr + "/ws"
 		cfg.PID = srv.PID()
 		fmt.Fprintf(os.Stderr, "arena server pid %d on %s\n", cfg.PID, srv.addr)
-		if *pprof {
+		if *serverPprof {
 			fmt.Fprintf(os.Stderr, "profile: go tool pprof 'http://%s/debug/pprof/profile?seconds=10'\n", srv.addr)
 		}
 	}
@@ -119,6 +123,20 @@ func realMain() int {
 		return 2
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", "err", err)
+			return 2
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
 	rep, err := Run(ctx, cfg)
 	if rep == nil {
 		log.Error("run", "err", err)

@@ -155,22 +155,25 @@ type spawned struct {
 }
 
 // spawnArena builds ./examples/arena (the module must be the working
-// directory or a parent of it) into a temporary directory and starts it on
-// a free 127.0.0.1 port, waiting until /healthz answers. The build is not
-// part of any measurement. Stop must be called.
-func spawnArena(ctx context.Context, pprof bool, stderr io.Writer) (*spawned, error) {
+// directory or a parent of it) into a temporary directory, or uses bin if
+// it is not empty, and starts it on a free 127.0.0.1 port, waiting until
+// /healthz answers. The build is not part of any measurement. Stop must be
+// called.
+func spawnArena(ctx context.Context, bin string, pprof bool, stderr io.Writer) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "tickwire-loadtest-")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
 	}
 	s := &spawned{dir: dir, logPath: filepath.Join(dir, "arena.log"), exited: make(chan struct{})}
-	bin := filepath.Join(dir, "arena")
-	fmt.Fprintf(stderr, "building the arena server into %s\n", dir)
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tickwire/tickwire/examples/arena")
-	build.Stdout, build.Stderr = stderr, stderr
-	if err := build.Run(); err != nil {
-		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("%w: go build: %w", ErrSpawn, err)
+	if bin == "" {
+		bin = filepath.Join(dir, "arena")
+		fmt.Fprintf(stderr, "building the arena server into %s\n", dir)
+		build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tickwire/tickwire/examples/arena")
+		build.Stdout, build.Stderr = stderr, stderr
+		if err := build.Run(); err != nil {
+			_ = os.RemoveAll(dir)
+			return nil, fmt.Errorf("%w: go build: %w", ErrSpawn, err)
+		}
 	}
 	port, err := freePort()
 	if err != nil {
