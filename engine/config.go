@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/tickwire/tickwire/engine/cluster"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -61,6 +62,73 @@ type Config struct {
 	// DrainTimeout is how long Shutdown lets rooms finish before closing
 	// them. Default 30 s (bounded by the Shutdown context).
 	DrainTimeout time.Duration
+	// Cluster configures coordination with other nodes. The zero value is
+	// an embedded single node (in-memory matchmaker, local joins).
+	Cluster ClusterConfig
+}
+
+// ClusterConfig configures cluster mode. The zero value runs the embedded
+// single node: an in-memory [cluster.Memory] backs the ticket matchmaker and
+// reservations, and joins use the local room registry exactly as without
+// it. Setting RedisAddr turns on cluster mode (see docs/cluster.md).
+type ClusterConfig struct {
+	// RedisAddr is host:port of the shared Redis server; empty = embedded.
+	RedisAddr string
+	// RedisPassword and RedisPrefix (default "tw:") are passed to the backend.
+	RedisPassword string
+	RedisPrefix   string
+	// Secret signs reservation tokens and authenticates relay connections
+	// between nodes. Required in cluster mode (every node the same);
+	// embedded mode generates a random one when empty.
+	Secret string
+	// AdvertiseAddr is the host:port other nodes use to reach this node's
+	// HTTP handler (the WebSocket path must be Config.Path on every node).
+	// Default: the listener's address when the engine serves it
+	// (ListenAndServe/Serve), else 127.0.0.1:8080.
+	AdvertiseAddr string
+	// Capacity is the max number of players placed on this node (0 =
+	// unlimited).
+	Capacity int
+	// HeartbeatInterval (default 1 s) and NodeTTL (default 5 s): a node
+	// that misses heartbeats for NodeTTL leaves the registry with its rooms.
+	HeartbeatInterval time.Duration
+	NodeTTL           time.Duration
+	// ReservationTTL is how long a reserved seat waits (default 15 s).
+	ReservationTTL time.Duration
+	// Queues are the ticket matchmaking queues. Every node runs a matcher
+	// per queue; a Redis lease makes one active cluster-wide.
+	Queues []QueueConfig
+	// OwnerCacheSize bounds the room-owner LRU cache (default 4096).
+	OwnerCacheSize int
+	// Backend, when set, replaces the backend built from RedisAddr (tests,
+	// custom stores). A non-nil Backend with RedisAddr empty still counts
+	// as cluster mode when Shared is set.
+	Backend cluster.Backend
+	// Shared marks Backend as shared between nodes (cluster mode).
+	Shared bool
+}
+
+// QueueConfig is one ticket matchmaking queue.
+type QueueConfig struct {
+	// Name of the queue; the room type of matches (default RoomType = Name).
+	Name     string
+	RoomType string
+	// MatchSize is the number of players per match (default 2).
+	MatchSize int
+	// RatingKey names the rating in the ticket's numeric properties
+	// (default "rating").
+	RatingKey string
+	// Window: a ticket that waited w accepts a rating spread up to
+	// min(BaseWindow + WidenPerSecond*w, MaxWindow). Defaults 100, 50, 1000.
+	BaseWindow, WidenPerSecond, MaxWindow float64
+	// TicketTimeout (default 60 s): older tickets get an Error frame.
+	TicketTimeout time.Duration
+	// Interval between matcher rounds (default 250 ms).
+	Interval time.Duration
+}
+
+func (c ClusterConfig) clustered() bool {
+	return c.RedisAddr != "" || (c.Backend != nil && c.Shared)
 }
 
 // Identity is who a connection is, as decided by Config.Authenticate.
@@ -120,6 +188,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
+	}
+	if c.Cluster.HeartbeatInterval <= 0 {
+		c.Cluster.HeartbeatInterval = time.Second
+	}
+	if c.Cluster.NodeTTL <= 0 {
+		c.Cluster.NodeTTL = 5 * time.Second
+	}
+	if c.Cluster.OwnerCacheSize <= 0 {
+		c.Cluster.OwnerCacheSize = 4096
+	}
+	if c.Cluster.Secret == "" && !c.Cluster.clustered() {
+		c.Cluster.Secret = randomToken(32)
 	}
 	return c
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lxzan/gws"
 
+	"github.com/tickwire/tickwire/engine/cluster"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -28,9 +29,11 @@ type Engine struct {
 	metrics  *Metrics
 	rooms    *room.Registry
 	upgrader *gws.Upgrader
+	cl       *clusterLink
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
+	byID     map[string]*session
 	draining bool
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -52,9 +55,17 @@ func New(cfg Config) *Engine {
 		log:      cfg.Logger.With("node", cfg.NodeID),
 		metrics:  newMetrics(),
 		sessions: map[*session]struct{}{},
+		byID:     map[string]*session{},
 		stop:     make(chan struct{}),
 	}
-	e.rooms = room.NewRegistry(room.RegistryConfig{Clock: cfg.Clock, Observer: e.metrics, Logger: e.log})
+	e.cl = newClusterLink(cfg)
+	if e.cl.err != nil {
+		e.log.Error("cluster configuration", "err", e.cl.err)
+	}
+	e.rooms = room.NewRegistry(room.RegistryConfig{
+		Clock: cfg.Clock, Observer: e.metrics, Logger: e.log,
+		OnRoomOpened: e.onRoomOpened, OnRoomClosed: e.onRoomClosed,
+	})
 	e.upgrader = gws.NewUpgrader(&upgradeHandler{}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
 		ReadBufferSize:     4096,
@@ -146,7 +157,49 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "node is draining", http.StatusServiceUnavailable)
 		return
 	}
-	s := &session{e: e, id: randomToken(10), req: r, created: time.Now()}
+	s := &session{e: e, id: randomToken(10) + "@" + e.cfg.NodeID, req: r, created: time.Now()}
+	if v := r.Header.Get(relayHeader); v != "" {
+		sid, id, err := verifyRelay(e.cl.secret, s.created, v)
+		if err != nil {
+			http.Error(w, "relay not authorized", http.StatusForbidden)
+			return
+		}
+		s.id, s.identity, s.relayed = sid, id, true
+	}
+	// A reservation in the URL is verified and consumed at connect. For a
+	// room owned by another node the upgrade itself is reverse-proxied
+	// there. Refusals upgrade and close with the documented code.
+	var closeCode uint16
+	var closeReason string
+	if tok := r.URL.Query().Get("reservation"); tok != "" {
+		ctx, cancel := context.WithTimeout(r.Context(), e.cfg.JoinTimeout)
+		c, err := e.cl.b.Verify(tok)
+		switch {
+		case err != nil:
+			closeCode, closeReason = reservationCloseCode(err)
+		case c.NodeID != e.cfg.NodeID:
+			if r.Header.Get(proxiedHeader) != "" {
+				closeCode, closeReason = reservationCloseCode(cluster.ErrRoomNotFound)
+				break
+			}
+			addr, err := e.nodeAddr(ctx, c.NodeID)
+			if err != nil {
+				closeCode, closeReason = reservationCloseCode(err)
+				break
+			}
+			cancel()
+			e.proxyUpgrade(w, r, addr)
+			return
+		default:
+			if err := e.cl.b.Consume(ctx, c); err != nil {
+				closeCode, closeReason = reservationCloseCode(err)
+				break
+			}
+			s.pendingRes = &c
+			s.seatRoom = c.RoomID
+		}
+		cancel()
+	}
 	s.lastSeen.Store(s.created.UnixNano())
 	// gws calls the handler given to the upgrader; route events to s.
 	ws, err := e.upgrader.Upgrade(w, r)
@@ -158,9 +211,17 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 	ws.Session().Store("s", s)
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
+	if old := e.byID[s.id]; old != nil && old != s {
+		// A relayed session reconnecting with the same id replaces the old one.
+		defer old.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED), "replaced by a new connection")
+	}
+	e.byID[s.id] = s
 	e.mu.Unlock()
 	e.metrics.connections.Add(1)
 	e.metrics.sessionsOpen.Add(1)
+	if closeCode != 0 {
+		s.closeWith(closeCode, closeReason)
+	}
 	go ws.ReadLoop()
 }
 
@@ -168,6 +229,9 @@ func (e *Engine) removeSession(s *session) {
 	e.mu.Lock()
 	_, ok := e.sessions[s]
 	delete(e.sessions, s)
+	if e.byID[s.id] == s {
+		delete(e.byID, s.id)
+	}
 	e.mu.Unlock()
 	if ok {
 		e.metrics.connections.Add(-1)
@@ -209,6 +273,9 @@ func (e *Engine) join(ctx context.Context, j *tickwirev1.Join, req room.JoinRequ
 // Run runs the node's background work (keepalive and timeouts) until ctx
 // ends, then shuts down with Config.DrainTimeout.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.startCluster(); err != nil {
+		return err
+	}
 	tick := time.NewTicker(min(e.cfg.PingInterval, e.cfg.HandshakeTimeout) / 2)
 	defer tick.Stop()
 	for {
@@ -262,6 +329,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	if h == nil {
 		h = e.Handler()
 	}
+	e.setListenAddr(ln.Addr())
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -288,6 +356,10 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
 	e.mu.Unlock()
+	// Tell the cluster at once: no more placements here.
+	bctx, bcancel := context.WithTimeout(ctx, time.Second)
+	e.beatNow(bctx)
+	bcancel()
 	e.rooms.Drain()
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
 	defer cancel()
@@ -310,6 +382,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 			break
 		}
 	}
+	e.stopCluster(ctx)
 	e.stopOnce.Do(func() { close(e.stop) })
 	return err
 }

@@ -37,6 +37,17 @@ type Metrics struct {
 	tickDur      *histogram
 	tickLate     *histogram
 	joinLatency  *histogram
+	// cluster
+	mmLatency     *histogram       // ticket added -> matched notice delivered
+	relayFrames   [2]atomic.Uint64 // 0 client->owner, 1 owner->client
+	relayBytes    [2]atomic.Uint64
+	relays        atomic.Int64
+	proxied       atomic.Uint64
+	ownerHits     atomic.Uint64
+	ownerMisses   atomic.Uint64
+	ownerStale    atomic.Uint64
+	dirDropped    atomic.Uint64
+	clusterErrors atomic.Uint64
 
 	mu      sync.Mutex
 	rooms   map[string]int64
@@ -50,6 +61,7 @@ func newMetrics() *Metrics {
 		tickDur:     newHistogram(tickBuckets),
 		tickLate:    newHistogram(tickBuckets),
 		joinLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}),
+		mmLatency:   newHistogram([]float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
 		rooms:       map[string]int64{},
 		dropped:     map[string]*atomic.Uint64{},
 		closes:      map[string]*atomic.Uint64{},
@@ -122,6 +134,17 @@ func (m *Metrics) InputsDropped(reason string) uint64 { return m.labeled(m.dropp
 // Encodes returns the number of state encodings (full, patch).
 func (m *Metrics) Encodes() (full, patch uint64) { return m.encFull.Load(), m.encPatch.Load() }
 
+// RelayFrames returns the frames forwarded by relayed sessions: up (client
+// to owner) and down (owner to client).
+func (m *Metrics) RelayFrames() (up, down uint64) {
+	return m.relayFrames[0].Load(), m.relayFrames[1].Load()
+}
+
+// OwnerCache returns the owner cache hits, misses and stale entries dropped.
+func (m *Metrics) OwnerCache() (hits, misses, stale uint64) {
+	return m.ownerHits.Load(), m.ownerMisses.Load(), m.ownerStale.Load()
+}
+
 // WritePrometheus writes every metric in the Prometheus text format.
 func (m *Metrics) WritePrometheus(w io.Writer) {
 	var b strings.Builder
@@ -183,6 +206,17 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 		}
 		m.mu.Unlock()
 	}
+	m.mmLatency.write(&b, "tickwire_matchmaking_seconds", "Ticket matchmaking latency, from MatchmakerAdd to the match notice on this node.")
+	b.WriteString("# HELP tickwire_relay_frames_total Frames forwarded by relayed sessions (entry node side), by direction.\n# TYPE tickwire_relay_frames_total counter\n")
+	fmt.Fprintf(&b, "tickwire_relay_frames_total{dir=\"upstream\"} %d\ntickwire_relay_frames_total{dir=\"downstream\"} %d\n", m.relayFrames[0].Load(), m.relayFrames[1].Load())
+	b.WriteString("# HELP tickwire_relay_bytes_total Bytes forwarded by relayed sessions, by direction.\n# TYPE tickwire_relay_bytes_total counter\n")
+	fmt.Fprintf(&b, "tickwire_relay_bytes_total{dir=\"upstream\"} %d\ntickwire_relay_bytes_total{dir=\"downstream\"} %d\n", m.relayBytes[0].Load(), m.relayBytes[1].Load())
+	gauge("tickwire_relays", "Sessions currently relayed to another node.", float64(m.relays.Load()))
+	counter("tickwire_proxied_upgrades_total", "WebSocket upgrades reverse-proxied to the owner node.", m.proxied.Load())
+	b.WriteString("# HELP tickwire_owner_cache_total Room owner cache lookups, by result.\n# TYPE tickwire_owner_cache_total counter\n")
+	fmt.Fprintf(&b, "tickwire_owner_cache_total{result=\"hit\"} %d\ntickwire_owner_cache_total{result=\"miss\"} %d\ntickwire_owner_cache_total{result=\"stale\"} %d\n", m.ownerHits.Load(), m.ownerMisses.Load(), m.ownerStale.Load())
+	counter("tickwire_directory_updates_dropped_total", "Directory updates dropped because the queue was full.", m.dirDropped.Load())
+	counter("tickwire_cluster_errors_total", "Failed calls to the cluster backend.", m.clusterErrors.Load())
 	writeLabeled("tickwire_inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason", m.dropped)
 	writeLabeled("tickwire_closes_total", "Connections closed by the server, by close code.", "code", m.closes)
 	_, _ = io.WriteString(w, b.String())

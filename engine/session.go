@@ -12,6 +12,7 @@ import (
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/engine/cluster"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -31,6 +32,8 @@ type outFrame struct {
 	// close, when non-zero, writes a close frame with this code (and data as
 	// the reason) and ends the connection.
 	close uint16
+	// msg, when set, owns data (a relayed frame) and is recycled once written.
+	msg *gws.Message
 }
 
 // session is one client connection. The gws read goroutine runs OnMessage
@@ -52,6 +55,12 @@ type session struct {
 	rateStrikes int
 	lastRateErr time.Time
 
+	// cluster (read goroutine unless noted)
+	relayed    bool                     // this is the owner side of a relay
+	pendingRes *cluster.Claims          // reservation consumed at upgrade
+	up         atomic.Pointer[upstream] // set once the session relays
+	tickets    map[string]ticketInfo    // guarded by mu
+
 	hello    atomic.Bool
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
 	offenses atomic.Int32
@@ -67,6 +76,8 @@ type session struct {
 	// player was removed before onJoin recorded it is not recorded at all
 	removedRoom string
 	removedPID  uint32
+	// seatRoom is the room whose directory seat this session holds
+	seatRoom string
 
 	// outbound, guarded by omu
 	omu       sync.Mutex
@@ -127,7 +138,14 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	reqID := s.leaveReq
 	s.room, s.playerID, s.leaveReq = nil, 0, 0
 	s.removedRoom, s.removedPID = roomID, playerID
+	release := s.seatRoom == roomID
+	if release {
+		s.seatRoom = ""
+	}
 	s.mu.Unlock()
+	if release {
+		s.e.releaseSeat(roomID)
+	}
 	s.omu.Lock()
 	s.hasState = false
 	s.stateGen++
@@ -207,6 +225,9 @@ func (s *session) flush() {
 			if err := s.ws.WriteMessage(f.op, f.data); err != nil {
 				s.abort()
 				return
+			}
+			if f.msg != nil {
+				_ = f.msg.Close()
 			}
 			if f.op == gws.OpcodeBinary {
 				s.e.metrics.msgsOut.Add(1)
@@ -292,10 +313,23 @@ func (s *session) OnClose(_ *gws.Conn, _ error) {
 	s.omu.Unlock()
 	s.mu.Lock()
 	r, pid := s.room, s.playerID
+	seat := ""
+	if r == nil {
+		seat, s.seatRoom = s.seatRoom, "" // consumed but never joined
+	}
+	tickets := s.tickets
+	s.tickets = nil
 	s.mu.Unlock()
 	if r != nil {
 		r.Leave(pid, room.LeaveDisconnected)
 	}
+	if seat != "" {
+		s.e.releaseSeat(seat)
+	}
+	if u := s.up.Load(); u != nil {
+		u.close()
+	}
+	s.cancelTickets(tickets)
 	s.e.removeSession(s)
 }
 
@@ -322,6 +356,10 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 		return
 	}
 	if !s.allow(now) {
+		return
+	}
+	if u := s.up.Load(); u != nil {
+		u.forward(data) // relayed: frames go to the owner undecoded
 		return
 	}
 	in := &s.in
@@ -357,8 +395,10 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 			s.baseline.Store(0)
 			s.omu.Unlock()
 		}
-	case *tickwirev1.ClientMessage_MatchmakerAdd, *tickwirev1.ClientMessage_MatchmakerCancel:
-		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "ticket matchmaking is not enabled on this node", false)
+	case *tickwirev1.ClientMessage_MatchmakerAdd:
+		s.onMatchmakerAdd(reqID, k.MatchmakerAdd)
+	case *tickwirev1.ClientMessage_MatchmakerCancel:
+		s.onMatchmakerCancel(reqID, k.MatchmakerCancel)
 	default:
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_MESSAGE, "unknown message", true)
 	}
@@ -401,7 +441,9 @@ func (s *session) onHello(reqID uint32, h *tickwirev1.Hello) {
 		return
 	}
 	id := Identity{UserID: "u-" + randomToken(8), Name: h.Name}
-	if auth := s.e.cfg.Authenticate; auth != nil {
+	if s.relayed {
+		id = s.identity // authenticated by the entry node
+	} else if auth := s.e.cfg.Authenticate; auth != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
 		got, err := auth(ctx, s.req, h)
 		cancel()
@@ -528,12 +570,25 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 	s.stateGen++
 	s.baseline.Store(0)
 	s.omu.Unlock()
+	if j.Reservation != "" {
+		s.joinReservation(ctx, reqID, j)
+		return
+	}
+	if s.e.cl.shared {
+		s.joinClustered(ctx, reqID, j, start)
+		return
+	}
 	r, res, err := s.e.join(ctx, j, req)
 	if err != nil {
 		code, msg, offense := joinErrorCode(err)
 		s.fail(reqID, code, msg, offense)
 		return
 	}
+	s.joined(r, res, start)
+}
+
+// joined records a successful join.
+func (s *session) joined(r *room.Room, res room.JoinResult, start time.Time) {
 	s.mu.Lock()
 	if s.removedRoom != r.ID() || s.removedPID != res.PlayerID {
 		s.room, s.playerID = r, res.PlayerID

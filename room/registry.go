@@ -21,6 +21,14 @@ type RegistryConfig struct {
 	Logger *slog.Logger
 	// NewID makes room ids. Default: 12 random base-32 characters.
 	NewID func() string
+	// OnRoomOpened, when set, is called once a room created by this
+	// registry has run its Init, on the goroutine that called Create. It
+	// must not block (the engine queues directory updates).
+	OnRoomOpened func(*Room)
+	// OnRoomClosed, when set, is called once a room has left the registry
+	// (closed, disposed, or failed to start), on the room's goroutine or
+	// the caller of Create. It must not block.
+	OnRoomClosed func(*Room)
 }
 
 // Registry is a node's local set of rooms: create, find, join-or-create,
@@ -125,16 +133,23 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 		g.remove(r)
 		return nil, err
 	}
+	if g.cfg.OnRoomOpened != nil {
+		g.cfg.OnRoomOpened(r)
+	}
 	return r, nil
 }
 
 func (g *Registry) remove(r *Room) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.rooms[r.id] == r {
+	removed := g.rooms[r.id] == r
+	if removed {
 		delete(g.rooms, r.id)
 	}
 	g.byType[r.typ] = slices.DeleteFunc(g.byType[r.typ], func(x *Room) bool { return x == r })
+	g.mu.Unlock()
+	if removed && g.cfg.OnRoomClosed != nil {
+		g.cfg.OnRoomClosed(r)
+	}
 }
 
 // Get returns the room with id.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwire/tickwire/engine/cluster/internal/redistest"
+	"github.com/tickwire/tickwire/engine/internal/redistest"
 )
 
 func benchImpls(b *testing.B) []impl {

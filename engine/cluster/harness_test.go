@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwire/tickwire/engine/cluster/internal/redistest"
+	"github.com/tickwire/tickwire/engine/internal/redistest"
 )
 
 // fakeClock is a settable clock shared by every backend of a test.

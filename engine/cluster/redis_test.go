@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwire/tickwire/engine/cluster/internal/redistest"
+	"github.com/tickwire/tickwire/engine/internal/redistest"
 )
 
 // waitFor polls cond up to a generous bound (a hang guard, not a timing assertion).

@@ -1,0 +1,372 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tickwire/tickwire/engine/cluster"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
+)
+
+// reservationCloseCode maps a reservation error to its close code.
+func reservationCloseCode(err error) (uint16, string) {
+	switch {
+	case errors.Is(err, cluster.ErrTokenInvalid):
+		return uint16(tickwirev1.CloseCode_CLOSE_CODE_RESERVATION_INVALID), "reservation invalid"
+	case errors.Is(err, cluster.ErrTokenExpired):
+		return uint16(tickwirev1.CloseCode_CLOSE_CODE_RESERVATION_EXPIRED), "reservation expired"
+	case errors.Is(err, cluster.ErrTokenUsed):
+		return uint16(tickwirev1.CloseCode_CLOSE_CODE_RESERVATION_USED), "reservation already used"
+	case errors.Is(err, cluster.ErrRoomNotFound), errors.Is(err, cluster.ErrNodeNotFound):
+		return uint16(tickwirev1.CloseCode_CLOSE_CODE_ROOM_NOT_FOUND), "room not found"
+	}
+	return uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "cluster store unavailable"
+}
+
+func (s *session) closingNow() bool {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	return s.closing
+}
+
+// clusterFail answers a failed backend call.
+func (s *session) clusterFail(reqID uint32, err error) {
+	s.e.clusterErr("join", err)
+	switch {
+	case errors.Is(err, cluster.ErrRoomNotFound):
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not found", true)
+	case errors.Is(err, cluster.ErrRoomFull):
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_FULL, "room is full", false)
+	case errors.Is(err, cluster.ErrNoCapacity):
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_FULL, "no node has capacity for another player", false)
+	case errors.Is(err, cluster.ErrInvalidArgument):
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, err.Error(), true)
+	case errors.Is(err, context.DeadlineExceeded):
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "join timed out", false)
+	default: // ErrUnavailable and anything else from the store
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "cluster store unavailable; try again", false)
+	}
+}
+
+// joinReservation handles Join{reservation}: verify (forged 4010, expired
+// 4011), then consume here (reused 4012) if this node owns the room, or
+// relay to the owner, which consumes it.
+func (s *session) joinReservation(ctx context.Context, reqID uint32, j *tickwirev1.Join) {
+	e := s.e
+	start := time.Now()
+	c, err := e.cl.b.Verify(j.Reservation)
+	if err != nil {
+		s.closeWith(reservationCloseCode(err))
+		return
+	}
+	if p := s.pendingRes; p != nil && p.ReservationID == c.ReservationID {
+		// Consumed at upgrade (?reservation=); this Join completes it.
+		s.pendingRes = nil
+		s.joinLocalSeat(ctx, reqID, c, j.Options, start)
+		return
+	}
+	if c.NodeID != e.cfg.NodeID {
+		addr, err := e.nodeAddr(ctx, c.NodeID)
+		if err != nil {
+			s.closeWith(reservationCloseCode(err))
+			return
+		}
+		e.cl.owners.Add(c.RoomID, c.NodeID)
+		if s.relay(ctx, reqID, addr, &tickwirev1.Join{Reservation: j.Reservation, Options: j.Options}, false) == relayJoined {
+			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		}
+		return
+	}
+	if err := e.cl.b.Consume(ctx, c); err != nil {
+		s.closeWith(reservationCloseCode(err))
+		return
+	}
+	s.joinLocalSeat(ctx, reqID, c, j.Options, start)
+}
+
+// joinLocalSeat joins the local room of a consumed reservation, creating
+// it if it was placed here and does not run yet. The directory seat is
+// released if the join fails.
+func (s *session) joinLocalSeat(ctx context.Context, reqID uint32, c cluster.Claims, opts []byte, start time.Time) {
+	e := s.e
+	s.mu.Lock()
+	s.seatRoom = c.RoomID
+	s.mu.Unlock()
+	r, err := e.materialize(ctx, c, opts)
+	var res room.JoinResult
+	if err == nil {
+		res, err = r.Join(ctx, room.JoinRequest{
+			UserID: s.identity.UserID, Name: s.identity.Name, SessionID: s.id,
+			Conn: s, Options: opts, RequestID: reqID,
+		})
+	}
+	if err != nil {
+		s.mu.Lock()
+		release := s.seatRoom == c.RoomID
+		if release {
+			s.seatRoom = ""
+		}
+		s.mu.Unlock()
+		if release {
+			e.releaseSeat(c.RoomID)
+		}
+		code, msg, offense := joinErrorCode(err)
+		s.fail(reqID, code, msg, offense)
+		return
+	}
+	s.joined(r, res, start)
+}
+
+// joinClustered handles Join in cluster mode: join-or-create through the
+// directory (placement on the least-loaded node), by id through the owner,
+// and create/private on this node.
+func (s *session) joinClustered(ctx context.Context, reqID uint32, j *tickwirev1.Join, start time.Time) {
+	e := s.e
+	switch {
+	case j.RoomId != "" && j.RoomType != "":
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "give a room id or a room type, not both", true)
+	case j.RoomId != "":
+		s.joinByIDClustered(ctx, reqID, j, start)
+	case j.RoomType == "":
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "no room id or room type", true)
+	case e.isDraining():
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_DRAINING, "node is draining; try another node", false)
+	case j.Create || j.Private:
+		r, err := e.rooms.Create(ctx, j.RoomType, room.CreateOptions{Private: j.Private, Metadata: j.Filter, Options: j.Options})
+		if err != nil {
+			code, msg, offense := joinErrorCode(err)
+			s.fail(reqID, code, msg, offense)
+			return
+		}
+		// Publish synchronously so the seat can be reserved at once.
+		if err := e.cl.b.PutRoom(ctx, e.recordOf(r)); err != nil {
+			s.clusterFail(reqID, err)
+			return
+		}
+		s.admitLocal(ctx, reqID, r.ID(), j.Options, start)
+	default:
+		def, ok := e.rooms.Definition(j.RoomType)
+		if !ok {
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_ROOM_TYPE, fmt.Sprintf("unknown room type %q", j.RoomType), true)
+			return
+		}
+		res, err := e.cl.b.JoinOrCreate(ctx, cluster.JoinRequest{
+			RoomType: j.RoomType, UserID: s.identity.UserID, Filter: j.Filter, MaxSeats: max(1, def.Config().MaxPlayers),
+		})
+		if err != nil {
+			s.clusterFail(reqID, err)
+			return
+		}
+		e.cl.owners.Add(res.RoomID, res.NodeID)
+		e.rememberNode(res.NodeID, res.NodeAddress)
+		if res.NodeID == e.cfg.NodeID {
+			if err := e.cl.b.Consume(ctx, res.Claims); err != nil {
+				s.clusterFail(reqID, err)
+				return
+			}
+			s.joinLocalSeat(ctx, reqID, res.Claims, j.Options, start)
+			return
+		}
+		if s.relay(ctx, reqID, res.NodeAddress, &tickwirev1.Join{Reservation: res.Token, Options: j.Options}, false) == relayJoined {
+			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		}
+	}
+}
+
+// admitLocal reserves and consumes a directory seat in a room of this node
+// and joins it.
+func (s *session) admitLocal(ctx context.Context, reqID uint32, roomID string, opts []byte, start time.Time) {
+	e := s.e
+	res, err := e.cl.b.Reserve(ctx, roomID, s.identity.UserID)
+	if err == nil {
+		err = e.cl.b.Consume(ctx, res.Claims)
+	}
+	if err != nil {
+		s.clusterFail(reqID, err)
+		return
+	}
+	s.joinLocalSeat(ctx, reqID, res.Claims, opts, start)
+}
+
+// joinByIDClustered joins a room by id: locally if this node owns it, else
+// relayed to the owner. A cached owner that answers room-not-found is
+// dropped and looked up again, once.
+func (s *session) joinByIDClustered(ctx context.Context, reqID uint32, j *tickwirev1.Join, start time.Time) {
+	e := s.e
+	for attempt := 0; attempt < 2; attempt++ {
+		owner, err := e.ownerOf(ctx, j.RoomId, attempt > 0)
+		if err != nil {
+			s.clusterFail(reqID, err)
+			return
+		}
+		if owner == e.cfg.NodeID {
+			if _, ok := e.rooms.Get(j.RoomId); !ok && attempt == 0 {
+				e.cl.owners.Remove(j.RoomId)
+				e.metrics.ownerStale.Add(1)
+				continue
+			}
+			s.admitLocal(ctx, reqID, j.RoomId, j.Options, start)
+			return
+		}
+		addr, err := e.nodeAddr(ctx, owner)
+		if err != nil {
+			e.cl.owners.Remove(j.RoomId)
+			if attempt == 0 {
+				e.metrics.ownerStale.Add(1)
+				continue
+			}
+			s.clusterFail(reqID, cluster.ErrRoomNotFound)
+			return
+		}
+		switch s.relay(ctx, reqID, addr, &tickwirev1.Join{RoomId: j.RoomId, Options: j.Options}, attempt == 0) {
+		case relayNotFound:
+			e.cl.owners.Remove(j.RoomId)
+			e.metrics.ownerStale.Add(1)
+			continue
+		case relayJoined:
+			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		}
+		return
+	}
+	s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not found", true)
+}
+
+// --- ticket matchmaking ---
+
+// ticketInfo is a ticket this session queued.
+type ticketInfo struct {
+	queue string
+	added time.Time
+}
+
+// maxParty bounds MatchmakerAdd.party.
+const maxParty = 16
+
+func (e *Engine) queueConfig(name string) (QueueConfig, bool) {
+	for _, q := range e.cfg.Cluster.Queues {
+		if q.Name == name {
+			return q, true
+		}
+	}
+	return QueueConfig{}, false
+}
+
+// onMatchmakerAdd queues a ticket for this session and its party (session
+// ids, possibly on other nodes). The reply is a MatchmakerMatched carrying
+// only the ticket id (the acknowledgement); the match itself arrives later
+// as a MatchmakerMatched with room, reservation and node address.
+func (s *session) onMatchmakerAdd(reqID uint32, m *tickwirev1.MatchmakerAdd) {
+	e := s.e
+	if _, ok := e.queueConfig(m.Queue); !ok {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, fmt.Sprintf("unknown matchmaking queue %q", m.Queue), true)
+		return
+	}
+	if len(m.Party) > maxParty {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "party too large", true)
+		return
+	}
+	if e.isDraining() {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_DRAINING, "node is draining; try another node", false)
+		return
+	}
+	t := cluster.Ticket{
+		ID: randomToken(16), Queue: m.Queue, NodeID: e.cfg.NodeID,
+		Party:       []cluster.PartyMember{{UserID: s.id, NodeID: e.cfg.NodeID}},
+		StringProps: m.StringProperties, NumericProps: m.NumericProperties,
+	}
+	for _, sid := range m.Party {
+		node := nodeOfSession(sid)
+		if node == "" || sid == s.id {
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "party member is not a session id", true)
+			return
+		}
+		t.Party = append(t.Party, cluster.PartyMember{UserID: sid, NodeID: node})
+	}
+	// Record the ticket first: its notice may arrive before AddTicket returns.
+	s.mu.Lock()
+	if s.tickets == nil {
+		s.tickets = map[string]ticketInfo{}
+	}
+	s.tickets[t.ID] = ticketInfo{queue: m.Queue, added: time.Now()}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.JoinTimeout)
+	defer cancel()
+	if err := e.cl.b.AddTicket(ctx, t); err != nil {
+		s.mu.Lock()
+		delete(s.tickets, t.ID)
+		s.mu.Unlock()
+		e.clusterErr("add ticket", err)
+		if errors.Is(err, cluster.ErrInvalidArgument) {
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, err.Error(), true)
+			return
+		}
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking unavailable; try again", false)
+		return
+	}
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_MatchmakerMatched{MatchmakerMatched: &tickwirev1.MatchmakerMatched{TicketId: t.ID}}})
+}
+
+// onMatchmakerCancel withdraws a ticket this session queued; the reply is
+// a MatchmakerMatched with only the ticket id.
+func (s *session) onMatchmakerCancel(reqID uint32, m *tickwirev1.MatchmakerCancel) {
+	s.mu.Lock()
+	ti, ok := s.tickets[m.TicketId]
+	s.mu.Unlock()
+	if !ok {
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "no such ticket", true)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
+	defer cancel()
+	if err := s.e.cl.b.CancelTicket(ctx, ti.queue, m.TicketId); err != nil {
+		s.e.clusterErr("cancel ticket", err)
+		if errors.Is(err, cluster.ErrTicketNotFound) {
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, "ticket already matched or timed out", false)
+			return
+		}
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking unavailable; try again", false)
+		return
+	}
+	s.mu.Lock()
+	delete(s.tickets, m.TicketId)
+	s.mu.Unlock()
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_MatchmakerMatched{MatchmakerMatched: &tickwirev1.MatchmakerMatched{TicketId: m.TicketId}}})
+}
+
+// onNotice delivers a matchmaker notice (bus goroutine).
+func (s *session) onNotice(n *cluster.Notice) {
+	s.mu.Lock()
+	ti, mine := s.tickets[n.TicketID]
+	delete(s.tickets, n.TicketID)
+	s.mu.Unlock()
+	switch n.Kind {
+	case cluster.NoticeMatched:
+		if mine {
+			s.e.metrics.mmLatency.observe(time.Since(ti.added).Seconds())
+		}
+		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_MatchmakerMatched{MatchmakerMatched: &tickwirev1.MatchmakerMatched{
+			TicketId: n.TicketID, RoomId: n.RoomID, Reservation: n.Token, NodeAddress: n.NodeAddress,
+		}}})
+	case cluster.NoticeTimeout:
+		s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+n.TicketID+" timed out", false)
+	}
+}
+
+// cancelTickets withdraws a closed session's tickets (best effort, one
+// bounded goroutine).
+func (s *session) cancelTickets(ts map[string]ticketInfo) {
+	if len(ts) == 0 {
+		return
+	}
+	b := s.e.cl.b
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for id, ti := range ts {
+			_ = b.CancelTicket(ctx, ti.queue, id)
+		}
+	}()
+}

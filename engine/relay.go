@@ -1,0 +1,280 @@
+package engine
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// Header names of node-to-node requests.
+const (
+	// relayHeader carries the identity of a relayed session, signed with
+	// the cluster secret: "ts.sid.user.name.mac", each base64url.
+	relayHeader = "X-Tickwire-Relay"
+	// proxiedHeader marks an upgrade reverse-proxied by another node, so
+	// the owner never proxies it again.
+	proxiedHeader = "X-Tickwire-Proxied"
+	// relaySkew is how far a relay header's timestamp may be from now.
+	relaySkew = time.Minute
+)
+
+var b64 = base64.RawURLEncoding
+
+func relayMAC(secret []byte, ts, sid, user, name string) []byte {
+	m := hmac.New(sha256.New, secret)
+	for _, f := range [...]string{"tickwire-relay-v1", ts, sid, user, name} {
+		m.Write([]byte(f))
+		m.Write([]byte{0})
+	}
+	return m.Sum(nil)
+}
+
+// signRelay returns the relay header value for a session.
+func signRelay(secret []byte, now time.Time, sid string, id Identity) string {
+	ts := strconv.FormatInt(now.UnixMilli(), 10)
+	return strings.Join([]string{
+		b64.EncodeToString([]byte(ts)), b64.EncodeToString([]byte(sid)),
+		b64.EncodeToString([]byte(id.UserID)), b64.EncodeToString([]byte(id.Name)),
+		b64.EncodeToString(relayMAC(secret, ts, sid, id.UserID, id.Name)),
+	}, ".")
+}
+
+// errRelayAuth: a relay header that does not verify.
+var errRelayAuth = errors.New("engine: relay header invalid")
+
+// verifyRelay checks a relay header and returns the session id and identity.
+func verifyRelay(secret []byte, now time.Time, v string) (string, Identity, error) {
+	if len(v) > 1024 {
+		return "", Identity{}, errRelayAuth
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) != 5 {
+		return "", Identity{}, errRelayAuth
+	}
+	var f [5][]byte
+	for i, p := range parts {
+		b, err := b64.DecodeString(p)
+		if err != nil {
+			return "", Identity{}, errRelayAuth
+		}
+		f[i] = b
+	}
+	ts, sid, user, name := string(f[0]), string(f[1]), string(f[2]), string(f[3])
+	if !hmac.Equal(f[4], relayMAC(secret, ts, sid, user, name)) {
+		return "", Identity{}, errRelayAuth
+	}
+	ms, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "", Identity{}, errRelayAuth
+	}
+	if d := now.Sub(time.UnixMilli(ms)); d > relaySkew || d < -relaySkew {
+		return "", Identity{}, errRelayAuth
+	}
+	if sid == "" || user == "" {
+		return "", Identity{}, errRelayAuth
+	}
+	return sid, Identity{UserID: user, Name: name}, nil
+}
+
+// Relay phases.
+const (
+	phaseHandshake int32 = iota
+	phaseRelay
+	phaseClosed
+)
+
+// upstream is a relayed session's connection to the room's owner node.
+// During the handshake its read goroutine decodes replies; once the owner
+// sent Joined it forwards every frame to the client's outbound queue raw.
+type upstream struct {
+	s       *session
+	ws      *gws.Conn
+	reqID   uint32
+	phase   atomic.Int32
+	replies chan *tickwirev1.ServerMessage
+	done    chan struct{}
+	code    atomic.Uint32 // close code from the owner, 0 if the link broke
+}
+
+func (u *upstream) OnOpen(*gws.Conn)             {}
+func (u *upstream) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
+func (u *upstream) OnPong(*gws.Conn, []byte)     {}
+
+func (u *upstream) OnClose(_ *gws.Conn, err error) {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) && ce.Code >= 1000 && ce.Code < 5000 && ce.Code != 1005 && ce.Code != 1006 {
+		u.code.Store(uint32(ce.Code))
+	}
+	prev := u.phase.Swap(phaseClosed)
+	close(u.done)
+	if prev == phaseRelay {
+		u.s.e.metrics.relays.Add(-1)
+		code := uint16(u.code.Load())
+		if code == 0 {
+			code = uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE)
+		}
+		u.s.closeWith(code, "upstream closed")
+	}
+}
+
+func (u *upstream) OnMessage(_ *gws.Conn, m *gws.Message) {
+	if u.phase.Load() == phaseRelay {
+		u.s.e.metrics.relayFrames[1].Add(1)
+		u.s.e.metrics.relayBytes[1].Add(uint64(m.Data.Len()))
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: m.Bytes(), msg: m})
+		return
+	}
+	defer m.Close()
+	var sm tickwirev1.ServerMessage
+	if proto.Unmarshal(m.Bytes(), &sm) != nil || sm.RequestId != u.reqID || u.reqID == 0 {
+		return // Welcome (request 0) and anything before the join reply
+	}
+	switch {
+	case sm.GetJoined() != nil:
+		// Forward Joined first, then switch: later frames are relayed in order.
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: append([]byte(nil), m.Bytes()...)})
+		u.phase.Store(phaseRelay)
+		u.s.e.metrics.relays.Add(1)
+	case sm.GetError() != nil:
+	default:
+		return
+	}
+	select {
+	case u.replies <- &sm:
+	default:
+	}
+}
+
+// forward sends a client frame to the owner unchanged.
+func (u *upstream) forward(data []byte) {
+	u.s.e.metrics.relayFrames[0].Add(1)
+	u.s.e.metrics.relayBytes[0].Add(uint64(len(data)))
+	if err := u.ws.WriteMessage(gws.OpcodeBinary, data); err != nil {
+		u.s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "upstream write failed")
+	}
+}
+
+func (u *upstream) close() {
+	_ = u.ws.WriteClose(1000, nil)
+	_ = u.ws.NetConn().Close()
+}
+
+// relayOutcome is how a relay attempt ended.
+type relayOutcome int
+
+const (
+	relayJoined   relayOutcome = iota // the session now relays
+	relayNotFound                     // the owner answered room-not-found (not forwarded)
+	relayDone                         // answered or closed; nothing more to do
+)
+
+// relay opens an upstream connection to the owner node at addr, sends
+// Hello and join (with the client's request id) and, once the owner
+// answers Joined, turns the session into a relay. With retryNotFound a
+// room-not-found answer is returned to the caller instead of forwarded.
+// It runs on the session's read goroutine.
+func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickwirev1.Join, retryNotFound bool) relayOutcome {
+	e := s.e
+	if s.relayed {
+		// A relayed session never relays again: no chains of nodes.
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not on this node", false)
+		return relayDone
+	}
+	u := &upstream{s: s, reqID: reqID, replies: make(chan *tickwirev1.ServerMessage, 1), done: make(chan struct{})}
+	if reqID == 0 {
+		u.reqID = 1 << 31 // the owner must echo something non-zero
+	}
+	h := http.Header{}
+	h.Set(relayHeader, signRelay(e.cl.secret, time.Now(), s.id, s.identity))
+	timeout := e.cfg.JoinTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ws, _, err := gws.NewClient(u, &gws.ClientOption{
+		Addr:               "ws://" + addr + e.cfg.Path,
+		RequestHeader:      h,
+		HandshakeTimeout:   timeout,
+		ReadMaxPayloadSize: 4 << 20,
+		ReadBufferSize:     4096,
+		CheckUtf8Enabled:   false,
+		NewSession:         func() gws.SessionStorage { return &slotStorage{} },
+	})
+	if err != nil {
+		e.log.Info("relay dial failed", "addr", addr, "err", err)
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
+		return relayDone
+	}
+	u.ws = ws
+	go ws.ReadLoop()
+	hello, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1, Name: s.identity.Name, Client: "tickwire-relay"}}})
+	join, _ := proto.Marshal(&tickwirev1.ClientMessage{RequestId: u.reqID, Kind: &tickwirev1.ClientMessage_Join{Join: j}})
+	if ws.WriteMessage(gws.OpcodeBinary, hello) != nil || ws.WriteMessage(gws.OpcodeBinary, join) != nil {
+		u.close()
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
+		return relayDone
+	}
+	select {
+	case rep := <-u.replies:
+		if rep.GetJoined() != nil {
+			s.up.Store(u)
+			if s.closingNow() { // the client left while we joined
+				u.close()
+			}
+			return relayJoined
+		}
+		u.close()
+		er := rep.GetError()
+		if retryNotFound && er.GetCode() == tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND {
+			return relayNotFound
+		}
+		s.fail(reqID, er.GetCode(), er.GetMessage(), false)
+		return relayDone
+	case <-u.done:
+		code := uint16(u.code.Load())
+		if code == 0 || code == 1000 {
+			code = uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE)
+		}
+		s.closeWith(code, "owner node closed the connection")
+		return relayDone
+	case <-ctx.Done():
+		u.close()
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "join timed out", false)
+		return relayDone
+	}
+}
+
+// proxyUpgrade reverse-proxies a WebSocket upgrade to the owner node at addr
+// (httputil.ReverseProxy switches protocols and then copies bytes both ways:
+// no frame is decoded here).
+func (e *Engine) proxyUpgrade(w http.ResponseWriter, r *http.Request, addr string) {
+	e.metrics.proxied.Add(1)
+	target := &url.URL{Scheme: "http", Host: addr}
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
+			pr.SetXForwarded()
+			pr.Out.Host = pr.In.Host
+			pr.Out.Header.Set(proxiedHeader, e.cfg.NodeID)
+		},
+		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+			e.log.Info("upgrade proxy failed", "addr", addr, "err", err)
+			http.Error(w, "owner node unreachable", http.StatusBadGateway)
+		},
+	}
+	rp.ServeHTTP(w, r)
+}
