@@ -58,6 +58,10 @@ type Replicator struct {
 	differ Differ
 	stats  ReplicatorStats
 	size   int // last full size, to size buffers
+	// spare is the snapshot evicted by the previous Commit, recycled by
+	// the next one once it is more than len(ring) ticks old.
+	spare  snapshot
+	copier copier
 }
 
 type cached struct {
@@ -76,14 +80,36 @@ func NewReplicator(cfg ReplicatorConfig) *Replicator {
 // Commit stores a snapshot (a deep copy) of state for tick and makes it the
 // latest. Ticks should increase; committing a tick again replaces it. The
 // caller keeps ownership of state and may mutate it afterwards.
+//
+// Snapshots are recycled: the one evicted from the ring is kept as a spare,
+// and a later Commit copies the new state into it (reusing its
+// sub-messages and map entries) instead of allocating a clone, once the
+// spare's tick is more than History ticks older than the tick committed.
+// So a snapshot returned by Latest stays unchanged until a tick more than
+// History ticks newer is committed (see Latest).
 func (r *Replicator) Commit(tick uint32, state proto.Message) {
-	r.ring[int(tick%uint32(len(r.ring)))] = snapshot{tick: tick, state: proto.Clone(state)}
+	slot := int(tick % uint32(len(r.ring)))
+	old := r.ring[slot]
+	var snap proto.Message
+	if sp := r.spare; sp.state != nil && int64(tick)-int64(sp.tick) > int64(len(r.ring)) && r.copier.copyInto(sp.state, state) {
+		snap = sp.state
+		r.spare = snapshot{}
+	} else {
+		snap = proto.Clone(state)
+	}
+	if old.state != nil {
+		r.spare = old
+	}
+	r.ring[slot] = snapshot{tick: tick, state: snap}
 	r.latest, r.has = tick, true
 	clear(r.cache)
 }
 
 // Latest returns the latest committed tick and its snapshot (nil before the
-// first Commit). The snapshot is immutable: never modify it. Interest
+// first Commit). The snapshot is immutable: never modify it. It stays
+// valid until a tick more than History ticks newer than it is committed;
+// after that Commit may reuse its memory for a newer snapshot, so do not
+// keep it (or views sharing its values, ViewFilter.View) longer. Interest
 // management builds per-client views from it (ViewFilter).
 func (r *Replicator) Latest() (uint32, proto.Message) {
 	if !r.has {

@@ -84,6 +84,11 @@ type ViewEncoderConfig struct {
 // shared Replicator cache does not apply, each view is encoded for that
 // client alone. The room keeps one ViewEncoder per such client.
 //
+// Views from ViewFilter.View share values with a Replicator snapshot, which
+// the Replicator reuses once more than its History ticks have passed: give
+// the ViewEncoder a History no larger than the Replicator's (both default
+// to 64). Encode never uses a baseline History or more ticks old.
+//
 // Not safe for concurrent use (room goroutine only).
 type ViewEncoder struct {
 	ring   []snapshot
@@ -106,7 +111,10 @@ func NewViewEncoder(cfg ViewEncoderConfig) *ViewEncoder {
 // The returned payload is freshly allocated.
 func (v *ViewEncoder) Encode(tick uint32, view proto.Message, baseline uint32) (payload []byte, used uint32, err error) {
 	var base proto.Message
-	if baseline != 0 && baseline != tick {
+	// Baselines History or more ticks old are never used, even if their
+	// slot still holds them (skipped ticks): views share values with
+	// Replicator snapshots, which are recycled after History ticks.
+	if baseline != 0 && baseline != tick && int64(tick)-int64(baseline) < int64(len(v.ring)) {
 		if s := v.ring[int(baseline%uint32(len(v.ring)))]; s.state != nil && s.tick == baseline {
 			base = s.state
 		}

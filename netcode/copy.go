@@ -1,0 +1,196 @@
+package netcode
+
+import (
+	"reflect"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// copier deep-copies a message into an existing message of the same type,
+// reusing its sub-messages, lists and map entries, so that steady-state
+// snapshots (Replicator.Commit) allocate almost nothing. Not safe for
+// concurrent use.
+type copier struct {
+	types goTypes
+	lv    []*scratch // by depth
+}
+
+// copyInto makes dst equal (proto.Equal) to src, sharing nothing mutable
+// with it: later changes to src do not show in dst. dst must be a valid
+// message of src's type that nothing else uses, since its sub-messages are
+// overwritten in place. It reports false, leaving dst unchanged, when the
+// types differ.
+func (c *copier) copyInto(dst, src proto.Message) bool {
+	d, s := dst.ProtoReflect(), src.ProtoReflect()
+	if d.Descriptor() != s.Descriptor() || reflect.TypeOf(dst) != reflect.TypeOf(src) || !d.IsValid() {
+		return false
+	}
+	c.message(d, s, 0)
+	return true
+}
+
+func (c *copier) scratch(depth int) *scratch {
+	for len(c.lv) <= depth {
+		c.lv = append(c.lv, new(scratch))
+	}
+	return c.lv[depth]
+}
+
+// message copies src into dst (same type, dst valid).
+func (c *copier) message(dst, src protoreflect.Message, depth int) {
+	ds, gs, ok := c.types.lookup(dst)
+	if ok {
+		var ss reflect.Value
+		if ss, _, ok = c.types.lookup(src); ok {
+			c.structFields(ds, ss, gs, depth)
+			u, du := src.GetUnknown(), dst.GetUnknown()
+			if len(u) > 0 || len(du) > 0 {
+				var nu protoreflect.RawFields
+				if len(u) > 0 {
+					nu = append(du[:0:0], u...)
+				}
+				dst.SetUnknown(nu)
+			}
+			return
+		}
+	}
+	// Not a generated struct (or a nil source): the general route.
+	proto.Reset(dst.Interface())
+	proto.Merge(dst.Interface(), src.Interface())
+}
+
+func (c *copier) structFields(ds, ss reflect.Value, gs *goStruct, depth int) {
+	for _, idx := range gs.copy {
+		c.value(ds.Field(idx), ss.Field(idx), depth)
+	}
+}
+
+// value deep-copies the Go value of a generated message field, list
+// element, map value or oneof into the settable dst.
+func (c *copier) value(dst, src reflect.Value, depth int) {
+	switch src.Kind() {
+	case reflect.Pointer:
+		if src.IsNil() {
+			if !dst.IsNil() {
+				dst.SetZero()
+			}
+			return
+		}
+		if dst.IsNil() {
+			dst.Set(reflect.New(src.Type().Elem()))
+		}
+		if src.Type().Elem().Kind() == reflect.Struct {
+			c.message(msgOf(dst), msgOf(src), depth+1)
+		} else {
+			dst.Elem().Set(src.Elem()) // scalar with presence
+		}
+	case reflect.Interface: // oneof: nil or a pointer to a one-field wrapper struct
+		if src.IsNil() {
+			if !dst.IsNil() {
+				dst.SetZero()
+			}
+			return
+		}
+		sw := src.Elem()
+		dw := dst.Elem()
+		if dst.IsNil() || dw.Type() != sw.Type() {
+			dw = reflect.New(sw.Type().Elem())
+			dst.Set(dw)
+		}
+		for i := 0; i < sw.Elem().NumField(); i++ {
+			c.value(dw.Elem().Field(i), sw.Elem().Field(i), depth)
+		}
+	case reflect.Slice:
+		c.slice(dst, src, depth)
+	case reflect.Map:
+		c.mapValue(dst, src, depth)
+	default: // bool, integers, floats, string: immutable
+		dst.Set(src)
+	}
+}
+
+func (c *copier) slice(dst, src reflect.Value, depth int) {
+	if src.IsNil() {
+		if !dst.IsNil() {
+			dst.SetZero()
+		}
+		return
+	}
+	n := src.Len()
+	if dst.IsNil() || dst.Cap() < n {
+		dst.Set(reflect.MakeSlice(src.Type(), n, n))
+	} else {
+		// Elements past n keep their old sub-messages for reuse.
+		dst.SetLen(n)
+	}
+	switch src.Type().Elem().Kind() {
+	case reflect.Pointer, reflect.Slice: // messages, bytes
+		for i := 0; i < n; i++ {
+			c.value(dst.Index(i), src.Index(i), depth)
+		}
+	default:
+		reflect.Copy(dst, src)
+	}
+}
+
+func (c *copier) mapValue(dst, src reflect.Value, depth int) {
+	n := src.Len()
+	if n == 0 {
+		if dst.Len() > 0 {
+			dst.Clear()
+		}
+		return
+	}
+	if dst.IsNil() {
+		dst.Set(reflect.MakeMapWithSize(src.Type(), n))
+	}
+	sc := c.scratch(depth)
+	key := sc.keyOf(src.Type().Key())
+	et := src.Type().Elem()
+	it := &sc.iter
+	it.Reset(src)
+	switch et.Kind() {
+	case reflect.Pointer: // message values: reuse the entry's message
+		for it.Next() {
+			key.SetIterKey(it)
+			sv := it.Value()
+			if sv.IsNil() {
+				dst.SetMapIndex(key, sv)
+				continue
+			}
+			dv := dst.MapIndex(key)
+			if !dv.IsValid() || dv.IsNil() {
+				dv = reflect.New(et.Elem())
+				dst.SetMapIndex(key, dv)
+			}
+			c.message(msgOf(dv), msgOf(sv), depth+1)
+		}
+	case reflect.Slice: // bytes values
+		for it.Next() {
+			key.SetIterKey(it)
+			sv := it.Value()
+			dv := reflect.MakeSlice(et, sv.Len(), sv.Len())
+			reflect.Copy(dv, sv)
+			dst.SetMapIndex(key, dv)
+		}
+	default:
+		val := sc.valOf(et)
+		for it.Next() {
+			key.SetIterKey(it)
+			val.SetIterValue(it)
+			dst.SetMapIndex(key, val)
+		}
+	}
+	if dst.Len() > n {
+		// dst holds every key of src now; drop the others.
+		it.Reset(dst)
+		for it.Next() {
+			key.SetIterKey(it)
+			if !src.MapIndex(key).IsValid() {
+				dst.SetMapIndex(key, reflect.Value{})
+			}
+		}
+	}
+	it.Reset(reflect.Value{})
+}
