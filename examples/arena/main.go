@@ -7,12 +7,15 @@ import (
 	"context"
 	"embed"
 	"flag"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/tickwire/tickwire/engine"
 	"github.com/tickwire/tickwire/examples/arena/game"
@@ -22,10 +25,21 @@ import (
 var webFS embed.FS
 
 func main() {
-	addr := flag.String("addr", ":8080", "listen address")
+	addr := flag.String("addr", envOr("TICKWIRE_ADDR", ":8080"), "listen address (env TICKWIRE_ADDR)")
 	pprof := flag.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/")
 	debug := flag.Bool("debug", false, "debug logging")
+	redisAddr := flag.String("redis", os.Getenv("TICKWIRE_REDIS_ADDR"), "Redis host:port; empty runs a single embedded node (env TICKWIRE_REDIS_ADDR)")
+	nodeID := flag.String("node-id", os.Getenv("TICKWIRE_NODE_ID"), "node id, unique in the cluster; default random (env TICKWIRE_NODE_ID)")
+	advertise := flag.String("advertise", os.Getenv("TICKWIRE_ADVERTISE_ADDR"), "host:port other nodes reach this node on; default the listen address (env TICKWIRE_ADVERTISE_ADDR)")
+	secret := flag.String("secret", os.Getenv("TICKWIRE_CLUSTER_SECRET"), "cluster secret shared by every node, required with -redis (env TICKWIRE_CLUSTER_SECRET)")
+	capacity := flag.Int("capacity", envInt("TICKWIRE_CAPACITY", 0), "max players placed on this node, 0 = unlimited (env TICKWIRE_CAPACITY)")
+	drain := flag.Duration("drain-timeout", envDuration("TICKWIRE_DRAIN_TIMEOUT", 30*time.Second), "how long SIGTERM lets rooms finish (env TICKWIRE_DRAIN_TIMEOUT)")
+	matchSize := flag.Int("match-size", envInt("TICKWIRE_MATCH_SIZE", 4), "players per match of the \"arena\" matchmaking queue")
 	flag.Parse()
+	if *redisAddr != "" && *secret == "" {
+		fmt.Fprintln(os.Stderr, "arena: -redis needs -secret (or TICKWIRE_CLUSTER_SECRET)")
+		os.Exit(2)
+	}
 
 	level := slog.LevelInfo
 	if *debug {
@@ -33,7 +47,13 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	e := engine.New(engine.Config{Logger: log, EnablePprof: *pprof})
+	e := engine.New(engine.Config{
+		Logger: log, EnablePprof: *pprof, NodeID: *nodeID, DrainTimeout: *drain,
+		Cluster: engine.ClusterConfig{
+			RedisAddr: *redisAddr, Secret: *secret, AdvertiseAddr: *advertise, Capacity: *capacity,
+			Queues: []engine.QueueConfig{{Name: "arena", MatchSize: *matchSize}},
+		},
+	})
 	for name, def := range game.RoomTypes() {
 		if err := e.RegisterRoom(name, def); err != nil {
 			log.Error("register room", "type", name, "err", err)
@@ -58,4 +78,25 @@ func main() {
 		log.Error("server", "err", err)
 		os.Exit(1)
 	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil {
+		return n
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(os.Getenv(key)); err == nil {
+		return d
+	}
+	return def
 }
