@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -246,15 +245,8 @@ func TestClusterReservationTokens(t *testing.T) {
 				wantClose(t, c, uint16(tc.code))
 			})
 			t.Run(fmt.Sprintf("%s/url/n%d", tc.name, i+1), func(t *testing.T) {
-				ctx := ctx5(t)
-				c, err := client.Dial(ctx, n.url+"?reservation="+tc.token, client.Options{})
-				if err == nil {
-					wantClose(t, c, uint16(tc.code))
-					return
-				}
-				if !strings.Contains(err.Error(), fmt.Sprint(int(tc.code))) {
-					t.Fatalf("dial: %v, want close %d", err, tc.code)
-				}
+				r := dialRaw(t, &server{url: n.url + "?reservation=" + tc.token})
+				r.wantClose(t, uint16(tc.code))
 			})
 		}
 	}
