@@ -2,6 +2,7 @@ package netcode
 
 import (
 	"reflect"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -39,19 +40,9 @@ func (c *copier) scratch(depth int) *scratch {
 
 // message copies src into dst (same type, dst valid).
 func (c *copier) message(dst, src protoreflect.Message, depth int) {
-	ds, gs, ok := c.types.lookup(dst)
-	if ok {
-		var ss reflect.Value
-		if ss, _, ok = c.types.lookup(src); ok {
-			c.structFields(ds, ss, gs, depth)
-			u, du := src.GetUnknown(), dst.GetUnknown()
-			if len(u) > 0 || len(du) > 0 {
-				var nu protoreflect.RawFields
-				if len(u) > 0 {
-					nu = append(du[:0:0], u...)
-				}
-				dst.SetUnknown(nu)
-			}
+	if dp, gs, ok := c.types.lookup(dst); ok {
+		if sp, _, ok := c.types.lookup(src); ok {
+			c.structMsg(dp, sp, gs, depth)
 			return
 		}
 	}
@@ -60,9 +51,60 @@ func (c *copier) message(dst, src protoreflect.Message, depth int) {
 	proto.Merge(dst.Interface(), src.Interface())
 }
 
-func (c *copier) structFields(ds, ss reflect.Value, gs *goStruct, depth int) {
-	for _, idx := range gs.copy {
-		c.value(ds.Field(idx), ss.Field(idx), depth)
+// structMsg copies the generated struct at sp into the one at dp (layout
+// gs, ok).
+func (c *copier) structMsg(dp, sp unsafe.Pointer, gs *goStruct, depth int) {
+	for i := range gs.fields {
+		f := &gs.fields[i]
+		switch f.cat {
+		case catOneof:
+			// copied with its oneof below
+		case catScalar:
+			copyScalar(f.kind, unsafe.Add(dp, f.off), unsafe.Add(sp, f.off))
+		case catPtrScalar, catMessage:
+			dq := (*unsafe.Pointer)(unsafe.Add(dp, f.off))
+			sq := f.ptrAt(sp)
+			if sq == nil {
+				*dq = nil
+				continue
+			}
+			if *dq == nil {
+				*dq = reflect.New(f.typ.Elem()).UnsafePointer()
+			}
+			switch {
+			case f.cat == catPtrScalar:
+				copyScalar(f.kind, *dq, sq)
+			case f.sub.ok:
+				c.structMsg(*dq, sq, f.sub, depth+1)
+			default:
+				c.message(msgOf(f.value(dp)), msgOf(f.value(sp)), depth+1)
+			}
+		case catMap:
+			c.mapValue(f.value(dp), f.value(sp), okOrNil(f.sub), depth)
+		default: // bytes, lists
+			c.value(f.value(dp), f.value(sp), depth)
+		}
+	}
+	if len(gs.oneofs) > 0 {
+		ds, ss := reflect.NewAt(gs.ptr.Elem(), dp).Elem(), reflect.NewAt(gs.ptr.Elem(), sp).Elem()
+		for _, idx := range gs.oneofs {
+			c.value(ds.Field(idx), ss.Field(idx), depth)
+		}
+	}
+	// Unknown fields: copied through protoreflect when there are any.
+	if gs.unknown >= 0 {
+		off := gs.ptr.Elem().Field(gs.unknown).Offset
+		if (*sliceHeader)(unsafe.Add(sp, off)).len == 0 && (*sliceHeader)(unsafe.Add(dp, off)).len == 0 {
+			return
+		}
+	}
+	dm, sm := gs.msg(dp), gs.msg(sp)
+	if u, du := sm.GetUnknown(), dm.GetUnknown(); len(u) > 0 || len(du) > 0 {
+		var nu protoreflect.RawFields
+		if len(u) > 0 {
+			nu = append(du[:0:0], u...)
+		}
+		dm.SetUnknown(nu)
 	}
 }
 
@@ -104,7 +146,7 @@ func (c *copier) value(dst, src reflect.Value, depth int) {
 	case reflect.Slice:
 		c.slice(dst, src, depth)
 	case reflect.Map:
-		c.mapValue(dst, src, depth)
+		c.mapValue(dst, src, nil, depth)
 	default: // bool, integers, floats, string: immutable
 		dst.Set(src)
 	}
@@ -134,7 +176,8 @@ func (c *copier) slice(dst, src reflect.Value, depth int) {
 	}
 }
 
-func (c *copier) mapValue(dst, src reflect.Value, depth int) {
+// mapValue copies a map; gs is the layout of its message values, if any.
+func (c *copier) mapValue(dst, src reflect.Value, gs *goStruct, depth int) {
 	n := src.Len()
 	if n == 0 {
 		if dst.Len() > 0 {
@@ -164,7 +207,11 @@ func (c *copier) mapValue(dst, src reflect.Value, depth int) {
 				dv = reflect.New(et.Elem())
 				dst.SetMapIndex(key, dv)
 			}
-			c.message(msgOf(dv), msgOf(sv), depth+1)
+			if gs != nil {
+				c.structMsg(dv.UnsafePointer(), sv.UnsafePointer(), gs, depth+1)
+			} else {
+				c.message(msgOf(dv), msgOf(sv), depth+1)
+			}
 		}
 	case reflect.Slice: // bytes values
 		for it.Next() {

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -158,29 +159,30 @@ func maskLen(n int) int {
 }
 
 func (d *Differ) appendMessage(dst []byte, b, c protoreflect.Message, depth int) ([]byte, error) {
-	var gs *goStruct
-	var bs, cs reflect.Value
-	if cv, cgs, ok := d.types.lookup(c); ok {
-		if bv, bgs, ok := d.types.lookup(b); ok && bgs == cgs {
-			gs, bs, cs = cgs, bv, cv
+	if cp, cgs, ok := d.types.lookup(c); ok {
+		if bp, bgs, ok := d.types.lookup(b); ok && bgs == cgs {
+			return d.appendStruct(dst, b, c, bp, cp, cgs, depth)
 		}
 	}
-	return d.appendStruct(dst, b, c, bs, cs, gs, depth)
+	return d.appendStruct(dst, b, c, nil, nil, nil, depth)
 }
 
 // appendStruct writes the MessagePatch from b to c. When gs is not nil, b
-// and c are generated messages of its type and bs, cs their struct values:
-// fields are then read straight from the structs.
-func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bs, cs reflect.Value, gs *goStruct, depth int) ([]byte, error) {
+// and c are generated messages of its type at addresses bp and cp: fields
+// are then read straight from the structs, and b and c may be nil (they
+// are derived from bp and cp when a field needs them).
+func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bp, cp unsafe.Pointer, gs *goStruct, depth int) ([]byte, error) {
 	if depth > MaxDepth {
 		return dst, ErrTooDeep
 	}
-	fields := c.Descriptor().Fields()
-	n := fields.Len()
+	var fields protoreflect.FieldDescriptors
 	var order []int
+	var n int
 	if gs != nil {
-		order = gs.order
+		n = len(gs.fields)
 	} else {
+		fields = c.Descriptor().Fields()
+		n = fields.Len()
 		var obuf [32]int
 		order = sortedOrder(fields, obuf[:])
 	}
@@ -191,13 +193,16 @@ func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bs, cs refl
 	}
 	var err error
 	for i := 0; i < n; i++ {
-		fd := fieldAt(fields, order, i)
 		var op int
-		if gs != nil && gs.field[fd.Index()] >= 0 {
-			idx := gs.field[fd.Index()]
-			dst, op, err = d.appendGoField(dst, b, c, bs.Field(idx), cs.Field(idx), fd, depth)
+		if gs == nil {
+			dst, op, err = d.appendField(dst, b, c, fieldAt(fields, order, i), depth)
+		} else if f := &gs.fields[i]; f.cat != catOneof && f.cat != catList {
+			dst, op, err = d.appendGoField(dst, bp, cp, f, depth)
 		} else {
-			dst, op, err = d.appendField(dst, b, c, fd, depth)
+			if b == nil {
+				b, c = gs.msg(bp), gs.msg(cp)
+			}
+			dst, op, err = d.appendField(dst, b, c, f.fd, depth)
 		}
 		if err != nil {
 			return dst, err
@@ -227,31 +232,32 @@ func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bs, cs refl
 	return dst, nil
 }
 
-// appendGoField is appendField for a field held in struct field bf / cf of
-// generated messages b and c (not a oneof member).
-func (d *Differ) appendGoField(dst []byte, b, c protoreflect.Message, bf, cf reflect.Value, fd protoreflect.FieldDescriptor, depth int) ([]byte, int, error) {
-	bHas, cHas := goHas(fd, bf), goHas(fd, cf)
+// appendGoField is appendField for field f of the generated structs at bp
+// (base) and cp (current); not for lists and oneof members, which take
+// appendField.
+func (d *Differ) appendGoField(dst []byte, bp, cp unsafe.Pointer, f *goField, depth int) ([]byte, int, error) {
+	bHas, cHas := f.hasRaw(bp), f.hasRaw(cp)
 	if !cHas {
 		if bHas {
 			return dst, opClear, nil
 		}
 		return dst, opKeep, nil
 	}
-	switch {
-	case fd.IsList():
-		return d.appendField(dst, b, c, fd, depth)
-	case fd.IsMap():
-		return d.appendMap(dst, b, c, bHas, fd, depth, bf, cf)
-	case fd.Message() != nil:
-		cm := msgOf(cf)
+	fd := f.fd
+	switch f.cat {
+	case catMap:
+		return d.appendMap(dst, nil, nil, bHas, fd, depth, f.value(bp), f.value(cp), f.sub)
+	case catMessage:
+		sub := f.sub
+		bq, cq := f.ptrAt(bp), f.ptrAt(cp)
 		if bHas {
 			start := len(dst)
 			var out []byte
 			var err error
-			if gs := d.types.byType(cf.Type(), fd.Message()); gs.ok {
-				out, err = d.appendStruct(dst, msgOf(bf), cm, bf.Elem(), cf.Elem(), gs, depth+1)
+			if sub.ok {
+				out, err = d.appendStruct(dst, nil, nil, bq, cq, sub, depth+1)
 			} else {
-				out, err = d.appendStruct(dst, msgOf(bf), cm, reflect.Value{}, reflect.Value{}, nil, depth+1)
+				out, err = d.appendMessage(dst, msgOf(f.value(bp)), msgOf(f.value(cp)), depth+1)
 			}
 			if err != nil {
 				return out, 0, err
@@ -261,22 +267,16 @@ func (d *Differ) appendGoField(dst []byte, b, c protoreflect.Message, bf, cf ref
 			}
 			return out, opPatch, nil
 		}
-		out, err := appendValue(dst, fd, protoreflect.ValueOfMessage(cm))
+		out, err := appendValue(dst, fd, protoreflect.ValueOfMessage(msgOf(f.value(cp))))
 		return out, opSet, err
 	}
-	if cf.Kind() == reflect.Pointer {
-		cf = cf.Elem()
-	}
-	cv := pbScalar(fd, cf)
+	cv := f.scalarRaw(cp)
 	if bHas {
-		if bf.Kind() == reflect.Pointer {
-			bf = bf.Elem()
-		}
-		bv := pbScalar(fd, bf)
-		if scalarEqual(fd.Kind(), bv, cv) {
+		bv := f.scalarRaw(bp)
+		if scalarEqual(f.kind, bv, cv) {
 			return dst, opKeep, nil
 		}
-		if zz, ok := intDelta(fd.Kind(), bv, cv); ok {
+		if zz, ok := intDelta(f.kind, bv, cv); ok {
 			return protowire.AppendVarint(dst, zz), opPatch, nil
 		}
 	}
@@ -295,20 +295,9 @@ func (d *Differ) appendField(dst []byte, b, c protoreflect.Message, fd protorefl
 	}
 	switch {
 	case fd.IsList():
-		bl, cl := b.Get(fd).List(), c.Get(fd).List()
-		if bHas && listEqual(fd, bl, cl) {
-			return dst, opKeep, nil
-		}
-		dst = protowire.AppendVarint(dst, uint64(cl.Len()))
-		for i := 0; i < cl.Len(); i++ {
-			var err error
-			if dst, err = appendValue(dst, fd, cl.Get(i)); err != nil {
-				return dst, 0, err
-			}
-		}
-		return dst, opSet, nil
+		return d.appendList(dst, bHas, b.Get(fd), c.Get(fd), fd)
 	case fd.IsMap():
-		return d.appendMap(dst, b, c, bHas, fd, depth, reflect.Value{}, reflect.Value{})
+		return d.appendMap(dst, b, c, bHas, fd, depth, reflect.Value{}, reflect.Value{}, nil)
 	case fd.Message() != nil:
 		cv := c.Get(fd)
 		if bHas {
@@ -337,6 +326,23 @@ func (d *Differ) appendField(dst []byte, b, c protoreflect.Message, fd protorefl
 	}
 	out, err := appendValue(dst, fd, cv)
 	return out, opSet, err
+}
+
+// appendList writes a repeated field: SET with every element, or KEEP when
+// the base has the same elements.
+func (d *Differ) appendList(dst []byte, bHas bool, bv, cv protoreflect.Value, fd protoreflect.FieldDescriptor) ([]byte, int, error) {
+	cl := cv.List()
+	if bHas && listEqual(fd, bv.List(), cl) {
+		return dst, opKeep, nil
+	}
+	dst = protowire.AppendVarint(dst, uint64(cl.Len()))
+	for i := 0; i < cl.Len(); i++ {
+		var err error
+		if dst, err = appendValue(dst, fd, cl.Get(i)); err != nil {
+			return dst, 0, err
+		}
+	}
+	return dst, opSet, nil
 }
 
 // intDelta returns zigzag(cur-base) and true when fd's kind is an integer
@@ -542,14 +548,15 @@ func (d *Differ) level(depth int) *diffLevel {
 // map once, looking each key up in the base; the base is walked (for
 // removals) only when some of its keys were not found. Only changed entries
 // are sorted. bg and cg are the Go maps of generated messages, or invalid.
-func (d *Differ) appendMap(dst []byte, b, c protoreflect.Message, bHas bool, fd protoreflect.FieldDescriptor, depth int, bg, cg reflect.Value) ([]byte, int, error) {
+// vgs is the layout of generated message values, if any.
+func (d *Differ) appendMap(dst []byte, b, c protoreflect.Message, bHas bool, fd protoreflect.FieldDescriptor, depth int, bg, cg reflect.Value, vgs *goStruct) ([]byte, int, error) {
 	kfd, vfd := fd.MapKey(), fd.MapValue()
 	lv := d.level(depth)
 	lv.ents, lv.buf = lv.ents[:0], lv.buf[:0]
 	var common int
 	var err error
 	if cg.IsValid() {
-		common, err = d.goMapEntries(lv, bg, cg, bHas, kfd.Kind(), vfd, depth)
+		common, err = d.goMapEntries(lv, bg, cg, bHas, kfd.Kind(), vfd, okOrNil(vgs), depth)
 	} else {
 		common, err = d.pbMapEntries(lv, b, c, bHas, fd, depth)
 	}
@@ -604,37 +611,12 @@ func (d *Differ) appendMap(dst []byte, b, c protoreflect.Message, bHas bool, fd 
 // entry classifies one current map entry against its base value (found
 // false when the key is not in the base) and records it if it changed.
 func (d *Differ) entry(lv *diffLevel, vfd protoreflect.FieldDescriptor, ord uint64, str string, bv, cv protoreflect.Value, found bool, depth int) error {
-	return d.entryGo(lv, vfd, ord, str, bv, cv, found, reflect.Value{}, reflect.Value{}, nil, depth)
-}
-
-// entryGo is entry with, for message values of a generated type gs (not
-// nil), their struct values bs and cs.
-func (d *Differ) entryGo(lv *diffLevel, vfd protoreflect.FieldDescriptor, ord uint64, str string, bv, cv protoreflect.Value, found bool, bs, cs reflect.Value, gs *goStruct, depth int) error {
 	if !found {
 		lv.ents = append(lv.ents, mapEnt{class: entSet, ord: ord, str: str, v: cv})
 		return nil
 	}
 	if vfd.Message() != nil {
-		// The nested diff runs one level deeper, with its own scratch;
-		// this level's buf is only appended to here.
-		start := len(lv.buf)
-		var out []byte
-		var err error
-		if gs != nil {
-			out, err = d.appendStruct(lv.buf, bv.Message(), cv.Message(), bs, cs, gs, depth+1)
-		} else {
-			out, err = d.appendMessage(lv.buf, bv.Message(), cv.Message(), depth+1)
-		}
-		lv.buf = out
-		if err != nil {
-			return err
-		}
-		if len(out) == start+1 && out[start] == 0 {
-			lv.buf = out[:start]
-		} else {
-			lv.ents = append(lv.ents, mapEnt{class: entPatched, ord: ord, str: str, start: int32(start), end: int32(len(out))})
-		}
-		return nil
+		return d.patchEntry(lv, ord, str, bv.Message(), cv.Message(), nil, nil, nil, depth)
 	}
 	k := vfd.Kind()
 	if scalarEqual(k, bv, cv) {
@@ -650,9 +632,35 @@ func (d *Differ) entryGo(lv *diffLevel, vfd protoreflect.FieldDescriptor, ord ui
 	return nil
 }
 
+// patchEntry diffs a message value present in base and current map; with
+// gs not nil, through the structs at bp and cp (b and c may be nil).
+func (d *Differ) patchEntry(lv *diffLevel, ord uint64, str string, b, c protoreflect.Message, bp, cp unsafe.Pointer, gs *goStruct, depth int) error {
+	// The nested diff runs one level deeper, with its own scratch; this
+	// level's buf is only appended to here.
+	start := len(lv.buf)
+	var out []byte
+	var err error
+	if gs != nil {
+		out, err = d.appendStruct(lv.buf, b, c, bp, cp, gs, depth+1)
+	} else {
+		out, err = d.appendMessage(lv.buf, b, c, depth+1)
+	}
+	lv.buf = out
+	if err != nil {
+		return err
+	}
+	if len(out) == start+1 && out[start] == 0 {
+		lv.buf = out[:start]
+	} else {
+		lv.ents = append(lv.ents, mapEnt{class: entPatched, ord: ord, str: str, start: int32(start), end: int32(len(out))})
+	}
+	return nil
+}
+
 // goMapEntries is the map walk over Go maps of generated structs; it
-// allocates nothing per entry for message-valued maps.
-func (d *Differ) goMapEntries(lv *diffLevel, bg, cg reflect.Value, bHas bool, kk protoreflect.Kind, vfd protoreflect.FieldDescriptor, depth int) (int, error) {
+// allocates nothing per entry for message-valued maps. gs is the layout of
+// message values, nil if not a generated struct.
+func (d *Differ) goMapEntries(lv *diffLevel, bg, cg reflect.Value, bHas bool, kk protoreflect.Kind, vfd protoreflect.FieldDescriptor, gs *goStruct, depth int) (int, error) {
 	common := 0
 	isMsg := vfd.Message() != nil
 	key := lv.keyOf(cg.Type().Key())
@@ -660,43 +668,38 @@ func (d *Differ) goMapEntries(lv *diffLevel, bg, cg reflect.Value, bHas bool, kk
 	if !isMsg {
 		val = lv.valOf(cg.Type().Elem())
 	}
-	var gs *goStruct
-	if isMsg {
-		if g := d.types.byType(cg.Type().Elem(), vfd.Message()); g.ok {
-			gs = g
-		}
-	}
 	it := &lv.iter
 	it.Reset(cg)
 	for it.Next() {
 		key.SetIterKey(it)
 		ord, str := goKeyOrd(kk, key)
-		var cv, bv protoreflect.Value
-		var crv, brv reflect.Value
-		var found bool
-		if isMsg {
-			crv = it.Value()
-			cv = protoreflect.ValueOfMessage(msgOf(crv))
-		} else {
-			val.SetIterValue(it)
-			cv = pbScalar(vfd, val)
-		}
+		var brv reflect.Value
 		if bHas {
-			if brv = bg.MapIndex(key); brv.IsValid() {
-				found = true
-				common++
-				if isMsg {
-					bv = protoreflect.ValueOfMessage(msgOf(brv))
-				} else {
-					bv = pbScalar(vfd, brv)
-				}
-			}
+			brv = bg.MapIndex(key)
+		}
+		found := brv.IsValid()
+		if found {
+			common++
 		}
 		var err error
-		if gs != nil && found && !crv.IsNil() && !brv.IsNil() {
-			err = d.entryGo(lv, vfd, ord, str, bv, cv, found, brv.Elem(), crv.Elem(), gs, depth)
-		} else {
-			err = d.entry(lv, vfd, ord, str, bv, cv, found, depth)
+		switch {
+		case isMsg:
+			crv := it.Value()
+			switch {
+			case !found:
+				lv.ents = append(lv.ents, mapEnt{class: entSet, ord: ord, str: str, v: protoreflect.ValueOfMessage(msgOf(crv))})
+			case gs != nil && !crv.IsNil() && !brv.IsNil():
+				err = d.patchEntry(lv, ord, str, nil, nil, brv.UnsafePointer(), crv.UnsafePointer(), gs, depth)
+			default:
+				err = d.patchEntry(lv, ord, str, msgOf(brv), msgOf(crv), nil, nil, nil, depth)
+			}
+		default:
+			val.SetIterValue(it)
+			var bv protoreflect.Value
+			if found {
+				bv = pbScalar(vfd, brv)
+			}
+			err = d.entry(lv, vfd, ord, str, bv, pbScalar(vfd, val), found, depth)
 		}
 		if err != nil {
 			it.Reset(reflect.Value{})

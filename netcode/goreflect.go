@@ -1,10 +1,10 @@
 package netcode
 
 import (
-	"math"
 	"reflect"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -26,27 +26,53 @@ type goTypes struct {
 
 // goStruct is the layout of one generated message struct.
 type goStruct struct {
-	ok bool // the fast paths apply
-	// field[i] is the Go struct field index of descriptor field i
-	// (Fields().Get(i)), or -1 for a member of a real oneof.
-	field []int
-	// order is the field order of the patch mask (sortedOrder).
-	order []int
-	// copy lists the struct fields that hold the message's contents:
-	// one per field outside real oneofs, one interface per real oneof.
-	copy []int
+	ok  bool         // the fast paths apply
+	ptr reflect.Type // *T
+	// fields are the message's fields in patch mask order (ascending
+	// field number).
+	fields []goField
+	// oneofs are the struct fields (interfaces) of the real oneofs.
+	oneofs []int
+	// unknown is the struct field holding unknown fields, -1 if none was
+	// found (then they are read through protoreflect).
+	unknown int
 }
 
-// lookup returns the struct value (addressable) behind m and its layout, or
+// Categories of goField.
+const (
+	catScalar    = iota // implicit presence: bool, number, string, enum
+	catPtrScalar        // explicit presence: *T
+	catBytes            // []byte
+	catMessage          // *M
+	catMap              // map[K]V
+	catList             // []T
+	catOneof            // a member of a real oneof: protoreflect path
+)
+
+// goField is one field of a goStruct.
+type goField struct {
+	fd   protoreflect.FieldDescriptor
+	kind protoreflect.Kind
+	idx  int // struct field index; -1 for catOneof
+	cat  uint8
+	pres bool         // explicit presence (bytes: nil means unset)
+	off  uintptr      // offset of the struct field
+	typ  reflect.Type // Go type of the struct field
+	// sub is the layout of the field's message type, or of the map's
+	// message values; nil when there is none or it is not ok.
+	sub *goStruct
+}
+
+// lookup returns the address of the struct behind m and its layout, or
 // ok == false when the fast paths do not apply to m (including a nil
 // pointer message).
-func (g *goTypes) lookup(m protoreflect.Message) (reflect.Value, *goStruct, bool) {
+func (g *goTypes) lookup(m protoreflect.Message) (unsafe.Pointer, *goStruct, bool) {
 	rv := reflect.ValueOf(m.Interface())
 	gs := g.byType(rv.Type(), m.Descriptor())
 	if !gs.ok || rv.IsNil() {
-		return reflect.Value{}, gs, false
+		return nil, gs, false
 	}
-	return rv.Elem(), gs, true
+	return rv.UnsafePointer(), gs, true
 }
 
 // byType returns the layout of the message type t with descriptor md.
@@ -56,33 +82,46 @@ func (g *goTypes) byType(t reflect.Type, md protoreflect.MessageDescriptor) *goS
 		if g.m == nil {
 			g.m = make(map[reflect.Type]*goStruct)
 		}
-		gs = newGoStruct(t, md)
-		g.m[t] = gs
+		gs = &goStruct{}
+		g.m[t] = gs // before building: recursive types refer to it
+		gs.build(g, t, md)
 	}
 	return gs
 }
 
-func newGoStruct(t reflect.Type, md protoreflect.MessageDescriptor) *goStruct {
-	gs := &goStruct{}
+// okOrNil returns gs if the fast paths apply to it.
+func okOrNil(gs *goStruct) *goStruct {
+	if gs == nil || !gs.ok {
+		return nil
+	}
+	return gs
+}
+
+func (gs *goStruct) build(g *goTypes, t reflect.Type, md protoreflect.MessageDescriptor) {
 	if t.Kind() != reflect.Pointer || t.Elem().Kind() != reflect.Struct || md.ExtensionRanges().Len() > 0 {
-		return gs
+		return
 	}
 	st := t.Elem()
+	gs.ptr = t
 	byNum := make(map[protoreflect.FieldNumber]int)
 	byOneof := make(map[string]int)
+	gs.unknown = -1
 	for i := 0; i < st.NumField(); i++ {
 		sf := st.Field(i)
 		if !sf.IsExported() {
-			continue // state, sizeCache, unknownFields
+			if sf.Name == "unknownFields" && sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.Uint8 {
+				gs.unknown = i
+			}
+			continue // state, sizeCache
 		}
 		if tag, ok := sf.Tag.Lookup("protobuf"); ok {
 			parts := strings.Split(tag, ",")
 			if len(parts) < 2 {
-				return gs
+				return
 			}
 			n, err := strconv.Atoi(parts[1])
 			if err != nil {
-				return gs
+				return
 			}
 			byNum[protoreflect.FieldNumber(n)] = i
 			continue
@@ -91,22 +130,50 @@ func newGoStruct(t reflect.Type, md protoreflect.MessageDescriptor) *goStruct {
 			byOneof[name] = i
 			continue
 		}
-		return gs // an exported field of unknown meaning (e.g. XXX_)
+		return // an exported field of unknown meaning (e.g. XXX_)
 	}
 	fields := md.Fields()
-	gs.field = make([]int, fields.Len())
-	for i := range gs.field {
-		fd := fields.Get(i)
+	order := sortedOrder(fields, nil)
+	gs.fields = make([]goField, fields.Len())
+	for i := range gs.fields {
+		fd := fieldAt(fields, order, i)
+		f := &gs.fields[i]
+		f.fd, f.idx = fd, -1
 		if od := fd.ContainingOneof(); od != nil && !od.IsSynthetic() {
-			gs.field[i] = -1
+			f.cat = catOneof
 			continue
 		}
 		idx, ok := byNum[fd.Number()]
-		if !ok || !goTypeFits(fd, st.Field(idx).Type) {
-			return gs
+		if !ok {
+			return
 		}
-		gs.field[i] = idx
-		gs.copy = append(gs.copy, idx)
+		ft := st.Field(idx).Type
+		if !goTypeFits(fd, ft) {
+			return
+		}
+		f.idx = idx
+		f.pres = fd.HasPresence()
+		f.kind = fd.Kind()
+		f.off = st.Field(idx).Offset
+		f.typ = ft
+		switch {
+		case fd.IsMap():
+			f.cat = catMap
+			if vfd := fd.MapValue(); vfd.Message() != nil {
+				f.sub = g.byType(ft.Elem(), vfd.Message())
+			}
+		case fd.IsList():
+			f.cat = catList
+		case fd.Message() != nil:
+			f.cat = catMessage
+			f.sub = g.byType(ft, fd.Message())
+		case fd.Kind() == protoreflect.BytesKind:
+			f.cat = catBytes
+		case ft.Kind() == reflect.Pointer:
+			f.cat = catPtrScalar
+		default:
+			f.cat = catScalar
+		}
 	}
 	oneofs := md.Oneofs()
 	for i := 0; i < oneofs.Len(); i++ {
@@ -116,13 +183,11 @@ func newGoStruct(t reflect.Type, md protoreflect.MessageDescriptor) *goStruct {
 		}
 		idx, ok := byOneof[string(od.Name())]
 		if !ok {
-			return gs
+			return
 		}
-		gs.copy = append(gs.copy, idx)
+		gs.oneofs = append(gs.oneofs, idx)
 	}
-	gs.order = sortedOrder(fields, nil)
 	gs.ok = true
-	return gs
 }
 
 // goTypeFits reports whether t is the Go type protoc-gen-go uses for fd.
@@ -174,31 +239,119 @@ func goScalarFits(fd protoreflect.FieldDescriptor, t reflect.Type) bool {
 	return false
 }
 
-// goHas is protoreflect.Message.Has for a field held in struct field rv of
-// a generated message.
-func goHas(fd protoreflect.FieldDescriptor, rv reflect.Value) bool {
-	switch rv.Kind() {
-	case reflect.Pointer:
-		return !rv.IsNil()
-	case reflect.Map:
-		return rv.Len() > 0
-	case reflect.Slice:
-		if fd.HasPresence() && !fd.IsList() {
-			return !rv.IsNil() // bytes with explicit presence
+// The fast paths read and write the fields of generated structs through
+// their offsets (unsafe), as protobuf-go itself does: the Go type of every
+// field was checked against its descriptor (goTypeFits) when the layout was
+// built, so each access below uses the field's true Go type.
+
+// sliceHeader is the layout of any Go slice.
+type sliceHeader struct {
+	data     unsafe.Pointer
+	len, cap int
+}
+
+// msg returns the message at address p (a struct of layout gs).
+func (gs *goStruct) msg(p unsafe.Pointer) protoreflect.Message {
+	return msgOf(reflect.NewAt(gs.ptr.Elem(), p))
+}
+
+// value returns the field of the struct at p as a settable reflect.Value.
+func (f *goField) value(p unsafe.Pointer) reflect.Value {
+	return reflect.NewAt(f.typ, unsafe.Add(p, f.off)).Elem()
+}
+
+// ptrAt returns the pointer held by a catPtrScalar or catMessage field.
+func (f *goField) ptrAt(p unsafe.Pointer) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Add(p, f.off))
+}
+
+// hasRaw is protoreflect.Message.Has for the field of the struct at p.
+func (f *goField) hasRaw(p unsafe.Pointer) bool {
+	q := unsafe.Add(p, f.off)
+	switch f.cat {
+	case catPtrScalar, catMessage:
+		return *(*unsafe.Pointer)(q) != nil
+	case catMap:
+		return f.value(p).Len() > 0
+	case catList:
+		return (*sliceHeader)(q).len > 0
+	case catBytes:
+		if f.pres {
+			return (*sliceHeader)(q).data != nil
 		}
-		return rv.Len() > 0
-	case reflect.Bool:
-		return rv.Bool()
-	case reflect.Int32, reflect.Int64:
-		return rv.Int() != 0
-	case reflect.Uint32, reflect.Uint64:
-		return rv.Uint() != 0
-	case reflect.Float32, reflect.Float64:
-		return rv.Float() != 0 || math.Signbit(rv.Float())
-	case reflect.String:
-		return rv.Len() > 0
+		return (*sliceHeader)(q).len > 0
 	}
-	return false
+	switch f.kind {
+	case protoreflect.BoolKind:
+		return *(*bool)(q)
+	case protoreflect.StringKind:
+		return len(*(*string)(q)) > 0
+	}
+	if scalarSize(f.kind) == 4 {
+		return *(*uint32)(q) != 0 // floats: -0 is present, like protobuf-go
+	}
+	return *(*uint64)(q) != 0
+}
+
+// scalarSize is the Go size of a numeric kind (4 or 8).
+func scalarSize(k protoreflect.Kind) int {
+	switch k {
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind,
+		protoreflect.Uint64Kind, protoreflect.Fixed64Kind, protoreflect.DoubleKind:
+		return 8
+	}
+	return 4
+}
+
+// scalarRaw reads the scalar field of the struct at p (catScalar,
+// catBytes, or a non-nil catPtrScalar).
+func (f *goField) scalarRaw(p unsafe.Pointer) protoreflect.Value {
+	q := unsafe.Add(p, f.off)
+	if f.cat == catPtrScalar {
+		q = *(*unsafe.Pointer)(q)
+	}
+	return rawScalar(f.kind, q)
+}
+
+// rawScalar reads a Go scalar of kind k at q.
+func rawScalar(k protoreflect.Kind, q unsafe.Pointer) protoreflect.Value {
+	switch k {
+	case protoreflect.BoolKind:
+		return protoreflect.ValueOfBool(*(*bool)(q))
+	case protoreflect.EnumKind:
+		return protoreflect.ValueOfEnum(protoreflect.EnumNumber(*(*int32)(q)))
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return protoreflect.ValueOfInt32(*(*int32)(q))
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		return protoreflect.ValueOfInt64(*(*int64)(q))
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return protoreflect.ValueOfUint32(*(*uint32)(q))
+	case protoreflect.Uint64Kind, protoreflect.Fixed64Kind:
+		return protoreflect.ValueOfUint64(*(*uint64)(q))
+	case protoreflect.FloatKind:
+		return protoreflect.ValueOfFloat32(*(*float32)(q))
+	case protoreflect.DoubleKind:
+		return protoreflect.ValueOfFloat64(*(*float64)(q))
+	case protoreflect.StringKind:
+		return protoreflect.ValueOfString(*(*string)(q))
+	}
+	return protoreflect.ValueOfBytes(*(*[]byte)(q))
+}
+
+// copyScalar copies a Go scalar of kind k from sq to dq.
+func copyScalar(k protoreflect.Kind, dq, sq unsafe.Pointer) {
+	switch k {
+	case protoreflect.BoolKind:
+		*(*bool)(dq) = *(*bool)(sq)
+	case protoreflect.StringKind:
+		*(*string)(dq) = *(*string)(sq)
+	default:
+		if scalarSize(k) == 4 {
+			*(*uint32)(dq) = *(*uint32)(sq)
+		} else {
+			*(*uint64)(dq) = *(*uint64)(sq)
+		}
+	}
 }
 
 // msgOf returns the message behind a Go pointer to a generated struct.
