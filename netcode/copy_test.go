@@ -178,3 +178,37 @@ func TestReplicatorRecyclesSnapshots(t *testing.T) {
 		}
 	}
 }
+
+// TestViewFastPathMatchesReflection checks ViewFilter.View on a generated
+// message (Go struct path) against a dynamicpb message (protoreflect path).
+func TestViewFastPathMatchesReflection(t *testing.T) {
+	w := benchWorld(50)
+	w.Tick = 77
+	vf, err := NewViewFilter(w.ProtoReflect().Descriptor(), "entities")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dyn := dynamicpb.NewMessage(w.ProtoReflect().Descriptor())
+	b, _ := proto.Marshal(w)
+	if err := proto.Unmarshal(b, dyn); err != nil {
+		t.Fatal(err)
+	}
+	for _, ids := range [][]uint32{nil, {1}, {3, 999, 7, 50, 1 << 31}, {1000, 2000}} {
+		fast, err := vf.View(w, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := vf.View(dyn, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(fast)
+		sb, _ := proto.MarshalOptions{Deterministic: true}.Marshal(slow)
+		if !bytes.Equal(fb, sb) {
+			t.Fatalf("ids %v: fast view %x, protoreflect view %x", ids, fb, sb)
+		}
+		if _, ok := fast.(*testpb.World); !ok {
+			t.Fatalf("fast view is %T", fast)
+		}
+	}
+}

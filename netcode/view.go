@@ -2,6 +2,8 @@ package netcode
 
 import (
 	"fmt"
+	"reflect"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -14,6 +16,40 @@ import (
 type ViewFilter struct {
 	md protoreflect.MessageDescriptor
 	fd protoreflect.FieldDescriptor
+	// layout caches the Go struct layout of the first generated type
+	// seen (set once; reads and writes are atomic).
+	layout atomic.Pointer[viewLayout]
+}
+
+// viewLayout is the Go struct layout View needs for one generated type.
+type viewLayout struct {
+	t      reflect.Type // *T
+	ok     bool
+	mapIdx int   // struct field of the map
+	copy   []int // other struct fields with contents (fields, oneofs)
+}
+
+func (f *ViewFilter) layoutOf(t reflect.Type) *viewLayout {
+	if l := f.layout.Load(); l != nil && l.t == t {
+		return l
+	}
+	var g goTypes
+	gs := g.byType(t, f.md)
+	l := &viewLayout{t: t, ok: gs.ok}
+	if gs.ok {
+		for _, gf := range gs.fields {
+			switch {
+			case gf.idx < 0:
+			case gf.fd.Number() == f.fd.Number():
+				l.mapIdx = gf.idx
+			default:
+				l.copy = append(l.copy, gf.idx)
+			}
+		}
+		l.copy = append(l.copy, gs.oneofs...)
+	}
+	f.layout.CompareAndSwap(nil, l)
+	return l
 }
 
 // NewViewFilter returns a filter for the map field mapField of messages of
@@ -40,6 +76,11 @@ func (f *ViewFilter) View(state proto.Message, ids []uint32) (proto.Message, err
 	src := state.ProtoReflect()
 	if err := sameType(f.md, src.Descriptor()); err != nil {
 		return nil, err
+	}
+	if rv := reflect.ValueOf(state); rv.Kind() == reflect.Pointer && !rv.IsNil() {
+		if l := f.layoutOf(rv.Type()); l.ok {
+			return f.viewGo(src, rv, l, ids), nil
+		}
 	}
 	dst := src.New()
 	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
@@ -139,4 +180,40 @@ func (v *ViewEncoder) Encode(tick uint32, view proto.Message, baseline uint32) (
 func (v *ViewEncoder) Has(tick uint32) bool {
 	s := v.ring[int(tick%uint32(len(v.ring)))]
 	return tick != 0 && s.state != nil && s.tick == tick
+}
+
+// viewGo is View over a generated struct: the other fields are copied
+// shallowly and the map is filtered with reflect, without boxing each key.
+func (f *ViewFilter) viewGo(src protoreflect.Message, rv reflect.Value, l *viewLayout, ids []uint32) proto.Message {
+	ss := rv.Elem()
+	dv := reflect.New(ss.Type())
+	ds := dv.Elem()
+	for _, idx := range l.copy {
+		ds.Field(idx).Set(ss.Field(idx))
+	}
+	out := msgOf(dv)
+	if u := src.GetUnknown(); len(u) > 0 {
+		out.SetUnknown(u)
+	}
+	sm := ss.Field(l.mapIdx)
+	if sm.Len() == 0 || len(ids) == 0 {
+		return out.Interface()
+	}
+	dm := reflect.MakeMapWithSize(sm.Type(), len(ids))
+	key := reflect.New(sm.Type().Key()).Elem()
+	signed := key.CanInt()
+	for _, id := range ids {
+		if signed {
+			key.SetInt(int64(id))
+		} else {
+			key.SetUint(uint64(id))
+		}
+		if v := sm.MapIndex(key); v.IsValid() {
+			dm.SetMapIndex(key, v)
+		}
+	}
+	if dm.Len() > 0 {
+		ds.Field(l.mapIdx).Set(dm)
+	}
+	return out.Interface()
 }
