@@ -43,6 +43,8 @@ type Report struct {
 	ServerCPUPercent      *float64 `json:"serverCpuPercent"` // of one core, mean over the window
 	ServerRSSMaxMB        *float64 `json:"serverRssMaxMB"`
 	ToolCPUPercent        *float64 `json:"toolCpuPercent"` // this process, mean over the window
+	LoadAvgStart          *float64 `json:"loadAvgStart"`   // machine 1-minute load average at the window's edges
+	LoadAvgEnd            *float64 `json:"loadAvgEnd"`
 	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
 	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
@@ -121,6 +123,12 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 	}
 	if before.self != nil && after.self != nil {
 		rep.ToolCPUPercent = ptr(cpuPercent(*before.self, *after.self))
+	}
+	if before.loadAvg >= 0 {
+		rep.LoadAvgStart = ptr(before.loadAvg)
+	}
+	if after.loadAvg >= 0 {
+		rep.LoadAvgEnd = ptr(after.loadAvg)
 	}
 	r.procMu.Lock()
 	maxRSS := r.maxRSS
@@ -224,6 +232,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"server CPU (% of one core)", opt(rep.ServerCPUPercent, "%.1f%%")},
 		{"server RSS max", opt(rep.ServerRSSMaxMB, "%.1f MB")},
 		{"load-test tool CPU", opt(rep.ToolCPUPercent, "%.1f%%")},
+		{"machine load avg (start / end)", opt(rep.LoadAvgStart, "%.2f") + " / " + opt(rep.LoadAvgEnd, "%.2f")},
 		{"tick lateness p99", opt(rep.TickLatenessP99Ms, "%.2f ms")},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},

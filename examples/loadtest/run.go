@@ -548,6 +548,7 @@ type snapshot struct {
 	states, stateBytes, other, inputs []uint64
 	proc                              *procSample
 	self                              *procSample
+	loadAvg                           float64 // 1-minute load average, -1 if unknown
 	metrics                           promSample
 	rooms                             int
 }
@@ -573,6 +574,7 @@ func (r *runner) snapshot(ctx context.Context) snapshot {
 	if p, err := readProc(os.Getpid()); err == nil {
 		s.self = &p
 	}
+	s.loadAvg = readLoadAvg()
 	if r.cfg.MetricsURL != "" {
 		if m, err := scrape(ctx, r.cfg.MetricsURL); err == nil {
 			s.metrics = m

@@ -273,3 +273,23 @@ func freePort() (int, error) {
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
+
+// readLoadAvg returns the 1-minute load average from /proc/loadavg, or -1.
+// The tool shares the machine with the server (and on a shared machine
+// with others): a load above the core count means every figure is
+// disturbed, so the report shows it.
+func readLoadAvg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
