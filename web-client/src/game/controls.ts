@@ -98,3 +98,31 @@ function isTyping(e: KeyboardEvent): boolean {
   const t = e.target as HTMLElement | null;
   return !!t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA");
 }
+
+/**
+ * Client-side rate limit of an action: fire() succeeds at most once per
+ * periodMs (the arena server accepts one tag per second per player; a press
+ * during the cooldown is dropped, not queued).
+ */
+export class Cooldown {
+  private last = -Infinity;
+
+  constructor(readonly periodMs = 1000) {}
+
+  /** Fires at `now` (ms) if the period has passed since the last fire. */
+  fire(now: number): boolean {
+    if (now - this.last < this.periodMs) return false;
+    this.last = now;
+    return true;
+  }
+
+  /** Fraction of the cooldown left at `now`: 1 just fired, 0 ready. */
+  remaining(now: number): number {
+    const r = 1 - (now - this.last) / this.periodMs;
+    return r > 0 ? r : 0;
+  }
+
+  reset(): void {
+    this.last = -Infinity;
+  }
+}

@@ -1,7 +1,13 @@
 /**
  * The arena sample game: a canvas client for examples/arena built on the
- * Tickwire SDK. Local player predicted and reconciled, others interpolated
- * 100 ms in the past, HUD, scoreboard, reconnect banner.
+ * Tickwire SDK. Local player predicted and reconciled (small corrections
+ * eased), others interpolated 100 ms in the past, a camera that follows the
+ * player on maps larger than the screen with a minimap, tag effects, HUD,
+ * scoreboard, reconnect banner.
+ *
+ * The map is picked with `?map=large` (room type "arena-large", else
+ * "arena") or the toggle in the top bar, which rewrites the URL and moves to
+ * a room of the other type.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
@@ -20,8 +26,9 @@ import {
   TickwireClient,
   lerp,
 } from "../sdk/index.js";
-import { Controls, type ControlInput } from "./controls.js";
-import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, TAG_RANGE, WORLD_H, WORLD_W, step, type Pos } from "./sim.js";
+import { Controls, Cooldown, type ControlInput } from "./controls.js";
+import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
+import { CorrectionSmoother, camera, interpolatePlayers, visibleRect, type Camera, type RenderPlayer } from "./view.js";
 
 const NAME_KEY = "tickwire.arena.name";
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -33,12 +40,20 @@ const hud = {
   ping: $("hud-ping"),
   tick: $("hud-tick"),
   players: $("hud-players"),
+  it: $("hud-it"),
   inRate: $("hud-in"),
   outRate: $("hud-out"),
 };
 const scoreboard = $("scoreboard");
 const toastEl = $("toast");
 const nameInput = $<HTMLInputElement>("name");
+const tagButton = $("tag");
+const boardTitle = $("board-title");
+const mapButtons = { standard: $("map-standard"), large: $("map-large") };
+
+type MapName = keyof typeof mapButtons;
+const ROOM_TYPES: Record<MapName, string> = { standard: "arena", large: "arena-large" };
+let mapName: MapName = new URLSearchParams(location.search).get("map") === "large" ? "large" : "standard";
 
 function loadName(): string {
   let n = "";
@@ -53,9 +68,13 @@ let playerName = loadName();
 nameInput.value = playerName;
 
 const client = new TickwireClient(StateSchema, { name: playerName, interpDelayMs: DEFAULT_INTERP_DELAY_MS });
-const controls = new Controls(canvas, $("tag"));
+const controls = new Controls(canvas, tagButton);
 const interp = new InterpolationBuffer<State>(32);
-const predictor = new Predictor<Pos, ControlInput>(step);
+/** The world of the current room, from its states (used by prediction and rendering). */
+let world: World = STANDARD_WORLD;
+const predictor = new Predictor<Pos, ControlInput>((p, input) => step(p, input, world));
+const smoother = new CorrectionSmoother();
+const tagCooldown = new Cooldown(1000);
 
 let myId = 0;
 let latest: State | undefined;
@@ -63,6 +82,19 @@ let status = "Connecting…";
 let lastStepAt = 0;
 let prevPredicted: Pos | undefined;
 let itFlashUntil = 0;
+let tagPulseAt = -Infinity;
+const stats = { tagsSent: 0, tagsReceived: 0 };
+
+/** A tag that landed, drawn for TAG_FX_MS. Positions (quarter units) are the last known ones. */
+interface TagFx {
+  tagger: number;
+  target: number;
+  at: number;
+  tx: number;
+  ty: number;
+}
+const TAG_FX_MS = 700;
+let tagFx: TagFx[] = [];
 
 function joinOptions(): Uint8Array {
   return toBinary(JoinOptionsSchema, create(JoinOptionsSchema, { name: playerName }));
@@ -86,30 +118,50 @@ client.on("joined", (j) => {
   myId = j.playerId;
   interp.clear();
   predictor.reset();
+  smoother.reset();
   prevPredicted = undefined;
   latest = undefined;
+  world = STANDARD_WORLD;
+  tagFx = [];
+  everJoined = true;
   setStatus("");
+  // A rejoin after a reconnect replays the old request: follow a map or
+  // name change made meanwhile.
+  if (j.roomType !== ROOM_TYPES[mapName] || joinedName !== playerName) void syncRoom();
 });
 client.on("left", () => {
   myId = 0;
 });
 client.on("state", (ev) => {
   latest = ev.state;
+  world = worldOf(ev.state);
   interp.push(ev.tick, ev.state);
   const me = ev.state.players[myId];
   if (me) {
     const before = predictor.state;
     const now = predictor.reconcile({ x: me.x, y: me.y }, ev.lastInputSeq);
-    if (!before) prevPredicted = now;
+    if (!before) {
+      prevPredicted = now;
+    } else {
+      const dx = now.x - before.x;
+      const dy = now.y - before.y;
+      const r = smoother.correct(dx, dy, performance.now());
+      if (r === "snap") prevPredicted = now;
+      else if (r === "smooth" && prevPredicted) prevPredicted = { x: prevPredicted.x + dx, y: prevPredicted.y + dy };
+    }
   }
 });
 client.on("message", (m) => {
   if (m.type !== MessageType.TAGGED) return;
   try {
     const t = fromBinary(TaggedSchema, m.payload);
-    const name = (id: number) => latest?.players[id]?.name || `#${id}`;
-    toast(`${name(t.tagger)} tagged ${name(t.target)}!`);
-    if (t.target === myId) itFlashUntil = performance.now() + 1500;
+    stats.tagsReceived++;
+    const name = (id: number) => (id === myId ? "You" : latest?.players[id]?.name || `#${id}`);
+    toast(t.target === myId ? `${name(t.tagger)} tagged you — you're it!` : `${name(t.tagger)} tagged ${name(t.target)}!`);
+    const now = performance.now();
+    if (t.target === myId) itFlashUntil = now + 1500;
+    const target = t.target === myId ? predictor.state : latest?.players[t.target];
+    if (target) tagFx.push({ tagger: t.tagger, target: t.target, at: now, tx: target.x, ty: target.y });
   } catch (e) {
     console.warn("arena: ignored a Tagged message that does not decode", e);
   }
@@ -125,17 +177,61 @@ client.on("reconnecting", (r) => {
   setStatus(`${down ? "Server unavailable" : r.lastClose.message}: reconnecting… (attempt ${r.attempt}, in ${secs} s)`);
 });
 client.on("open", () => {
-  // Rejoin is automatic after a reconnect; the first join is ours.
-  if (!client.room && firstJoin) {
-    firstJoin = false;
-    client.joinOrCreate("arena", { options: joinOptions() }).catch((e: Error) => {
-      console.warn("arena: join failed", e);
-      setStatus(`Could not join: ${e.message}`);
-      firstJoin = true;
-    });
-  }
+  // The SDK rejoins by itself after a reconnect; until a first join
+  // succeeded, joining is ours.
+  if (!everJoined) void syncRoom();
 });
-let firstJoin = true;
+let everJoined = false;
+/** The name the current room was joined with. */
+let joinedName = "";
+let syncing = false;
+
+/**
+ * Brings the room in line with the chosen map and name: leaves a room of
+ * the wrong type (or joined with an old name) and joins-or-creates one of
+ * the right type. Serialized; a no-op while disconnected (the joined
+ * handler calls it again after the SDK's rejoin).
+ */
+async function syncRoom(): Promise<void> {
+  if (syncing) return;
+  syncing = true;
+  try {
+    for (let i = 0; i < 3; i++) {
+      if (client.connectionState !== "open") return;
+      const want = ROOM_TYPES[mapName];
+      const r = client.room;
+      if (r && r.roomType === want && joinedName === playerName) return;
+      if (r) await client.leave();
+      setStatus("Joining…");
+      joinedName = playerName;
+      await client.joinOrCreate(want, { options: joinOptions() });
+    }
+  } catch (e) {
+    console.warn("arena: join failed", e);
+    if (!client.room) setStatus(`Could not join: ${(e as Error).message}`);
+  } finally {
+    syncing = false;
+  }
+}
+
+function showMap(): void {
+  for (const [k, b] of Object.entries(mapButtons)) b.setAttribute("aria-pressed", String(k === mapName));
+  boardTitle.textContent = mapName === "large" ? "Scores (nearby)" : "Scores";
+}
+showMap();
+for (const [k, b] of Object.entries(mapButtons) as [MapName, HTMLElement][]) {
+  b.addEventListener("click", () => {
+    b.blur();
+    if (k === mapName) return;
+    mapName = k;
+    const url = new URL(location.href);
+    if (k === "large") url.searchParams.set("map", "large");
+    else url.searchParams.delete("map");
+    history.replaceState(null, "", url);
+    showMap();
+    void syncRoom();
+  });
+}
 
 nameInput.addEventListener("change", async () => {
   const n = nameInput.value.trim().slice(0, 24);
@@ -147,13 +243,7 @@ nameInput.addEventListener("change", async () => {
     /* storage disabled */
   }
   nameInput.blur();
-  if (!client.room) return;
-  try {
-    await client.leave();
-    await client.joinOrCreate("arena", { options: joinOptions() });
-  } catch (e) {
-    console.warn("arena: rejoin with the new name failed", e);
-  }
+  void syncRoom();
 });
 
 // ---- input: one arena.v1.Input per tick ----
@@ -171,6 +261,17 @@ setInterval(() => {
   while (nextInputAt <= now && n++ < 5) {
     nextInputAt += tickMs;
     const input = controls.take();
+    if (input.tag) {
+      // Space / the button sends Input.tag for one tick, at most once a second.
+      if (tagCooldown.fire(now)) {
+        tagPulseAt = now;
+        stats.tagsSent++;
+        tagButton.classList.add("cool");
+        setTimeout(() => tagButton.classList.remove("cool"), tagCooldown.periodMs);
+      } else {
+        input.tag = false;
+      }
+    }
     const seq = client.sendInput(toBinary(InputSchema, create(InputSchema, input)));
     if (seq === 0) break;
     prevPredicted = predictor.state;
@@ -189,7 +290,11 @@ setInterval(() => {
   hud.outRate.textContent = fmtRate((c.bytesOut - lastCounters.bytesOut) / dt);
   lastCounters = { ...c, at: now };
   hud.ping.textContent = client.clock.sampleCount ? `${Math.round(client.clock.rttMs)} ms` : "–";
-  hud.players.textContent = latest ? String(Object.keys(latest.players).length) : "–";
+  const total = client.room?.players.length ?? 0;
+  const seen = latest ? Object.keys(latest.players).length : 0;
+  hud.players.textContent = !client.room ? "–" : seen < total ? `${total} (${seen} near)` : String(total);
+  const it = latest?.it ?? 0;
+  hud.it.textContent = !it ? "–" : it === myId ? "you!" : latest?.players[it]?.name || client.room?.players.find((p) => p.playerId === it)?.name || `#${it}`;
   renderScoreboard();
 }, 1000);
 
@@ -235,78 +340,81 @@ document.addEventListener("visibilitychange", () => {
 });
 
 // ---- rendering ----
-let view = { scale: 1, ox: 0, oy: 0 };
+let cam: Camera = camera(STANDARD_WORLD, 1, 1);
 function resize(): void {
   const dpr = Math.min(devicePixelRatio || 1, 2);
   canvas.width = Math.round(innerWidth * dpr);
   canvas.height = Math.round(innerHeight * dpr);
-  const scale = Math.min(canvas.width / WORLD_W, canvas.height / WORLD_H) * 0.96;
-  view = { scale, ox: (canvas.width - WORLD_W * scale) / 2, oy: (canvas.height - WORLD_H * scale) / 2 };
 }
 addEventListener("resize", resize);
 resize();
 
 /** Remote players at render time, in quarter units. */
-function remotePositions(): Map<number, { p: Player; x: number; y: number }> {
-  const out = new Map<number, { p: Player; x: number; y: number }>();
+function remotePositions(): Map<number, RenderPlayer> {
   const renderTick = client.ticks.ready
     ? client.ticks.tickAt(performance.now()) - DEFAULT_INTERP_DELAY_MS / tickMs
     : (interp.newestTick ?? 0);
-  const b = interp.sample(renderTick);
-  if (!b) return out;
-  for (const [k, to] of Object.entries(b.to.players)) {
-    const from = b.from.players[Number(k)];
-    out.set(Number(k), {
-      p: to,
-      x: from ? lerp(from.x, to.x, b.alpha) : to.x,
-      y: from ? lerp(from.y, to.y, b.alpha) : to.y,
-    });
-  }
-  return out;
+  return interpolatePlayers(interp.sample(renderTick));
 }
 
-function localPosition(): Pos | undefined {
+/** The local player's rendered position (quarter units): between ticks, plus the easing correction. */
+function localPosition(now: number): Pos | undefined {
   const cur = predictor.state;
   if (!cur) return undefined;
-  if (!prevPredicted) return cur;
-  const a = Math.min(1, (performance.now() - lastStepAt) / tickMs);
-  return { x: lerp(prevPredicted.x, cur.x, a), y: lerp(prevPredicted.y, cur.y, a) };
+  const a = prevPredicted ? Math.min(1, (now - lastStepAt) / tickMs) : 1;
+  const from = prevPredicted ?? cur;
+  const off = smoother.offset(now);
+  return { x: lerp(from.x, cur.x, a) + off.x, y: lerp(from.y, cur.y, a) + off.y };
 }
 
 function frame(): void {
   requestAnimationFrame(frame);
-  const { scale, ox, oy } = view;
+  const now = performance.now();
   const W = canvas.width;
   const H = canvas.height;
+  const remotes = remotePositions();
+  const me = localPosition(now);
+  const mine = latest?.players[myId];
+  const focus = me ?? mine;
+  cam = camera(world, W, H, focus ? { x: focus.x / QUANTUM, y: focus.y / QUANTUM } : undefined);
+  const vis = visibleRect(cam, W, H);
+  const inView = (qx: number, qy: number, r: number) =>
+    qx / QUANTUM + r >= vis.x0 && qx / QUANTUM - r <= vis.x1 && qy / QUANTUM + r >= vis.y0 && qy / QUANTUM - r <= vis.y1;
+
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#0b0f1a";
   ctx.fillRect(0, 0, W, H);
-  ctx.setTransform(scale, 0, 0, scale, ox, oy);
-  // Floor and grid.
-  const g = ctx.createLinearGradient(0, 0, WORLD_W, WORLD_H);
+  ctx.setTransform(cam.scale, 0, 0, cam.scale, cam.ox, cam.oy);
+  // Floor and grid (the visible part).
+  const g = ctx.createLinearGradient(0, 0, world.w, world.h);
   g.addColorStop(0, "#141b2d");
   g.addColorStop(1, "#10233a");
   ctx.fillStyle = g;
-  ctx.fillRect(0, 0, WORLD_W, WORLD_H);
+  ctx.fillRect(0, 0, world.w, world.h);
   ctx.strokeStyle = "rgba(120,160,255,0.07)";
   ctx.lineWidth = 1;
   ctx.beginPath();
-  for (let x = 0; x <= WORLD_W; x += 50) {
-    ctx.moveTo(x, 0);
-    ctx.lineTo(x, WORLD_H);
+  const gx0 = Math.max(0, Math.floor(vis.x0 / 50) * 50);
+  const gx1 = Math.min(world.w, vis.x1);
+  const gy0 = Math.max(0, Math.floor(vis.y0 / 50) * 50);
+  const gy1 = Math.min(world.h, vis.y1);
+  for (let x = gx0; x <= gx1; x += 50) {
+    ctx.moveTo(x, Math.max(0, vis.y0));
+    ctx.lineTo(x, gy1);
   }
-  for (let y = 0; y <= WORLD_H; y += 50) {
-    ctx.moveTo(0, y);
-    ctx.lineTo(WORLD_W, y);
+  for (let y = gy0; y <= gy1; y += 50) {
+    ctx.moveTo(Math.max(0, vis.x0), y);
+    ctx.lineTo(gx1, y);
   }
   ctx.stroke();
   ctx.strokeStyle = "rgba(140,180,255,0.5)";
   ctx.lineWidth = 3;
-  ctx.strokeRect(0, 0, WORLD_W, WORLD_H);
+  ctx.strokeRect(0, 0, world.w, world.h);
 
-  const t = performance.now() / 1000;
+  const t = now / 1000;
   if (latest) {
     for (const pk of Object.values(latest.pickups)) {
+      if (!inView(pk.x, pk.y, 2 * PICKUP_RADIUS)) continue;
       const r = PICKUP_RADIUS * (1 + 0.15 * Math.sin(t * 4 + pk.x));
       ctx.fillStyle = pk.value > 1 ? "#ffd24a" : "#5cf2c8";
       ctx.shadowColor = ctx.fillStyle;
@@ -318,27 +426,33 @@ function frame(): void {
     ctx.shadowBlur = 0;
   }
 
-  const remotes = remotePositions();
-  const me = localPosition();
   const it = latest?.it ?? 0;
   for (const [id, r] of remotes) {
-    if (id === myId) continue;
+    if (id === myId || !inView(r.x, r.y, PLAYER_RADIUS + 40)) continue;
     drawPlayer(r.p, r.x, r.y, id === it, false);
   }
-  const mine = latest?.players[myId];
   if (mine && me) {
-    ctx.strokeStyle = "rgba(255,255,255,0.12)";
+    const pulse = (now - tagPulseAt) / 300;
+    if (pulse < 1) {
+      ctx.fillStyle = `rgba(255,77,109,${0.25 * (1 - pulse)})`;
+      ctx.beginPath();
+      ctx.arc(me.x / QUANTUM, me.y / QUANTUM, TAG_RANGE * (0.6 + 0.4 * pulse), 0, Math.PI * 2);
+      ctx.fill();
+    }
+    ctx.strokeStyle = tagCooldown.remaining(now) > 0 ? "rgba(255,77,109,0.25)" : "rgba(255,255,255,0.12)";
+    ctx.lineWidth = 1;
     ctx.setLineDash([6, 6]);
     ctx.beginPath();
     ctx.arc(me.x / QUANTUM, me.y / QUANTUM, TAG_RANGE, 0, Math.PI * 2);
     ctx.stroke();
     ctx.setLineDash([]);
-    drawPlayer(mine, me.x, me.y, myId === it || performance.now() < itFlashUntil, true);
+    drawPlayer(mine, me.x, me.y, myId === it || now < itFlashUntil, true);
   }
+  drawTagFx(now, remotes, me);
 
   ctx.setTransform(1, 0, 0, 1, 0, 0);
+  const dpr = W / innerWidth;
   if (controls.stick.active) {
-    const dpr = canvas.width / innerWidth;
     ctx.strokeStyle = "rgba(255,255,255,0.35)";
     ctx.lineWidth = 3;
     ctx.beginPath();
@@ -349,7 +463,83 @@ function frame(): void {
     ctx.arc((controls.stick.ox + controls.stick.x * 60) * dpr, (controls.stick.oy + controls.stick.y * 60) * dpr, 22 * dpr, 0, Math.PI * 2);
     ctx.fill();
   }
+  if (cam.follow) drawMinimap(dpr, vis, remotes, me ?? mine, it);
   hud.tick.textContent = client.stateTick ? String(client.stateTick) : "–";
+}
+
+/** Expanding rings on the tagged player and a streak from the tagger. */
+function drawTagFx(now: number, remotes: Map<number, RenderPlayer>, me: Pos | undefined): void {
+  if (!tagFx.length) return;
+  tagFx = tagFx.filter((f) => now - f.at < TAG_FX_MS);
+  const pos = (id: number): Pos | undefined => (id === myId ? me : remotes.get(id));
+  for (const f of tagFx) {
+    const k = (now - f.at) / TAG_FX_MS;
+    const tgt = pos(f.target) ?? { x: f.tx, y: f.ty };
+    const src = pos(f.tagger);
+    const x = tgt.x / QUANTUM;
+    const y = tgt.y / QUANTUM;
+    ctx.globalAlpha = 1 - k;
+    if (src && k < 0.5) {
+      ctx.strokeStyle = "#ff4d6d";
+      ctx.lineWidth = 4 * (1 - 2 * k) + 1;
+      ctx.beginPath();
+      ctx.moveTo(src.x / QUANTUM, src.y / QUANTUM);
+      ctx.lineTo(x, y);
+      ctx.stroke();
+    }
+    ctx.strokeStyle = "#ff4d6d";
+    ctx.lineWidth = 5 * (1 - k) + 1;
+    ctx.beginPath();
+    ctx.arc(x, y, PLAYER_RADIUS + 70 * k, 0, Math.PI * 2);
+    ctx.stroke();
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 2;
+    ctx.beginPath();
+    ctx.arc(x, y, PLAYER_RADIUS + 35 * k, 0, Math.PI * 2);
+    ctx.stroke();
+    ctx.font = "800 18px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.fillStyle = "#ff4d6d";
+    ctx.fillText("TAG!", x, y - PLAYER_RADIUS - 30 - 20 * k);
+    ctx.globalAlpha = 1;
+  }
+}
+
+/** World bounds, the camera's view, the local player and the others this client receives. */
+function drawMinimap(
+  dpr: number,
+  vis: { x0: number; y0: number; x1: number; y1: number },
+  remotes: Map<number, RenderPlayer>,
+  me: Pos | undefined,
+  it: number,
+): void {
+  const s = (150 * dpr) / Math.max(world.w, world.h);
+  const mw = world.w * s;
+  const mh = world.h * s;
+  const x0 = 12 * dpr;
+  const y0 = canvas.height - mh - 36 * dpr;
+  ctx.fillStyle = "rgba(10,14,26,0.8)";
+  ctx.fillRect(x0, y0, mw, mh);
+  ctx.strokeStyle = "rgba(140,180,255,0.6)";
+  ctx.lineWidth = 1.5 * dpr;
+  ctx.strokeRect(x0, y0, mw, mh);
+  const vx0 = Math.max(0, vis.x0);
+  const vy0 = Math.max(0, vis.y0);
+  ctx.strokeStyle = "rgba(255,255,255,0.35)";
+  ctx.lineWidth = dpr;
+  ctx.strokeRect(x0 + vx0 * s, y0 + vy0 * s, (Math.min(world.w, vis.x1) - vx0) * s, (Math.min(world.h, vis.y1) - vy0) * s);
+  const dot = (q: Pos, r: number, color: string) => {
+    ctx.fillStyle = color;
+    ctx.beginPath();
+    ctx.arc(x0 + (q.x / QUANTUM) * s, y0 + (q.y / QUANTUM) * s, r * dpr, 0, Math.PI * 2);
+    ctx.fill();
+  };
+  for (const [id, r] of remotes) {
+    if (id !== myId) dot(r, id === it ? 3.5 : 2.5, id === it ? "#ff4d6d" : `hsl(${r.p.hue} 80% 60%)`);
+  }
+  if (me) {
+    dot(me, 4, myId === it ? "#ff4d6d" : "#fff");
+  }
 }
 
 function drawPlayer(p: Player, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
@@ -375,8 +565,13 @@ function drawPlayer(p: Player, qx: number, qy: number, isIt: boolean, isMe: bool
     ctx.lineWidth = 2.5;
     ctx.stroke();
   }
-  ctx.font = "600 14px system-ui, sans-serif";
   ctx.textAlign = "center";
+  if (isIt) {
+    ctx.font = "800 12px system-ui, sans-serif";
+    ctx.fillStyle = "#ff4d6d";
+    ctx.fillText("IT", x, y - PLAYER_RADIUS - 24);
+  }
+  ctx.font = "600 14px system-ui, sans-serif";
   ctx.fillStyle = "rgba(0,0,0,0.55)";
   ctx.fillText(p.name, x + 1, y - PLAYER_RADIUS - 7);
   ctx.fillStyle = "#e8eefc";
@@ -409,6 +604,32 @@ window.__arena = {
   get roomId() {
     return client.room?.roomId ?? "";
   },
+  /** "standard" or "large" (the toggle / ?map=). */
+  get map() {
+    return mapName;
+  },
+  get roomType() {
+    return client.room?.roomType ?? "";
+  },
+  /** The current world size, world units. */
+  get world() {
+    return { ...world };
+  },
+  /** Camera centre (world units), scale and whether it follows the player. */
+  get camera() {
+    return { x: cam.cx, y: cam.cy, scale: cam.scale, follow: cam.follow };
+  },
+  /** Player id of "it" (0: nobody). */
+  get it() {
+    return latest?.it ?? 0;
+  },
+  /** The local player's rendered position, world units. */
+  local(): { x: number; y: number } | null {
+    const p = localPosition(performance.now());
+    return p ? { x: p.x / QUANTUM, y: p.y / QUANTUM } : null;
+  },
+  corrections: () => ({ smoothed: smoother.smoothed, snapped: smoother.snapped }),
+  tags: () => ({ ...stats }),
   players(): { id: number; x: number; y: number; name: string; score: number }[] {
     if (!latest) return [];
     return Object.entries(latest.players).map(([id, p]) => ({

@@ -1,10 +1,15 @@
 /**
  * End to end in Debian's Chromium (never a downloaded browser): builds the Go
- * arena server, starts it on a free 127.0.0.1 port, opens two pages that join
- * the same room, holds a key in page A and checks that page B sees A's player
- * move. Skipped only when ./examples/arena does not build.
+ * arena server once, starts it on free 127.0.0.1 ports and drives pages
+ * through the debug hook `window.__arena`:
+ *   - two pages join the same room; a key held in page A moves A in page B;
+ *   - the large map: `?map=large` and the top-bar toggle join the same
+ *     "arena-large" room, the camera follows, players() works;
+ *   - a server restart: the page says it is reconnecting, then rejoins.
+ * Skipped only when ./examples/arena does not build. TICKWIRE_ARENA_BIN=path
+ * uses a prebuilt server binary instead (it must embed the current bundle).
  */
-import { test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -12,7 +17,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Page } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
@@ -23,7 +28,12 @@ type Arena = {
   connected: boolean;
   tick: number;
   roomId: string;
+  roomType: string;
   status: string;
+  map: string;
+  world: { w: number; h: number };
+  camera: { x: number; y: number; scale: number; follow: boolean };
+  local(): { x: number; y: number } | null;
   players(): { id: number; x: number; y: number }[];
 };
 
@@ -61,92 +71,260 @@ async function until(page: Page, what: string, fn: () => boolean): Promise<void>
   throw new Error(`timed out waiting for ${what}`);
 }
 
-test("two browsers play in the same arena room", async (t) => {
-  const tmp = mkdtempSync(join(tmpdir(), "tickwire-e2e-"));
-  const bin = join(tmp, "arena");
-  try {
-    execFileSync("go", ["build", "-o", bin, "./examples/arena"], { cwd: repo, stdio: "pipe" });
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    const err = e as { stderr?: Buffer };
-    t.skip(`examples/arena does not build: ${err.stderr?.toString().slice(0, 500) ?? String(e)}`);
-    return;
-  }
-  const port = await freePort();
-  let serverLog = "";
-  const server = spawn(bin, ["-addr", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout!.on("data", (d: Buffer) => (serverLog += d.toString()));
-  server.stderr!.on("data", (d: Buffer) => (serverLog += d.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: [
-      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    ],
+const joinedFn = () => {
+  const a = (window as unknown as { __arena?: Arena }).__arena;
+  return !!a && a.connected && a.playerId > 0 && a.tick > 0;
+};
+
+/** A running arena server. */
+interface Server {
+  proc: ChildProcess;
+  base: string;
+  log(): string;
+  /**
+   * Stops the process and waits for it to exit: SIGKILL at once, or with
+   * "SIGTERM" (the default) a graceful stop that turns into SIGKILL after
+   * 1 s (the engine's drain waits up to DrainTimeout, 30 s, for rooms).
+   */
+  stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+}
+
+const servers = new Set<Server>();
+
+async function startServer(bin: string, port: number): Promise<Server> {
+  let log = "";
+  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  const srv: Server = {
+    proc,
+    base: `http://127.0.0.1:${port}`,
+    log: () => log,
+    stop: async (signal = "SIGTERM") => {
+      servers.delete(srv);
+      if (proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill(signal);
+        const timer = setTimeout(() => proc.kill("SIGKILL"), 1000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+  servers.add(srv);
+  await waitHttp(`${srv.base}/healthz`, proc, () => log);
+  return srv;
+}
+
+/**
+ * Chromium reports a refused WebSocket connection as a console error; while
+ * the server is down that is expected and not a page error.
+ */
+const expectedWhileDown = /WebSocket connection to '.*' failed/;
+
+/** Opens a page, records its console errors and uncaught exceptions. */
+async function openPage(browser: Browser, url: string, label: string, errors: string[]): Promise<Page> {
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const page = await ctx.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`${label}: ${m.text()}`);
   });
-  try {
-    await waitHttp(`${base}/healthz`, server, () => serverLog);
-    const consoleErrors: string[] = [];
-    const open = async (label: string) => {
-      const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
-      const page = await ctx.newPage();
-      page.on("console", (m) => {
-        if (m.type() === "error") consoleErrors.push(`${label}: ${m.text()}`);
-      });
-      page.on("pageerror", (e) => consoleErrors.push(`${label}: ${e.message}`));
-      await page.goto(base);
-      await until(page, `${label} to join`, () => {
-        const a = (window as unknown as { __arena?: Arena }).__arena;
-        return !!a && a.connected && a.playerId > 0 && a.tick > 0;
-      });
-      return page;
-    };
-    const a = await open("A");
-    const b = await open("B");
-    const arena = (p: Page) => p.evaluate(() => {
-      const x = (window as unknown as { __arena: Arena }).__arena;
-      return { id: x.playerId, room: x.roomId, players: x.players() };
-    });
-    const sa = await arena(a);
-    const sb = await arena(b);
-    assert.equal(sa.room, sb.room, "pages joined different rooms");
-    await until(b, "B to see A", () => {
-      const x = (window as unknown as { __arena: Arena }).__arena;
-      return x.players().length >= 2;
-    });
-    const before = (await arena(b)).players.find((p) => p.id === sa.id);
-    assert.ok(before, `B does not see A's player ${sa.id}`);
+  page.on("pageerror", (e) => errors.push(`${label}: uncaught ${e.message}`));
+  await page.goto(url);
+  await until(page, `${label} to join`, joinedFn);
+  return page;
+}
 
-    // Hold D (right) in page A, or A (left) if A spawned near the right wall.
-    const key = before.x > 1200 ? "KeyA" : "KeyD";
-    await a.bringToFront();
-    await a.keyboard.down(key);
-    try {
-      await b.waitForFunction(
-        ([id, x0]) => {
-          const p = (window as unknown as { __arena: Arena }).__arena.players().find((q) => q.id === id);
-          return !!p && Math.abs(p.x - x0) >= 100;
-        },
-        [sa.id, before.x] as const,
-        { timeout: 15000, polling: 100 },
-      );
-    } finally {
-      await a.keyboard.up(key);
+describe("arena e2e", () => {
+  let tmp = "";
+  let bin = "";
+  let skip = "";
+  let browser: Browser | undefined;
+
+  before(async () => {
+    bin = process.env.TICKWIRE_ARENA_BIN ?? "";
+    if (!bin) {
+      tmp = mkdtempSync(join(tmpdir(), "tickwire-e2e-"));
+      bin = join(tmp, "arena");
+      try {
+        execFileSync("go", ["build", "-o", bin, "./examples/arena"], { cwd: repo, stdio: "pipe" });
+      } catch (e) {
+        const err = e as { stderr?: Buffer };
+        skip = `examples/arena does not build: ${err.stderr?.toString().slice(0, 500) ?? String(e)}`;
+        return;
+      }
     }
-    const after = (await arena(b)).players.find((p) => p.id === sa.id)!;
-    assert.ok(key === "KeyD" ? after.x > before.x : after.x < before.x, `A moved the wrong way: ${before.x} -> ${after.x}`);
-    assert.ok(Math.abs(after.y - before.y) < 1, "A moved vertically while only a horizontal key was held");
+    browser = await chromium.launch({
+      executablePath: "/usr/bin/chromium",
+      args: [
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+      ],
+    });
+  });
 
-    mkdirSync(results, { recursive: true });
-    await b.waitForTimeout(300);
-    await b.screenshot({ path: join(results, "arena-page-b.png") });
-    await a.screenshot({ path: join(results, "arena-page-a.png") });
-    assert.deepEqual(consoleErrors, [], "console errors");
-  } finally {
-    await browser.close();
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r(null) : server.once("exit", r)));
-    rmSync(tmp, { recursive: true, force: true });
-  }
+  after(async () => {
+    await browser?.close();
+    for (const s of [...servers]) await s.stop();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  test("two browsers play in the same arena room", async (t) => {
+    if (skip) return t.skip(skip);
+    const server = await startServer(bin, await freePort());
+    const consoleErrors: string[] = [];
+    const contexts: { close(): Promise<void> }[] = [];
+    try {
+      const a = await openPage(browser!, server.base, "A", consoleErrors);
+      const b = await openPage(browser!, server.base, "B", consoleErrors);
+      contexts.push(a.context(), b.context());
+      const arena = (p: Page) => p.evaluate(() => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return { id: x.playerId, room: x.roomId, players: x.players() };
+      });
+      const sa = await arena(a);
+      const sb = await arena(b);
+      assert.equal(sa.room, sb.room, "pages joined different rooms");
+      await until(b, "B to see A", () => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return x.players().length >= 2;
+      });
+      const before = (await arena(b)).players.find((p) => p.id === sa.id);
+      assert.ok(before, `B does not see A's player ${sa.id}`);
+
+      // Hold D (right) in page A, or A (left) if A spawned near the right wall.
+      const key = before.x > 1200 ? "KeyA" : "KeyD";
+      await a.bringToFront();
+      await a.keyboard.down(key);
+      try {
+        await b.waitForFunction(
+          ([id, x0]) => {
+            const p = (window as unknown as { __arena: Arena }).__arena.players().find((q) => q.id === id);
+            return !!p && Math.abs(p.x - x0) >= 100;
+          },
+          [sa.id, before.x] as const,
+          { timeout: 15000, polling: 100 },
+        );
+      } finally {
+        await a.keyboard.up(key);
+      }
+      const after = (await arena(b)).players.find((p) => p.id === sa.id)!;
+      assert.ok(key === "KeyD" ? after.x > before.x : after.x < before.x, `A moved the wrong way: ${before.x} -> ${after.x}`);
+      assert.ok(Math.abs(after.y - before.y) < 1, "A moved vertically while only a horizontal key was held");
+
+      mkdirSync(results, { recursive: true });
+      await b.waitForTimeout(300);
+      await b.screenshot({ path: join(results, "arena-page-b.png") });
+      await a.screenshot({ path: join(results, "arena-page-a.png") });
+      assert.deepEqual(consoleErrors, [], "console errors");
+    } finally {
+      for (const c of contexts) await c.close();
+      await server.stop();
+    }
+  });
+
+  test("the large map: ?map=large and the toggle join the same arena-large room", async (t) => {
+    if (skip) return t.skip(skip);
+    const server = await startServer(bin, await freePort());
+    const errors: string[] = [];
+    const contexts: { close(): Promise<void> }[] = [];
+    try {
+      const a = await openPage(browser!, `${server.base}/?map=large`, "A", errors);
+      contexts.push(a.context());
+      // B starts on the standard map and switches with the top-bar toggle.
+      const b = await openPage(browser!, server.base, "B", errors);
+      contexts.push(b.context());
+      assert.equal(await b.evaluate(() => (window as unknown as { __arena: Arena }).__arena.roomType), "arena");
+      await b.click("#map-large");
+      await until(b, "B to join arena-large", () => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return x.connected && x.roomType === "arena-large" && x.tick > 0 && x.players().some((p) => p.id === x.playerId);
+      });
+      assert.match(await b.evaluate(() => location.search), /map=large/);
+      assert.equal(await b.getAttribute("#map-large", "aria-pressed"), "true");
+
+      const snap = (p: Page) =>
+        p.evaluate(() => {
+          const x = (window as unknown as { __arena: Arena }).__arena;
+          return { id: x.playerId, room: x.roomId, type: x.roomType, map: x.map, world: x.world, camera: x.camera, local: x.local(), players: x.players() };
+        });
+      await until(a, "A's state", () => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return x.players().some((p) => p.id === x.playerId) && x.local() !== null;
+      });
+      const sa = await snap(a);
+      const sb = await snap(b);
+      assert.equal(sa.type, "arena-large");
+      assert.equal(sa.map, "large");
+      assert.equal(sa.room, sb.room, "the pages joined different arena-large rooms");
+      for (const s of [sa, sb]) {
+        assert.deepEqual(s.world, { w: 8000, h: 8000 });
+        assert.ok(s.camera.follow, "the camera does not follow on the large map");
+        const me = s.players.find((p) => p.id === s.id);
+        assert.ok(me, `players() lacks the page's own player ${s.id}`);
+        assert.ok(me.x >= 16 && me.x <= 7984 && me.y >= 16 && me.y <= 7984, `own player outside the world: ${me.x},${me.y}`);
+        for (const p of s.players) assert.ok(Number.isFinite(p.x) && Number.isFinite(p.y) && p.id > 0);
+      }
+      // The local player is on screen (the camera follows it).
+      const onScreen = (s: typeof sa) =>
+        Math.abs(s.camera.x - s.local!.x) * s.camera.scale <= 640 && Math.abs(s.camera.y - s.local!.y) * s.camera.scale <= 360;
+      assert.ok(onScreen(sa), `A off screen: camera ${JSON.stringify(sa.camera)} local ${JSON.stringify(sa.local)}`);
+
+      // Move A; its own state and the camera follow.
+      const key = sa.local!.x > 4000 ? "KeyA" : "KeyD";
+      await a.bringToFront();
+      await a.keyboard.down(key);
+      try {
+        await a.waitForFunction(
+          ([x0]) => {
+            const x = (window as unknown as { __arena: Arena }).__arena;
+            const me = x.players().find((p) => p.id === x.playerId);
+            return !!me && Math.abs(me.x - x0) >= 100;
+          },
+          [sa.local!.x] as const,
+          { timeout: 15000, polling: 100 },
+        );
+      } finally {
+        await a.keyboard.up(key);
+      }
+      const moved = await snap(a);
+      assert.ok(onScreen(moved), `A off screen after moving: camera ${JSON.stringify(moved.camera)} local ${JSON.stringify(moved.local)}`);
+      mkdirSync(results, { recursive: true });
+      await a.screenshot({ path: join(results, "arena-large-page-a.png") });
+      assert.deepEqual(errors, [], "console errors");
+    } finally {
+      for (const c of contexts) await c.close();
+      await server.stop();
+    }
+  });
+
+  test("the page survives a server restart: reconnecting, then rejoined", async (t) => {
+    if (skip) return t.skip(skip);
+    const port = await freePort();
+    let server = await startServer(bin, port);
+    const errors: string[] = [];
+    const page = await openPage(browser!, server.base, "P", errors);
+    try {
+      await server.stop("SIGKILL");
+      await until(page, "the reconnecting status", () => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return !x.connected && /reconnecting/i.test(x.status);
+      });
+      const banner = page.locator("#status");
+      assert.ok(await banner.isVisible(), "the status banner is hidden while the server is down");
+      assert.match((await banner.textContent()) ?? "", /reconnecting/i);
+
+      server = await startServer(bin, port);
+      await until(page, "the page to rejoin", () => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return x.connected && x.playerId > 0 && x.tick > 0 && x.status === "" && x.players().some((p) => p.id === x.playerId);
+      });
+      assert.equal(await banner.isVisible(), false, "the status banner stays after the rejoin");
+      const unexpected = errors.filter((e) => !expectedWhileDown.test(e));
+      assert.deepEqual(unexpected, [], "console errors or uncaught exceptions");
+    } finally {
+      await page.context().close();
+      await server.stop();
+    }
+  });
 });

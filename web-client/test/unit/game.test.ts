@@ -1,0 +1,117 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { PlayerSchema, StateSchema, type State } from "../../src/gen/arena/v1/arena_pb.js";
+import { Cooldown } from "../../src/game/controls.js";
+import { STANDARD_WORLD, step, worldOf } from "../../src/game/sim.js";
+import { CAMERA_MARGIN, CorrectionSmoother, camera, interpolatePlayers, visibleRect } from "../../src/game/view.js";
+import type { Bracket } from "../../src/sdk/index.js";
+
+test("step uses the world size (values from the Go server's StepIn)", () => {
+  const cases = [
+    { p: { x: 100, y: 100 }, m: [127, 127], world: { w: 1600, h: 900 }, want: { x: 133, y: 133 } },
+    { p: { x: 6390, y: 3590 }, m: [127, 127], world: { w: 1600, h: 900 }, want: { x: 6336, y: 3536 } },
+    { p: { x: 6390, y: 3590 }, m: [127, 127], world: { w: 8000, h: 8000 }, want: { x: 6423, y: 3623 } },
+    { p: { x: 31950, y: 31950 }, m: [127, 127], world: { w: 8000, h: 8000 }, want: { x: 31936, y: 31936 } },
+    { p: { x: 31950, y: 70 }, m: [-100, -127], world: { w: 8000, h: 8000 }, want: { x: 31921, y: 64 } },
+    { p: { x: 5000, y: 5000 }, m: [-3, 77], world: { w: 8000, h: 8000 }, want: { x: 4999, y: 5029 } },
+    { p: { x: 5000, y: 5000 }, m: [300, -300], world: { w: 8000, h: 8000 }, want: { x: 5033, y: 4967 } },
+  ];
+  for (const c of cases) {
+    const got = step(c.p, { moveX: c.m[0]!, moveY: c.m[1]! }, c.world);
+    assert.deepEqual(got, c.want, JSON.stringify(c));
+  }
+  // The default world is the standard map.
+  assert.deepEqual(step({ x: 6390, y: 3590 }, { moveX: 127, moveY: 127 }), { x: 6336, y: 3536 });
+});
+
+test("worldOf: 0 means the standard size, per axis", () => {
+  assert.deepEqual(worldOf(undefined), STANDARD_WORLD);
+  assert.deepEqual(worldOf(create(StateSchema)), { w: 1600, h: 900 });
+  assert.deepEqual(worldOf(create(StateSchema, { worldWidth: 8000, worldHeight: 8000 })), { w: 8000, h: 8000 });
+  assert.deepEqual(worldOf(create(StateSchema, { worldWidth: 3000 })), { w: 3000, h: 900 });
+});
+
+test("camera: the standard map is centred whole, a large one is followed and clamped", () => {
+  const cw = 1280;
+  const ch = 720;
+  const std = camera(STANDARD_WORLD, cw, ch, { x: 10, y: 10 });
+  assert.equal(std.follow, false);
+  assert.deepEqual([std.cx, std.cy], [800, 450]);
+  const v = visibleRect(std, cw, ch);
+  assert.ok(v.x0 <= 0 && v.y0 <= 0 && v.x1 >= 1600 && v.y1 >= 900, "the whole standard map is visible");
+
+  const big = { w: 8000, h: 8000 };
+  const mid = camera(big, cw, ch, { x: 4000, y: 3000 });
+  assert.equal(mid.follow, true);
+  assert.equal(mid.scale, std.scale, "players have the same size on both maps");
+  assert.deepEqual([mid.cx, mid.cy], [4000, 3000]);
+  // The focus point is at the canvas centre.
+  assert.ok(Math.abs(4000 * mid.scale + mid.ox - cw / 2) < 1e-9);
+  assert.ok(Math.abs(3000 * mid.scale + mid.oy - ch / 2) < 1e-9);
+
+  const corner = camera(big, cw, ch, { x: 5, y: 7995 });
+  const r = visibleRect(corner, cw, ch);
+  assert.ok(Math.abs(r.x0 + CAMERA_MARGIN) < 1e-9, `left edge ${r.x0}`);
+  assert.ok(Math.abs(r.y1 - 8000 - CAMERA_MARGIN) < 1e-9, `bottom edge ${r.y1}`);
+  assert.deepEqual([camera(big, cw, ch).cx, camera(big, cw, ch).cy], [4000, 4000]);
+
+  // A world wider than the view on one axis only follows on that axis.
+  const wide = camera({ w: 8000, h: 900 }, cw, ch, { x: 6000, y: 100 });
+  assert.equal(wide.follow, true);
+  assert.deepEqual([wide.cx, wide.cy], [6000, 450]);
+});
+
+function st(players: Record<number, [number, number]>): State {
+  const s = create(StateSchema);
+  for (const [id, [x, y]] of Object.entries(players)) s.players[Number(id)] = create(PlayerSchema, { x, y, name: `p${id}` });
+  return s;
+}
+
+test("interpolatePlayers: players entering and leaving the view", () => {
+  const from = st({ 1: [0, 0], 2: [100, 100] }); // 2 leaves
+  const to = st({ 1: [40, 80], 3: [500, 600] }); // 3 enters
+  const b: Bracket<State> = { from, to, fromTick: 10, toTick: 11, alpha: 0.25, status: "ok" };
+  const got = interpolatePlayers(b);
+  assert.deepEqual([...got.keys()].sort(), [1, 3]);
+  assert.deepEqual([got.get(1)!.x, got.get(1)!.y], [10, 20]);
+  assert.deepEqual([got.get(3)!.x, got.get(3)!.y], [500, 600], "an entering player is drawn where it is, not lerped");
+  assert.equal(got.get(3)!.p.name, "p3");
+  assert.equal(interpolatePlayers(undefined).size, 0);
+});
+
+test("CorrectionSmoother eases small corrections over 100 ms and snaps big ones", () => {
+  const s = new CorrectionSmoother(100, 192);
+  assert.equal(s.correct(0, 0, 0), "none");
+  assert.deepEqual(s.offset(0), { x: 0, y: 0 });
+  // The prediction moved +40 in x: the rendered player stays, then eases.
+  assert.equal(s.correct(40, 0, 1000), "smooth");
+  assert.deepEqual(s.offset(1000), { x: -40, y: 0 });
+  const half = s.offset(1050);
+  assert.ok(half.x < 0 && half.x > -40, `halfway ${half.x}`);
+  assert.ok(Math.abs(s.offset(1090).x) < Math.abs(half.x), "the offset shrinks over time");
+  assert.deepEqual(s.offset(1100), { x: 0, y: 0 });
+  assert.deepEqual(s.offset(5000), { x: 0, y: 0 });
+  // A second correction adds to what is left of the first.
+  s.correct(0, 100, 2000);
+  s.correct(0, 50, 2000);
+  assert.deepEqual(s.offset(2000), { x: 0, y: -150 });
+  // Past the threshold (the sum here): snap, nothing left to ease.
+  assert.equal(s.correct(0, 100, 2000), "snap");
+  assert.deepEqual(s.offset(2000), { x: 0, y: 0 });
+  assert.equal(s.correct(300, 0, 3000), "snap");
+  assert.deepEqual([s.smoothed, s.snapped], [3, 2]);
+});
+
+test("Cooldown: at most one tag per second", () => {
+  const c = new Cooldown(1000);
+  assert.equal(c.remaining(0), 0);
+  assert.equal(c.fire(0), true);
+  assert.equal(c.fire(10), false);
+  assert.equal(c.fire(999), false);
+  assert.ok(Math.abs(c.remaining(500) - 0.5) < 1e-9);
+  assert.equal(c.fire(1000), true);
+  assert.equal(c.fire(1500), false);
+  c.reset();
+  assert.equal(c.fire(1501), true);
+});
