@@ -46,6 +46,7 @@ type Report struct {
 	LoadAvgStart          *float64 `json:"loadAvgStart"`   // machine 1-minute load average at the window's edges
 	LoadAvgEnd            *float64 `json:"loadAvgEnd"`
 	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
+	TickLatenessP99Over   bool     `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
 	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
 	StateFramesDropped    *float64 `json:"stateFramesDropped"` // superseded before being written (slow clients)
@@ -158,6 +159,7 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 		lat := bucketDelta(before.metrics.buckets("tickwire_tick_lateness_seconds"), after.metrics.buckets("tickwire_tick_lateness_seconds"))
 		if q, ok := histQuantile(0.99, lat); ok {
 			rep.TickLatenessP99Ms = ptr(q * 1000)
+			rep.TickLatenessP99Over = overflows(0.99, lat)
 		}
 		enc, ok1 := delta("tickwire_state_encodes_total")
 		ticks, ok2 := delta("tickwire_ticks_total")
@@ -233,7 +235,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"server RSS max", opt(rep.ServerRSSMaxMB, "%.1f MB")},
 		{"load-test tool CPU", opt(rep.ToolCPUPercent, "%.1f%%")},
 		{"machine load avg (start / end)", opt(rep.LoadAvgStart, "%.2f") + " / " + opt(rep.LoadAvgEnd, "%.2f")},
-		{"tick lateness p99", opt(rep.TickLatenessP99Ms, "%.2f ms")},
+		{"tick lateness p99", latenessText(rep)},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},
 		{"state frames dropped / ticks skipped", opt(rep.StateFramesDropped, "%.0f") + " / " + opt(rep.TicksSkipped, "%.0f")},
@@ -245,4 +247,14 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+func latenessText(rep *Report) string {
+	if rep.TickLatenessP99Ms == nil {
+		return "-"
+	}
+	if rep.TickLatenessP99Over {
+		return fmt.Sprintf("> %.2f ms (above the top bucket)", *rep.TickLatenessP99Ms)
+	}
+	return fmt.Sprintf("%.2f ms", *rep.TickLatenessP99Ms)
 }

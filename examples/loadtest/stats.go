@@ -256,8 +256,9 @@ func bucketDelta(before, after []bucket) []bucket {
 // histQuantile estimates the q-quantile from cumulative buckets the way
 // Prometheus' histogram_quantile does: find the bucket holding rank q*total
 // and interpolate linearly inside it (the first bucket starts at 0). A rank
-// that falls in the +Inf bucket returns the largest finite bound. ok is
-// false when the histogram is empty.
+// that falls in the +Inf bucket returns the largest finite bound: use
+// overflows to tell that the true value is above it. ok is false when the
+// histogram is empty.
 func histQuantile(q float64, bs []bucket) (v float64, ok bool) {
 	if len(bs) == 0 {
 		return 0, false
@@ -282,4 +283,14 @@ func histQuantile(q float64, bs []bucket) (v float64, ok bool) {
 		prevLE, prevCount = b.le, b.count
 	}
 	return prevLE, true
+}
+
+// overflows reports whether the q-quantile of bs lies in the +Inf bucket,
+// above every finite bound.
+func overflows(q float64, bs []bucket) bool {
+	if len(bs) < 2 || !math.IsInf(bs[len(bs)-1].le, 1) {
+		return false
+	}
+	total := bs[len(bs)-1].count
+	return total > 0 && bs[len(bs)-2].count < q*total
 }

@@ -169,8 +169,11 @@ func TestHistQuantile(t *testing.T) {
 		}
 	}
 	inf := []bucket{{0.001, 0}, {math.Inf(1), 10}}
-	if got, ok := histQuantile(0.99, inf); !ok || got != 0.001 {
-		t.Errorf("+Inf bucket: got %v %v, want 0.001", got, ok)
+	if got, ok := histQuantile(0.99, inf); !ok || got != 0.001 || !overflows(0.99, inf) {
+		t.Errorf("+Inf bucket: got %v %v overflow %v, want 0.001 true", got, ok, overflows(0.99, inf))
+	}
+	if overflows(0.99, bs) {
+		t.Error("overflows true for a quantile inside the finite buckets")
 	}
 	if _, ok := histQuantile(0.5, []bucket{{1, 0}, {math.Inf(1), 0}}); ok {
 		t.Error("empty histogram reports ok")
