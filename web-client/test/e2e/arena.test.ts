@@ -3,6 +3,7 @@
  * arena server once, starts it on free 127.0.0.1 ports and drives pages
  * through the debug hook `window.__arena`:
  *   - two pages join the same room; a key held in page A moves A in page B;
+ *     A steers next to B and tags it (Space): both get Tagged, B is "it";
  *   - the large map: `?map=large` and the top-bar toggle join the same
  *     "arena-large" room, the camera follows, players() works;
  *   - a server restart: the page says it is reconnecting, then rejoins.
@@ -33,6 +34,8 @@ type Arena = {
   map: string;
   world: { w: number; h: number };
   camera: { x: number; y: number; scale: number; follow: boolean };
+  it: number;
+  tags(): { tagsSent: number; tagsReceived: number };
   local(): { x: number; y: number } | null;
   players(): { id: number; x: number; y: number }[];
 };
@@ -212,8 +215,45 @@ describe("arena e2e", () => {
       assert.ok(key === "KeyD" ? after.x > before.x : after.x < before.x, `A moved the wrong way: ${before.x} -> ${after.x}`);
       assert.ok(Math.abs(after.y - before.y) < 1, "A moved vertically while only a horizontal key was held");
 
+      // Steer A next to B (held arrow keys, bounded), then tag with Space:
+      // both pages get the Tagged message and B becomes "it".
+      const held = new Set<string>();
+      const hold = async (want: string[]) => {
+        for (const k of [...held]) if (!want.includes(k)) (held.delete(k), await a.keyboard.up(k));
+        for (const k of want) if (!held.has(k)) (held.add(k), await a.keyboard.down(k));
+      };
+      try {
+        for (let i = 0; i < 150; i++) {
+          const v = await a.evaluate((bid) => {
+            const x = (window as unknown as { __arena: Arena }).__arena;
+            const me = x.local();
+            const other = x.players().find((p) => p.id === bid);
+            return me && other ? { dx: other.x - me.x, dy: other.y - me.y } : null;
+          }, sb.id);
+          assert.ok(v, "A lost sight of B");
+          if (Math.hypot(v.dx, v.dy) < 30) break;
+          const want: string[] = [];
+          if (Math.abs(v.dx) > 10) want.push(v.dx > 0 ? "ArrowRight" : "ArrowLeft");
+          if (Math.abs(v.dy) > 10) want.push(v.dy > 0 ? "ArrowDown" : "ArrowUp");
+          await hold(want);
+          await a.waitForTimeout(40);
+        }
+      } finally {
+        await hold([]);
+      }
+      await a.waitForTimeout(250); // let the server see A stopped next to B
+      await a.keyboard.press("Space");
+      const tagged = (bid: number) => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        return x.tags().tagsReceived > 0 && x.it === bid;
+      };
+      await b.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
+      await a.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
+      assert.equal(await a.evaluate(() => (window as unknown as { __arena: Arena }).__arena.tags().tagsSent), 1);
+      assert.equal(await b.textContent("#hud-it"), "you!");
+
       mkdirSync(results, { recursive: true });
-      await b.waitForTimeout(300);
+      await b.waitForTimeout(150);
       await b.screenshot({ path: join(results, "arena-page-b.png") });
       await a.screenshot({ path: join(results, "arena-page-a.png") });
       assert.deepEqual(consoleErrors, [], "console errors");

@@ -35,6 +35,15 @@ const cases: { name: string; patch: string; want: (s: State) => void }[] = [
   },
   { name: "it set", patch: "10 05", want: (s) => void (s.it = 5) },
   {
+    // world_width (field 4, index 3: bits 6-7) SET 8000; world_height (index 4: bits 8-9: second mask byte 0x02) SET 900.
+    name: "world size set (fields 4 and 5, a two-byte mask)",
+    patch: "c0 02 c0 3e 84 07",
+    want: (s) => {
+      s.worldWidth = 8000;
+      s.worldHeight = 900;
+    },
+  },
+  {
     name: "map entry removed, added and patched",
     patch:
       "03 01 09" + // remove 9
@@ -112,8 +121,9 @@ const bad: { name: string; patch: string; code: PatchError["code"] }[] = [
   { name: "PATCH on a string", patch: "03 00 00 01 07 30", code: "bad-op" },
   { name: "PATCH of a missing map entry", patch: "03 00 00 01 08 0f 02 01", code: "missing-baseline" },
   { name: "PATCH of an unset scalar", patch: "30 02", code: "missing-baseline" },
-  { name: "op past the last field", patch: "40", code: "field-index" },
-  { name: "op past the last field in a later group", patch: "80 01", code: "field-index" },
+  // State has 5 fields (indexes 0-4): index 5 is bits 10-11 (second mask byte, bit 3).
+  { name: "op past the last field", patch: "80 08", code: "field-index" },
+  { name: "op past the last field in a later group", patch: "80 80 01", code: "field-index" },
   { name: "huge count", patch: "04 ff ff ff ff 0f", code: "truncated" },
   { name: "varint too long", patch: "10 ff ff ff ff ff ff ff ff ff ff 01", code: "bad-value" },
   { name: "bad UTF-8", patch: "03 00 00 01 07 10 01 ff", code: "bad-value" },
