@@ -3,7 +3,9 @@ package netcode
 import (
 	"fmt"
 	"math"
+	"reflect"
 	"unicode/utf8"
+	"unsafe"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +25,32 @@ import (
 // the low 32 bits of a PATCH delta count (wrapping arithmetic); strings of
 // proto3 fields must be valid UTF-8, as protobuf requires.
 func Apply(state proto.Message, patch []byte) error {
+	return applyWith(nil, state, patch)
+}
+
+// Applier applies patches like Apply, caching the Go struct layout of
+// generated message types so that it writes scalar fields of generated
+// messages directly (no protoreflect boxing). The zero value is ready to
+// use. An Applier is not safe for concurrent use; keep one per goroutine
+// (ClientStates owns one).
+type Applier struct {
+	types goTypes
+	lv    []*scratch // map cells by depth
+}
+
+// Apply is like the package-level Apply, with the same results and errors.
+func (a *Applier) Apply(state proto.Message, patch []byte) error {
+	return applyWith(a, state, patch)
+}
+
+func (a *Applier) scratch(depth int) *scratch {
+	for len(a.lv) <= depth {
+		a.lv = append(a.lv, new(scratch))
+	}
+	return a.lv[depth]
+}
+
+func applyWith(a *Applier, state proto.Message, patch []byte) error {
 	if state == nil {
 		return fmt.Errorf("nil state: %w", ErrInvalidMessage)
 	}
@@ -30,7 +58,7 @@ func Apply(state proto.Message, patch []byte) error {
 	if !m.IsValid() {
 		return fmt.Errorf("nil %s: %w", m.Descriptor().FullName(), ErrInvalidMessage)
 	}
-	r := reader{b: patch}
+	r := reader{b: patch, a: a}
 	if err := r.message(m, 1); err != nil {
 		return err
 	}
@@ -43,6 +71,7 @@ func Apply(state proto.Message, patch []byte) error {
 type reader struct {
 	b []byte
 	p int
+	a *Applier // nil: protoreflect only
 }
 
 func (r *reader) fail(what string) error {
@@ -97,18 +126,206 @@ func (r *reader) message(m protoreflect.Message, depth int) error {
 			return r.fail("op for a field past the message's fields")
 		}
 	}
-	var obuf [32]int
-	order := sortedOrder(fields, obuf[:])
+	var gs *goStruct
+	var sp unsafe.Pointer
+	if r.a != nil {
+		if p, g, ok := r.a.types.lookup(m); ok {
+			gs, sp = g, p
+		}
+	}
+	var order []int
+	if gs == nil {
+		var obuf [32]int
+		order = sortedOrder(fields, obuf[:])
+	}
 	for i := 0; i < n; i++ {
 		op := maskBit(mask, 2*i) | maskBit(mask, 2*i+1)<<1
 		if op == opKeep {
 			continue
 		}
-		if err := r.field(m, fieldAt(fields, order, i), op, depth); err != nil {
+		var err error
+		if gs == nil {
+			err = r.field(m, fieldAt(fields, order, i), op, depth)
+		} else if f := &gs.fields[i]; f.cat == catScalar || f.cat == catPtrScalar {
+			err = r.goScalar(sp, f, op, depth)
+		} else if f.cat == catMap && op == opPatch && f.hasRaw(sp) {
+			err = r.goMapPatch(m.Mutable(f.fd).Map(), f.value(sp), f, depth)
+		} else {
+			err = r.field(m, f.fd, op, depth)
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// goScalar is field for a scalar field f (catScalar, catPtrScalar) of the
+// generated struct at sp: it reads and writes the field in place.
+func (r *reader) goScalar(sp unsafe.Pointer, f *goField, op int, depth int) error {
+	q := unsafe.Add(sp, f.off)
+	switch op {
+	case opClear:
+		if f.cat == catPtrScalar {
+			*(*unsafe.Pointer)(q) = nil
+		} else {
+			writeScalar(f.kind, q, protoreflect.Value{})
+		}
+		return nil
+	case opSet:
+		v, err := r.value(f.fd, nil, depth)
+		if err != nil {
+			return err
+		}
+		if f.cat == catPtrScalar {
+			pq := (*unsafe.Pointer)(q)
+			if *pq == nil {
+				*pq = reflect.New(f.typ.Elem()).UnsafePointer()
+			}
+			q = *pq
+		}
+		writeScalar(f.kind, q, v)
+		return nil
+	}
+	// PATCH
+	if !f.hasRaw(sp) {
+		return r.fail(fmt.Sprintf("PATCH on field %s missing from the baseline", f.fd.Name()))
+	}
+	if f.cat == catPtrScalar {
+		q = *(*unsafe.Pointer)(q)
+	}
+	v, err := r.intPatch(f.kind, rawScalar(f.kind, q))
+	if err != nil {
+		return err
+	}
+	writeScalar(f.kind, q, v)
+	return nil
+}
+
+// goMapPatch is mapPatch for the Go map gm (also seen as mp) of a generated
+// struct: patched entries, the common case, are looked up and written with
+// reflect, without boxing keys; removed and set entries go through mp.
+func (r *reader) goMapPatch(mp protoreflect.Map, gm reflect.Value, f *goField, depth int) error {
+	fd := f.fd
+	if err := r.mapRemoveSet(mp, fd, depth); err != nil {
+		return err
+	}
+	cnt, err := r.count()
+	if err != nil {
+		return err
+	}
+	kfd, vfd := fd.MapKey(), fd.MapValue()
+	isMsg := vfd.Message() != nil
+	if cnt > 0 && !isMsg && !isIntKind(vfd.Kind()) {
+		return r.fail(fmt.Sprintf("PATCH on %v map value", vfd.Kind()))
+	}
+	sc := r.a.scratch(depth)
+	key := sc.keyOf(gm.Type().Key())
+	var val reflect.Value
+	if !isMsg {
+		val = sc.valOf(gm.Type().Elem())
+	}
+	for i := 0; i < cnt; i++ {
+		kv, err := r.value(kfd, nil, depth)
+		if err != nil {
+			return err
+		}
+		setCell(key, kv)
+		v := gm.MapIndex(key)
+		if !v.IsValid() {
+			return r.fail("PATCH on map entry missing from the baseline")
+		}
+		if isMsg {
+			if v.IsNil() {
+				v = reflect.New(v.Type().Elem())
+				gm.SetMapIndex(key, v)
+			}
+			if err := r.message(msgOf(v), depth+1); err != nil {
+				return err
+			}
+			continue
+		}
+		nv, err := r.intPatch(vfd.Kind(), pbScalar(vfd, v))
+		if err != nil {
+			return err
+		}
+		setCell(val, nv)
+		gm.SetMapIndex(key, val)
+	}
+	return nil
+}
+
+// setCell stores a bool, integer or string protoreflect value into a Go
+// scalar cell of the matching kind.
+func setCell(cell reflect.Value, v protoreflect.Value) {
+	switch cell.Kind() {
+	case reflect.Bool:
+		cell.SetBool(v.Bool())
+	case reflect.Int32, reflect.Int64: // integer keys and values; never enums
+		cell.SetInt(v.Int())
+	case reflect.Uint32, reflect.Uint64:
+		cell.SetUint(v.Uint())
+	case reflect.String:
+		cell.SetString(v.String())
+	}
+}
+
+// writeScalar stores v (a value of kind k, or the invalid Value for the
+// zero value) into the Go scalar at q.
+func writeScalar(k protoreflect.Kind, q unsafe.Pointer, v protoreflect.Value) {
+	zero := !v.IsValid()
+	switch k {
+	case protoreflect.BoolKind:
+		*(*bool)(q) = !zero && v.Bool()
+	case protoreflect.StringKind:
+		if zero {
+			*(*string)(q) = ""
+		} else {
+			*(*string)(q) = v.String()
+		}
+	case protoreflect.EnumKind:
+		if zero {
+			*(*int32)(q) = 0
+		} else {
+			*(*int32)(q) = int32(v.Enum())
+		}
+	case protoreflect.FloatKind:
+		if zero {
+			*(*float32)(q) = 0
+		} else {
+			*(*float32)(q) = float32(v.Float())
+		}
+	case protoreflect.DoubleKind:
+		if zero {
+			*(*float64)(q) = 0
+		} else {
+			*(*float64)(q) = v.Float()
+		}
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		if zero {
+			*(*int32)(q) = 0
+		} else {
+			*(*int32)(q) = int32(v.Int())
+		}
+	case protoreflect.Int64Kind, protoreflect.Sint64Kind, protoreflect.Sfixed64Kind:
+		if zero {
+			*(*int64)(q) = 0
+		} else {
+			*(*int64)(q) = v.Int()
+		}
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		if zero {
+			*(*uint32)(q) = 0
+		} else {
+			*(*uint32)(q) = uint32(v.Uint())
+		}
+	default: // uint64, fixed64
+		if zero {
+			*(*uint64)(q) = 0
+		} else {
+			*(*uint64)(q) = v.Uint()
+		}
+	}
 }
 
 func maskBit(mask []byte, bit int) int {
@@ -215,6 +432,14 @@ func (r *reader) intPatch(k protoreflect.Kind, base protoreflect.Value) (protore
 }
 
 func (r *reader) mapPatch(mp protoreflect.Map, fd protoreflect.FieldDescriptor, depth int) error {
+	if err := r.mapRemoveSet(mp, fd, depth); err != nil {
+		return err
+	}
+	return r.mapPatched(mp, fd, depth)
+}
+
+// mapRemoveSet reads the removed and set groups of a map PATCH.
+func (r *reader) mapRemoveSet(mp protoreflect.Map, fd protoreflect.FieldDescriptor, depth int) error {
 	kfd, vfd := fd.MapKey(), fd.MapValue()
 	// Removed.
 	cnt, err := r.count()
@@ -243,8 +468,14 @@ func (r *reader) mapPatch(mp protoreflect.Map, fd protoreflect.FieldDescriptor, 
 		}
 		mp.Set(k.MapKey(), v)
 	}
-	// Patched.
-	if cnt, err = r.count(); err != nil {
+	return nil
+}
+
+// mapPatched reads the patched group of a map PATCH.
+func (r *reader) mapPatched(mp protoreflect.Map, fd protoreflect.FieldDescriptor, depth int) error {
+	kfd, vfd := fd.MapKey(), fd.MapValue()
+	cnt, err := r.count()
+	if err != nil {
 		return err
 	}
 	isMsg := vfd.Message() != nil

@@ -55,28 +55,32 @@ func BenchmarkDiff(b *testing.B) {
 
 func BenchmarkApply(b *testing.B) {
 	for _, n := range []int{10, 100} {
-		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) {
-			base := benchWorld(n)
-			cur := proto.Clone(base).(*testpb.World)
-			move(cur, 1)
-			patch, _ := Diff(base, cur)
-			// Alternate two states so each Apply patches a real baseline
-			// without cloning inside the loop.
-			a := proto.Clone(base).(*testpb.World)
-			back, _ := Diff(cur, base)
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				p := patch
-				if i%2 == 1 {
-					p = back
-				}
-				if err := Apply(a, p); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
+		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) { benchApply(b, n, Apply) })
+		var ap Applier
+		b.Run(fmt.Sprintf("applier/entities=%d", n), func(b *testing.B) { benchApply(b, n, ap.Apply) })
+	}
+}
+
+func benchApply(b *testing.B, n int, apply func(proto.Message, []byte) error) {
+	base := benchWorld(n)
+	cur := proto.Clone(base).(*testpb.World)
+	move(cur, 1)
+	patch, _ := Diff(base, cur)
+	// Alternate two states so each Apply patches a real baseline
+	// without cloning inside the loop.
+	a := proto.Clone(base).(*testpb.World)
+	back, _ := Diff(cur, base)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		p := patch
+		if i%2 == 1 {
+			p = back
+		}
+		if err := apply(a, p); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/dynamicpb"
@@ -28,6 +29,11 @@ func TestCopyIntoRecycled(t *testing.T) {
 				// A mutation of the previous content: most keys match.
 				src = proto.Clone(dst).(*testpb.TestState)
 				g.Mutate(src.ProtoReflect())
+			}
+			if round == 1 && seed%2 == 0 {
+				// Unknown fields are copied too (proto.Equal compares them).
+				u := protowire.AppendTag(nil, 9999, protowire.VarintType)
+				src.ProtoReflect().SetUnknown(protowire.AppendVarint(u, seed))
 			}
 			if !c.copyInto(dst, src) {
 				t.Fatal("copyInto refused two TestStates")

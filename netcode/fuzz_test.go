@@ -1,10 +1,12 @@
 package netcode
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/dynamicpb"
 
 	"github.com/tickwire/tickwire/netcode/internal/randmsg"
 	"github.com/tickwire/tickwire/netcode/internal/testpb"
@@ -26,10 +28,20 @@ func FuzzApply(f *testing.F) {
 		f.Add(uint64(i), p)
 	}
 	f.Add(uint64(0), []byte{0x80, 0x80, 0xff, 0xff, 0x7f})
+	var ap Applier
 	f.Fuzz(func(t *testing.T, seed uint64, patch []byte) {
 		base := &testpb.TestState{}
 		randmsg.New(seed % 64).Fill(base.ProtoReflect())
+		// The Applier (Go struct fast path) must agree with Apply.
+		fast := proto.Clone(base).(*testpb.TestState)
+		ferr := ap.Apply(fast, patch)
 		err := Apply(base, patch)
+		if (err == nil) != (ferr == nil) {
+			t.Fatalf("Apply error %v, Applier error %v", err, ferr)
+		}
+		if err == nil && !proto.Equal(base, fast) {
+			t.Fatalf("Apply and Applier disagree:\n%v\n%v", base, fast)
+		}
 		if err != nil {
 			if !errors.Is(err, ErrMalformedPatch) && !errors.Is(err, ErrTooDeep) {
 				t.Fatalf("error without sentinel: %v", err)
@@ -59,6 +71,9 @@ func FuzzDiffApply(f *testing.F) {
 		bb, _ := proto.Marshal(b)
 		f.Add(ab, bb)
 	}
+	var ap Applier
+	var cp copier
+	md := (&testpb.TestState{}).ProtoReflect().Descriptor()
 	f.Fuzz(func(t *testing.T, ab, bb []byte) {
 		opts := proto.UnmarshalOptions{DiscardUnknown: true}
 		base, cur, got := &testpb.TestState{}, &testpb.TestState{}, &testpb.TestState{}
@@ -77,6 +92,22 @@ func FuzzDiffApply(f *testing.F) {
 		}
 		if !proto.Equal(got, cur) {
 			t.Fatalf("round trip mismatch\nbase=%v\ncur=%v\ngot=%v", base, cur, got)
+		}
+		// The Go struct fast paths agree with the protoreflect paths.
+		dbase, dcur := dynamicpb.NewMessage(md), dynamicpb.NewMessage(md)
+		if opts.Unmarshal(ab, dbase) != nil || opts.Unmarshal(bb, dcur) != nil {
+			t.Fatal("dynamicpb rejects what testpb accepts")
+		}
+		if slow, err := Diff(dbase, dcur); err != nil || !bytes.Equal(slow, patch) {
+			t.Fatalf("protoreflect Diff %x (%v), fast Diff %x", slow, err, patch)
+		}
+		got2 := proto.Clone(base)
+		if err := ap.Apply(got2, patch); err != nil || !proto.Equal(got2, cur) {
+			t.Fatalf("Applier: %v", err)
+		}
+		// Copy into a recycled message holding base.
+		if !cp.copyInto(got2, base) || !proto.Equal(got2, base) {
+			t.Fatal("copyInto over cur does not give base")
 		}
 	})
 }

@@ -173,9 +173,10 @@ func (r *Replicator) Stats() ReplicatorStats { return r.stats }
 // State frames (tickwire.v1.State: tick, baseline_tick, payload) to them.
 // It is the client half of Replicator. Not safe for concurrent use.
 type ClientStates[T proto.Message] struct {
-	newT   func() T
-	ring   []clientState[T]
-	latest uint32
+	applier Applier
+	newT    func() T
+	ring    []clientState[T]
+	latest  uint32
 }
 
 type clientState[T proto.Message] struct {
@@ -213,7 +214,7 @@ func (c *ClientStates[T]) Apply(tick, baseline uint32, payload []byte) (T, error
 			return zero, fmt.Errorf("tick %d baseline %d: %w", tick, baseline, ErrUnknownBaseline)
 		}
 		s = proto.Clone(base).(T)
-		if err := Apply(s, payload); err != nil {
+		if err := c.applier.Apply(s, payload); err != nil {
 			return zero, fmt.Errorf("tick %d baseline %d: %w", tick, baseline, err)
 		}
 	}
