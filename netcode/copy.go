@@ -93,7 +93,7 @@ func (c *copier) structMsg(dp, sp unsafe.Pointer, gs *goStruct, depth int) {
 	}
 	// Unknown fields: copied through protoreflect when there are any.
 	if gs.unknown >= 0 {
-		off := gs.ptr.Elem().Field(gs.unknown).Offset
+		off := gs.unknownOff
 		if (*sliceHeader)(unsafe.Add(sp, off)).len == 0 && (*sliceHeader)(unsafe.Add(dp, off)).len == 0 {
 			return
 		}

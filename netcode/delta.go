@@ -236,6 +236,19 @@ func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bp, cp unsa
 // (base) and cp (current); not for lists and oneof members, which take
 // appendField.
 func (d *Differ) appendGoField(dst []byte, bp, cp unsafe.Pointer, f *goField, depth int) ([]byte, int, error) {
+	// Most scalar fields do not change between ticks: compare the Go
+	// values first (bit-exact, as scalarEqual; both unset is equal too).
+	switch f.cat {
+	case catScalar:
+		if rawEqual(f.kind, unsafe.Add(bp, f.off), unsafe.Add(cp, f.off)) {
+			return dst, opKeep, nil
+		}
+	case catPtrScalar:
+		bq, cq := f.ptrAt(bp), f.ptrAt(cp)
+		if bq == cq || (bq != nil && cq != nil && rawEqual(f.kind, bq, cq)) {
+			return dst, opKeep, nil
+		}
+	}
 	bHas, cHas := f.hasRaw(bp), f.hasRaw(cp)
 	if !cHas {
 		if bHas {

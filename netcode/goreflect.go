@@ -34,8 +34,10 @@ type goStruct struct {
 	// oneofs are the struct fields (interfaces) of the real oneofs.
 	oneofs []int
 	// unknown is the struct field holding unknown fields, -1 if none was
-	// found (then they are read through protoreflect).
-	unknown int
+	// found (then they are read through protoreflect); unknownOff is its
+	// offset.
+	unknown    int
+	unknownOff uintptr
 }
 
 // Categories of goField.
@@ -56,8 +58,9 @@ type goField struct {
 	idx  int // struct field index; -1 for catOneof
 	cat  uint8
 	pres bool         // explicit presence (bytes: nil means unset)
-	off  uintptr      // offset of the struct field
-	typ  reflect.Type // Go type of the struct field
+	off   uintptr      // offset of the struct field
+	typ   reflect.Type // Go type of the struct field
+	owner reflect.Type // the struct type holding the field
 	// sub is the layout of the field's message type, or of the map's
 	// message values; nil when there is none or it is not ok.
 	sub *goStruct
@@ -110,7 +113,7 @@ func (gs *goStruct) build(g *goTypes, t reflect.Type, md protoreflect.MessageDes
 		sf := st.Field(i)
 		if !sf.IsExported() {
 			if sf.Name == "unknownFields" && sf.Type.Kind() == reflect.Slice && sf.Type.Elem().Kind() == reflect.Uint8 {
-				gs.unknown = i
+				gs.unknown, gs.unknownOff = i, sf.Offset
 			}
 			continue // state, sizeCache
 		}
@@ -156,6 +159,7 @@ func (gs *goStruct) build(g *goTypes, t reflect.Type, md protoreflect.MessageDes
 		f.kind = fd.Kind()
 		f.off = st.Field(idx).Offset
 		f.typ = ft
+		f.owner = st
 		switch {
 		case fd.IsMap():
 			f.cat = catMap
@@ -257,7 +261,9 @@ func (gs *goStruct) msg(p unsafe.Pointer) protoreflect.Message {
 
 // value returns the field of the struct at p as a settable reflect.Value.
 func (f *goField) value(p unsafe.Pointer) reflect.Value {
-	return reflect.NewAt(f.typ, unsafe.Add(p, f.off)).Elem()
+	// Through the struct: reflect knows *T of a generated struct T
+	// statically, while a pointer to a map type needs a cache lookup.
+	return reflect.NewAt(f.owner, p).Elem().Field(f.idx)
 }
 
 // ptrAt returns the pointer held by a catPtrScalar or catMessage field.
@@ -336,6 +342,21 @@ func rawScalar(k protoreflect.Kind, q unsafe.Pointer) protoreflect.Value {
 		return protoreflect.ValueOfString(*(*string)(q))
 	}
 	return protoreflect.ValueOfBytes(*(*[]byte)(q))
+}
+
+// rawEqual reports whether the Go scalars of kind k at bq and cq are equal
+// (floats bit for bit).
+func rawEqual(k protoreflect.Kind, bq, cq unsafe.Pointer) bool {
+	switch k {
+	case protoreflect.BoolKind:
+		return *(*bool)(bq) == *(*bool)(cq)
+	case protoreflect.StringKind:
+		return *(*string)(bq) == *(*string)(cq)
+	}
+	if scalarSize(k) == 4 {
+		return *(*uint32)(bq) == *(*uint32)(cq)
+	}
+	return *(*uint64)(bq) == *(*uint64)(cq)
 }
 
 // copyScalar copies a Go scalar of kind k from sq to dq.
