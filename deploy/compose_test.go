@@ -42,10 +42,11 @@ const (
 	lbHostPort = "8080"
 	// defaultNodePort is the arena server's default -addr port.
 	defaultNodePort = "8080"
-	// minGracePeriod: the engine's default Config.DrainTimeout is 30 s; a
-	// shorter stop_grace_period would SIGKILL a node in the middle of its
-	// drain.
-	minGracePeriod = 30 * time.Second
+	// defaultDrainTimeout is the arena server's drain timeout when
+	// TICKWIRE_DRAIN_TIMEOUT is unset. A node's stop_grace_period must be
+	// longer than its drain timeout, or Docker SIGKILLs it mid-drain, before
+	// it closes connections with 1001 and deregisters.
+	defaultDrainTimeout = 30 * time.Second
 	// minProxyReadTimeout: a WebSocket may be quiet for a while (ping
 	// interval, idle lobby); nginx's 60 s default cuts such connections.
 	minProxyReadTimeout = 5 * time.Minute
@@ -150,8 +151,16 @@ func validate(c *composeFile, read readFunc) []error {
 		} else {
 			secrets[secret] = append(secrets[secret], name)
 		}
-		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d < minGracePeriod {
-			add(errGracePeriod, "node %q: stop_grace_period %q, want at least %v", name, s.StopGracePeriod, minGracePeriod)
+		drain := defaultDrainTimeout
+		if v, ok := s.Environment["TICKWIRE_DRAIN_TIMEOUT"]; ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				add(errGracePeriod, "node %q: TICKWIRE_DRAIN_TIMEOUT %q: %v", name, v, err)
+			}
+			drain = d
+		}
+		if d, err := time.ParseDuration(s.StopGracePeriod); err != nil || d <= drain {
+			add(errGracePeriod, "node %q: stop_grace_period %q, want longer than the drain timeout %v", name, s.StopGracePeriod, drain)
 		}
 		if s.Build != nil {
 			errs = append(errs, validateDockerfile(name, s.Build, port, read)...)
@@ -481,6 +490,12 @@ func TestComposeValidatorCatches(t *testing.T) {
 			c.Services["node1"].DependsOn["redis"] = "service_started"
 		}, errNodeDependsOn},
 		{"short grace period", func(c *composeFile, _ *readFunc) { c.Services["node1"].StopGracePeriod = "10s" }, errGracePeriod},
+		{"drain longer than grace", func(c *composeFile, _ *readFunc) {
+			c.Services["node2"].Environment["TICKWIRE_DRAIN_TIMEOUT"] = "1m"
+		}, errGracePeriod},
+		{"bad drain timeout", func(c *composeFile, _ *readFunc) {
+			c.Services["node2"].Environment["TICKWIRE_DRAIN_TIMEOUT"] = "soon"
+		}, errGracePeriod},
 		{"no grace period", func(c *composeFile, _ *readFunc) { c.Services["node1"].StopGracePeriod = "" }, errGracePeriod},
 		{"lb not on 8080", func(c *composeFile, _ *readFunc) {
 			c.Services["lb"].Ports = []portSpec{{Published: "80", Target: "80"}}

@@ -72,6 +72,21 @@ show_log() { # show_log INDEX
   tail -n 20 "${logs[$1]}" >&2 || true
 }
 
+stop_group() { # stop_group INDEX...: SIGTERM them together, wait (bounded), then SIGKILL
+  local i n=0
+  for i in "$@"; do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  # The engine drains for up to its drain timeout (30 s by default).
+  for i in "$@"; do
+    while kill -0 "${pids[$i]}" 2>/dev/null && [ $n -lt 350 ]; do
+      sleep 0.1; n=$((n + 1))
+    done
+  done
+  for i in "$@"; do
+    kill -KILL "${pids[$i]}" 2>/dev/null || true
+    wait "${pids[$i]}" 2>/dev/null || true
+  done
+}
+
 cleanup() {
   local rc=$?
   [ "$stopping" = 1 ] && return
@@ -79,19 +94,19 @@ cleanup() {
   trap - INT TERM
   if [ ${#pids[@]} -gt 0 ]; then
     say "stopping ${#pids[@]} processes"
-    # Reverse start order: load balancer, then nodes (SIGTERM drains them),
+    # Load balancer first, then all nodes at once (SIGTERM drains them),
     # then Redis last so draining nodes can still deregister.
-    local i
-    for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
-      kill -TERM "${pids[$i]}" 2>/dev/null || continue
-      # Bounded wait: the engine's drain timeout is 30 s; then SIGKILL.
-      local n=0
-      while kill -0 "${pids[$i]}" 2>/dev/null && [ $n -lt 350 ]; do
-        sleep 0.1; n=$((n + 1))
-      done
-      kill -KILL "${pids[$i]}" 2>/dev/null || true
-      wait "${pids[$i]}" 2>/dev/null || true
+    local i lb=() nodes_i=() rest=()
+    for ((i = 0; i < ${#pids[@]}; i++)); do
+      case "${names[$i]}" in
+        nginx) lb+=("$i") ;;
+        node*) nodes_i+=("$i") ;;
+        *) rest+=("$i") ;;
+      esac
     done
+    [ ${#lb[@]} -eq 0 ] || stop_group "${lb[@]}"
+    [ ${#nodes_i[@]} -eq 0 ] || stop_group "${nodes_i[@]}"
+    [ ${#rest[@]} -eq 0 ] || stop_group "${rest[@]}"
   fi
   exit "$rc"
 }
