@@ -669,3 +669,120 @@ func FuzzParseCompose(f *testing.F) {
 		validate(c, func(string) ([]byte, error) { return nil, os.ErrNotExist })
 	})
 }
+
+// dockerignored reports whether a .dockerignore pattern list excludes rel (a
+// slash-separated path in the build context). It implements what this
+// repository's file uses: comments, "!" exceptions, a leading "/", "**/"
+// prefixes and filepath.Match globs; a pattern that matches a directory
+// excludes everything under it. The last matching pattern wins, as in Docker.
+func dockerignored(patterns []string, rel string) bool {
+	parts := strings.Split(rel, "/")
+	excluded := false
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.HasPrefix(p, "#") {
+			continue
+		}
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(strings.TrimPrefix(p, "!"), "/")
+		anyDepth := false
+		for strings.HasPrefix(p, "**/") {
+			p, anyDepth = strings.TrimPrefix(p, "**/"), true
+		}
+		plen := len(strings.Split(p, "/"))
+		matched := false
+		for start := 0; start < len(parts) && !matched; start++ {
+			if start > 0 && !anyDepth {
+				break
+			}
+			for end := start + plen; end <= len(parts); end++ {
+				if end-start != plen {
+					break
+				}
+				if ok, _ := filepath.Match(p, strings.Join(parts[start:end], "/")); ok {
+					matched = true
+					break
+				}
+			}
+		}
+		if matched {
+			excluded = !neg
+		}
+	}
+	return excluded
+}
+
+func TestDockerignore(t *testing.T) {
+	patterns := []string{"# c", ".git", "web-client", "**/node_modules", "**/*.test", "/bin", "docs", "!docs/keep.md"}
+	tests := []struct {
+		path string
+		want bool
+	}{
+		{".git/config", true},
+		{"web-client/src/a.ts", true},
+		{"a/b/node_modules/x.js", true},
+		{"node_modules/x.js", true},
+		{"engine/engine.test", true},
+		{"bin/arena", true},
+		{"docs/deploy.md", true},
+		{"docs/keep.md", false},
+		{"examples/arena/main.go", false},
+		{"examples/arena/web/dist/app.js", false},
+		{"engine/bin/x.go", false},
+		{"go.mod", false},
+	}
+	for _, tt := range tests {
+		if got := dockerignored(patterns, tt.path); got != tt.want {
+			t.Errorf("dockerignored(%q) = %v, want %v", tt.path, got, tt.want)
+		}
+	}
+}
+
+// TestDockerContextHasSources checks that .dockerignore keeps every file the
+// image build needs: go.mod, go.sum, and the Go and embedded files of every
+// package of this module that ./examples/arena depends on.
+func TestDockerContextHasSources(t *testing.T) {
+	root := repoRoot(t)
+	data, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns := strings.Split(string(data), "\n")
+	df, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const pkg = "./examples/arena"
+	if !strings.Contains(string(df), pkg) {
+		t.Fatalf("Dockerfile does not build %s; update this test", pkg)
+	}
+	cmd := exec.Command("go", "list", "-e", "-deps",
+		"-f", `{{if .Module}}{{if .Module.Main}}{{.Dir}}|{{join .GoFiles ","}}|{{join .EmbedFiles ","}}{{end}}{{end}}`, pkg)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	need := []string{"go.mod", "go.sum"}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		dir, rest, _ := strings.Cut(line, "|")
+		goFiles, embeds, _ := strings.Cut(rest, "|")
+		rel, err := filepath.Rel(root, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range append(strings.Split(goFiles, ","), strings.Split(embeds, ",")...) {
+			if f != "" {
+				need = append(need, filepath.ToSlash(filepath.Join(rel, f)))
+			}
+		}
+	}
+	if len(need) < 5 {
+		t.Fatalf("go list found only %v; expected the arena's packages", need)
+	}
+	for _, f := range need {
+		if dockerignored(patterns, f) {
+			t.Errorf(".dockerignore excludes %s, which the image build needs", f)
+		}
+	}
+}
