@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -405,4 +406,75 @@ func TestClusterRedisDown(t *testing.T) {
 		st, _, _, ok := ra.states.Latest()
 		return ok && st.Fields["last"].GetStringValue() == "still"
 	})
+}
+
+// BenchmarkClusterJoinOrCreate measures join-or-create through the engine
+// over WebSocket on a 3-node cluster (random entry nodes, relayed when the
+// room is elsewhere), 16 clients in parallel, each op a JoinOrCreate then
+// a Leave. It reports p50/p99 join latency and joins/s (each join is one
+// seat reservation, consumed).
+func BenchmarkClusterJoinOrCreate(b *testing.B) {
+	rs := redistest.Start(b)
+	nodes := make([]*server, 3)
+	for i := range nodes {
+		nodes[i] = start(b, engine.Config{
+			NodeID:  fmt.Sprintf("b%d", i+1),
+			Cluster: engine.ClusterConfig{RedisAddr: rs.Addr(), Secret: testSecret, HeartbeatInterval: 200 * time.Millisecond},
+		}, room.Config{TickRate: 10, MaxPlayers: 8})
+	}
+	const workers = 16
+	clients := make([]*client.Client, workers)
+	for i := range clients {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c, err := client.Dial(ctx, nodes[i%3].url, client.Options{})
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = c.Close() })
+		clients[i] = c
+	}
+	lat := make([][]time.Duration, workers)
+	next := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	startAt := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := clients[w]
+			for range next {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				t0 := time.Now()
+				_, err := c.JoinOrCreate(ctx, "sum", client.JoinOptions{})
+				lat[w] = append(lat[w], time.Since(t0))
+				if err == nil {
+					_, err = c.Leave(ctx)
+				}
+				cancel()
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for range b.N {
+		next <- struct{}{}
+	}
+	close(next)
+	wg.Wait()
+	elapsed := time.Since(startAt)
+	b.StopTimer()
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	if len(all) > 0 {
+		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
+		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
+		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "joins/s")
+	}
 }

@@ -56,7 +56,7 @@ type server struct {
 	done   chan error
 }
 
-func start(t *testing.T, cfg engine.Config, roomCfg room.Config) *server {
+func start(t testing.TB, cfg engine.Config, roomCfg room.Config) *server {
 	t.Helper()
 	if cfg.DrainTimeout == 0 {
 		cfg.DrainTimeout = 100 * time.Millisecond
@@ -139,7 +139,7 @@ func dial(t *testing.T, s *server, rec *recorder) *client.Client {
 	return c
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {

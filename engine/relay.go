@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
@@ -102,7 +103,7 @@ const (
 // sent Joined it forwards every frame to the client's outbound queue raw.
 type upstream struct {
 	s       *session
-	ws      *gws.Conn
+	ws      wsConn
 	reqID   uint32
 	phase   atomic.Int32
 	replies chan *tickwirev1.ServerMessage
@@ -121,6 +122,7 @@ func (u *upstream) OnClose(_ *gws.Conn, err error) {
 	}
 	prev := u.phase.Swap(phaseClosed)
 	close(u.done)
+	u.s.up.CompareAndSwap(u, nil)
 	if prev == phaseRelay {
 		u.s.e.metrics.relays.Add(-1)
 		code := uint16(u.code.Load())
@@ -133,9 +135,14 @@ func (u *upstream) OnClose(_ *gws.Conn, err error) {
 
 func (u *upstream) OnMessage(_ *gws.Conn, m *gws.Message) {
 	if u.phase.Load() == phaseRelay {
+		data := m.Bytes()
 		u.s.e.metrics.relayFrames[1].Add(1)
-		u.s.e.metrics.relayBytes[1].Add(uint64(m.Data.Len()))
-		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: m.Bytes(), msg: m})
+		u.s.e.metrics.relayBytes[1].Add(uint64(len(data)))
+		left := isLeft(data)
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: data, msg: m})
+		if left {
+			u.detach()
+		}
 		return
 	}
 	defer m.Close()
@@ -157,6 +164,34 @@ func (u *upstream) OnMessage(_ *gws.Conn, m *gws.Message) {
 	case u.replies <- &sm:
 	default:
 	}
+}
+
+// leftTag is the tag byte of ServerMessage.left (field 8, length-delimited).
+const leftTag = 8<<3 | 2
+
+// isLeft tells a Left frame from every other frame without decoding it:
+// the frame starts with the Left tag, or with request_id (field 15, varint)
+// and then the Left tag (protobuf-go writes request_id first).
+func isLeft(b []byte) bool {
+	if len(b) > 0 && b[0] == 15<<3 {
+		_, n := protowire.ConsumeVarint(b[1:])
+		if n < 0 {
+			return false
+		}
+		b = b[1+n:]
+	}
+	return len(b) > 0 && b[0] == leftTag
+}
+
+// detach ends the relay after the owner sent Left: the session is local
+// again (its next Join is routed afresh) and the upstream is closed.
+func (u *upstream) detach() {
+	if !u.phase.CompareAndSwap(phaseRelay, phaseClosed) {
+		return
+	}
+	u.s.e.metrics.relays.Add(-1)
+	u.s.up.CompareAndSwap(u, nil)
+	u.close()
 }
 
 // forward sends a client frame to the owner unchanged.
@@ -231,6 +266,9 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 	case rep := <-u.replies:
 		if rep.GetJoined() != nil {
 			s.up.Store(u)
+			if u.phase.Load() == phaseClosed { // the owner already sent Left or closed
+				s.up.CompareAndSwap(u, nil)
+			}
 			if s.closingNow() { // the client left while we joined
 				u.close()
 			}
