@@ -24,15 +24,18 @@ import (
 // for another member of the same oneof wins; for 32-bit integer fields only
 // the low 32 bits of a PATCH delta count (wrapping arithmetic); strings of
 // proto3 fields must be valid UTF-8, as protobuf requires.
+//
+// Apply goes through protoreflect only, which is cheapest for a one-off
+// patch; an Applier is faster for repeated patches of generated messages.
 func Apply(state proto.Message, patch []byte) error {
 	return applyWith(nil, state, patch)
 }
 
 // Applier applies patches like Apply, caching the Go struct layout of
 // generated message types so that it writes scalar fields of generated
-// messages directly (no protoreflect boxing). The zero value is ready to
-// use. An Applier is not safe for concurrent use; keep one per goroutine
-// (ClientStates owns one).
+// messages directly (no protoreflect boxing); other messages go through
+// protoreflect. The zero value is ready to use. An Applier is not safe for
+// concurrent use; keep one per goroutine (ClientStates owns one).
 type Applier struct {
 	types goTypes
 	lv    []*scratch // map cells by depth
@@ -50,6 +53,8 @@ func (a *Applier) scratch(depth int) *scratch {
 	return a.lv[depth]
 }
 
+// applyWith applies patch with a's fast paths, or through protoreflect only
+// when a is nil (the reference the fuzz tests compare against).
 func applyWith(a *Applier, state proto.Message, patch []byte) error {
 	if state == nil {
 		return fmt.Errorf("nil state: %w", ErrInvalidMessage)

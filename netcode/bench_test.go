@@ -104,6 +104,25 @@ func BenchmarkReplicatorTick(b *testing.B) {
 	}
 }
 
+// BenchmarkCommit is Replicator.Commit alone (the snapshot copy) for
+// worlds of 10, 100 and 1,000 moving entities.
+func BenchmarkCommit(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("entities=%d", n), func(b *testing.B) {
+			w := benchWorld(n)
+			r := NewReplicator(ReplicatorConfig{})
+			tick := uint32(0)
+			b.ReportAllocs()
+			for b.Loop() {
+				tick++
+				w.Tick = tick
+				w.Entities[uint32(tick%uint32(n))+1].X++
+				r.Commit(tick, w)
+			}
+		})
+	}
+}
+
 // BenchmarkInterest is the 1,000-entity case: per client per tick, a grid
 // query of radius ~50 entities, the filtered view, and its patch against the
 // client's previous view.

@@ -32,12 +32,13 @@ func FuzzApply(f *testing.F) {
 	f.Fuzz(func(t *testing.T, seed uint64, patch []byte) {
 		base := &testpb.TestState{}
 		randmsg.New(seed % 64).Fill(base.ProtoReflect())
-		// The Applier (Go struct fast path) must agree with Apply.
+		// The Applier (Go struct fast path) must agree with the
+		// protoreflect-only path.
 		fast := proto.Clone(base).(*testpb.TestState)
 		ferr := ap.Apply(fast, patch)
-		err := Apply(base, patch)
+		err := applyWith(nil, base, patch)
 		if (err == nil) != (ferr == nil) {
-			t.Fatalf("Apply error %v, Applier error %v", err, ferr)
+			t.Fatalf("protoreflect Apply error %v, Applier error %v", err, ferr)
 		}
 		if err == nil && !proto.Equal(base, fast) {
 			t.Fatalf("Apply and Applier disagree:\n%v\n%v", base, fast)
@@ -87,7 +88,7 @@ func FuzzDiffApply(f *testing.F) {
 		if err != nil {
 			t.Fatalf("Diff: %v", err)
 		}
-		if err := Apply(got, patch); err != nil {
+		if err := applyWith(nil, got, patch); err != nil {
 			t.Fatalf("Apply: %v (patch %x)", err, patch)
 		}
 		if !proto.Equal(got, cur) {

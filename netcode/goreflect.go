@@ -53,11 +53,11 @@ const (
 
 // goField is one field of a goStruct.
 type goField struct {
-	fd   protoreflect.FieldDescriptor
-	kind protoreflect.Kind
-	idx  int // struct field index; -1 for catOneof
-	cat  uint8
-	pres bool         // explicit presence (bytes: nil means unset)
+	fd    protoreflect.FieldDescriptor
+	kind  protoreflect.Kind
+	idx   int // struct field index; -1 for catOneof
+	cat   uint8
+	pres  bool         // explicit presence (bytes: nil means unset)
 	off   uintptr      // offset of the struct field
 	typ   reflect.Type // Go type of the struct field
 	owner reflect.Type // the struct type holding the field
