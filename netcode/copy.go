@@ -80,7 +80,11 @@ func (c *copier) structMsg(dp, sp unsafe.Pointer, gs *goStruct, depth int) {
 				c.message(msgOf(f.value(dp)), msgOf(f.value(sp)), depth+1)
 			}
 		case catMap:
-			c.mapValue(f.value(dp), f.value(sp), okOrNil(f.sub), depth)
+			if f.pmap != pmNone {
+				c.ptrMap(dp, sp, f, depth)
+			} else {
+				c.mapValue(f.value(dp), f.value(sp), okOrNil(f.sub), depth)
+			}
 		default: // bytes, lists
 			c.value(f.value(dp), f.value(sp), depth)
 		}
@@ -240,4 +244,60 @@ func (c *copier) mapValue(dst, src reflect.Value, gs *goStruct, depth int) {
 		}
 	}
 	it.Reset(reflect.Value{})
+}
+
+// ptrMap copies a map of message values with a plain key type
+// (goField.pmap) natively, as map[K]unsafe.Pointer.
+func (c *copier) ptrMap(dp, sp unsafe.Pointer, f *goField, depth int) {
+	switch f.pmap {
+	case pmUint32:
+		copyPtrMap[uint32](c, dp, sp, f, depth)
+	case pmUint64:
+		copyPtrMap[uint64](c, dp, sp, f, depth)
+	case pmInt32:
+		copyPtrMap[int32](c, dp, sp, f, depth)
+	case pmInt64:
+		copyPtrMap[int64](c, dp, sp, f, depth)
+	default:
+		copyPtrMap[string](c, dp, sp, f, depth)
+	}
+}
+
+func copyPtrMap[K comparable](c *copier, dp, sp unsafe.Pointer, f *goField, depth int) {
+	sm := *(*map[K]unsafe.Pointer)(unsafe.Add(sp, f.off))
+	dmp := (*map[K]unsafe.Pointer)(unsafe.Add(dp, f.off))
+	if len(sm) == 0 {
+		clear(*dmp)
+		return
+	}
+	if *dmp == nil {
+		// Made with the field's own type; only accessed natively.
+		f.value(dp).Set(reflect.MakeMapWithSize(f.typ, len(sm)))
+	}
+	dm := *dmp
+	gs := okOrNil(f.sub)
+	et := f.typ.Elem()
+	for k, sv := range sm {
+		if sv == nil {
+			dm[k] = nil
+			continue
+		}
+		dv := dm[k]
+		if dv == nil {
+			dv = reflect.New(et.Elem()).UnsafePointer()
+			dm[k] = dv
+		}
+		if gs != nil {
+			c.structMsg(dv, sv, gs, depth+1)
+		} else {
+			c.message(msgAt(et, dv), msgAt(et, sv), depth+1)
+		}
+	}
+	if len(dm) > len(sm) {
+		for k := range dm {
+			if _, ok := sm[k]; !ok {
+				delete(dm, k)
+			}
+		}
+	}
 }

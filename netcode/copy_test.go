@@ -155,6 +155,62 @@ func TestDiffFastPathMatchesReflection(t *testing.T) {
 	}
 }
 
+// TestDiffWorldFastPathMatchesReflection does the same for the
+// entity-map shape of game states (map<uint32, Entity>), with entities
+// moving, joining and leaving.
+func TestDiffWorldFastPathMatchesReflection(t *testing.T) {
+	var d Differ
+	md := (&testpb.World{}).ProtoReflect().Descriptor()
+	toDyn := func(m proto.Message) proto.Message {
+		b, _ := proto.Marshal(m)
+		dm := dynamicpb.NewMessage(md)
+		if err := proto.Unmarshal(b, dm); err != nil {
+			t.Fatal(err)
+		}
+		return dm
+	}
+	var c copier
+	recycled := benchWorld(7)
+	base := benchWorld(40)
+	for tick := 1; tick < 30; tick++ {
+		cur := proto.Clone(base).(*testpb.World)
+		move(cur, tick)
+		delete(cur.Entities, uint32(tick))
+		cur.Entities[uint32(1000+tick)] = &testpb.Entity{X: int32(tick), Name: "new"}
+		if tick%7 == 0 {
+			cur.Entities = nil
+		}
+		fast, err := d.AppendDiff(nil, base, cur)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := d.AppendDiff(nil, toDyn(base), toDyn(cur))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("tick %d: fast path %x, protoreflect path %x", tick, fast, slow)
+		}
+		// The snapshot copy of the same shape (native map access).
+		if !c.copyInto(recycled, cur) || !proto.Equal(recycled, cur) {
+			t.Fatalf("tick %d: copy of the world differs", tick)
+		}
+		want := proto.Clone(recycled)
+		if cur.Entities != nil {
+			move(cur, tick+1)
+			cur.Entities[1] = &testpb.Entity{Name: "replaced"}
+			cur = proto.Clone(cur).(*testpb.World)
+		}
+		if !proto.Equal(recycled, want) {
+			t.Fatalf("tick %d: mutating the world changed its copy", tick)
+		}
+		base = cur
+		if base.Entities == nil {
+			base = benchWorld(40)
+		}
+	}
+}
+
 // TestReplicatorRecyclesSnapshots commits a changing state for many ticks
 // (so snapshots get recycled) and checks every snapshot in the ring stays
 // equal to the state it was committed from for History ticks.

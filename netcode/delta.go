@@ -259,6 +259,15 @@ func (d *Differ) appendGoField(dst []byte, bp, cp unsafe.Pointer, f *goField, de
 	fd := f.fd
 	switch f.cat {
 	case catMap:
+		if f.pmap != pmNone {
+			lv := d.level(depth)
+			lv.ents, lv.buf = lv.ents[:0], lv.buf[:0]
+			common, err := d.ptrMapEntries(lv, unsafe.Add(bp, f.off), unsafe.Add(cp, f.off), bHas, f, depth)
+			if err != nil {
+				return dst, 0, err
+			}
+			return d.encodeMap(dst, lv, bHas, common, fd)
+		}
 		return d.appendMap(dst, nil, nil, bHas, fd, depth, f.value(bp), f.value(cp), f.sub)
 	case catMessage:
 		sub := f.sub
@@ -576,6 +585,14 @@ func (d *Differ) appendMap(dst []byte, b, c protoreflect.Message, bHas bool, fd 
 	if err != nil {
 		return dst, 0, err
 	}
+	return d.encodeMap(dst, lv, bHas, common, fd)
+}
+
+// encodeMap writes the map field fd from the changed entries collected in
+// lv (common: how many current keys were in the base).
+func (d *Differ) encodeMap(dst []byte, lv *diffLevel, bHas bool, common int, fd protoreflect.FieldDescriptor) ([]byte, int, error) {
+	kfd, vfd := fd.MapKey(), fd.MapValue()
+	var err error
 	ents := lv.ents
 	if len(ents) == 0 {
 		return dst, opKeep, nil
@@ -767,6 +784,61 @@ func (d *Differ) pbMapEntries(lv *diffLevel, b, c protoreflect.Message, bHas boo
 			}
 			return true
 		})
+	}
+	return common, nil
+}
+
+// ptrMapEntries is goMapEntries for a map of message values with a plain
+// integer or string key type (goField.pmap): native Go map iteration and
+// lookups, with the map accessed as map[K]unsafe.Pointer.
+func (d *Differ) ptrMapEntries(lv *diffLevel, bq, cq unsafe.Pointer, bHas bool, f *goField, depth int) (int, error) {
+	switch f.pmap {
+	case pmUint32:
+		return ptrMapDiff(d, lv, bq, cq, bHas, f, depth, func(k uint32) (uint64, string) { return uint64(k), "" })
+	case pmUint64:
+		return ptrMapDiff(d, lv, bq, cq, bHas, f, depth, func(k uint64) (uint64, string) { return k, "" })
+	case pmInt32:
+		return ptrMapDiff(d, lv, bq, cq, bHas, f, depth, func(k int32) (uint64, string) { return uint64(int64(k)) ^ (1 << 63), "" })
+	case pmInt64:
+		return ptrMapDiff(d, lv, bq, cq, bHas, f, depth, func(k int64) (uint64, string) { return uint64(k) ^ (1 << 63), "" })
+	}
+	return ptrMapDiff(d, lv, bq, cq, bHas, f, depth, func(k string) (uint64, string) { return 0, k })
+}
+
+func ptrMapDiff[K comparable](d *Differ, lv *diffLevel, bq, cq unsafe.Pointer, bHas bool, f *goField, depth int, ordOf func(K) (uint64, string)) (int, error) {
+	cm := *(*map[K]unsafe.Pointer)(cq)
+	var bm map[K]unsafe.Pointer
+	if bHas {
+		bm = *(*map[K]unsafe.Pointer)(bq)
+	}
+	gs := okOrNil(f.sub)
+	et := f.typ.Elem()
+	common := 0
+	for k, cv := range cm {
+		ord, str := ordOf(k)
+		bv, found := bm[k]
+		if !found {
+			lv.ents = append(lv.ents, mapEnt{class: entSet, ord: ord, str: str, v: protoreflect.ValueOfMessage(msgAt(et, cv))})
+			continue
+		}
+		common++
+		var err error
+		if gs != nil && bv != nil && cv != nil {
+			err = d.patchEntry(lv, ord, str, nil, nil, bv, cv, gs, depth)
+		} else {
+			err = d.patchEntry(lv, ord, str, msgAt(et, bv), msgAt(et, cv), nil, nil, nil, depth)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if bHas && common < len(bm) {
+		for k := range bm {
+			if _, ok := cm[k]; !ok {
+				ord, str := ordOf(k)
+				lv.ents = append(lv.ents, mapEnt{class: entRemoved, ord: ord, str: str})
+			}
+		}
 	}
 	return common, nil
 }

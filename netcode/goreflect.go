@@ -51,6 +51,47 @@ const (
 	catOneof            // a member of a real oneof: protoreflect path
 )
 
+// Map key types whose maps of message values are accessed natively, as
+// map[K]unsafe.Pointer (see ptrMapKind).
+const (
+	pmNone = iota
+	pmUint32
+	pmUint64
+	pmInt32
+	pmInt64
+	pmString
+)
+
+// ptrMapKind returns the pm* kind for a Go map type t, or pmNone.
+//
+// A map[K]*T is read and written as a map[K]unsafe.Pointer. The two types
+// have the same key type (so the same hash function), the same element
+// size and pointer layout, and so the same runtime representation; only
+// plain key types protoc-gen-go uses and pointer elements qualify.
+func ptrMapKind(t reflect.Type) uint8 {
+	if t.Elem().Kind() != reflect.Pointer {
+		return pmNone
+	}
+	switch t.Key() {
+	case reflect.TypeFor[uint32]():
+		return pmUint32
+	case reflect.TypeFor[uint64]():
+		return pmUint64
+	case reflect.TypeFor[int32]():
+		return pmInt32
+	case reflect.TypeFor[int64]():
+		return pmInt64
+	case reflect.TypeFor[string]():
+		return pmString
+	}
+	return pmNone
+}
+
+// msgAt returns the message at p, a *T of pointer type et (p may be nil).
+func msgAt(et reflect.Type, p unsafe.Pointer) protoreflect.Message {
+	return msgOf(reflect.NewAt(et.Elem(), p))
+}
+
 // goField is one field of a goStruct.
 type goField struct {
 	fd    protoreflect.FieldDescriptor
@@ -61,6 +102,7 @@ type goField struct {
 	off   uintptr      // offset of the struct field
 	typ   reflect.Type // Go type of the struct field
 	owner reflect.Type // the struct type holding the field
+	pmap  uint8        // catMap: key type for native access (pmNone: reflect)
 	// sub is the layout of the field's message type, or of the map's
 	// message values; nil when there is none or it is not ok.
 	sub *goStruct
@@ -165,6 +207,7 @@ func (gs *goStruct) build(g *goTypes, t reflect.Type, md protoreflect.MessageDes
 			f.cat = catMap
 			if vfd := fd.MapValue(); vfd.Message() != nil {
 				f.sub = g.byType(ft.Elem(), vfd.Message())
+				f.pmap = ptrMapKind(ft)
 			}
 		case fd.IsList():
 			f.cat = catList
