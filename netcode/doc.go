@@ -15,6 +15,14 @@
 // schemas use proto3 with `optional` on scalars whose zero is meaningful
 // (DELTA.md explains why).
 //
+// Hot paths keep state: a Differ (Replicator and ViewEncoder own one) and
+// an Applier (ClientStates owns one) cache the Go struct layout of
+// generated message types and read and write their fields directly
+// (offsets, native map access), allocating nothing per entity; other
+// messages (dynamicpb) go through protoreflect with the same results.
+// Replicator.Commit copies the state into a recycled snapshot instead of
+// cloning it (see Replicator.Latest for how long a snapshot stays valid).
+//
 // # Replication
 //
 // A Replicator (room side) keeps a ring of state snapshots and encodes the
