@@ -11,6 +11,10 @@ var (
 	ErrStaleInput       = errors.New("netcode: stale input")
 	ErrInputTooFarAhead = errors.New("netcode: input sequence too far ahead")
 	ErrInputBufferFull  = errors.New("netcode: input buffer full")
+	// ErrInputOverflow: the input was accepted, and the oldest pending input
+	// was dropped to make room for it (the player's inputs arrive faster
+	// than the room applies them; count it, it is not the client's fault).
+	ErrInputOverflow = errors.New("netcode: input buffer overflow: oldest pending input dropped")
 )
 
 // Input is one pending client input.
@@ -23,7 +27,11 @@ type Input struct {
 type InputBufferConfig struct {
 	// Capacity bounds the pending inputs (default 16).
 	Capacity int
-	// MaxAhead refuses seq > LastProcessed()+MaxAhead (default 64).
+	// MaxAhead refuses a seq more than MaxAhead past the newest seq seen
+	// (pending or processed), default 64: a client numbers its inputs
+	// 1, 2, 3, ..., so a jump means a broken or hostile client. It is
+	// measured from the newest seq, not the last processed one, so a room
+	// that falls behind never makes an honest client look hostile.
 	MaxAhead uint32
 }
 
@@ -37,6 +45,7 @@ type InputBufferConfig struct {
 //
 // Not safe for concurrent use (room goroutine only).
 type InputBuffer struct {
+	newest  uint32 // highest seq accepted
 	cfg     InputBufferConfig
 	pending []Input // sorted by Seq
 	last    uint32
@@ -55,13 +64,18 @@ func NewInputBuffer(cfg InputBufferConfig) *InputBuffer {
 
 // Push adds an input. It keeps payload (no copy): the caller must not reuse
 // it. Errors: ErrStaleInput (seq <= LastProcessed, including 0),
-// ErrDuplicateInput (already pending), ErrInputTooFarAhead,
-// ErrInputBufferFull.
+// ErrDuplicateInput (already pending), ErrInputTooFarAhead (seq more than
+// MaxAhead past the newest seq seen). When the buffer is full the input is
+// still accepted if it is newer than the oldest pending one, which is
+// dropped instead (LastProcessed moves past it) and ErrInputOverflow is
+// returned: the newest inputs matter most, and a player's input lag stays
+// bounded by Capacity ticks. An input older than every pending one in a full
+// buffer is refused with ErrInputBufferFull.
 func (b *InputBuffer) Push(seq uint32, payload []byte) error {
 	if seq <= b.last {
 		return ErrStaleInput
 	}
-	if uint64(seq) > uint64(b.last)+uint64(b.cfg.MaxAhead) {
+	if uint64(seq) > uint64(max(b.last, b.newest))+uint64(b.cfg.MaxAhead) {
 		return ErrInputTooFarAhead
 	}
 	i, found := slices.BinarySearchFunc(b.pending, seq, func(in Input, s uint32) int {
@@ -70,11 +84,19 @@ func (b *InputBuffer) Push(seq uint32, payload []byte) error {
 	if found {
 		return ErrDuplicateInput
 	}
+	var err error
 	if len(b.pending) >= b.cfg.Capacity {
-		return ErrInputBufferFull
+		if i == 0 {
+			return ErrInputBufferFull
+		}
+		b.last = b.pending[0].Seq
+		b.pending = slices.Delete(b.pending, 0, 1)
+		i--
+		err = ErrInputOverflow
 	}
 	b.pending = slices.Insert(b.pending, i, Input{Seq: seq, Payload: payload})
-	return nil
+	b.newest = max(b.newest, seq)
+	return err
 }
 
 // Take appends up to max pending inputs (all when max <= 0) in seq order to

@@ -17,22 +17,28 @@ func TestInputBuffer(t *testing.T) {
 		{1, nil},
 		{2, ErrDuplicateInput},
 		{10, nil},
-		{11, ErrInputTooFarAhead},
-		{5, ErrInputBufferFull},
+		{21, ErrInputTooFarAhead}, // more than 10 past the newest (10)
+		{5, ErrInputOverflow},     // full: seq 1 is dropped to make room
+		{4, ErrInputOverflow},   // full again: seq 2 is dropped
+		{3, ErrInputBufferFull}, // older than every pending input of a full buffer
 	}
 	for _, s := range steps {
 		if err := b.Push(s.seq, []byte{byte(s.seq)}); !errors.Is(err, s.want) {
 			t.Fatalf("Push(%d) = %v, want %v", s.seq, err, s.want)
 		}
 	}
+	// Pending: 4, 5, 10; the dropped inputs 1 and 2 count as processed.
+	if b.LastProcessed() != 2 {
+		t.Fatalf("LastProcessed after overflows = %d, want 2", b.LastProcessed())
+	}
 	got := b.Take(2, nil)
-	if len(got) != 2 || got[0].Seq != 1 || got[1].Seq != 2 || got[1].Payload[0] != 2 || b.LastProcessed() != 2 || b.Pending() != 1 {
-		t.Fatalf("Take = %+v, last %d", got, b.LastProcessed())
+	if len(got) != 2 || got[0].Seq != 4 || got[1].Seq != 5 || got[1].Payload[0] != 5 || b.LastProcessed() != 5 || b.Pending() != 1 {
+		t.Fatalf("Take = %+v, last %d, pending %d", got, b.LastProcessed(), b.Pending())
 	}
 	if err := b.Push(2, nil); !errors.Is(err, ErrStaleInput) {
 		t.Fatalf("re-push of processed seq: %v", err)
 	}
-	if err := b.Push(12, nil); err != nil { // MaxAhead now counts from 2
+	if err := b.Push(12, nil); err != nil { // MaxAhead counts from the newest (10)
 		t.Fatal(err)
 	}
 	got = b.Take(0, got[:0])
@@ -54,7 +60,7 @@ func FuzzInputBuffer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		b := NewInputBuffer(InputBufferConfig{Capacity: 4, MaxAhead: 8})
 		var out []Input
-		last := uint32(0)
+		last, newest := uint32(0), uint32(0)
 		for len(ops) >= 4 {
 			v := binary.LittleEndian.Uint32(ops)
 			ops = ops[4:]
@@ -74,10 +80,12 @@ func FuzzInputBuffer(f *testing.F) {
 			seq := v % 32
 			err := b.Push(seq, nil)
 			switch {
-			case err == nil:
-				if seq <= last || seq > last+8 {
-					t.Fatalf("accepted seq %d with last %d", seq, last)
+			case err == nil, errors.Is(err, ErrInputOverflow):
+				if seq <= b.LastProcessed() || seq > newest+8 && seq > last+8 {
+					t.Fatalf("accepted seq %d with last %d, newest %d", seq, last, newest)
 				}
+				newest = max(newest, seq)
+				last = b.LastProcessed() // an overflow drops (processes) the oldest
 			case errors.Is(err, ErrStaleInput), errors.Is(err, ErrDuplicateInput),
 				errors.Is(err, ErrInputTooFarAhead), errors.Is(err, ErrInputBufferFull):
 			default:

@@ -666,7 +666,7 @@ func (r *Room) inputRefused(p *Player, err error) {
 		r.obs.InputDropped(r.typ, "duplicate")
 	case errors.Is(err, netcode.ErrStaleInput):
 		r.obs.InputDropped(r.typ, "stale")
-	case errors.Is(err, netcode.ErrInputBufferFull):
+	case errors.Is(err, netcode.ErrInputBufferFull), errors.Is(err, netcode.ErrInputOverflow):
 		r.obs.InputDropped(r.typ, "buffer_full")
 	case errors.Is(err, netcode.ErrInputTooFarAhead):
 		r.obs.InputDropped(r.typ, "too_far_ahead")
