@@ -19,8 +19,8 @@ func TestInputBuffer(t *testing.T) {
 		{10, nil},
 		{21, ErrInputTooFarAhead}, // more than 10 past the newest (10)
 		{5, ErrInputOverflow},     // full: seq 1 is dropped to make room
-		{4, ErrInputOverflow},   // full again: seq 2 is dropped
-		{3, ErrInputBufferFull}, // older than every pending input of a full buffer
+		{4, ErrInputOverflow},     // full again: seq 2 is dropped
+		{3, ErrInputBufferFull},   // older than every pending input of a full buffer
 	}
 	for _, s := range steps {
 		if err := b.Push(s.seq, []byte{byte(s.seq)}); !errors.Is(err, s.want) {
