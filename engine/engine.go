@@ -68,7 +68,7 @@ func New(cfg Config) *Engine {
 	})
 	e.upgrader = gws.NewUpgrader(&upgradeHandler{}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
-		ReadBufferSize:     4096,
+		ReadBufferSize:     1024, // client frames are small; bigger ones still read fine
 		CheckUtf8Enabled:   false,
 		HandshakeTimeout:   cfg.HandshakeTimeout,
 		Recovery:           gws.Recovery,

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"unicode/utf8"
+
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/tickwire/tickwire/room"
@@ -44,4 +46,57 @@ func appendStateFrame(dst []byte, f room.StateFrame) []byte {
 		dst = protowire.AppendBytes(dst, f.Payload)
 	}
 	return dst
+}
+
+// decodeInputFrame decodes a ClientMessage that holds only an Input (the
+// frame every player sends every tick) without building the message. It
+// returns ok == false for anything else (other messages, a request id,
+// unknown fields, non-canonical encodings it does not handle), and the
+// caller falls back to proto.Unmarshal, so the result is always what the
+// full decoder gives. payload and roomID alias data.
+func decodeInputFrame(data []byte) (seq, ack uint32, payload, roomID []byte, ok bool) {
+	num, typ, n := protowire.ConsumeTag(data)
+	if n < 0 || num != 5 || typ != protowire.BytesType {
+		return 0, 0, nil, nil, false
+	}
+	inner, m := protowire.ConsumeBytes(data[n:])
+	if m < 0 || n+m != len(data) {
+		return 0, 0, nil, nil, false
+	}
+	for len(inner) > 0 {
+		num, typ, n := protowire.ConsumeTag(inner)
+		if n < 0 {
+			return 0, 0, nil, nil, false
+		}
+		inner = inner[n:]
+		switch {
+		case (num == 1 || num == 2) && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(inner)
+			if m < 0 {
+				return 0, 0, nil, nil, false
+			}
+			inner = inner[m:]
+			if num == 1 {
+				seq = uint32(v)
+			} else {
+				ack = uint32(v)
+			}
+		case (num == 3 || num == 4) && typ == protowire.BytesType:
+			b, m := protowire.ConsumeBytes(inner)
+			if m < 0 {
+				return 0, 0, nil, nil, false
+			}
+			inner = inner[m:]
+			if num == 3 {
+				payload = b
+			} else if utf8.Valid(b) { // proto3 strings must be UTF-8
+				roomID = b
+			} else {
+				return 0, 0, nil, nil, false
+			}
+		default:
+			return 0, 0, nil, nil, false
+		}
+	}
+	return seq, ack, payload, roomID, true
 }

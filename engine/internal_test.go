@@ -149,3 +149,31 @@ func BenchmarkInputPath(b *testing.B) {
 		s.handle(gws.OpcodeBinary, frames[i%len(frames)])
 	}
 }
+
+// FuzzDecodeInputFrame checks the Input fast path against the full decoder:
+// whenever it accepts a frame, it must agree with proto.Unmarshal.
+func FuzzDecodeInputFrame(f *testing.F) {
+	for _, m := range []*tickwirev1.ClientMessage{
+		{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 7, AckTick: 300, Payload: []byte{8, 1}}}},
+		{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 1, RoomId: "r"}}},
+		{RequestId: 3, Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 1}}},
+		{Kind: &tickwirev1.ClientMessage_Ping{Ping: &tickwirev1.Ping{}}},
+	} {
+		b, _ := proto.Marshal(m)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		seq, ack, payload, roomID, ok := decodeInputFrame(data)
+		if !ok {
+			return
+		}
+		var m tickwirev1.ClientMessage
+		if err := proto.Unmarshal(data, &m); err != nil {
+			t.Fatalf("fast path accepted a frame the decoder refuses: %v", err)
+		}
+		in := m.GetInput()
+		if in == nil || m.RequestId != 0 || in.Seq != seq || in.AckTick != ack || !bytes.Equal(in.Payload, payload) || in.RoomId != string(roomID) {
+			t.Fatalf("fast path (%d %d %x %q) differs from decoder %v", seq, ack, payload, roomID, &m)
+		}
+	})
+}

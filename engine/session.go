@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net"
@@ -362,6 +363,12 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 		u.forward(data) // relayed: frames go to the owner undecoded
 		return
 	}
+	if seq, ack, payload, roomID, ok := decodeInputFrame(data); ok && s.hello.Load() {
+		// Fast path for the per-tick Input frame: no message is built; the
+		// payload is copied because gws reuses its read buffer.
+		s.onInputFields(0, seq, ack, bytes.Clone(payload), roomID)
+		return
+	}
 	in := &s.in
 	in.Reset()
 	if err := proto.Unmarshal(data, in); err != nil || in.Kind == nil {
@@ -457,6 +464,7 @@ func (s *session) onHello(reqID uint32, h *tickwirev1.Hello) {
 		}
 		id = got
 	}
+	s.req = nil // only the auth hook needed the upgrade request; don't keep its headers
 	if len(id.Name) > 32 {
 		id.Name = id.Name[:32]
 	}
@@ -478,16 +486,20 @@ func (s *session) current() (*room.Room, uint32) {
 }
 
 func (s *session) onInput(reqID uint32, in *tickwirev1.Input) {
+	s.onInputFields(reqID, in.Seq, in.AckTick, in.Payload, []byte(in.RoomId))
+}
+
+func (s *session) onInputFields(reqID, seq, ack uint32, payload, roomID []byte) {
 	r, pid := s.current()
 	if r == nil {
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "input while not in a room", true)
 		return
 	}
-	if in.RoomId != "" && in.RoomId != r.ID() {
+	if len(roomID) != 0 && string(roomID) != r.ID() {
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_WRONG_ROOM, "input for a room this connection is not in", true)
 		return
 	}
-	if err := r.PostInput(pid, in.Seq, in.AckTick, in.Payload); err != nil {
+	if err := r.PostInput(pid, seq, ack, payload); err != nil {
 		s.roomPostFailed(reqID, err)
 	}
 }
