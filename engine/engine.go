@@ -208,6 +208,7 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.ws = ws
+	s.raw = newRawWriter(ws.NetConn())
 	ws.Session().Store("s", s)
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}

@@ -81,19 +81,25 @@ type session struct {
 	seatRoom string
 
 	// outbound, guarded by omu
-	omu       sync.Mutex
-	queue     []outFrame
-	spare     []outFrame
-	state     room.StateFrame
-	hasState  bool
-	stateGen  uint32 // bumped when the room membership changes or on resync
-	offerGen  uint32 // stateGen when the pending state was offered
-	drops     int
-	writing   bool
-	closing   bool
-	baseline  atomic.Uint32
-	writeBuf  []byte // writer only
-	closeOnce sync.Once
+	omu      sync.Mutex
+	queue    []outFrame
+	spare    []outFrame
+	state    room.StateFrame
+	hasState bool
+	stateGen uint32 // bumped when the room membership changes or on resync
+	offerGen uint32 // stateGen when the pending state was offered
+	drops    int
+	writing  bool
+	closing  bool
+	baseline atomic.Uint32
+	writeBuf []byte // writer role only
+	raw      *rawWriter
+	// partial is the unwritten tail of a state frame the room goroutine
+	// wrote directly (writer role only; finished by flush).
+	partial     []byte
+	partialTick uint32
+	partialGen  uint32
+	closeOnce   sync.Once
 }
 
 func (s *session) helloDone() bool { return s.hello.Load() }
@@ -116,12 +122,53 @@ func (s *session) SendState(f room.StateFrame) {
 			return
 		}
 	}
+	if s.raw != nil && !s.writing && !s.hasState && len(s.queue) == 0 {
+		// Fast path: take the writer role and write from this goroutine
+		// without blocking (see rawWriter).
+		s.writing = true
+		gen := s.stateGen
+		s.omu.Unlock()
+		s.writeDirect(f, gen)
+		return
+	}
 	s.state, s.hasState, s.offerGen = f, true, s.stateGen
 	start := s.startWriterLocked()
 	s.omu.Unlock()
 	if start {
 		go s.flush()
 	}
+}
+
+// writeDirect writes a state frame while holding the writer role, never
+// blocking: what the socket does not take now is left in s.partial for the
+// writer goroutine.
+func (s *session) writeDirect(f room.StateFrame, gen uint32) {
+	s.writeBuf = appendWSFrame(s.writeBuf[:0], f)
+	n, err := s.raw.tryWrite(s.writeBuf)
+	if err != nil && !errors.Is(err, errWouldBlock) {
+		s.abort()
+		return
+	}
+	s.e.metrics.msgsOut.Add(1)
+	s.e.metrics.bytesOut.Add(uint64(len(s.writeBuf) - wsHeaderLen(len(s.writeBuf))))
+	s.omu.Lock()
+	if n < len(s.writeBuf) {
+		s.partial, s.partialTick, s.partialGen = s.writeBuf[n:], f.Tick, gen
+		s.omu.Unlock()
+		go s.flush()
+		return
+	}
+	if gen == s.stateGen {
+		s.baseline.Store(f.Tick)
+	}
+	s.drops = 0
+	if len(s.queue) > 0 || s.hasState {
+		s.omu.Unlock()
+		go s.flush()
+		return
+	}
+	s.writing = false
+	s.omu.Unlock()
 }
 
 // SendFrame implements room.Conn.
@@ -202,6 +249,22 @@ func (s *session) startWriterLocked() bool {
 func (s *session) flush() {
 	for {
 		s.omu.Lock()
+		if rest := s.partial; len(rest) > 0 {
+			// The tail of a frame the room goroutine started: finish it
+			// first (blocking is fine here).
+			tick, gen := s.partialTick, s.partialGen
+			s.partial = nil
+			s.omu.Unlock()
+			if _, err := s.ws.NetConn().Write(rest); err != nil {
+				s.abort()
+				return
+			}
+			s.omu.Lock()
+			if gen == s.stateGen {
+				s.baseline.Store(tick)
+			}
+			s.drops = 0
+		}
 		if len(s.queue) == 0 && !s.hasState {
 			s.writing = false
 			s.omu.Unlock()

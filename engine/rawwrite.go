@@ -1,0 +1,115 @@
+package engine
+
+import (
+	"errors"
+	"syscall"
+
+	"github.com/tickwire/tickwire/room"
+)
+
+// rawWriter writes to a connection's socket without ever blocking: it is
+// how the room goroutine hands a state frame straight to the kernel.
+//
+// The common case of the state path is "the connection's writer is idle and
+// its socket has room": then the room goroutine frames the state itself and
+// makes one non-blocking write(2), instead of starting a writer goroutine per
+// client per tick (goroutine start, scheduling and exit cost more than the
+// write). If the socket would block or takes only part of the frame, the
+// rest is handed to the connection's writer goroutine, so the room still
+// never waits on a socket. All writes of a connection, raw or through gws,
+// happen while holding the connection's single writer role (session.writing),
+// so frames never interleave.
+type rawWriter struct {
+	rc syscall.RawConn
+}
+
+var errWouldBlock = errors.New("engine: write would block")
+
+// newRawWriter returns nil when c does not expose its file descriptor (then
+// every write goes through the writer goroutine).
+func newRawWriter(c any) *rawWriter {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return &rawWriter{rc: rc}
+}
+
+// tryWrite writes as much of b as the socket takes now. It returns the
+// number of bytes written and errWouldBlock when that is less than len(b)
+// because the socket is full.
+func (w *rawWriter) tryWrite(b []byte) (int, error) {
+	written := 0
+	var werr error
+	err := w.rc.Write(func(fd uintptr) bool {
+		for written < len(b) {
+			n, err := syscall.Write(int(fd), b[written:])
+			if n > 0 {
+				written += n
+			}
+			if err == syscall.EINTR {
+				continue
+			}
+			if err == syscall.EAGAIN {
+				werr = errWouldBlock
+				return true // do not wait: the writer goroutine will
+			}
+			if err != nil {
+				werr = err
+				return true
+			}
+			if n == 0 {
+				werr = errWouldBlock
+				return true
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return written, err
+	}
+	return written, werr
+}
+
+// appendWSFrame appends an unmasked, unfragmented binary WebSocket frame
+// (RFC 6455 section 5.2, server to client, no extensions) holding the State
+// envelope of f.
+func appendWSFrame(dst []byte, f room.StateFrame) []byte {
+	start := len(dst)
+	dst = append(dst, 0x82, 0) // FIN + binary; length patched below
+	dst = appendStateFrame(dst, f)
+	n := len(dst) - start - 2
+	switch {
+	case n < 126:
+		dst[start+1] = byte(n)
+	case n < 1<<16:
+		dst = append(dst, 0, 0)
+		copy(dst[start+4:], dst[start+2:start+2+n])
+		dst[start+1] = 126
+		dst[start+2], dst[start+3] = byte(n>>8), byte(n)
+	default:
+		dst = append(dst, make([]byte, 8)...)
+		copy(dst[start+10:], dst[start+2:start+2+n])
+		dst[start+1] = 127
+		for i := range 8 {
+			dst[start+2+i] = byte(uint64(n) >> (56 - 8*i))
+		}
+	}
+	return dst
+}
+
+// wsHeaderLen returns the header length of a frame appendWSFrame made,
+// given the frame's total length.
+func wsHeaderLen(total int) int {
+	switch {
+	case total-2 < 126:
+		return 2
+	case total-4 < 1<<16:
+		return 4
+	}
+	return 10
+}
