@@ -21,6 +21,12 @@ import (
 // so frames never interleave.
 type rawWriter struct {
 	rc syscall.RawConn
+	// The write in progress: fields instead of closure captures so that a
+	// write does not allocate (only the writer-role holder calls tryWrite).
+	b       []byte
+	written int
+	err     error
+	fn      func(fd uintptr) bool
 }
 
 var errWouldBlock = errors.New("engine: write would block")
@@ -36,43 +42,44 @@ func newRawWriter(c any) *rawWriter {
 	if err != nil {
 		return nil
 	}
-	return &rawWriter{rc: rc}
+	w := &rawWriter{rc: rc}
+	w.fn = w.write
+	return w
 }
 
 // tryWrite writes as much of b as the socket takes now. It returns the
 // number of bytes written and errWouldBlock when that is less than len(b)
 // because the socket is full.
 func (w *rawWriter) tryWrite(b []byte) (int, error) {
-	written := 0
-	var werr error
-	err := w.rc.Write(func(fd uintptr) bool {
-		for written < len(b) {
-			n, err := syscall.Write(int(fd), b[written:])
-			if n > 0 {
-				written += n
-			}
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == syscall.EAGAIN {
-				werr = errWouldBlock
-				return true // do not wait: the writer goroutine will
-			}
-			if err != nil {
-				werr = err
-				return true
-			}
-			if n == 0 {
-				werr = errWouldBlock
-				return true
-			}
-		}
-		return true
-	})
+	w.b, w.written, w.err = b, 0, nil
+	err := w.rc.Write(w.fn)
+	n, werr := w.written, w.err
+	w.b, w.err = nil, nil
 	if err != nil {
-		return written, err
+		return n, err
 	}
-	return written, werr
+	return n, werr
+}
+
+// write is the RawConn callback: it never asks to wait for writability.
+func (w *rawWriter) write(fd uintptr) bool {
+	for w.written < len(w.b) {
+		n, err := syscall.Write(int(fd), w.b[w.written:])
+		if n > 0 {
+			w.written += n
+		}
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN || err == nil && n == 0:
+			w.err = errWouldBlock // the writer goroutine finishes the rest
+			return true
+		case err != nil:
+			w.err = err
+			return true
+		}
+	}
+	return true
 }
 
 // appendWSFrame appends an unmasked, unfragmented binary WebSocket frame

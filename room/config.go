@@ -25,7 +25,7 @@ type Config struct {
 	// dropped and counted. Default 16.
 	InputBuffer int
 	// History is how many ticks of snapshots the room keeps as baselines.
-	// Default 16 (0.8 s at 20 Hz). Over WebSocket a client's baseline is the
+	// Default 8 (0.4 s at 20 Hz). Over WebSocket a client's baseline is the
 	// last frame written to its socket, normally one send interval old; a
 	// client further behind than History gets a full state, which costs
 	// bandwidth once, while every kept snapshot costs memory in every room.
@@ -67,7 +67,7 @@ func (c Config) withDefaults() Config {
 		c.InputBuffer = 16
 	}
 	if c.History <= 0 {
-		c.History = 16
+		c.History = 8
 	}
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 5
