@@ -250,7 +250,8 @@ describe("arena e2e", () => {
       await b.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
       await a.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
       assert.equal(await a.evaluate(() => (window as unknown as { __arena: Arena }).__arena.tags().tagsSent), 1);
-      assert.equal(await b.textContent("#hud-it"), "you!");
+      // The HUD refreshes on its own timer: wait for it rather than read it once.
+      await b.waitForFunction(() => document.querySelector("#hud-it")?.textContent === "you!", null, { timeout: 5000, polling: 50 });
 
       mkdirSync(results, { recursive: true });
       await b.waitForTimeout(150);
