@@ -111,9 +111,20 @@ type upstream struct {
 	code    atomic.Uint32 // close code from the owner, 0 if the link broke
 }
 
-func (u *upstream) OnOpen(*gws.Conn)             {}
-func (u *upstream) OnPing(c *gws.Conn, p []byte) { _ = c.WritePong(p) }
-func (u *upstream) OnPong(*gws.Conn, []byte)     {}
+func (u *upstream) OnOpen(*gws.Conn) {}
+func (u *upstream) OnPing(c *gws.Conn, p []byte) {
+	u.alive(c)
+	_ = c.WritePong(p)
+}
+func (u *upstream) OnPong(c *gws.Conn, _ []byte) { u.alive(c) }
+
+// alive pushes the upstream's read deadline out: an owner that goes silent
+// (no frame and no ping for IdleTimeout; owners ping quiet connections every
+// PingInterval) ends the relay with CLOSE_CODE_UPSTREAM_UNAVAILABLE instead
+// of hanging the client.
+func (u *upstream) alive(c *gws.Conn) {
+	_ = c.SetReadDeadline(time.Now().Add(u.s.e.cfg.IdleTimeout))
+}
 
 func (u *upstream) OnClose(_ *gws.Conn, err error) {
 	var ce *gws.CloseError
@@ -133,7 +144,8 @@ func (u *upstream) OnClose(_ *gws.Conn, err error) {
 	}
 }
 
-func (u *upstream) OnMessage(_ *gws.Conn, m *gws.Message) {
+func (u *upstream) OnMessage(c *gws.Conn, m *gws.Message) {
+	u.alive(c)
 	if u.phase.Load() == phaseRelay {
 		data := m.Bytes()
 		u.s.e.metrics.relayFrames[1].Add(1)
@@ -254,6 +266,7 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 		return relayDone
 	}
 	u.ws = ws
+	u.alive(ws)
 	go ws.ReadLoop()
 	hello, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1, Name: s.identity.Name, Client: "tickwire-relay"}}})
 	join, _ := proto.Marshal(&tickwirev1.ClientMessage{RequestId: u.reqID, Kind: &tickwirev1.ClientMessage_Join{Join: j}})
@@ -309,8 +322,16 @@ func (e *Engine) proxyUpgrade(w http.ResponseWriter, r *http.Request, addr strin
 			pr.Out.Host = pr.In.Host
 			pr.Out.Header.Set(proxiedHeader, e.cfg.NodeID)
 		},
-		ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e.log.Info("upgrade proxy failed", "addr", addr, "err", err)
+			// Answer in WebSocket terms, as a relay does: accept the upgrade
+			// here and close with CLOSE_CODE_UPSTREAM_UNAVAILABLE (browsers
+			// only see "1006" for a failed HTTP upgrade).
+			if ws, uerr := e.upgrader.Upgrade(w, r); uerr == nil {
+				e.metrics.closed(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE))
+				_ = ws.WriteClose(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), []byte("owner node unreachable"))
+				return
+			}
 			http.Error(w, "owner node unreachable", http.StatusBadGateway)
 		},
 	}

@@ -2,6 +2,12 @@ package engine
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,5 +122,95 @@ func BenchmarkRelayDownstream(b *testing.B) {
 	}
 	if client.frames != b.N {
 		b.Fatalf("wrote %d of %d", client.frames, b.N)
+	}
+}
+
+// silentOwner answers Join with Joined and then says nothing, not even
+// pongs: a hung owner node.
+type silentOwner struct{}
+
+func (silentOwner) OnOpen(*gws.Conn)         {}
+func (silentOwner) OnClose(*gws.Conn, error) {}
+func (silentOwner) OnPing(*gws.Conn, []byte) {}
+func (silentOwner) OnPong(*gws.Conn, []byte) {}
+func (silentOwner) OnMessage(c *gws.Conn, m *gws.Message) {
+	defer m.Close()
+	var in tickwirev1.ClientMessage
+	if proto.Unmarshal(m.Bytes(), &in) == nil && in.GetJoin() != nil {
+		b, _ := proto.Marshal(&tickwirev1.ServerMessage{RequestId: in.RequestId, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{RoomId: "r", PlayerId: 1}}})
+		_ = c.WriteMessage(gws.OpcodeBinary, b)
+	}
+}
+
+func TestRelayToSilentOwnerCloses4014(t *testing.T) {
+	up := gws.NewUpgrader(silentOwner{}, &gws.ServerOption{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err == nil {
+			go c.ReadLoop()
+		}
+	}))
+	defer srv.Close()
+	e := testEngine(t)
+	e.cfg.IdleTimeout = 300 * time.Millisecond
+	s, client := testSession(e)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if got := s.relay(ctx, 1, strings.TrimPrefix(srv.URL, "http://"), &tickwirev1.Join{RoomId: "r"}, false); got != relayJoined {
+		t.Fatalf("relay outcome %v, want joined", got)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		client.mu.Lock()
+		code := client.closed
+		client.mu.Unlock()
+		if code == uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client close code %d, want 4014 after the owner went silent", code)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+type closeRecorder struct{ code chan uint16 }
+
+func (closeRecorder) OnOpen(*gws.Conn)                      {}
+func (closeRecorder) OnPing(*gws.Conn, []byte)              {}
+func (closeRecorder) OnPong(*gws.Conn, []byte)              {}
+func (closeRecorder) OnMessage(_ *gws.Conn, m *gws.Message) { m.Close() }
+func (r closeRecorder) OnClose(_ *gws.Conn, err error) {
+	var ce *gws.CloseError
+	if errors.As(err, &ce) {
+		r.code <- ce.Code
+		return
+	}
+	r.code <- 0
+}
+
+func TestProxyToUnreachableOwnerCloses4014(t *testing.T) {
+	e := testEngine(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there any more
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { e.proxyUpgrade(w, r, dead) }))
+	defer srv.Close()
+	rec := closeRecorder{code: make(chan uint16, 1)}
+	ws, _, err := gws.NewClient(rec, &gws.ClientOption{Addr: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"})
+	if err != nil {
+		t.Fatalf("the entry node should accept the upgrade and then close: %v", err)
+	}
+	go ws.ReadLoop()
+	select {
+	case code := <-rec.code:
+		if code != uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE) {
+			t.Fatalf("close code %d, want 4014", code)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no close")
 	}
 }
