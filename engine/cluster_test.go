@@ -204,6 +204,33 @@ func TestClusterJoinByIDThroughOtherNode(t *testing.T) {
 	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND)
 }
 
+// TestClusterRoomChangesReachDirectory: a room locked by its handler after
+// creation is no longer offered by join-or-create on other nodes.
+func TestClusterRoomChangesReachDirectory(t *testing.T) {
+	rs := redistest.Start(t)
+	nodes := startCluster(t, rs.Addr(), 2, room.Config{TickRate: 20, MaxPlayers: 4})
+	a := dial(t, nodes[0], nil)
+	ja, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.SendMessage(0, []byte("lock")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "lock published", func() bool {
+		rec, err := nodes[1].e.Backend().LookupRoom(context.Background(), ja.RoomId)
+		return err == nil && rec.Locked
+	})
+	b := dial(t, nodes[1], nil)
+	jb, err := b.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if jb.RoomId == ja.RoomId {
+		t.Fatal("join-or-create picked a locked room")
+	}
+}
+
 // TestClusterReservationTokens: forged, expired and reused reservations
 // are closed with 4010, 4011 and 4012, in the URL and in Join.
 func TestClusterReservationTokens(t *testing.T) {

@@ -234,6 +234,7 @@ func (e *Engine) startCluster() error {
 	}
 	run(func(ctx context.Context) { _ = l.node.Run(ctx) })
 	run(e.dirWorker)
+	run(e.syncRooms)
 	run(e.subscribeLoop)
 	for _, q := range e.cfg.Cluster.Queues {
 		m := cluster.NewMatcher(l.b, cluster.MatcherConfig{
