@@ -202,8 +202,11 @@ func TestBadInputGetsClosed(t *testing.T) {
 		{"flood", engine.Config{RateLimit: 5, RateBurst: 5}, func(t *testing.T, r *raw) {
 			r.hello(t)
 			ping, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Ping{Ping: &tickwirev1.Ping{}}})
-			for range 40 {
-				_ = r.ws.WriteMessage(gws.OpcodeBinary, ping) // fails once the server closed
+			// Burst 5, then more than RateLimit (5) strikes: 12 frames are
+			// enough. Stop writing there, so the close frame is read before
+			// any reset caused by writes to a closed socket.
+			for range 12 {
+				_ = r.ws.WriteMessage(gws.OpcodeBinary, ping)
 			}
 		}, uint16(tickwirev1.CloseCode_CLOSE_CODE_RATE_LIMITED)},
 		{"no hello", engine.Config{HandshakeTimeout: 100 * time.Millisecond, PingInterval: 50 * time.Millisecond}, func(t *testing.T, r *raw) {}, uint16(tickwirev1.CloseCode_CLOSE_CODE_HANDSHAKE_TIMEOUT)},
