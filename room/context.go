@@ -46,6 +46,7 @@ func (c *Context[S]) SetTickRate(hz int) {
 	}
 	c.r.tickRate.Store(int32(hz))
 	c.r.rateChange = hz
+	c.r.rateChangeAt = c.r.clock.Now()
 }
 
 // Players returns the players in join order. The slice is the room's own:

@@ -213,7 +213,10 @@ type Room struct {
 	closing    CloseReason
 	sendEvery  uint32
 	rateChange int
-	viewIDs    []uint32
+	// rateChangeAt anchors the new schedule at the moment SetTickRate ran,
+	// however late the loop applies it.
+	rateChangeAt time.Time
+	viewIDs      []uint32
 }
 
 func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *slog.Logger, private bool, meta map[string]string) *Room {
@@ -441,10 +444,10 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 			r.drainControl()
 			if r.rateChange > 0 {
 				iv = interval(r.rateChange)
-				next = r.clock.Now().Add(iv)
+				next = r.rateChangeAt.Add(iv)
 				r.rateChange = 0
 				timer.Stop()
-				timer.Reset(iv)
+				timer.Reset(max(0, next.Sub(r.clock.Now())))
 			}
 		case <-timer.C():
 			late := r.clock.Now().Sub(next)
@@ -467,7 +470,7 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 			}
 			if r.rateChange > 0 {
 				iv = interval(r.rateChange)
-				next = r.clock.Now().Add(iv)
+				next = r.rateChangeAt.Add(iv)
 				r.rateChange = 0
 			}
 			timer.Reset(next.Sub(r.clock.Now()))
