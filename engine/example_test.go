@@ -18,7 +18,9 @@ import (
 )
 
 // counter is a game whose state counts inputs.
-type counter struct{ room.Base[*wrapperspb.UInt64Value] }
+type counter struct {
+	room.Base[*wrapperspb.UInt64Value]
+}
 
 func (counter) Tick(c *room.Context[*wrapperspb.UInt64Value], in []room.Input) {
 	c.State.Value += uint64(len(in))
