@@ -293,14 +293,20 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
-// sweep pings quiet connections and closes idle and handshake-less ones.
-func (e *Engine) sweep(now time.Time) {
+// sessionList returns the open sessions.
+func (e *Engine) sessionList() []*session {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	list := make([]*session, 0, len(e.sessions))
 	for s := range e.sessions {
 		list = append(list, s)
 	}
-	e.mu.Unlock()
+	return list
+}
+
+// sweep pings quiet connections and closes idle and handshake-less ones.
+func (e *Engine) sweep(now time.Time) {
+	list := e.sessionList()
 	for _, s := range list {
 		quiet := now.Sub(time.Unix(0, s.lastSeen.Load()))
 		switch {
@@ -365,12 +371,7 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
 	defer cancel()
 	err := e.rooms.Shutdown(dctx)
-	e.mu.Lock()
-	list := make([]*session, 0, len(e.sessions))
-	for s := range e.sessions {
-		list = append(list, s)
-	}
-	e.mu.Unlock()
+	list := e.sessionList()
 	for _, s := range list {
 		s.closeWith(1001, "server shutting down")
 	}

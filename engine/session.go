@@ -139,6 +139,28 @@ func (s *session) SendState(f room.StateFrame) {
 	}
 }
 
+// stateWrittenLocked records that the state of tick, offered in baseline
+// generation gen, is now on the socket: it becomes the baseline unless the
+// baseline was reset since (new room, resync). Call with omu held.
+func (s *session) stateWrittenLocked(tick, gen uint32) {
+	if gen == s.stateGen {
+		s.baseline.Store(tick)
+	}
+	s.drops = 0
+}
+
+// resetBaseline forgets the baseline (the next state is full); a write in
+// flight no longer sets it. dropPending also discards an unsent state.
+func (s *session) resetBaseline(dropPending bool) {
+	s.omu.Lock()
+	if dropPending {
+		s.hasState = false
+	}
+	s.stateGen++
+	s.baseline.Store(0)
+	s.omu.Unlock()
+}
+
 // writeDirect writes a state frame while holding the writer role, never
 // blocking: what the socket does not take now is left in s.partial for the
 // writer goroutine.
@@ -158,10 +180,7 @@ func (s *session) writeDirect(f room.StateFrame, gen uint32) {
 		go s.flush()
 		return
 	}
-	if gen == s.stateGen {
-		s.baseline.Store(f.Tick)
-	}
-	s.drops = 0
+	s.stateWrittenLocked(f.Tick, gen)
 	if len(s.queue) > 0 || s.hasState {
 		s.omu.Unlock()
 		go s.flush()
@@ -194,11 +213,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	if release {
 		s.e.releaseSeat(roomID)
 	}
-	s.omu.Lock()
-	s.hasState = false
-	s.stateGen++
-	s.baseline.Store(0)
-	s.omu.Unlock()
+	s.resetBaseline(true)
 	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
 	if reason == room.LeaveKicked {
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED), "kicked: "+msg)
@@ -260,10 +275,7 @@ func (s *session) flush() {
 				return
 			}
 			s.omu.Lock()
-			if gen == s.stateGen {
-				s.baseline.Store(tick)
-			}
-			s.drops = 0
+			s.stateWrittenLocked(tick, gen)
 		}
 		if len(s.queue) == 0 && !s.hasState {
 			s.writing = false
@@ -308,10 +320,7 @@ func (s *session) flush() {
 			s.e.metrics.msgsOut.Add(1)
 			s.e.metrics.bytesOut.Add(uint64(len(s.writeBuf)))
 			s.omu.Lock()
-			if gen == s.stateGen {
-				s.baseline.Store(st.Tick)
-			}
-			s.drops = 0
+			s.stateWrittenLocked(st.Tick, gen)
 			s.spare = frames[:0]
 			s.omu.Unlock()
 		} else {
@@ -460,10 +469,7 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 		s.onRoomMessage(reqID, k.Message)
 	case *tickwirev1.ClientMessage_Ack:
 		if k.Ack.Tick == 0 {
-			s.omu.Lock()
-			s.stateGen++
-			s.baseline.Store(0)
-			s.omu.Unlock()
+			s.resetBaseline(false)
 		}
 	case *tickwirev1.ClientMessage_MatchmakerAdd:
 		s.onMatchmakerAdd(reqID, k.MatchmakerAdd)
@@ -594,7 +600,7 @@ func (s *session) onPing(reqID uint32, p *tickwirev1.Ping) {
 	r, pid := s.current()
 	var tick uint32
 	if r != nil {
-		tick = r.Info().Tick
+		tick = r.Tick()
 		if p.RttMs > 0 || p.InterpDelayMs > 0 {
 			r.ReportLatency(pid, msDuration(p.RttMs), msDuration(p.InterpDelayMs))
 		}
@@ -639,12 +645,8 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 		UserID: s.identity.UserID, Name: s.identity.Name, SessionID: s.id,
 		Conn: s, Options: j.Options, RequestID: reqID,
 	}
-	// Set membership before the room can send anything that depends on it:
-	// the room goroutine may call Removed right after a successful join.
-	s.omu.Lock()
-	s.stateGen++
-	s.baseline.Store(0)
-	s.omu.Unlock()
+	// A new room starts from a full state: no baseline carries over.
+	s.resetBaseline(false)
 	if j.Reservation != "" {
 		s.joinReservation(ctx, reqID, j)
 		return

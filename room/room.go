@@ -249,6 +249,9 @@ func (r *Room) ID() string { return r.id }
 // Type returns the room type name.
 func (r *Room) Type() string { return r.typ }
 
+// Tick returns the room's current tick (cheaper than Info().Tick).
+func (r *Room) Tick() uint32 { return r.tickNow.Load() }
+
 // Done is closed when the room has closed.
 func (r *Room) Done() <-chan struct{} { return r.done }
 
