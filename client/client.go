@@ -277,7 +277,8 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Close closes the connection with 1000.
+// Close closes the connection with 1000. It returns within about 3 s even
+// when the server stopped reading.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	closed := c.closed
@@ -285,6 +286,9 @@ func (c *Client) Close() error {
 	if closed {
 		return nil
 	}
+	// gws closes the socket right after the close frame; the deadline keeps
+	// a peer that stopped reading from blocking Close.
+	_ = c.ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
 	err := c.ws.WriteClose(1000, nil)
 	<-c.done
 	if errors.Is(err, gws.ErrConnClosed) {
