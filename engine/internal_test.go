@@ -18,27 +18,6 @@ import (
 	"github.com/tickwire/tickwire/room"
 )
 
-func TestAppendStateFrameMatchesProtoMarshal(t *testing.T) {
-	tests := []room.StateFrame{
-		{},
-		{Tick: 1},
-		{Tick: 300, Baseline: 299, LastSeq: 17, Payload: []byte{0}},
-		{Tick: 1 << 31, Baseline: 1, LastSeq: 1 << 30, Payload: bytes.Repeat([]byte{7}, 300)},
-		{Tick: 5, Payload: bytes.Repeat([]byte{1}, 70000)},
-	}
-	for _, f := range tests {
-		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_State{State: &tickwirev1.State{
-			Tick: f.Tick, BaselineTick: f.Baseline, LastInputSeq: f.LastSeq, Payload: f.Payload,
-		}}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendStateFrame(nil, f); !bytes.Equal(got, want) {
-			t.Errorf("frame %+v:\n got %x\nwant %x", f, got, want)
-		}
-	}
-}
-
 // fakeWS records writes.
 type fakeWS struct {
 	mu     sync.Mutex
@@ -148,32 +127,4 @@ func BenchmarkInputPath(b *testing.B) {
 	for i := 0; b.Loop(); i++ {
 		s.handle(gws.OpcodeBinary, frames[i%len(frames)])
 	}
-}
-
-// FuzzDecodeInputFrame checks the Input fast path against the full decoder:
-// whenever it accepts a frame, it must agree with proto.Unmarshal.
-func FuzzDecodeInputFrame(f *testing.F) {
-	for _, m := range []*tickwirev1.ClientMessage{
-		{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 7, AckTick: 300, Payload: []byte{8, 1}}}},
-		{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 1, RoomId: "r"}}},
-		{RequestId: 3, Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 1}}},
-		{Kind: &tickwirev1.ClientMessage_Ping{Ping: &tickwirev1.Ping{}}},
-	} {
-		b, _ := proto.Marshal(m)
-		f.Add(b)
-	}
-	f.Fuzz(func(t *testing.T, data []byte) {
-		seq, ack, payload, roomID, ok := decodeInputFrame(data)
-		if !ok {
-			return
-		}
-		var m tickwirev1.ClientMessage
-		if err := proto.Unmarshal(data, &m); err != nil {
-			t.Fatalf("fast path accepted a frame the decoder refuses: %v", err)
-		}
-		in := m.GetInput()
-		if in == nil || m.RequestId != 0 || in.Seq != seq || in.AckTick != ack || !bytes.Equal(in.Payload, payload) || in.RoomId != string(roomID) {
-			t.Fatalf("fast path (%d %d %x %q) differs from decoder %v", seq, ack, payload, roomID, &m)
-		}
-	})
 }

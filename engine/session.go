@@ -15,6 +15,7 @@ import (
 
 	"github.com/tickwire/tickwire/engine/cluster"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/proto/wire"
 	"github.com/tickwire/tickwire/room"
 )
 
@@ -435,10 +436,10 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 		u.forward(data) // relayed: frames go to the owner undecoded
 		return
 	}
-	if seq, ack, payload, roomID, ok := decodeInputFrame(data); ok && s.hello.Load() {
+	if in, ok := wire.DecodeInput(data); ok && s.hello.Load() {
 		// Fast path for the per-tick Input frame: no message is built; the
 		// payload is copied because gws reuses its read buffer.
-		s.onInputFields(0, seq, ack, bytes.Clone(payload), roomID)
+		s.onInputFields(0, in.Seq, in.AckTick, bytes.Clone(in.Payload), in.RoomID)
 		return
 	}
 	in := &s.in
