@@ -8,6 +8,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/tickwire/tickwire/netcode"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/proto/wire"
 )
 
 // Options configure a Client. The zero value works.
@@ -203,9 +205,15 @@ func (c *Client) Room() (string, uint32) {
 // state tick received as ack. It returns the sequence number.
 func (c *Client) SendInput(payload []byte) (uint32, error) {
 	seq := c.seq.Add(1)
-	return seq, c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{
-		Seq: seq, AckTick: c.ackTick.Load(), Payload: payload,
-	}}})
+	// The per-tick frame is encoded without building the message (the
+	// bytes are those proto.Marshal would produce); gws copies them into
+	// its own frame before WriteMessage returns.
+	var buf [128]byte
+	frame := wire.AppendInput(buf[:0], wire.Input{Seq: seq, AckTick: c.ackTick.Load(), Payload: payload})
+	if err := c.ws.WriteMessage(gws.OpcodeBinary, frame); err != nil {
+		return seq, fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return seq, nil
 }
 
 // SendMessage sends a game-defined room message.
@@ -385,17 +393,18 @@ func (e *events) OnPong(*gws.Conn, []byte)      {}
 func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := e.c
+	if f, ok := wire.DecodeState(msg.Bytes()); ok {
+		// Fast path for the per-tick state frame; the payload is copied
+		// because gws reuses its read buffer.
+		c.onState(&tickwirev1.State{Tick: f.Tick, BaselineTick: f.Baseline, LastInputSeq: f.LastInputSeq, Payload: bytes.Clone(f.Payload)})
+		return
+	}
 	m := &tickwirev1.ServerMessage{}
 	if err := proto.Unmarshal(msg.Bytes(), m); err != nil {
 		return // a frame we cannot decode is ignored
 	}
 	if st := m.GetState(); st != nil {
-		if st.Tick > c.ackTick.Load() {
-			c.ackTick.Store(st.Tick)
-		}
-		if c.opts.OnState != nil {
-			c.opts.OnState(st)
-		}
+		c.onState(st)
 		return
 	}
 	if left := m.GetLeft(); left != nil {
@@ -416,6 +425,15 @@ func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
 	}
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(m)
+	}
+}
+
+func (c *Client) onState(st *tickwirev1.State) {
+	if st.Tick > c.ackTick.Load() {
+		c.ackTick.Store(st.Tick)
+	}
+	if c.opts.OnState != nil {
+		c.opts.OnState(st)
 	}
 }
 

@@ -16,12 +16,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/client"
 	arenav1 "github.com/tickwire/tickwire/examples/arena/proto/arena/v1"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/proto/wire"
 )
 
 // Config is one load-test run. The zero value of every optional field has a
@@ -167,7 +167,7 @@ type bot struct {
 // proto.Size(&ServerMessage{...}) returns; the server writes no other field
 // in state frames (engine/frame.go).
 func stateFrameSize(st *tickwirev1.State) int {
-	return 1 + protowire.SizeBytes(proto.Size(st))
+	return wire.SizeState(wire.State{Tick: st.Tick, Baseline: st.BaselineTick, LastInputSeq: st.LastInputSeq, Payload: st.Payload})
 }
 
 func (b *bot) onState(st *tickwirev1.State) {
