@@ -59,7 +59,9 @@ func NewInputBuffer(cfg InputBufferConfig) *InputBuffer {
 	if cfg.MaxAhead == 0 {
 		cfg.MaxAhead = 64
 	}
-	return &InputBuffer{cfg: cfg, pending: make([]Input, 0, cfg.Capacity)}
+	// Pending usually holds one or two inputs; the slice grows up to
+	// Capacity only for a player whose inputs bunch up.
+	return &InputBuffer{cfg: cfg, pending: make([]Input, 0, min(cfg.Capacity, 4))}
 }
 
 // Push adds an input. It keeps payload (no copy): the caller must not reuse
