@@ -58,6 +58,7 @@ func New(cfg Config) *Engine {
 		byID:     map[string]*session{},
 		stop:     make(chan struct{}),
 	}
+	e.metrics.liveIO = e.ioTotals
 	e.cl = newClusterLink(cfg)
 	if e.cl.err != nil {
 		e.log.Error("cluster configuration", "err", e.cl.err)
@@ -229,12 +230,26 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 	go ws.ReadLoop()
 }
 
+// ioTotals adds up the I/O counters of the open sessions and the closed
+// ones, under e.mu so that a session retiring is counted exactly once.
+func (e *Engine) ioTotals(t *ioTotals) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.metrics.closedIO.addTo(t)
+	for s := range e.sessions {
+		s.io.addTo(t)
+	}
+}
+
 func (e *Engine) removeSession(s *session) {
 	e.mu.Lock()
 	_, ok := e.sessions[s]
 	delete(e.sessions, s)
 	if e.byID[s.id] == s {
 		delete(e.byID, s.id)
+	}
+	if ok {
+		e.metrics.retire(&s.io) // under e.mu: a scrape counts s once
 	}
 	e.mu.Unlock()
 	if ok {

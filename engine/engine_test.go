@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -346,5 +347,61 @@ func TestHTTPEndpoints(t *testing.T) {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("%s: %q does not contain %q", path, sb.String(), want)
 		}
+	}
+}
+
+// metricValue returns the value of an unlabeled sample in the node's
+// Prometheus output.
+func metricValue(t *testing.T, s *server, name string) float64 {
+	t.Helper()
+	var b strings.Builder
+	s.e.Metrics().WritePrometheus(&b)
+	for line := range strings.Lines(b.String()) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no sample %s in\n%s", name, b.String())
+	return 0
+}
+
+// Messages and bytes are counted per connection; a closed connection's
+// counts stay in the totals.
+func TestIOCountersCountOpenAndClosedConnections(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{})
+	a := dial(t, s, nil)
+	if _, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	const inputs = 5
+	for range inputs {
+		if _, err := a.SendInput([]byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// hello + join + the inputs
+	eventually(t, "inputs counted", func() bool { return metricValue(t, s, "tickwire_messages_in_total") >= 2+inputs })
+	eventually(t, "states counted", func() bool { return metricValue(t, s, "tickwire_messages_out_total") >= 3 })
+	in, out := metricValue(t, s, "tickwire_messages_in_total"), metricValue(t, s, "tickwire_messages_out_total")
+	bytesIn := metricValue(t, s, "tickwire_bytes_in_total")
+	if bytesIn < float64(inputs*4) {
+		t.Errorf("bytes in = %v for %d inputs", bytesIn, inputs)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "connection closed", func() bool { return metricValue(t, s, "tickwire_connections") == 0 })
+	if got := metricValue(t, s, "tickwire_messages_in_total"); got < in {
+		t.Errorf("messages in went from %v to %v after the close", in, got)
+	}
+	if got := metricValue(t, s, "tickwire_messages_out_total"); got < out {
+		t.Errorf("messages out went from %v to %v after the close", out, got)
+	}
+	if got := metricValue(t, s, "tickwire_bytes_in_total"); got < bytesIn {
+		t.Errorf("bytes in went from %v to %v after the close", bytesIn, got)
 	}
 }

@@ -22,10 +22,10 @@ import (
 type Metrics struct {
 	connections  atomic.Int64
 	sessionsOpen atomic.Uint64
-	msgsIn       atomic.Uint64
-	msgsOut      atomic.Uint64
-	bytesIn      atomic.Uint64
-	bytesOut     atomic.Uint64
+	// closedIO holds the totals of closed connections; open ones count in
+	// their own ioCounters, added up by liveIO at scrape time.
+	closedIO     ioCounters
+	liveIO       func(*ioTotals)
 	stateDropped atomic.Uint64
 	ticks        atomic.Uint64
 	skipped      atomic.Uint64
@@ -53,6 +53,31 @@ type Metrics struct {
 	rooms   map[string]int64
 	dropped map[string]*atomic.Uint64 // inputs dropped by reason
 	closes  map[string]*atomic.Uint64 // connections closed by code
+}
+
+// ioCounters counts one connection's WebSocket messages and payload bytes.
+// Each connection has its own: shared counters would be updated four times
+// per player per tick from the read goroutines and room goroutines of
+// every core, bouncing one cache line between them.
+type ioCounters struct {
+	msgsIn, bytesIn, msgsOut, bytesOut atomic.Uint64
+}
+
+type ioTotals struct{ msgsIn, bytesIn, msgsOut, bytesOut uint64 }
+
+func (c *ioCounters) addTo(t *ioTotals) {
+	t.msgsIn += c.msgsIn.Load()
+	t.bytesIn += c.bytesIn.Load()
+	t.msgsOut += c.msgsOut.Load()
+	t.bytesOut += c.bytesOut.Load()
+}
+
+// retire moves a closed connection's counts into the closed totals.
+func (m *Metrics) retire(c *ioCounters) {
+	m.closedIO.msgsIn.Add(c.msgsIn.Load())
+	m.closedIO.bytesIn.Add(c.bytesIn.Load())
+	m.closedIO.msgsOut.Add(c.msgsOut.Load())
+	m.closedIO.bytesOut.Add(c.bytesOut.Load())
 }
 
 func newMetrics() *Metrics {
@@ -173,10 +198,16 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.tickDur.write(&b, "tickwire_tick_duration_seconds", "Time spent in a room tick (handler and replication).")
 	m.tickLate.write(&b, "tickwire_tick_lateness_seconds", "How late a tick started against its schedule.")
 	m.joinLatency.write(&b, "tickwire_join_seconds", "Join and join-or-create latency.")
-	counter("tickwire_messages_in_total", "WebSocket messages received.", m.msgsIn.Load())
-	counter("tickwire_messages_out_total", "WebSocket messages sent.", m.msgsOut.Load())
-	counter("tickwire_bytes_in_total", "Payload bytes received.", m.bytesIn.Load())
-	counter("tickwire_bytes_out_total", "Payload bytes sent.", m.bytesOut.Load())
+	var tot ioTotals
+	if m.liveIO != nil {
+		m.liveIO(&tot) // adds the closed totals too, consistently with retire
+	} else {
+		m.closedIO.addTo(&tot)
+	}
+	counter("tickwire_messages_in_total", "WebSocket messages received.", tot.msgsIn)
+	counter("tickwire_messages_out_total", "WebSocket messages sent.", tot.msgsOut)
+	counter("tickwire_bytes_in_total", "Payload bytes received.", tot.bytesIn)
+	counter("tickwire_bytes_out_total", "Payload bytes sent.", tot.bytesOut)
 	counter("tickwire_state_frames_dropped_total", "Unsent state frames replaced by a newer one (slow clients).", m.stateDropped.Load())
 	b.WriteString("# HELP tickwire_state_encodes_total State encodings (one per distinct baseline per send tick).\n# TYPE tickwire_state_encodes_total counter\n")
 	fmt.Fprintf(&b, "tickwire_state_encodes_total{kind=\"full\"} %d\ntickwire_state_encodes_total{kind=\"patch\"} %d\n", m.encFull.Load(), m.encPatch.Load())

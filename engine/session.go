@@ -101,6 +101,7 @@ type session struct {
 	partialTick uint32
 	partialGen  uint32
 	closeOnce   sync.Once
+	io          ioCounters
 }
 
 func (s *session) helloDone() bool { return s.hello.Load() }
@@ -172,8 +173,8 @@ func (s *session) writeDirect(f room.StateFrame, gen uint32) {
 		s.abort()
 		return
 	}
-	s.e.metrics.msgsOut.Add(1)
-	s.e.metrics.bytesOut.Add(uint64(len(s.writeBuf) - wsHeaderLen(len(s.writeBuf))))
+	s.io.msgsOut.Add(1)
+	s.io.bytesOut.Add(uint64(len(s.writeBuf) - wsHeaderLen(len(s.writeBuf))))
 	s.omu.Lock()
 	if n < len(s.writeBuf) {
 		s.partial, s.partialTick, s.partialGen = s.writeBuf[n:], f.Tick, gen
@@ -307,8 +308,8 @@ func (s *session) flush() {
 				_ = f.msg.Close()
 			}
 			if f.op == gws.OpcodeBinary {
-				s.e.metrics.msgsOut.Add(1)
-				s.e.metrics.bytesOut.Add(uint64(len(f.data)))
+				s.io.msgsOut.Add(1)
+				s.io.bytesOut.Add(uint64(len(f.data)))
 			}
 		}
 		clear(frames)
@@ -318,8 +319,8 @@ func (s *session) flush() {
 				s.abort()
 				return
 			}
-			s.e.metrics.msgsOut.Add(1)
-			s.e.metrics.bytesOut.Add(uint64(len(s.writeBuf)))
+			s.io.msgsOut.Add(1)
+			s.io.bytesOut.Add(uint64(len(s.writeBuf)))
 			s.omu.Lock()
 			s.stateWrittenLocked(st.Tick, gen)
 			s.spare = frames[:0]
@@ -423,8 +424,8 @@ func (s *session) OnMessage(_ *gws.Conn, m *gws.Message) {
 func (s *session) handle(op gws.Opcode, data []byte) {
 	now := time.Now()
 	s.lastSeen.Store(now.UnixNano())
-	s.e.metrics.msgsIn.Add(1)
-	s.e.metrics.bytesIn.Add(uint64(len(data)))
+	s.io.msgsIn.Add(1)
+	s.io.bytesIn.Add(uint64(len(data)))
 	if op != gws.OpcodeBinary {
 		s.closeWith(1003, "binary frames only")
 		return
