@@ -60,7 +60,11 @@ type Metrics struct {
 // per player per tick from the read goroutines and room goroutines of
 // every core, bouncing one cache line between them.
 type ioCounters struct {
-	msgsIn, bytesIn, msgsOut, bytesOut atomic.Uint64
+	msgsIn, bytesIn atomic.Uint64 // the read goroutine's
+	// Keeps the two halves on different cache lines: the room goroutine
+	// and the writer update the other half at the same time.
+	_                 [48]byte
+	msgsOut, bytesOut atomic.Uint64
 }
 
 type ioTotals struct{ msgsIn, bytesIn, msgsOut, bytesOut uint64 }
