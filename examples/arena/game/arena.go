@@ -83,6 +83,11 @@ type Arena struct {
 	positions  []netcode.EntityPos
 	rewound    []netcode.EntityPos
 	grid       *netcode.Grid
+	// pickups mirrors pickupsOf.Pickups in a slice with the positions
+	// inline: collect runs for every input, and walking the map (and
+	// chasing each pickup's pointer) cost more than the rest of the rules.
+	pickups   []pickupPos
+	pickupsOf *arenav1.State
 	// Spawn, when set, places joining players (quarter units); tests use it.
 	Spawn func(id uint32) (x, y int32)
 }
@@ -120,6 +125,7 @@ func (a *Arena) Init(c *room.Context[*arenav1.State], _ []byte) error {
 	if a.m != Standard {
 		c.State.WorldWidth, c.State.WorldHeight = uint32(a.m.Width), uint32(a.m.Height)
 	}
+	a.pickupsOf, a.pickups = c.State, a.pickups[:0]
 	for range a.m.Pickups {
 		a.spawnPickup(c.State)
 	}
@@ -127,12 +133,30 @@ func (a *Arena) Init(c *room.Context[*arenav1.State], _ []byte) error {
 	return nil
 }
 
+type pickupPos struct {
+	id, value uint32
+	x, y      int32
+}
+
 func (a *Arena) spawnPickup(s *arenav1.State) {
 	a.nextPickup++
-	s.Pickups[a.nextPickup] = &arenav1.Pickup{
+	pk := &arenav1.Pickup{
 		X:     PlayerRadius + a.rng.Int32N(a.w-2*PlayerRadius),
 		Y:     PlayerRadius + a.rng.Int32N(a.h-2*PlayerRadius),
 		Value: 1 + uint32(a.rng.IntN(3)),
+	}
+	s.Pickups[a.nextPickup] = pk
+	if a.pickupsOf == s {
+		a.pickups = append(a.pickups, pickupPos{id: a.nextPickup, value: pk.Value, x: pk.X, y: pk.Y})
+	}
+}
+
+// indexPickups builds the pickup slice of s (the arena changes pickups only
+// through spawnPickup and collect, which keep it in step).
+func (a *Arena) indexPickups(s *arenav1.State) {
+	a.pickupsOf, a.pickups = s, a.pickups[:0]
+	for id, pk := range s.Pickups {
+		a.pickups = append(a.pickups, pickupPos{id: id, value: pk.Value, x: pk.X, y: pk.Y})
 	}
 }
 
@@ -232,14 +256,23 @@ func (a *Arena) InView(c *room.Context[*arenav1.State], p *room.Player, dst []ui
 }
 
 func (a *Arena) collect(s *arenav1.State, pl *arenav1.Player) {
+	if a.pickupsOf != s {
+		a.indexPickups(s)
+	}
 	reach := int64(PlayerRadius + PickupRadius)
-	for id, pk := range s.Pickups {
-		dx, dy := int64(pk.X-pl.X), int64(pk.Y-pl.Y)
-		if dx*dx+dy*dy < reach*reach {
-			pl.Score = proto.Uint32(pl.GetScore() + pk.Value)
-			delete(s.Pickups, id)
-			a.spawnPickup(s)
+	for i := 0; i < len(a.pickups); {
+		p := a.pickups[i]
+		dx, dy := int64(p.x-pl.X), int64(p.y-pl.Y)
+		if dx*dx+dy*dy >= reach*reach {
+			i++
+			continue
 		}
+		pl.Score = proto.Uint32(pl.GetScore() + p.value)
+		delete(s.Pickups, p.id)
+		last := len(a.pickups) - 1
+		a.pickups[i] = a.pickups[last] // i is looked at again
+		a.pickups = a.pickups[:last]
+		a.spawnPickup(s)
 	}
 }
 

@@ -96,3 +96,48 @@ func BenchmarkArenaTick(b *testing.B) {
 		}
 	}
 }
+
+// collect keeps its pickup slice in step with the state's map: whatever a
+// player walks over is scored once, removed and replaced.
+func TestCollectKeepsPickupsInStep(t *testing.T) {
+	a := New().(*Arena)
+	s := arenaState(10)
+	a.nextPickup = Pickups // arenaState numbered its pickups 1..Pickups
+	total := func() (n uint32) {
+		for _, p := range s.Players {
+			n += p.GetScore()
+		}
+		return n
+	}
+	// A player right on pickup 3 collects it on its first step.
+	pl := s.Players[1]
+	pl.X, pl.Y = s.Pickups[3].X, s.Pickups[3].Y
+	want := s.Pickups[3].Value
+	a.collect(s, pl)
+	if _, ok := s.Pickups[3]; ok || pl.GetScore() < want || len(s.Pickups) != Pickups {
+		t.Fatalf("after collecting pickup 3: score %d (want >= %d), pickups %d, 3 still there: %v", pl.GetScore(), want, len(s.Pickups), ok)
+	}
+	// Walk everyone around for a while: the slice always mirrors the map.
+	scored := total()
+	for step := range 4000 {
+		for id, p := range s.Players {
+			p.X, p.Y = Step(p.X, p.Y, int32(id%5)*60-120, 127-int32((step/50+int(id))%3)*127)
+			a.collect(s, p)
+			if len(s.Pickups) != Pickups {
+				t.Fatalf("step %d: %d pickups, want %d", step, len(s.Pickups), Pickups)
+			}
+		}
+		if len(a.pickups) != len(s.Pickups) {
+			t.Fatalf("step %d: slice has %d pickups, map %d", step, len(a.pickups), len(s.Pickups))
+		}
+		for _, p := range a.pickups {
+			pk := s.Pickups[p.id]
+			if pk == nil || pk.X != p.x || pk.Y != p.y || pk.Value != p.value {
+				t.Fatalf("step %d: slice entry %+v does not match map entry %v", step, p, pk)
+			}
+		}
+	}
+	if total() <= scored {
+		t.Errorf("nobody collected anything in 4000 steps (score %d)", total())
+	}
+}
