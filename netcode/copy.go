@@ -54,8 +54,15 @@ func (c *copier) message(dst, src protoreflect.Message, depth int) {
 // structMsg copies the generated struct at sp into the one at dp (layout
 // gs, ok).
 func (c *copier) structMsg(dp, sp unsafe.Pointer, gs *goStruct, depth int) {
-	for i := range gs.fields {
-		f := &gs.fields[i]
+	fields := gs.fields
+	if gs.flatHi != 0 {
+		// Every field is a fixed-size scalar: one copy of their bytes.
+		n := int(gs.flatHi - gs.flatLo)
+		copy(unsafe.Slice((*byte)(unsafe.Add(dp, gs.flatLo)), n), unsafe.Slice((*byte)(unsafe.Add(sp, gs.flatLo)), n))
+		fields = nil
+	}
+	for i := range fields {
+		f := &fields[i]
 		switch f.cat {
 		case catOneof:
 			// copied with its oneof below

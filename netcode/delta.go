@@ -824,6 +824,9 @@ func ptrMapDiff[K comparable](d *Differ, lv *diffLevel, bq, cq unsafe.Pointer, b
 		common++
 		var err error
 		if gs != nil && bv != nil && cv != nil {
+			if gs.flatEqual(bv, cv) {
+				continue // unchanged: nothing to send
+			}
 			err = d.patchEntry(lv, ord, str, nil, nil, bv, cv, gs, depth)
 		} else {
 			err = d.patchEntry(lv, ord, str, msgAt(et, bv), msgAt(et, cv), nil, nil, nil, depth)

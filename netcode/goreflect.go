@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"bytes"
 	"reflect"
 	"strconv"
 	"strings"
@@ -38,6 +39,39 @@ type goStruct struct {
 	// offset.
 	unknown    int
 	unknownOff uintptr
+	// flatLo and flatHi bound the bytes of the fields when every field is
+	// a fixed-size scalar (no strings, pointers, slices, maps or oneofs);
+	// flatHi is 0 otherwise. See flatEqual.
+	flatLo, flatHi uintptr
+}
+
+// flatEqual reports whether the structs at bp and cp, of a flat layout,
+// hold bit-identical field values; false when gs is not flat. Bytes
+// between fields are padding, which Go zeroes and field writes never
+// touch; were it ever to differ, the caller would only take its field by
+// field path.
+func (gs *goStruct) flatEqual(bp, cp unsafe.Pointer) bool {
+	if gs.flatHi == 0 {
+		return false
+	}
+	n := int(gs.flatHi - gs.flatLo)
+	return bytes.Equal(unsafe.Slice((*byte)(unsafe.Add(bp, gs.flatLo)), n), unsafe.Slice((*byte)(unsafe.Add(cp, gs.flatLo)), n))
+}
+
+// setFlat sets flatLo and flatHi when the layout is flat.
+func (gs *goStruct) setFlat() {
+	if len(gs.fields) == 0 {
+		return
+	}
+	lo, hi := ^uintptr(0), uintptr(0)
+	for i := range gs.fields {
+		f := &gs.fields[i]
+		if f.cat != catScalar || f.kind == protoreflect.StringKind {
+			return
+		}
+		lo, hi = min(lo, f.off), max(hi, f.off+f.typ.Size())
+	}
+	gs.flatLo, gs.flatHi = lo, hi
 }
 
 // Categories of goField.
@@ -234,6 +268,7 @@ func (gs *goStruct) build(g *goTypes, t reflect.Type, md protoreflect.MessageDes
 		}
 		gs.oneofs = append(gs.oneofs, idx)
 	}
+	gs.setFlat()
 	gs.ok = true
 }
 

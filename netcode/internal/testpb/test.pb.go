@@ -806,6 +806,138 @@ func (x *World) GetTick() uint32 {
 	return 0
 }
 
+// Dots holds flat map values. It is not part of TestState, so the random
+// messages (and the golden vectors made from them) do not depend on it.
+type Dots struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Dots          map[uint32]*Dot        `protobuf:"bytes,1,rep,name=dots,proto3" json:"dots,omitempty" protobuf_key:"varint,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Dots) Reset() {
+	*x = Dots{}
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dots) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dots) ProtoMessage() {}
+
+func (x *Dots) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dots.ProtoReflect.Descriptor instead.
+func (*Dots) Descriptor() ([]byte, []int) {
+	return file_tickwire_testing_v1_test_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Dots) GetDots() map[uint32]*Dot {
+	if x != nil {
+		return x.Dots
+	}
+	return nil
+}
+
+// Dot is a flat message: fixed-size scalars only, which the Go fast paths
+// compare and copy as one block of bytes (like the arena's pickups).
+type Dot struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	X             int32                  `protobuf:"zigzag32,1,opt,name=x,proto3" json:"x,omitempty"`
+	On            bool                   `protobuf:"varint,2,opt,name=on,proto3" json:"on,omitempty"`
+	W             float64                `protobuf:"fixed64,3,opt,name=w,proto3" json:"w,omitempty"`
+	V             uint32                 `protobuf:"varint,4,opt,name=v,proto3" json:"v,omitempty"`
+	C             Color                  `protobuf:"varint,5,opt,name=c,proto3,enum=tickwire.testing.v1.Color" json:"c,omitempty"`
+	F             float32                `protobuf:"fixed32,6,opt,name=f,proto3" json:"f,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Dot) Reset() {
+	*x = Dot{}
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dot) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dot) ProtoMessage() {}
+
+func (x *Dot) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dot.ProtoReflect.Descriptor instead.
+func (*Dot) Descriptor() ([]byte, []int) {
+	return file_tickwire_testing_v1_test_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Dot) GetX() int32 {
+	if x != nil {
+		return x.X
+	}
+	return 0
+}
+
+func (x *Dot) GetOn() bool {
+	if x != nil {
+		return x.On
+	}
+	return false
+}
+
+func (x *Dot) GetW() float64 {
+	if x != nil {
+		return x.W
+	}
+	return 0
+}
+
+func (x *Dot) GetV() uint32 {
+	if x != nil {
+		return x.V
+	}
+	return 0
+}
+
+func (x *Dot) GetC() Color {
+	if x != nil {
+		return x.C
+	}
+	return Color_COLOR_UNSPECIFIED
+}
+
+func (x *Dot) GetF() float32 {
+	if x != nil {
+		return x.F
+	}
+	return 0
+}
+
 // Entity is shaped like the arena sample game's player.
 type Entity struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -820,7 +952,7 @@ type Entity struct {
 
 func (x *Entity) Reset() {
 	*x = Entity{}
-	mi := &file_tickwire_testing_v1_test_proto_msgTypes[4]
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -832,7 +964,7 @@ func (x *Entity) String() string {
 func (*Entity) ProtoMessage() {}
 
 func (x *Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_testing_v1_test_proto_msgTypes[4]
+	mi := &file_tickwire_testing_v1_test_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -845,7 +977,7 @@ func (x *Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entity.ProtoReflect.Descriptor instead.
 func (*Entity) Descriptor() ([]byte, []int) {
-	return file_tickwire_testing_v1_test_proto_rawDescGZIP(), []int{4}
+	return file_tickwire_testing_v1_test_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Entity) GetX() int32 {
@@ -1015,7 +1147,19 @@ const file_tickwire_testing_v1_test_proto_rawDesc = "" +
 	"\x04tick\x18\x02 \x01(\rR\x04tick\x1aX\n" +
 	"\rEntitiesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\rR\x03key\x121\n" +
-	"\x05value\x18\x02 \x01(\v2\x1b.tickwire.testing.v1.EntityR\x05value:\x028\x01\"o\n" +
+	"\x05value\x18\x02 \x01(\v2\x1b.tickwire.testing.v1.EntityR\x05value:\x028\x01\"\x92\x01\n" +
+	"\x04Dots\x127\n" +
+	"\x04dots\x18\x01 \x03(\v2#.tickwire.testing.v1.Dots.DotsEntryR\x04dots\x1aQ\n" +
+	"\tDotsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\rR\x03key\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.tickwire.testing.v1.DotR\x05value:\x028\x01\"w\n" +
+	"\x03Dot\x12\f\n" +
+	"\x01x\x18\x01 \x01(\x11R\x01x\x12\x0e\n" +
+	"\x02on\x18\x02 \x01(\bR\x02on\x12\f\n" +
+	"\x01w\x18\x03 \x01(\x01R\x01w\x12\f\n" +
+	"\x01v\x18\x04 \x01(\rR\x01v\x12(\n" +
+	"\x01c\x18\x05 \x01(\x0e2\x1a.tickwire.testing.v1.ColorR\x01c\x12\f\n" +
+	"\x01f\x18\x06 \x01(\x02R\x01f\"o\n" +
 	"\x06Entity\x12\f\n" +
 	"\x01x\x18\x01 \x01(\x11R\x01x\x12\f\n" +
 	"\x01y\x18\x02 \x01(\x11R\x01y\x12\x12\n" +
@@ -1044,60 +1188,66 @@ func file_tickwire_testing_v1_test_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_testing_v1_test_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tickwire_testing_v1_test_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
+var file_tickwire_testing_v1_test_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_tickwire_testing_v1_test_proto_goTypes = []any{
 	(Color)(0),        // 0: tickwire.testing.v1.Color
 	(*TestState)(nil), // 1: tickwire.testing.v1.TestState
 	(*Inner)(nil),     // 2: tickwire.testing.v1.Inner
 	(*Leaf)(nil),      // 3: tickwire.testing.v1.Leaf
 	(*World)(nil),     // 4: tickwire.testing.v1.World
-	(*Entity)(nil),    // 5: tickwire.testing.v1.Entity
-	nil,               // 6: tickwire.testing.v1.TestState.MStrI32Entry
-	nil,               // 7: tickwire.testing.v1.TestState.MI32InnerEntry
-	nil,               // 8: tickwire.testing.v1.TestState.MBoolStrEntry
-	nil,               // 9: tickwire.testing.v1.TestState.MU64BytEntry
-	nil,               // 10: tickwire.testing.v1.TestState.MS32LeafEntry
-	nil,               // 11: tickwire.testing.v1.TestState.MStrInnerEntry
-	nil,               // 12: tickwire.testing.v1.TestState.MF32DbEntry
-	nil,               // 13: tickwire.testing.v1.TestState.MI64ColorEntry
-	nil,               // 14: tickwire.testing.v1.TestState.MSf64S64Entry
-	nil,               // 15: tickwire.testing.v1.Inner.NamedEntry
-	nil,               // 16: tickwire.testing.v1.World.EntitiesEntry
+	(*Dots)(nil),      // 5: tickwire.testing.v1.Dots
+	(*Dot)(nil),       // 6: tickwire.testing.v1.Dot
+	(*Entity)(nil),    // 7: tickwire.testing.v1.Entity
+	nil,               // 8: tickwire.testing.v1.TestState.MStrI32Entry
+	nil,               // 9: tickwire.testing.v1.TestState.MI32InnerEntry
+	nil,               // 10: tickwire.testing.v1.TestState.MBoolStrEntry
+	nil,               // 11: tickwire.testing.v1.TestState.MU64BytEntry
+	nil,               // 12: tickwire.testing.v1.TestState.MS32LeafEntry
+	nil,               // 13: tickwire.testing.v1.TestState.MStrInnerEntry
+	nil,               // 14: tickwire.testing.v1.TestState.MF32DbEntry
+	nil,               // 15: tickwire.testing.v1.TestState.MI64ColorEntry
+	nil,               // 16: tickwire.testing.v1.TestState.MSf64S64Entry
+	nil,               // 17: tickwire.testing.v1.Inner.NamedEntry
+	nil,               // 18: tickwire.testing.v1.World.EntitiesEntry
+	nil,               // 19: tickwire.testing.v1.Dots.DotsEntry
 }
 var file_tickwire_testing_v1_test_proto_depIdxs = []int32{
 	0,  // 0: tickwire.testing.v1.TestState.color:type_name -> tickwire.testing.v1.Color
 	0,  // 1: tickwire.testing.v1.TestState.opt_color:type_name -> tickwire.testing.v1.Color
 	2,  // 2: tickwire.testing.v1.TestState.inner:type_name -> tickwire.testing.v1.Inner
 	3,  // 3: tickwire.testing.v1.TestState.leaf:type_name -> tickwire.testing.v1.Leaf
-	6,  // 4: tickwire.testing.v1.TestState.m_str_i32:type_name -> tickwire.testing.v1.TestState.MStrI32Entry
-	7,  // 5: tickwire.testing.v1.TestState.m_i32_inner:type_name -> tickwire.testing.v1.TestState.MI32InnerEntry
-	8,  // 6: tickwire.testing.v1.TestState.m_bool_str:type_name -> tickwire.testing.v1.TestState.MBoolStrEntry
-	9,  // 7: tickwire.testing.v1.TestState.m_u64_byt:type_name -> tickwire.testing.v1.TestState.MU64BytEntry
-	10, // 8: tickwire.testing.v1.TestState.m_s32_leaf:type_name -> tickwire.testing.v1.TestState.MS32LeafEntry
-	11, // 9: tickwire.testing.v1.TestState.m_str_inner:type_name -> tickwire.testing.v1.TestState.MStrInnerEntry
-	12, // 10: tickwire.testing.v1.TestState.m_f32_db:type_name -> tickwire.testing.v1.TestState.MF32DbEntry
-	13, // 11: tickwire.testing.v1.TestState.m_i64_color:type_name -> tickwire.testing.v1.TestState.MI64ColorEntry
-	14, // 12: tickwire.testing.v1.TestState.m_sf64_s64:type_name -> tickwire.testing.v1.TestState.MSf64S64Entry
+	8,  // 4: tickwire.testing.v1.TestState.m_str_i32:type_name -> tickwire.testing.v1.TestState.MStrI32Entry
+	9,  // 5: tickwire.testing.v1.TestState.m_i32_inner:type_name -> tickwire.testing.v1.TestState.MI32InnerEntry
+	10, // 6: tickwire.testing.v1.TestState.m_bool_str:type_name -> tickwire.testing.v1.TestState.MBoolStrEntry
+	11, // 7: tickwire.testing.v1.TestState.m_u64_byt:type_name -> tickwire.testing.v1.TestState.MU64BytEntry
+	12, // 8: tickwire.testing.v1.TestState.m_s32_leaf:type_name -> tickwire.testing.v1.TestState.MS32LeafEntry
+	13, // 9: tickwire.testing.v1.TestState.m_str_inner:type_name -> tickwire.testing.v1.TestState.MStrInnerEntry
+	14, // 10: tickwire.testing.v1.TestState.m_f32_db:type_name -> tickwire.testing.v1.TestState.MF32DbEntry
+	15, // 11: tickwire.testing.v1.TestState.m_i64_color:type_name -> tickwire.testing.v1.TestState.MI64ColorEntry
+	16, // 12: tickwire.testing.v1.TestState.m_sf64_s64:type_name -> tickwire.testing.v1.TestState.MSf64S64Entry
 	2,  // 13: tickwire.testing.v1.TestState.r_inner:type_name -> tickwire.testing.v1.Inner
 	0,  // 14: tickwire.testing.v1.TestState.r_color:type_name -> tickwire.testing.v1.Color
 	2,  // 15: tickwire.testing.v1.TestState.choice_inner:type_name -> tickwire.testing.v1.Inner
 	3,  // 16: tickwire.testing.v1.TestState.choice_leaf:type_name -> tickwire.testing.v1.Leaf
 	4,  // 17: tickwire.testing.v1.TestState.world:type_name -> tickwire.testing.v1.World
 	3,  // 18: tickwire.testing.v1.Inner.leaf:type_name -> tickwire.testing.v1.Leaf
-	15, // 19: tickwire.testing.v1.Inner.named:type_name -> tickwire.testing.v1.Inner.NamedEntry
+	17, // 19: tickwire.testing.v1.Inner.named:type_name -> tickwire.testing.v1.Inner.NamedEntry
 	0,  // 20: tickwire.testing.v1.Leaf.c:type_name -> tickwire.testing.v1.Color
-	16, // 21: tickwire.testing.v1.World.entities:type_name -> tickwire.testing.v1.World.EntitiesEntry
-	2,  // 22: tickwire.testing.v1.TestState.MI32InnerEntry.value:type_name -> tickwire.testing.v1.Inner
-	3,  // 23: tickwire.testing.v1.TestState.MS32LeafEntry.value:type_name -> tickwire.testing.v1.Leaf
-	2,  // 24: tickwire.testing.v1.TestState.MStrInnerEntry.value:type_name -> tickwire.testing.v1.Inner
-	0,  // 25: tickwire.testing.v1.TestState.MI64ColorEntry.value:type_name -> tickwire.testing.v1.Color
-	3,  // 26: tickwire.testing.v1.Inner.NamedEntry.value:type_name -> tickwire.testing.v1.Leaf
-	5,  // 27: tickwire.testing.v1.World.EntitiesEntry.value:type_name -> tickwire.testing.v1.Entity
-	28, // [28:28] is the sub-list for method output_type
-	28, // [28:28] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	18, // 21: tickwire.testing.v1.World.entities:type_name -> tickwire.testing.v1.World.EntitiesEntry
+	19, // 22: tickwire.testing.v1.Dots.dots:type_name -> tickwire.testing.v1.Dots.DotsEntry
+	0,  // 23: tickwire.testing.v1.Dot.c:type_name -> tickwire.testing.v1.Color
+	2,  // 24: tickwire.testing.v1.TestState.MI32InnerEntry.value:type_name -> tickwire.testing.v1.Inner
+	3,  // 25: tickwire.testing.v1.TestState.MS32LeafEntry.value:type_name -> tickwire.testing.v1.Leaf
+	2,  // 26: tickwire.testing.v1.TestState.MStrInnerEntry.value:type_name -> tickwire.testing.v1.Inner
+	0,  // 27: tickwire.testing.v1.TestState.MI64ColorEntry.value:type_name -> tickwire.testing.v1.Color
+	3,  // 28: tickwire.testing.v1.Inner.NamedEntry.value:type_name -> tickwire.testing.v1.Leaf
+	7,  // 29: tickwire.testing.v1.World.EntitiesEntry.value:type_name -> tickwire.testing.v1.Entity
+	6,  // 30: tickwire.testing.v1.Dots.DotsEntry.value:type_name -> tickwire.testing.v1.Dot
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_testing_v1_test_proto_init() }
@@ -1113,14 +1263,14 @@ func file_tickwire_testing_v1_test_proto_init() {
 	}
 	file_tickwire_testing_v1_test_proto_msgTypes[1].OneofWrappers = []any{}
 	file_tickwire_testing_v1_test_proto_msgTypes[2].OneofWrappers = []any{}
-	file_tickwire_testing_v1_test_proto_msgTypes[4].OneofWrappers = []any{}
+	file_tickwire_testing_v1_test_proto_msgTypes[6].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_testing_v1_test_proto_rawDesc), len(file_tickwire_testing_v1_test_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   16,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
