@@ -209,11 +209,7 @@ func (c *Client) SendInput(payload []byte) (uint32, error) {
 	// bytes are those proto.Marshal would produce); gws copies them into
 	// its own frame before WriteMessage returns.
 	var buf [128]byte
-	frame := wire.AppendInput(buf[:0], wire.Input{Seq: seq, AckTick: c.ackTick.Load(), Payload: payload})
-	if err := c.ws.WriteMessage(gws.OpcodeBinary, frame); err != nil {
-		return seq, fmt.Errorf("%w: %w", ErrClosed, err)
-	}
-	return seq, nil
+	return seq, c.write(wire.AppendInput(buf[:0], wire.Input{Seq: seq, AckTick: c.ackTick.Load(), Payload: payload}))
 }
 
 // SendMessage sends a game-defined room message.
@@ -310,7 +306,12 @@ func (c *Client) send(m *tickwirev1.ClientMessage) error {
 	if err != nil {
 		return fmt.Errorf("client: marshal: %w", err)
 	}
-	if err := c.ws.WriteMessage(gws.OpcodeBinary, b); err != nil {
+	return c.write(b)
+}
+
+// write sends one encoded ClientMessage.
+func (c *Client) write(frame []byte) error {
+	if err := c.ws.WriteMessage(gws.OpcodeBinary, frame); err != nil {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return nil
