@@ -175,6 +175,9 @@ func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bp, cp unsa
 	if depth > MaxDepth {
 		return dst, ErrTooDeep
 	}
+	if gs != nil && bp != nil && cp != nil && gs.flatEqual(bp, cp) {
+		return append(dst, 0), nil // unchanged: the empty mask
+	}
 	var fields protoreflect.FieldDescriptors
 	var order []int
 	var n int
@@ -824,9 +827,6 @@ func ptrMapDiff[K comparable](d *Differ, lv *diffLevel, bq, cq unsafe.Pointer, b
 		common++
 		var err error
 		if gs != nil && bv != nil && cv != nil {
-			if gs.flatEqual(bv, cv) {
-				continue // unchanged: nothing to send
-			}
 			err = d.patchEntry(lv, ord, str, nil, nil, bv, cv, gs, depth)
 		} else {
 			err = d.patchEntry(lv, ord, str, msgAt(et, bv), msgAt(et, cv), nil, nil, nil, depth)
