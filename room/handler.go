@@ -140,6 +140,7 @@ type Player struct {
 	AckTick uint32
 
 	conn    Conn
+	poller  Poller // conn, when it reads on the tick
 	inputs  *netcode.InputBuffer
 	views   *netcode.ViewEncoder
 	leaving bool

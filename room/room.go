@@ -534,6 +534,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 		JoinedTick: r.tick, conn: req.Conn,
 		inputs: netcode.NewInputBuffer(netcode.InputBufferConfig{Capacity: r.cfg.InputBuffer}),
 	}
+	p.poller, _ = req.Conn.(Poller)
 	var attempt error
 	if err := r.protect(func() error { attempt = r.rt.joinAttempt(p, req.Options); return nil }); err != nil {
 		r.releaseSeat()
@@ -605,6 +606,13 @@ func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
 
 func (r *Room) runTick(late time.Duration) {
 	start := time.Now()
+	// Read the connections that read on the tick (Poller) first, so what
+	// they bring is used at this tick.
+	for _, p := range r.order {
+		if p.poller != nil {
+			p.poller.Poll()
+		}
+	}
 	r.drainControl()
 	if r.closing != 0 {
 		return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -173,7 +174,7 @@ func (hs *harness) create(opts CreateOptions) *Room {
 	return r
 }
 
-func (hs *harness) join(r *Room, c *fakeConn) JoinResult {
+func (hs *harness) join(r *Room, c Conn) JoinResult {
 	hs.t.Helper()
 	res, err := r.Join(context.Background(), JoinRequest{UserID: "u", Name: "n", Conn: c})
 	if err != nil {
@@ -637,5 +638,56 @@ func TestSendRateBelowTickRate(t *testing.T) {
 	}
 	if fmt.Sprint(ticks) != "[2 4 6]" {
 		t.Fatalf("state ticks = %v, want every second tick", ticks)
+	}
+}
+
+// pollConn reads on the tick: each Poll posts the input it was given since,
+// as the engine's sessions post what they read from the socket.
+type pollConn struct {
+	fakeConn
+	r      *Room
+	player uint32
+	mu     sync.Mutex
+	queued []uint32 // input sequence numbers "on the socket"
+	polls  int
+}
+
+func (c *pollConn) Poll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.polls++
+	for _, seq := range c.queued {
+		_ = c.r.PostInput(c.player, seq, 0, nil)
+	}
+	c.queued = nil
+}
+
+func TestPollerReadOnTickFeedsThatTick(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10})
+	r := hs.create(CreateOptions{})
+	c := &pollConn{r: r}
+	p := hs.join(r, c)
+	c.mu.Lock()
+	c.player = p.PlayerID
+	c.queued = []uint32{1, 2}
+	c.mu.Unlock()
+	hs.step(r, 1)
+	hs.h.mu.Lock()
+	got := slices.Clone(hs.h.inputs)
+	hs.h.mu.Unlock()
+	if !slices.Equal(got, []uint32{1, 2}) {
+		t.Fatalf("inputs of the tick that polled them = %v, want [1 2]", got)
+	}
+	// Once the player has left, its Conn is no longer polled.
+	r.Leave(p.PlayerID, LeaveLeft)
+	hs.sync(r)
+	c.mu.Lock()
+	before := c.polls
+	c.mu.Unlock()
+	hs.step(r, 2)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if before != 1 || c.polls != before {
+		t.Fatalf("polls: %d while in the room (want 1), %d after leaving", before, c.polls)
 	}
 }
