@@ -231,7 +231,17 @@ func (c *Client) RequestFullState() error {
 	return c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Ack{Ack: &tickwirev1.Ack{}}})
 }
 
-// Ping measures one round trip and feeds the clock estimator.
+// ErrNoClockSample is returned by Ping when the server could not tell how
+// long it held the Ping (it arrived together with later frames, see
+// Pong.hold_ms): the round trip is still returned, but it includes that
+// unknown hold and was not used as a clock sample.
+var ErrNoClockSample = errors.New("client: pong without hold time; not a clock sample")
+
+// Ping measures one round trip and feeds the clock estimator. The server
+// reads the sockets of players in a room once per tick, so it may hold a
+// Ping for up to a tick; the round trip returned has that hold (Pong's
+// hold_ms) taken off. When the server could not tell the hold, Ping returns
+// the raw round trip with ErrNoClockSample and the estimator is left alone.
 func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	sent := time.Since(c.start)
 	c.mu.Lock()
@@ -249,11 +259,17 @@ func (c *Client) Ping(ctx context.Context) (time.Duration, error) {
 	if pong == nil {
 		return 0, fmt.Errorf("client: unexpected reply to Ping: %v", rep)
 	}
+	if pong.HoldMs == nil || !(*pong.HoldMs >= 0 && *pong.HoldMs < 60_000) {
+		return recv - sent, ErrNoClockSample
+	}
+	// Treat the Ping as sent when the server started answering it: the
+	// round trip loses the hold, and the offset stays right.
+	hold := min(time.Duration(*pong.HoldMs*float64(time.Millisecond)), recv-sent)
 	serverTime := time.UnixMicro(int64(pong.ServerTimeMs * 1000))
 	c.mu.Lock()
-	c.clock.AddSample(sent, recv, serverTime)
+	c.clock.AddSample(sent+hold, recv, serverTime)
 	c.mu.Unlock()
-	return recv - sent, nil
+	return recv - sent - hold, nil
 }
 
 // RTT returns the filtered round-trip estimate (0 before the first Ping).

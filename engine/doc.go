@@ -2,6 +2,23 @@
 // authentication, routing to rooms, the HTTP API, the matchmaking front,
 // metrics and graceful shutdown.
 //
+// # Reading connections
+//
+// gws upgrades connections and writes to them; the engine reads client
+// frames itself. A connection outside a room has a read goroutine. A
+// connection in a room is read by the room goroutine at the start of every
+// tick, without blocking (room.Poller), the same way that goroutine writes
+// state frames straight to the socket: a player in a room costs no
+// goroutine and no wake-up per input, which is most of a node's CPU at
+// thousands of players. Frames whose handling may block (Join, Leave,
+// matchmaking, close) hand reading back to a read goroutine. Frames from a
+// client in a room are therefore read up to one tick late; inputs are used
+// at that tick either way, and Pong carries hold_ms, the time a Ping waited,
+// which the SDKs take off the round trip. The metric
+// tickwire_connections_read_on_tick counts the connections read this way.
+// Reading on the tick needs 64-bit Linux (receive timestamps through
+// recvmsg); elsewhere every connection keeps a read goroutine.
+//
 // # Cluster mode
 //
 // With Config.Cluster zero the node runs alone (an in-memory backend serves

@@ -30,6 +30,7 @@ type Engine struct {
 	rooms    *room.Registry
 	upgrader *gws.Upgrader
 	cl       *clusterLink
+	readBufs readBufs
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -69,10 +70,9 @@ func New(cfg Config) *Engine {
 	})
 	e.upgrader = gws.NewUpgrader(&upgradeHandler{}, &gws.ServerOption{
 		ReadMaxPayloadSize: cfg.MaxMessageSize,
-		// Client frames are small (an input is ~30 bytes); bigger ones still
-		// read fine (gws reads a payload through the buffer into its own
-		// pooled one). 512 bytes per connection, not gws's 4 KiB default.
-		ReadBufferSize:   512,
+		// The session reads client frames itself (sessionread.go); gws's
+		// read buffer is never used, so keep it at bufio's minimum.
+		ReadBufferSize:   16,
 		CheckUtf8Enabled: false,
 		HandshakeTimeout: cfg.HandshakeTimeout,
 		Recovery:         gws.Recovery,
@@ -213,7 +213,8 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.ws = ws
 	s.raw = newRawWriter(ws.NetConn())
-	ws.Session().Store("s", s)
+	s.rr = newRawReader(ws.NetConn())
+	s.parser.maxMsg = e.cfg.MaxMessageSize
 	e.mu.Lock()
 	e.sessions[s] = struct{}{}
 	if old := e.byID[s.id]; old != nil && old != s {
@@ -227,7 +228,7 @@ func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
 	if closeCode != 0 {
 		s.closeWith(closeCode, closeReason)
 	}
-	go ws.ReadLoop()
+	go s.readLoop() // not gws's ReadLoop: see sessionread.go
 }
 
 // ioTotals adds up the I/O counters of the open sessions and the closed
@@ -417,38 +418,10 @@ func randomToken(n int) string {
 	return string(b)
 }
 
-// upgradeHandler forwards gws events to the session stored on the conn.
-type upgradeHandler struct{}
-
-func sessionOf(c *gws.Conn) *session {
-	v, _ := c.Session().Load("s")
-	s, _ := v.(*session)
-	return s
-}
-
-func (upgradeHandler) OnOpen(c *gws.Conn) {}
-func (upgradeHandler) OnClose(c *gws.Conn, err error) {
-	if s := sessionOf(c); s != nil {
-		s.OnClose(c, err)
-	}
-}
-func (upgradeHandler) OnPing(c *gws.Conn, p []byte) {
-	if s := sessionOf(c); s != nil {
-		s.OnPing(c, p)
-	}
-}
-func (upgradeHandler) OnPong(c *gws.Conn, p []byte) {
-	if s := sessionOf(c); s != nil {
-		s.OnPong(c, p)
-	}
-}
-func (upgradeHandler) OnMessage(c *gws.Conn, m *gws.Message) {
-	if s := sessionOf(c); s != nil {
-		s.OnMessage(c, m)
-		return
-	}
-	_ = m.Close()
-}
+// upgradeHandler is the gws event handler of server connections. gws only
+// does their upgrade and writes; the session reads (sessionread.go), so no
+// event ever fires.
+type upgradeHandler struct{ gws.BuiltinEventHandler }
 
 // slotStorage is a one-slot gws.SessionStorage holding the *session
 // (cheaper than gws's default map per connection).

@@ -21,22 +21,27 @@ import (
 // implements room.Observer.
 type Metrics struct {
 	connections  atomic.Int64
+	readOnTick   atomic.Int64 // connections their room goroutine reads
 	sessionsOpen atomic.Uint64
 	// closedIO holds the totals of closed connections; open ones count in
 	// their own ioCounters, added up by liveIO at scrape time.
 	closedIO     ioCounters
 	liveIO       func(*ioTotals)
 	stateDropped atomic.Uint64
-	ticks        atomic.Uint64
-	skipped      atomic.Uint64
-	encFull      atomic.Uint64
-	encPatch     atomic.Uint64
-	encBytes     atomic.Uint64
-	players      atomic.Int64
-	errors       [32]atomic.Uint64 // by tickwirev1.ErrorCode
-	tickDur      *histogram
-	tickLate     *histogram
-	joinLatency  *histogram
+	// protocolErrors counts client byte streams that broke the WebSocket
+	// protocol (unmasked, reserved bits or opcodes, bad fragmentation,
+	// oversize); each also closes its connection (counted by close code).
+	protocolErrors atomic.Uint64
+	ticks          atomic.Uint64
+	skipped        atomic.Uint64
+	encFull        atomic.Uint64
+	encPatch       atomic.Uint64
+	encBytes       atomic.Uint64
+	players        atomic.Int64
+	errors         [32]atomic.Uint64 // by tickwirev1.ErrorCode
+	tickDur        *histogram
+	tickLate       *histogram
+	joinLatency    *histogram
 	// cluster
 	mmLatency     *histogram       // ticket added -> matched notice delivered
 	relayFrames   [2]atomic.Uint64 // 0 client->owner, 1 owner->client
@@ -60,7 +65,7 @@ type Metrics struct {
 // per player per tick from the read goroutines and room goroutines of
 // every core, bouncing one cache line between them.
 type ioCounters struct {
-	msgsIn, bytesIn atomic.Uint64 // the read goroutine's
+	msgsIn, bytesIn atomic.Uint64 // the reader's
 	// Keeps the two halves on different cache lines: the room goroutine
 	// and the writer update the other half at the same time.
 	_                 [48]byte
@@ -196,6 +201,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.mu.Unlock()
 	gauge("tickwire_players", "Players in rooms.", float64(m.players.Load()))
 	gauge("tickwire_connections", "Open WebSocket connections.", float64(m.connections.Load()))
+	gauge("tickwire_connections_read_on_tick", "Connections whose room goroutine reads them once per tick (no read goroutine).", float64(m.readOnTick.Load()))
 	counter("tickwire_connections_total", "WebSocket connections accepted.", m.sessionsOpen.Load())
 	counter("tickwire_ticks_total", "Room ticks run.", m.ticks.Load())
 	counter("tickwire_ticks_skipped_total", "Ticks skipped because a room fell behind.", m.skipped.Load())
@@ -212,6 +218,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	counter("tickwire_messages_out_total", "WebSocket messages sent.", tot.msgsOut)
 	counter("tickwire_bytes_in_total", "Payload bytes received.", tot.bytesIn)
 	counter("tickwire_bytes_out_total", "Payload bytes sent.", tot.bytesOut)
+	counter("tickwire_websocket_protocol_errors_total", "Client connections closed for breaking the WebSocket protocol (also counted by close code).", m.protocolErrors.Load())
 	counter("tickwire_state_frames_dropped_total", "Unsent state frames replaced by a newer one (slow clients).", m.stateDropped.Load())
 	b.WriteString("# HELP tickwire_state_encodes_total State encodings (one per distinct baseline per send tick).\n# TYPE tickwire_state_encodes_total counter\n")
 	fmt.Fprintf(&b, "tickwire_state_encodes_total{kind=\"full\"} %d\ntickwire_state_encodes_total{kind=\"patch\"} %d\n", m.encFull.Load(), m.encPatch.Load())

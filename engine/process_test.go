@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -95,7 +96,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 		t.Errorf("room left the directory after %v", d)
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := clients[i].Ping(ctx5(t)); err != nil {
+		if _, err := clients[i].Ping(ctx5(t)); err != nil && !errors.Is(err, client.ErrNoClockSample) {
 			t.Fatalf("client on node %d affected: %v", i+1, err)
 		}
 		if _, err := b.LookupRoom(context.Background(), rooms[i]); err != nil {
@@ -135,7 +136,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("drained node did not exit")
 	}
-	if _, err := clients[0].Ping(ctx5(t)); err != nil {
+	if _, err := clients[0].Ping(ctx5(t)); err != nil && !errors.Is(err, client.ErrNoClockSample) {
 		t.Fatalf("client on node 1 affected: %v", err)
 	}
 }

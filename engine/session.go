@@ -38,8 +38,9 @@ type outFrame struct {
 	msg *gws.Message
 }
 
-// session is one client connection. The gws read goroutine runs OnMessage
-// and owns the fields marked "read goroutine". Outbound frames go through a
+// session is one client connection. Its reader (a read goroutine, or the
+// room goroutine while the session is in a room; see sessionread.go) owns
+// the fields marked "reader only". Outbound frames go through a
 // bounded queue drained by at most one writer goroutine at a time, so the
 // room goroutine never blocks on a socket.
 type session struct {
@@ -49,26 +50,37 @@ type session struct {
 	req     *http.Request
 	created time.Time
 
-	// read goroutine only
+	// reader only (the read goroutine, or the room goroutine while the
+	// session is in a room that reads it on the tick; see sessionread.go)
 	identity    Identity
 	in          tickwirev1.ClientMessage
+	inDecoded   bool // in holds the message being handled
+	rr          *rawReader
+	parser      wsParser
+	rest        []byte        // a frame not complete yet
+	pending     *pendingFrame // left by the room goroutine
+	readBroken  bool          // protocol error or close: read only until the end
 	tokens      float64
 	tokensAt    time.Time
 	rateStrikes int
 	lastRateErr time.Time
 
-	// cluster (read goroutine unless noted)
+	// cluster (reader unless noted)
 	relayed    bool                     // this is the owner side of a relay
 	pendingRes *cluster.Claims          // reservation consumed at upgrade
 	up         atomic.Pointer[upstream] // set once the session relays
 	tickets    map[string]ticketInfo    // guarded by mu
+
+	// pollRoom is the room whose goroutine reads the connection, nil while
+	// a read goroutine does; changed under mu.
+	pollRoom atomic.Pointer[room.Room]
 
 	hello    atomic.Bool
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
 	offenses atomic.Int32
 	offStart atomic.Int64 // unix nanos when the offense window started
 
-	// room membership, guarded by mu (read goroutine and room goroutine)
+	// room membership, guarded by mu (reader and room goroutine)
 	mu        sync.Mutex
 	room      *room.Room
 	playerID  uint32
@@ -211,7 +223,17 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	if release {
 		s.seatRoom = ""
 	}
+	// The room no longer reads the connection: a read goroutine takes over
+	// (this runs on the room goroutine, so the room is not polling now).
+	read := s.pollRoom.Load() != nil
+	if read {
+		s.pollRoom.Store(nil)
+		s.e.metrics.readOnTick.Add(-1)
+	}
 	s.mu.Unlock()
+	if read {
+		go s.readLoop()
+	}
 	if release {
 		s.e.releaseSeat(roomID)
 	}
@@ -376,10 +398,10 @@ func (s *session) fail(reqID uint32, code tickwirev1.ErrorCode, msg string, offe
 	}
 }
 
-// --- gws events (read goroutine) ---
+// --- end of the connection ---
 
-func (s *session) OnOpen(*gws.Conn) {}
-
+// OnClose cleans up after the connection ended (the read goroutine, once
+// the stream has ended).
 func (s *session) OnClose(_ *gws.Conn, _ error) {
 	s.omu.Lock()
 	s.closing = true
@@ -405,29 +427,30 @@ func (s *session) OnClose(_ *gws.Conn, _ error) {
 		u.close()
 	}
 	s.cancelTickets(tickets)
+	_ = s.ws.NetConn().Close()
 	s.e.removeSession(s)
 }
 
-func (s *session) OnPing(_ *gws.Conn, payload []byte) {
-	s.lastSeen.Store(time.Now().UnixNano())
-	s.enqueue(outFrame{op: gws.OpcodePong, data: payload})
-}
-
-func (s *session) OnPong(*gws.Conn, []byte) { s.lastSeen.Store(time.Now().UnixNano()) }
-
-func (s *session) OnMessage(_ *gws.Conn, m *gws.Message) {
-	s.handle(m.Opcode, m.Bytes())
-	_ = m.Close()
-}
-
-// handle processes one client frame on the read goroutine.
+// handle processes one client data frame that arrived now (tests and
+// fuzzing call it directly).
 func (s *session) handle(op gws.Opcode, data []byte) {
 	now := time.Now()
+	s.handleMessage(op, data, now, now.UnixNano())
+}
+
+// handleMessage processes one client message on the connection's reader
+// (the read goroutine, or the room goroutine for the frames pollable
+// allows). arrival is when it arrived on the socket (Unix nanoseconds, 0
+// when unknown).
+func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arrival int64) {
+	decoded := s.inDecoded
+	s.inDecoded = false
 	s.lastSeen.Store(now.UnixNano())
 	s.io.msgsIn.Add(1)
 	s.io.bytesIn.Add(uint64(len(data)))
 	if op != gws.OpcodeBinary {
-		s.closeWith(1003, "binary frames only")
+		s.readBroken = true
+		s.closeWith(closeUnsupported, "binary frames only")
 		return
 	}
 	if !s.allow(now) {
@@ -439,13 +462,18 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 	}
 	if in, ok := wire.DecodeInput(data); ok && s.hello.Load() {
 		// Fast path for the per-tick Input frame: no message is built; the
-		// payload is copied because gws reuses its read buffer.
+		// payload is copied because the read buffer is reused.
 		s.onInputFields(0, in.Seq, in.AckTick, bytes.Clone(in.Payload), in.RoomID)
 		return
 	}
 	in := &s.in
-	in.Reset()
-	if err := proto.Unmarshal(data, in); err != nil || in.Kind == nil {
+	if !decoded {
+		in.Reset()
+		if err := proto.Unmarshal(data, in); err != nil {
+			in.Kind = nil
+		}
+	}
+	if in.Kind == nil {
 		s.fail(in.GetRequestId(), tickwirev1.ErrorCode_ERROR_CODE_BAD_MESSAGE, "frame is not a ClientMessage", true)
 		return
 	}
@@ -462,7 +490,7 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 	case *tickwirev1.ClientMessage_Input:
 		s.onInput(reqID, k.Input)
 	case *tickwirev1.ClientMessage_Ping:
-		s.onPing(reqID, k.Ping)
+		s.onPing(reqID, k.Ping, arrival)
 	case *tickwirev1.ClientMessage_Join:
 		s.onJoin(reqID, k.Join)
 	case *tickwirev1.ClientMessage_Leave:
@@ -598,7 +626,9 @@ func (s *session) roomPostFailed(reqID uint32, err error) {
 	// The room closed between the lookup and the post; Removed follows.
 }
 
-func (s *session) onPing(reqID uint32, p *tickwirev1.Ping) {
+// onPing answers a Ping. arrival is when it arrived on the socket (Unix
+// nanoseconds); 0 means unknown, and the Pong then has no hold_ms.
+func (s *session) onPing(reqID uint32, p *tickwirev1.Ping, arrival int64) {
 	r, pid := s.current()
 	var tick uint32
 	if r != nil {
@@ -607,11 +637,17 @@ func (s *session) onPing(reqID uint32, p *tickwirev1.Ping) {
 			r.ReportLatency(pid, msDuration(p.RttMs), msDuration(p.InterpDelayMs))
 		}
 	}
-	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Pong{Pong: &tickwirev1.Pong{
+	now := time.Now().UnixNano()
+	pong := &tickwirev1.Pong{
 		ClientTimeMs: p.ClientTimeMs,
-		ServerTimeMs: float64(time.Now().UnixNano()) / 1e6,
+		ServerTimeMs: float64(now) / 1e6,
 		Tick:         tick,
-	}}})
+	}
+	if arrival != 0 {
+		hold := float64(max(0, now-arrival)) / 1e6
+		pong.HoldMs = &hold
+	}
+	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Pong{Pong: pong}})
 }
 
 func msDuration(ms float32) time.Duration {

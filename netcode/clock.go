@@ -59,8 +59,11 @@ func NewClockSync(cfg ClockSyncConfig) *ClockSync {
 	return &ClockSync{cfg: cfg, samples: make([]clockSample, cfg.Samples), scratch: make([]time.Duration, 0, cfg.Samples)}
 }
 
-// AddSample records one ping/pong exchange. Samples with clientRecv before
-// clientSend are ignored.
+// AddSample records one ping/pong exchange: clientSend and clientRecv on
+// the client's clock, serverTime the server's clock when it answered. When
+// the server held the ping before answering (Pong.hold_ms), pass clientSend
+// plus the hold: the round trip then excludes it and the offset stays
+// right. Samples with clientRecv before clientSend are ignored.
 func (c *ClockSync) AddSample(clientSend, clientRecv time.Duration, serverTime time.Time) {
 	rtt := clientRecv - clientSend
 	if rtt < 0 {

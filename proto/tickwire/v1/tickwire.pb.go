@@ -1715,7 +1715,16 @@ type Pong struct {
 	// Server wall clock when the Ping was handled, milliseconds since the epoch.
 	ServerTimeMs float64 `protobuf:"fixed64,2,opt,name=server_time_ms,json=serverTimeMs,proto3" json:"server_time_ms,omitempty"`
 	// The room's current tick, 0 if not in a room.
-	Tick          uint32 `protobuf:"varint,3,opt,name=tick,proto3" json:"tick,omitempty"`
+	Tick uint32 `protobuf:"varint,3,opt,name=tick,proto3" json:"tick,omitempty"`
+	// How long the server held the Ping between its arrival on the socket and
+	// server_time_ms, in milliseconds. A node reads the sockets of players in a
+	// room once per tick, so a Ping can wait up to one tick before it is
+	// answered: clients subtract hold_ms from the measured round trip (and
+	// treat the Ping as sent hold_ms later for the clock offset). Absent when
+	// the server cannot tell the hold exactly (the Ping shared a socket read
+	// with frames that arrived after it): clients must not use such a reply as
+	// an RTT or clock-offset sample.
+	HoldMs        *float64 `protobuf:"fixed64,4,opt,name=hold_ms,json=holdMs,proto3,oneof" json:"hold_ms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1767,6 +1776,13 @@ func (x *Pong) GetServerTimeMs() float64 {
 func (x *Pong) GetTick() uint32 {
 	if x != nil {
 		return x.Tick
+	}
+	return 0
+}
+
+func (x *Pong) GetHoldMs() float64 {
+	if x != nil && x.HoldMs != nil {
+		return *x.HoldMs
 	}
 	return 0
 }
@@ -2161,11 +2177,14 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x04Ping\x12$\n" +
 	"\x0eclient_time_ms\x18\x01 \x01(\x01R\fclientTimeMs\x12\x15\n" +
 	"\x06rtt_ms\x18\x02 \x01(\x02R\x05rttMs\x12&\n" +
-	"\x0finterp_delay_ms\x18\x03 \x01(\x02R\rinterpDelayMs\"f\n" +
+	"\x0finterp_delay_ms\x18\x03 \x01(\x02R\rinterpDelayMs\"\x90\x01\n" +
 	"\x04Pong\x12$\n" +
 	"\x0eclient_time_ms\x18\x01 \x01(\x01R\fclientTimeMs\x12$\n" +
 	"\x0eserver_time_ms\x18\x02 \x01(\x01R\fserverTimeMs\x12\x12\n" +
-	"\x04tick\x18\x03 \x01(\rR\x04tick\"\x19\n" +
+	"\x04tick\x18\x03 \x01(\rR\x04tick\x12\x1c\n" +
+	"\ahold_ms\x18\x04 \x01(\x01H\x00R\x06holdMs\x88\x01\x01B\n" +
+	"\n" +
+	"\b_hold_ms\"\x19\n" +
 	"\x03Ack\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\"M\n" +
 	"\x05Error\x12*\n" +
@@ -2344,6 +2363,7 @@ func file_tickwire_v1_tickwire_proto_init() {
 		(*ServerMessage_Error)(nil),
 		(*ServerMessage_MatchmakerMatched)(nil),
 	}
+	file_tickwire_v1_tickwire_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

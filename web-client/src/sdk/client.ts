@@ -28,7 +28,7 @@ import {
 import { ConnectionClosedError, DecodeError, PatchError, ServerError } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { applyPatch } from "./delta.js";
-import { ClockSync, TickClock } from "./clock.js";
+import { ClockSync, TickClock, pongSentMs } from "./clock.js";
 import { StateRing } from "./ring.js";
 import { decodeServer, encodeClient, type ClientMessageInit } from "./wire.js";
 
@@ -129,7 +129,11 @@ export interface ClientEvents<S> {
   error: ServerError | DecodeError | PatchError;
   close: CloseInfo;
   reconnecting: ReconnectingInfo;
-  /** A Pong updated the clock estimates. */
+  /**
+   * A Pong updated the clock estimates (rttMs: the filtered RTT after the
+   * sample). Not emitted for a Pong that is not a usable sample (no hold_ms,
+   * or an invalid one; see pongSentMs).
+   */
   pong: { rttMs: number; tick: number };
 }
 
@@ -230,7 +234,7 @@ export class TickwireClient<Desc extends DescMessage> {
   readonly counters: Counters = {
     bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, decodeErrors: 0, patchErrors: 0, missingBaselines: 0,
   };
-  /** RTT and server wall clock, from Ping/Pong. */
+  /** RTT and server wall clock, from Ping/Pong (net of the server's hold, Pong.hold_ms). */
   readonly clock = new ClockSync();
   /** The tick timeline of received states (for interpolation). */
   readonly ticks = new TickClock(50);
@@ -558,7 +562,16 @@ export class TickwireClient<Desc extends DescMessage> {
         return;
       case "pong": {
         const recv = this.now();
-        if (this.clock.addSample(k.value.clientTimeMs, recv, k.value.serverTimeMs)) {
+        // The server may hold a Ping up to a tick before answering; hold_ms
+        // says how long, and the Ping counts as sent that much later (RTT =
+        // round trip − hold). A Pong without a usable hold_ms (absent: the
+        // server could not tell it exactly; or negative, NaN, absurd) is not
+        // a sample, and no "pong" event is emitted for it: the event means
+        // "a Pong updated the clock estimates", and clock.rttMs/offsetMs are
+        // unchanged. Consumers that poll the clock (the arena HUD reads
+        // clock.sampleCount and clock.rttMs) keep the previous estimate.
+        const sent = pongSentMs(k.value.clientTimeMs, k.value.holdMs, recv);
+        if (sent !== undefined && this.clock.addSample(sent, recv, k.value.serverTimeMs)) {
           this.emitter.emit("pong", { rttMs: this.clock.rttMs, tick: k.value.tick });
         }
         return;

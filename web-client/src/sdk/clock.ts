@@ -2,7 +2,8 @@
  * Clock estimation from noisy samples, with median filters.
  *
  * ClockSync turns Ping/Pong round trips into an RTT and a server wall-clock
- * offset. TickClock turns the arrival times of state frames into the
+ * offset (pongSentMs takes the server's hold of the Ping, Pong.hold_ms, out of
+ * the round trip). TickClock turns the arrival times of state frames into the
  * server's tick timeline as this client receives it, which is what the
  * interpolation buffer renders against.
  *
@@ -28,6 +29,34 @@ export interface ClockSyncOptions {
    */
   outlierFactor?: number;
   outlierSlackMs?: number;
+}
+
+/**
+ * Pong.hold_ms values from MAX_PONG_HOLD_MS up are not taken at face value: a
+ * node holds a Ping for about one tick at most, so a hold near a minute is a
+ * broken server or a corrupt frame, and such a reply is not used as a sample.
+ */
+export const MAX_PONG_HOLD_MS = 60_000;
+
+/**
+ * The send time to give ClockSync.addSample for a Pong received at local time
+ * recvMs: the Ping's client_time_ms plus the time the server held the Ping
+ * before answering (Pong.hold_ms). Treating the Ping as sent hold_ms later
+ * makes the sample's RTT the round trip minus the hold, and its offset
+ * server_time_ms − (sent + hold + RTT/2), the midpoint of the network part of
+ * the round trip. A hold longer than the measured round trip (timer
+ * resolution: browsers coarsen performance.now to 0.1–1 ms) is cut to it,
+ * giving an RTT of 0.
+ *
+ * Returns undefined when the reply must not be used as an RTT or clock-offset
+ * sample: hold_ms absent (the server could not tell the hold exactly),
+ * negative, not finite, or MAX_PONG_HOLD_MS or more.
+ */
+export function pongSentMs(clientTimeMs: number, holdMs: number | undefined, recvMs: number): number | undefined {
+  if (holdMs === undefined || !(holdMs >= 0 && holdMs < MAX_PONG_HOLD_MS)) return undefined;
+  // max(clientTimeMs, …): a reply received "before" its Ping keeps its
+  // negative round trip, which addSample refuses.
+  return Math.min(clientTimeMs + holdMs, Math.max(clientTimeMs, recvMs));
 }
 
 interface PongSample {
@@ -58,8 +87,10 @@ export class ClockSync {
 
   /**
    * Adds a sample: the local time the ping was sent, the local time the pong
-   * arrived, and the server wall-clock time in the pong. Samples with a
-   * negative round trip are ignored (returns false).
+   * arrived, and the server wall-clock time in the pong. For a Pong, sentMs
+   * is pongSentMs(client_time_ms, hold_ms, recvMs) (the send time shifted by the
+   * server's hold), not client_time_ms itself. Samples with a negative (or
+   * NaN) round trip or a non-finite server time are ignored (returns false).
    */
   addSample(sentMs: number, recvMs: number, serverTimeMs: number): boolean {
     const rtt = recvMs - sentMs;

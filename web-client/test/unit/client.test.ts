@@ -39,7 +39,7 @@ class FakeSocket implements WebSocketLike {
 
 const quiet = { warn: () => {}, info: () => {} };
 
-async function connected(opts: { reconnect?: false } = {}) {
+async function connected(opts: { reconnect?: false; now?: () => number } = {}) {
   const sockets: FakeSocket[] = [];
   const c = new TickwireClient(StateSchema, {
     url: "ws://test/ws",
@@ -50,6 +50,7 @@ async function connected(opts: { reconnect?: false } = {}) {
     },
     logger: quiet,
     pingIntervalMs: 60_000,
+    ...(opts.now ? { now: opts.now } : {}),
     reconnect: opts.reconnect === false ? false : { initialDelayMs: 1, jitter: 0 },
   });
   const welcome = c.connect();
@@ -127,4 +128,46 @@ test("client: reconnects after a drop and rejoins the same room; not after 4004"
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(sockets.length, 2, "reconnected after 4004");
   assert.equal(c.connectionState, "closed");
+});
+
+test("client: Pong.hold_ms is taken out of the round trip; a Pong without it is not a sample", async (t) => {
+  let now = 0;
+  const { c, ws } = await connected({ now: () => now });
+  t.after(() => c.close()); // also on a failed assertion: the ping timers would keep the process alive
+  const pongs: number[] = [];
+  c.on("pong", (p) => pongs.push(p.rttMs));
+  const pong = (value: { clientTimeMs: number; serverTimeMs: number; tick: number; holdMs?: number }) =>
+    ws.deliver(encodeServer({ kind: { case: "pong", value } }));
+
+  // No hold_ms: the server could not tell the hold, so no RTT or offset sample.
+  now = 1060;
+  pong({ clientTimeMs: 1000, serverTimeMs: 5_000_000, tick: 9 });
+  assert.equal(c.clock.sampleCount, 0);
+  assert.deepEqual(pongs, []);
+
+  // Unusable holds: negative, NaN, infinite, absurd.
+  for (const holdMs of [-1, NaN, Infinity, 60_000, 1e9]) pong({ clientTimeMs: 1000, serverTimeMs: 5_000_000, tick: 9, holdMs });
+  assert.equal(c.clock.sampleCount, 0);
+  assert.deepEqual(pongs, []);
+
+  // Round trip 60 ms, of which the server held the Ping 40: RTT 20, and the
+  // server's clock read 1_700_000_000_000 at local 1050 (sent 1000 + hold 40 + RTT/2).
+  pong({ clientTimeMs: 1000, serverTimeMs: 1_700_000_001_050, tick: 9, holdMs: 40 });
+  assert.equal(c.clock.sampleCount, 1);
+  assert.equal(c.clock.rttMs, 20);
+  assert.equal(c.clock.offsetMs, 1_700_000_000_000);
+  assert.deepEqual(pongs, [20]);
+
+  // holdMs 0 is a plain round trip; a later Pong without hold_ms changes nothing.
+  now = 2030;
+  pong({ clientTimeMs: 2000, serverTimeMs: 1_700_000_002_015, tick: 10, holdMs: 0 });
+  assert.equal(c.clock.sampleCount, 2);
+  assert.equal(c.clock.rttMs, 25);
+  assert.equal(c.clock.offsetMs, 1_700_000_000_000);
+  now = 3500;
+  pong({ clientTimeMs: 3000, serverTimeMs: 0, tick: 11 });
+  assert.equal(c.clock.sampleCount, 2);
+  assert.equal(c.clock.rttMs, 25);
+  assert.equal(c.clock.offsetMs, 1_700_000_000_000);
+  assert.deepEqual(pongs, [20, 25]);
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ClockSync, TickClock, median } from "../../src/sdk/index.js";
+import { ClockSync, MAX_PONG_HOLD_MS, TickClock, median, pongSentMs } from "../../src/sdk/index.js";
 
 test("median", () => {
   const cases: [number[], number][] = [
@@ -30,6 +30,26 @@ test("ClockSync: window slides", () => {
   for (const rtt of [100, 100, 100, 20, 20, 20]) c.addSample(0, rtt, 0);
   assert.equal(c.sampleCount, 3);
   assert.equal(c.rttMs, 20);
+});
+
+test("pongSentMs: the Ping counts as sent hold_ms later; no usable hold, no sample", () => {
+  assert.equal(pongSentMs(1000, 40, 1060), 1040);
+  assert.equal(pongSentMs(1000, 0, 1060), 1000);
+  assert.equal(pongSentMs(1000, 59_999, 70_000), 60_999);
+  // A hold longer than the round trip (timer rounding) is cut to it: RTT 0.
+  assert.equal(pongSentMs(1000, 60.5, 1060), 1060);
+  // A reply received before its Ping keeps its negative round trip.
+  assert.equal(pongSentMs(1000, 5, 990), 1000);
+  for (const hold of [undefined, -0.5, NaN, Infinity, -Infinity, MAX_PONG_HOLD_MS, MAX_PONG_HOLD_MS + 1]) {
+    assert.equal(pongSentMs(1000, hold, 100_000), undefined, `hold ${hold} accepted`);
+  }
+  // Round trip 60 ms (sent 1000, received 1060) with a 40 ms hold: RTT 20 and
+  // the server time is taken at the midpoint of the network part (1050).
+  const c = new ClockSync();
+  assert.ok(c.addSample(pongSentMs(1000, 40, 1060)!, 1060, 501_050));
+  assert.equal(c.rttMs, 20);
+  assert.equal(c.offsetMs, 500_000);
+  assert.equal(c.addSample(pongSentMs(1000, 5, 990)!, 990, 0), false, "negative round trip accepted");
 });
 
 test("TickClock: median origin ignores jitter", () => {

@@ -1,0 +1,101 @@
+//go:build linux && (amd64 || arm64)
+
+package engine
+
+import (
+	"encoding/binary"
+	"net"
+	"syscall"
+)
+
+// rawReader reads a connection's socket without ever blocking, and with the
+// kernel's receive timestamp of the data it returns: it is how a room
+// goroutine reads its players' frames once per tick (see session.Poll).
+type rawReader struct {
+	rc syscall.RawConn
+	// The read in progress: fields instead of closure captures so that a
+	// read does not allocate (only the connection's reader calls read).
+	b, oob  []byte
+	n, oobn int
+	err     error
+	fn      func(fd uintptr) bool
+}
+
+// newRawReader returns nil when c is not a socket whose receive timestamps
+// can be turned on; such a connection keeps a read goroutine.
+func newRawReader(c net.Conn) *rawReader {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1)
+	}); err != nil || serr != nil {
+		return nil
+	}
+	r := &rawReader{rc: rc, oob: make([]byte, 64)}
+	r.fn = r.recv
+	return r
+}
+
+// read reads what the socket holds into b without waiting. It returns
+// errWouldBlock when there is nothing to read, and io.EOF-like (0, nil) at
+// the end of the stream. arrival is the kernel's receive time (Unix
+// nanoseconds) of the last data returned, 0 if unknown.
+func (r *rawReader) read(b []byte) (n int, arrival int64, err error) {
+	r.b, r.n, r.oobn, r.err = b, 0, 0, nil
+	if err := r.rc.Read(r.fn); err != nil {
+		r.b = nil
+		return 0, 0, err
+	}
+	n, err = r.n, r.err
+	r.b = nil
+	if err != nil {
+		return 0, 0, err
+	}
+	return n, r.timestamp(), nil
+}
+
+// recv is the RawConn callback: it never asks to wait for readability.
+func (r *rawReader) recv(fd uintptr) bool {
+	for {
+		n, oobn, _, _, err := syscall.Recvmsg(int(fd), r.b, r.oob, syscall.MSG_DONTWAIT)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			r.err = errWouldBlock
+		case err != nil:
+			r.err = err
+		}
+		r.n, r.oobn = max(n, 0), oobn
+		return true
+	}
+}
+
+// timestamp finds the SCM_TIMESTAMPNS control message of the last read.
+func (r *rawReader) timestamp() int64 {
+	oob := r.oob[:r.oobn]
+	for len(oob) >= syscall.SizeofCmsghdr {
+		// struct cmsghdr on 64-bit Linux: len uint64, level int32, type int32.
+		l := int(binary.NativeEndian.Uint64(oob))
+		level := int32(binary.NativeEndian.Uint32(oob[8:]))
+		typ := int32(binary.NativeEndian.Uint32(oob[12:]))
+		if l < syscall.SizeofCmsghdr || l > len(oob) {
+			return 0
+		}
+		if level == syscall.SOL_SOCKET && typ == syscall.SCM_TIMESTAMPNS && l >= syscall.CmsgLen(16) {
+			d := oob[syscall.CmsgLen(0):]
+			sec := int64(binary.NativeEndian.Uint64(d))
+			nsec := int64(binary.NativeEndian.Uint64(d[8:]))
+			return sec*1e9 + nsec
+		}
+		oob = oob[min(len(oob), syscall.CmsgSpace(l-syscall.SizeofCmsghdr)):]
+	}
+	return 0
+}

@@ -1,0 +1,316 @@
+package engine
+
+import (
+	"bytes"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/proto"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/proto/wire"
+	"github.com/tickwire/tickwire/room"
+)
+
+// Reading a connection.
+//
+// gws does the upgrade handshake and the writes; the engine reads client
+// frames itself (wsParser), because who reads changes with the client's
+// place:
+//
+//   - Outside a room (handshake, lobby, matchmaking, relayed sessions) a read
+//     goroutine blocks on the socket and handles each frame as it comes
+//     (readLoop). Handling may block (auth hook, joins, Redis).
+//   - In a room the room goroutine reads the socket itself at the start of
+//     every tick, without blocking (Poll, through room.Poller), as it already
+//     writes state frames (rawWriter). A player in a room so costs no
+//     goroutine, no stack and no wake-up per input: one recvmsg(2) per tick
+//     instead of a netpoll wake-up, a read, a read that would block, a park
+//     and a reschedule per frame. Inputs are only used at the next tick
+//     anyway. Frames that need a blocking handler (Join, Leave, matchmaking,
+//     close, anything unexpected) hand reading back to a new read goroutine,
+//     which handles that frame first; so does the end of the stream.
+//
+// Exactly one of them owns the reader fields (marked "reader" on session)
+// at any time. Ownership moves under session.mu: the read goroutine hands
+// reading to the room (pollRoom set) only while the session is in that
+// room, and the room goroutine hands it back (pollRoom cleared, new read
+// goroutine) from Poll or when the player leaves the room (Removed).
+//
+// Pings. A frame read on the tick has waited up to one tick in the socket.
+// Pong therefore carries hold_ms, the time from the Ping's arrival (the
+// kernel's receive timestamp, SO_TIMESTAMPNS) to the Pong, and clients take
+// it off the round trip. The timestamp of a read is that of its last data,
+// so the hold is exact only when the Ping is the last frame of the read;
+// otherwise hold_ms is left out and clients skip that sample.
+
+// readChunk is how much a read asks for: client frames are small (an input
+// is ~30 bytes); bigger ones are assembled over several reads.
+const readChunk = 1024
+
+// pendingFrame is a frame the room goroutine read but left to the read
+// goroutine (its handler may block).
+type pendingFrame struct {
+	op   gws.Opcode
+	data []byte
+}
+
+// readBufs lends read buffers for the duration of one read.
+type readBufs struct{ pool sync.Pool }
+
+func (b *readBufs) get() *[]byte {
+	if p, ok := b.pool.Get().(*[]byte); ok {
+		return p
+	}
+	buf := make([]byte, 0, readChunk)
+	return &buf
+}
+
+func (b *readBufs) put(p *[]byte) { b.pool.Put(p) }
+
+// readSpace returns the bytes carried over from the last read (at the start
+// of the returned slice) and room after them for the next read: the carried
+// bytes' own buffer, grown, when there are any, else the lent buffer.
+func (s *session) readSpace(lent *[]byte) (data, space []byte) {
+	if len(s.rest) > 0 {
+		s.rest = slices.Grow(s.rest, readChunk)
+		return s.rest, s.rest[len(s.rest):cap(s.rest)]
+	}
+	buf := (*lent)[:0]
+	return buf, buf[:cap(buf)]
+}
+
+// keepRest keeps data[off:] (a frame not complete yet) for the next read.
+func (s *session) keepRest(data []byte, off int) {
+	tail := data[off:]
+	switch {
+	case len(tail) == 0:
+		if cap(s.rest) > 4*readChunk {
+			s.rest = nil // a big message passed; don't keep its buffer
+		} else {
+			s.rest = s.rest[:0]
+		}
+	case len(s.rest) > 0 && &data[0] == &s.rest[0]:
+		s.rest = s.rest[:copy(s.rest, tail)]
+	default:
+		s.rest = append(s.rest[:0], tail...)
+	}
+}
+
+// readLoop is the connection's read goroutine. It handles a frame the room
+// goroutine left to it and the complete frames carried over, then reads
+// until the stream ends (then cleans the session up) or the session is in a
+// room that reads it on the tick (then it returns).
+func (s *session) readLoop() {
+	if p := s.pending; p != nil {
+		s.pending = nil
+		now := time.Now()
+		s.handleAt(p.op, p.data, now, 0)
+	}
+	if len(s.rest) > 0 && !s.readBroken {
+		now := time.Now()
+		off, _ := s.consume(s.rest, now, false, 0, false)
+		s.keepRest(s.rest, off)
+	}
+	if s.handOff() {
+		return
+	}
+	conn := s.ws.NetConn()
+	lent := s.e.readBufs.get()
+	defer s.e.readBufs.put(lent)
+	for {
+		data, space := s.readSpace(lent)
+		n, err := conn.Read(space)
+		if n > 0 && !s.readBroken {
+			now := time.Now()
+			data = data[:len(data)+n]
+			off, _ := s.consume(data, now, false, now.UnixNano(), false)
+			s.keepRest(data, off)
+		}
+		if err != nil {
+			s.ended(err)
+			return
+		}
+		if s.handOff() {
+			return
+		}
+	}
+}
+
+// handOff gives reading to the room the session is in, if it reads on the
+// tick. The read goroutine calls it between reads.
+func (s *session) handOff() bool {
+	if s.rr == nil || s.readBroken || s.pending != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.room == nil || s.leaveReq != 0 || s.up.Load() != nil {
+		return false
+	}
+	s.pollRoom.Store(s.room)
+	s.e.metrics.readOnTick.Add(1)
+	return true
+}
+
+// handBack gives reading back to a new read goroutine. The room goroutine
+// of r calls it (from Poll).
+func (s *session) handBack(r *room.Room) {
+	s.mu.Lock()
+	own := s.pollRoom.Load() == r
+	if own {
+		s.pollRoom.Store(nil)
+		s.e.metrics.readOnTick.Add(-1)
+	}
+	s.mu.Unlock()
+	if own {
+		go s.readLoop()
+	}
+}
+
+// Poll implements room.Poller: the room goroutine reads the client's
+// frames once per tick without blocking.
+func (s *session) Poll() {
+	r := s.pollRoom.Load()
+	if r == nil {
+		return
+	}
+	lent := s.e.readBufs.get()
+	defer s.e.readBufs.put(lent)
+	// Usually one read takes all a client sent in a tick. A client that sent
+	// more (a big message, a low tick rate) is read until the socket is
+	// empty, up to pollReads reads a tick, so its backlog cannot grow.
+	for range pollReads {
+		data, space := s.readSpace(lent)
+		n, arrival, err := s.rr.read(space)
+		if errors.Is(err, errWouldBlock) {
+			return
+		}
+		if err != nil || n == 0 {
+			// The end of the stream or a socket error: the read goroutine
+			// sees it again and cleans up (which may block).
+			s.handBack(r)
+			return
+		}
+		data = data[:len(data)+n]
+		drained := n < len(space)
+		off, back := s.consume(data, time.Now(), true, arrival, drained)
+		s.keepRest(data, off)
+		if back || s.readBroken {
+			s.handBack(r)
+			return
+		}
+		if drained {
+			return
+		}
+	}
+}
+
+// pollReads bounds the reads of one connection in one tick (of readChunk
+// bytes or more each).
+const pollReads = 16
+
+// consume cuts the complete frames out of data and handles them. On the
+// room goroutine (polled) it stops at the first frame that needs the read
+// goroutine, keeps it in s.pending and reports handBack. arrival is when
+// the data arrived (Unix nanoseconds, 0 unknown); drained says the read
+// emptied the socket. It returns how many bytes it used.
+func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64, drained bool) (off int, handBack bool) {
+	for off < len(data) {
+		n, op, payload, msg, err := s.parser.next(data[off:])
+		if err != nil {
+			var ce *wsCloseError
+			if !errors.As(err, &ce) {
+				ce = &wsCloseError{closeProtocol, err.Error()}
+			}
+			s.e.metrics.protocolErrors.Add(1)
+			s.readBroken = true
+			s.closeWith(ce.code, ce.reason)
+			return len(data), false
+		}
+		if n == 0 {
+			break
+		}
+		off += n
+		if !msg {
+			continue
+		}
+		at := arrival
+		if polled {
+			if off != len(data) || !drained {
+				// Later data arrived after this frame; the read's timestamp
+				// is theirs.
+				at = 0
+			}
+			if !s.pollable(op, payload) {
+				s.pending = &pendingFrame{op: op, data: bytes.Clone(payload)}
+				return off, true
+			}
+			s.handleAt(op, payload, now, at)
+			continue
+		}
+		s.handleAt(op, payload, now, at)
+		if s.readBroken {
+			return len(data), false
+		}
+	}
+	return off, false
+}
+
+// pollable says whether the room goroutine may handle a frame itself: the
+// handlers of control pings and pongs, inputs, room messages, acks and
+// Pings never block. It leaves a decoded envelope in s.in.
+func (s *session) pollable(op gws.Opcode, payload []byte) bool {
+	switch op {
+	case gws.OpcodePing, gws.OpcodePong:
+		return true
+	case gws.OpcodeBinary:
+	default:
+		return false // text and close frames: the read goroutine closes
+	}
+	if !s.hello.Load() || s.up.Load() != nil {
+		return false
+	}
+	if _, ok := wire.DecodeInput(payload); ok {
+		return true
+	}
+	s.in.Reset()
+	if proto.Unmarshal(payload, &s.in) != nil {
+		return true // answered with an error frame
+	}
+	s.inDecoded = true // handleMessage uses s.in as is
+	switch s.in.Kind.(type) {
+	case *tickwirev1.ClientMessage_Input, *tickwirev1.ClientMessage_Ping,
+		*tickwirev1.ClientMessage_Message, *tickwirev1.ClientMessage_Ack, nil:
+		return true
+	}
+	return false
+}
+
+// handleAt handles one client frame (message or control frame) at now;
+// arrival is when it arrived on the socket (Unix nanoseconds, 0 unknown).
+func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival int64) {
+	switch op {
+	case gws.OpcodePing:
+		s.lastSeen.Store(now.UnixNano())
+		s.enqueue(outFrame{op: gws.OpcodePong, data: bytes.Clone(data)})
+		return
+	case gws.OpcodePong:
+		s.lastSeen.Store(now.UnixNano())
+		return
+	case gws.OpcodeCloseConnection:
+		// Answer and stop reading; the writer closes the socket after the
+		// close frame, which ends the read loop.
+		s.lastSeen.Store(now.UnixNano())
+		s.readBroken = true
+		s.closeWith(closeReply(data), "")
+		return
+	}
+	s.handleMessage(op, data, now, arrival)
+}
+
+// ended cleans up after the stream ended (read goroutine).
+func (s *session) ended(err error) { s.OnClose(nil, err) }
