@@ -18,7 +18,8 @@ type rawReader struct {
 	b, oob  []byte
 	n, oobn int
 	err     error
-	fn      func(fd uintptr) bool
+	fn      func(fd uintptr) bool // recv, never waits
+	fnWait  func(fd uintptr) bool // recv, waits for data
 }
 
 // newRawReader returns nil when c is not a socket whose receive timestamps
@@ -40,6 +41,7 @@ func newRawReader(c net.Conn) *rawReader {
 	}
 	r := &rawReader{rc: rc, oob: make([]byte, 64)}
 	r.fn = r.recv
+	r.fnWait = r.recvWait
 	return r
 }
 
@@ -48,8 +50,17 @@ func newRawReader(c net.Conn) *rawReader {
 // the end of the stream. arrival is the kernel's receive time (Unix
 // nanoseconds) of the last data returned, 0 if unknown.
 func (r *rawReader) read(b []byte) (n int, arrival int64, err error) {
+	return r.readWith(b, r.fn)
+}
+
+// readWait is read that waits (in the netpoller) until there is data.
+func (r *rawReader) readWait(b []byte) (n int, arrival int64, err error) {
+	return r.readWith(b, r.fnWait)
+}
+
+func (r *rawReader) readWith(b []byte, fn func(uintptr) bool) (n int, arrival int64, err error) {
 	r.b, r.n, r.oobn, r.err = b, 0, 0, nil
-	if err := r.rc.Read(r.fn); err != nil {
+	if err := r.rc.Read(fn); err != nil {
 		r.b = nil
 		return 0, 0, err
 	}
@@ -76,6 +87,17 @@ func (r *rawReader) recv(fd uintptr) bool {
 		r.n, r.oobn = max(n, 0), oobn
 		return true
 	}
+}
+
+// recvWait is the RawConn callback of readWait: it asks to wait for
+// readability when the socket is empty.
+func (r *rawReader) recvWait(fd uintptr) bool {
+	r.recv(fd)
+	if r.err == errWouldBlock {
+		r.err = nil
+		return false
+	}
+	return true
 }
 
 // timestamp finds the SCM_TIMESTAMPNS control message of the last read.

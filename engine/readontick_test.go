@@ -1,8 +1,10 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -65,6 +67,14 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 	eventually(t, "A sees B's input", func() bool {
 		st, _, _, ok := ra.states.Latest()
 		return ok && st.Fields["n"].GetNumberValue() == 6
+	})
+	// A message bigger than one read arrives over several reads.
+	if _, err := b.SendInput(bytes.Repeat([]byte("y"), 5000)); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "A sees B's big input", func() bool {
+		st, _, _, ok := ra.states.Latest()
+		return ok && st.Fields["n"].GetNumberValue() == 5006
 	})
 
 	// A client that goes away while read on the tick is cleaned up.
@@ -266,4 +276,53 @@ func TestPollDrainsTheSocketEachTick(t *testing.T) {
 			got++
 		}
 	}
+}
+
+// Connections that end without a close frame while their room reads them,
+// or that the server closes (idle timeout), are cleaned up: the player
+// leaves the room and the connection is gone.
+func TestRoomPlayersGoneWithoutCloseFrameAreCleanedUp(t *testing.T) {
+	s := start(t, engine.Config{IdleTimeout: 300 * time.Millisecond, PingInterval: time.Minute, HandshakeTimeout: 400 * time.Millisecond},
+		room.Config{TickRate: 50, DisposeAfter: time.Minute})
+	join := func() *raw {
+		r := dialRaw(t, s)
+		r.hello(t)
+		r.send(t, &tickwirev1.ClientMessage{RequestId: 1, Kind: &tickwirev1.ClientMessage_Join{Join: &tickwirev1.Join{RoomType: "sum"}}})
+		for r.next(t).GetJoined() == nil {
+		}
+		return r
+	}
+	dropped, idle := join(), join()
+	eventually(t, "both read on the tick", func() bool { return metricValue(t, s, readOnTick) == 2 })
+	_ = dropped.ws.NetConn().Close() // no close frame: the TCP connection just ends
+	eventually(t, "dropped player cleaned up", func() bool {
+		return metricValue(t, s, "tickwire_players") == 1 && metricValue(t, s, "tickwire_connections") == 1
+	})
+	idle.wantClose(t, uint16(tickwirev1.CloseCode_CLOSE_CODE_IDLE_TIMEOUT))
+	eventually(t, "idle player cleaned up", func() bool {
+		return metricValue(t, s, "tickwire_players") == 0 && metricValue(t, s, "tickwire_connections") == 0 && metricValue(t, s, readOnTick) == 0
+	})
+}
+
+// A panic in user code on the read path (the auth hook) closes that
+// connection; the node keeps serving.
+func TestPanicOnTheReadPathClosesOnlyThatConnection(t *testing.T) {
+	s := start(t, engine.Config{Authenticate: func(_ context.Context, _ *http.Request, h *tickwirev1.Hello) (engine.Identity, error) {
+		if h.Name == "boom" {
+			panic("auth hook bug")
+		}
+		return engine.Identity{UserID: h.Name, Name: h.Name}, nil
+	}}, room.Config{})
+	for range 2 {
+		_, err := client.Dial(ctx5(t), s.url, client.Options{Name: "boom"})
+		if err == nil {
+			t.Fatal("dial with a panicking auth hook succeeded")
+		}
+	}
+	c, err := client.Dial(ctx5(t), s.url, client.Options{Name: "ok"})
+	if err != nil {
+		t.Fatalf("node stopped serving after a panic: %v", err)
+	}
+	defer c.Close()
+	eventually(t, "panicked connections gone", func() bool { return metricValue(t, s, "tickwire_connections") == 1 })
 }

@@ -216,6 +216,22 @@ func (s *session) Reject(code tickwirev1.ErrorCode, msg string) { s.fail(0, code
 // Removed implements room.Conn.
 func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReason, msg string) {
 	s.mu.Lock()
+	if s.room != nil && (s.room.ID() != roomID || s.playerID != playerID) {
+		// A room the session is no longer in (a join that timed out went
+		// through late, and the client is in another room since): the
+		// membership, the baseline and the reader of the current room stay.
+		s.removedRoom, s.removedPID = roomID, playerID
+		release := s.seatRoom == roomID
+		if release {
+			s.seatRoom = ""
+		}
+		s.mu.Unlock()
+		if release {
+			s.e.releaseSeat(roomID)
+		}
+		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
+		return
+	}
 	reqID := s.leaveReq
 	s.room, s.playerID, s.leaveReq = nil, 0, 0
 	s.removedRoom, s.removedPID = roomID, playerID

@@ -3,6 +3,9 @@ package engine
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"time"
@@ -93,9 +96,9 @@ func (s *session) keepRest(data []byte, off int) {
 		} else {
 			s.rest = s.rest[:0]
 		}
-	case len(s.rest) > 0 && &data[0] == &s.rest[0]:
-		s.rest = s.rest[:copy(s.rest, tail)]
 	default:
+		// tail may lie in s.rest's own array, past its length (readSpace
+		// reads into its spare capacity): append moves it to the front.
 		s.rest = append(s.rest[:0], tail...)
 	}
 }
@@ -105,6 +108,7 @@ func (s *session) keepRest(data []byte, off int) {
 // until the stream ends (then cleans the session up) or the session is in a
 // room that reads it on the tick (then it returns).
 func (s *session) readLoop() {
+	defer s.recoverReader(nil)
 	if p := s.pending; p != nil {
 		s.pending = nil
 		now := time.Now()
@@ -123,11 +127,24 @@ func (s *session) readLoop() {
 	defer s.e.readBufs.put(lent)
 	for {
 		data, space := s.readSpace(lent)
-		n, err := conn.Read(space)
+		var n int
+		var arrival int64
+		var err error
+		if s.rr != nil {
+			// With the receive timestamp: data may have waited in the
+			// socket while this goroutine was busy (a join, the auth hook)
+			// or before it started (a hand-back).
+			n, arrival, err = s.rr.readWait(space)
+			if n == 0 && err == nil {
+				err = io.EOF
+			}
+		} else {
+			n, err = conn.Read(space)
+			arrival = time.Now().UnixNano()
+		}
 		if n > 0 && !s.readBroken {
-			now := time.Now()
 			data = data[:len(data)+n]
-			off, _ := s.consume(data, now, false, now.UnixNano(), false)
+			off, _ := s.consume(data, time.Now(), false, arrival, n < len(space))
 			s.keepRest(data, off)
 		}
 		if err != nil {
@@ -138,6 +155,25 @@ func (s *session) readLoop() {
 			return
 		}
 	}
+}
+
+// recoverReader turns a panic on the connection's read path (the auth hook
+// is user code) into a closed connection instead of a crashed node. r is
+// the room reading on the tick, nil on the read goroutine.
+func (s *session) recoverReader(r *room.Room) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	s.e.log.Error("panic while reading a connection; closing it", "session", s.id, "panic", v, "stack", string(debug.Stack()))
+	s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_INTERNAL)
+	s.readBroken = true
+	s.abort()
+	if r != nil {
+		s.handBack(r) // the read goroutine sees the closed socket and cleans up
+		return
+	}
+	s.ended(fmt.Errorf("engine: panic while reading: %v", v))
 }
 
 // handOff gives reading to the room the session is in, if it reads on the
@@ -171,13 +207,15 @@ func (s *session) handBack(r *room.Room) {
 	}
 }
 
-// Poll implements room.Poller: the room goroutine reads the client's
-// frames once per tick without blocking.
-func (s *session) Poll() {
-	r := s.pollRoom.Load()
-	if r == nil {
+// Poll implements room.Poller: the room goroutine of r reads the client's
+// frames once per tick without blocking. It does nothing unless r is the
+// room reading the connection (a room the session left late, after a join
+// timed out, may still poll it once).
+func (s *session) Poll(r *room.Room) {
+	if s.pollRoom.Load() != r {
 		return
 	}
+	defer s.recoverReader(r)
 	lent := s.e.readBufs.get()
 	defer s.e.readBufs.put(lent)
 	// Usually one read takes all a client sent in a tick. A client that sent
@@ -191,7 +229,9 @@ func (s *session) Poll() {
 		}
 		if err != nil || n == 0 {
 			// The end of the stream or a socket error: the read goroutine
-			// sees it again and cleans up (which may block).
+			// sees it again and cleans up (which may block); it must not
+			// hand reading back to the room.
+			s.readBroken = true
 			s.handBack(r)
 			return
 		}
@@ -216,8 +256,9 @@ const pollReads = 16
 // consume cuts the complete frames out of data and handles them. On the
 // room goroutine (polled) it stops at the first frame that needs the read
 // goroutine, keeps it in s.pending and reports handBack. arrival is when
-// the data arrived (Unix nanoseconds, 0 unknown); drained says the read
-// emptied the socket. It returns how many bytes it used.
+// the last of data arrived (Unix nanoseconds, 0 unknown); drained says the
+// read emptied the socket: only a message that ends data then gets arrival
+// as its own (Pong.hold_ms). It returns how many bytes it used.
 func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64, drained bool) (off int, handBack bool) {
 	for off < len(data) {
 		n, op, payload, msg, err := s.parser.next(data[off:])
@@ -239,12 +280,12 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 			continue
 		}
 		at := arrival
+		if off != len(data) || !drained {
+			// Later data arrived after this frame; the read's timestamp is
+			// theirs.
+			at = 0
+		}
 		if polled {
-			if off != len(data) || !drained {
-				// Later data arrived after this frame; the read's timestamp
-				// is theirs.
-				at = 0
-			}
 			if !s.pollable(op, payload) {
 				s.pending = &pendingFrame{op: op, data: bytes.Clone(payload)}
 				return off, true
@@ -296,7 +337,9 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 	switch op {
 	case gws.OpcodePing:
 		s.lastSeen.Store(now.UnixNano())
-		s.enqueue(outFrame{op: gws.OpcodePong, data: bytes.Clone(data)})
+		if s.allow(now) { // a ping flood is a flood like any other
+			s.enqueue(outFrame{op: gws.OpcodePong, data: bytes.Clone(data)})
+		}
 		return
 	case gws.OpcodePong:
 		s.lastSeen.Store(now.UnixNano())

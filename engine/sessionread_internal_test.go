@@ -109,7 +109,7 @@ func BenchmarkPollInput(b *testing.B) {
 		}
 		b.StartTimer()
 		for _, p := range pairs[:k] {
-			p.s.Poll()
+			p.s.Poll(p.s.pollRoom.Load())
 		}
 		done += k
 	}
@@ -156,4 +156,29 @@ func FuzzSessionStream(f *testing.F) {
 		}
 		s.OnClose(nil, nil)
 	})
+}
+
+// Only the room that reads the connection reads it: a room the session left
+// late (after a join timed out) may still call Poll once.
+func TestPollByAnotherRoomReadsNothing(t *testing.T) {
+	s, cli, srv := polledSession(t)
+	other, err := s.e.rooms.Create(context.Background(), "r", room.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Input{Input: &tickwirev1.Input{Seq: 1}}})
+	if _, err := cli.Write(clientFrame(0x82, m, testKey)); err != nil {
+		t.Fatal(err)
+	}
+	for j := 0; j < 1000 && !readable(t, srv); j++ {
+		time.Sleep(time.Millisecond)
+	}
+	s.Poll(other)
+	if got := s.io.msgsIn.Load(); got != 0 {
+		t.Fatalf("another room's Poll read %d messages", got)
+	}
+	s.Poll(s.pollRoom.Load())
+	if got := s.io.msgsIn.Load(); got != 1 {
+		t.Fatalf("the reading room's Poll read %d messages, want 1", got)
+	}
 }

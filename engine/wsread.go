@@ -55,6 +55,9 @@ type wsParser struct {
 // A protocol violation returns a *wsCloseError; the stream is unusable
 // after it.
 func (p *wsParser) next(data []byte) (n int, op gws.Opcode, payload []byte, msg bool, err error) {
+	if !p.fragging && cap(p.frag) > 4<<10 {
+		p.frag = nil // a big fragmented message passed; don't keep its buffer
+	}
 	if len(data) < 2 {
 		return 0, 0, nil, false, nil
 	}

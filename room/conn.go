@@ -32,16 +32,16 @@ type Conn interface {
 // Poller is implemented by a Conn whose client frames the room goroutine
 // reads itself: at the start of every tick, before the tick's controls and
 // inputs are taken, the room calls Poll on each of its players' Conns that
-// implement it. Poll reads what the client sent since the last call without
-// blocking and posts it to the room like any other caller (PostInput,
-// PostMessage, Leave, ...), so it is used at this very tick.
+// implement it, passing itself. Poll reads what the client sent since the
+// last call without blocking and posts it to the room like any other caller
+// (PostInput, PostMessage, Leave, ...), so it is used at this very tick.
 //
 // Threading: Poll is called only on the room goroutine, while the player is
 // in the room. It must never block and must not call Room methods that wait
 // for the room goroutine (Join, Close, Call). The engine implements it so
 // that a player in a room costs no read goroutine and no wake-up per input.
 type Poller interface {
-	Poll()
+	Poll(r *Room)
 }
 
 // StateFrame is one State message for one player.

@@ -610,7 +610,7 @@ func (r *Room) runTick(late time.Duration) {
 	// they bring is used at this tick.
 	for _, p := range r.order {
 		if p.poller != nil {
-			p.poller.Poll()
+			p.poller.Poll(r)
 		}
 	}
 	r.drainControl()

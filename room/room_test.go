@@ -652,7 +652,10 @@ type pollConn struct {
 	polls  int
 }
 
-func (c *pollConn) Poll() {
+func (c *pollConn) Poll(r *Room) {
+	if r != c.r {
+		panic("polled by another room")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.polls++
