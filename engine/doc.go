@@ -9,8 +9,9 @@
 // connection in a room is read by the room goroutine at the start of every
 // tick, without blocking (room.Poller), the same way that goroutine writes
 // state frames straight to the socket: a player in a room costs no
-// goroutine and no wake-up per input, which is most of a node's CPU at
-// thousands of players. Frames whose handling may block (Join, Leave,
+// goroutine and no wake-up per input (the socket's SO_RCVLOWAT is raised so
+// that the kernel does not even signal its small inputs to the netpoller),
+// which is most of a node's CPU at thousands of players. Frames whose handling may block (Join, Leave,
 // matchmaking, close) hand reading back to a read goroutine. Frames from a
 // client in a room are therefore read up to one tick late; inputs are used
 // at that tick either way, and Pong carries hold_ms, the time a Ping waited,

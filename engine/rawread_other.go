@@ -13,3 +13,5 @@ func newRawReader(net.Conn) *rawReader { return nil }
 func (*rawReader) read([]byte) (int, int64, error) { return 0, 0, errWouldBlock }
 
 func (*rawReader) readWait([]byte) (int, int64, error) { return 0, 0, errWouldBlock }
+
+func (*rawReader) setPolled(bool) {}

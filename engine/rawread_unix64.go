@@ -121,3 +121,25 @@ func (r *rawReader) timestamp() int64 {
 	}
 	return 0
 }
+
+// pollLowat is the socket's receive low-water mark while a room reads it on
+// the tick. The room reads it without waiting, so the kernel need not
+// signal new data: below this many bytes queued it does not (tcp_data_ready
+// and tcp_poll honour SO_RCVLOWAT). Otherwise every input would wake the
+// Go netpoller's epoll_wait for a socket nobody waits on. A client never
+// sends this much in a tick; if it does, or the receive window runs low,
+// the kernel signals as usual. Non-blocking reads still return what is
+// there.
+const pollLowat = 16 << 10
+
+// setPolled sets the low-water mark for reads on the tick (polled) or for a
+// read goroutine that waits for data (not polled).
+func (r *rawReader) setPolled(polled bool) {
+	v := 1
+	if polled {
+		v = pollLowat
+	}
+	_ = r.rc.Control(func(fd uintptr) {
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, v)
+	})
+}

@@ -245,6 +245,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	if read {
 		s.pollRoom.Store(nil)
 		s.e.metrics.readOnTick.Add(-1)
+		s.rr.setPolled(false) // the read goroutine waits for any data
 	}
 	s.mu.Unlock()
 	if read {

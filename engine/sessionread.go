@@ -33,11 +33,13 @@ import (
 //     goroutine, no stack and no wake-up per input: one recvmsg(2) per tick
 //     instead of a netpoll wake-up, a read, a read that would block, a park
 //     and a reschedule per frame. Inputs are only used at the next tick
-//     anyway. Frames that need a blocking handler (Join, Leave, matchmaking,
-//     close, anything unexpected) hand reading back to a new read goroutine,
-//     which handles that frame first; so does the end of the stream.
+//     anyway. The socket's receive low-water mark is raised meanwhile
+//     (SO_RCVLOWAT), so new data does not wake the netpoller either.
+//     Frames that need a blocking handler (Join, Leave, matchmaking, close,
+//     anything unexpected) hand reading back to a new read goroutine, which
+//     handles that frame first; so does the end of the stream.
 //
-// Exactly one of them owns the reader fields (marked "reader" on session)
+// Exactly one of them owns the reader fields (marked "reader only" on session)
 // at any time. Ownership moves under session.mu: the read goroutine hands
 // reading to the room (pollRoom set) only while the session is in that
 // room, and the room goroutine hands it back (pollRoom cleared, new read
@@ -187,6 +189,7 @@ func (s *session) handOff() bool {
 	if s.room == nil || s.leaveReq != 0 || s.up.Load() != nil {
 		return false
 	}
+	s.rr.setPolled(true)
 	s.pollRoom.Store(s.room)
 	s.e.metrics.readOnTick.Add(1)
 	return true
@@ -200,6 +203,7 @@ func (s *session) handBack(r *room.Room) {
 	if own {
 		s.pollRoom.Store(nil)
 		s.e.metrics.readOnTick.Add(-1)
+		s.rr.setPolled(false) // the read goroutine waits for any data
 	}
 	s.mu.Unlock()
 	if own {

@@ -182,3 +182,31 @@ func TestPollByAnotherRoomReadsNothing(t *testing.T) {
 		t.Fatalf("the reading room's Poll read %d messages, want 1", got)
 	}
 }
+
+// While the room reads a socket on the tick, the kernel does not signal
+// small amounts of new data (SO_RCVLOWAT): nobody waits on it. A read
+// goroutine that takes over must be woken by any data again.
+func TestReadOnTickLowWaterMark(t *testing.T) {
+	s, _, srv := polledSession(t)
+	lowat := func() int {
+		rc, err := srv.(syscall.Conn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v int
+		var gerr error
+		if err := rc.Control(func(fd uintptr) {
+			v, gerr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT)
+		}); err != nil || gerr != nil {
+			t.Fatal(err, gerr)
+		}
+		return v
+	}
+	if got := lowat(); got != pollLowat {
+		t.Fatalf("read on the tick: SO_RCVLOWAT = %d, want %d", got, pollLowat)
+	}
+	s.handBack(s.pollRoom.Load())
+	if got := lowat(); got != 1 {
+		t.Fatalf("after the hand-back: SO_RCVLOWAT = %d, want 1", got)
+	}
+}
