@@ -3,10 +3,13 @@ package deploy
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,10 +21,39 @@ const (
 	clusterExitNoClusterFlg = 3
 )
 
-// freePort returns a port that was free a moment ago; cluster.sh moves on to
-// the next free port if it has been taken since.
+// freePort returns a port that was free a moment ago, with the next few
+// ports free too (cluster.sh gives node2 and node3 the ports after node1's,
+// and moves on to the next free one if one has been taken since). It picks
+// below the kernel's ephemeral range when it can: other tests running in
+// parallel get their outgoing and :0 ports from that range, and one of them
+// taking node2's port between cluster.sh's check and node2's bind made
+// this test flaky.
 func freePort(t *testing.T) int {
 	t.Helper()
+	lo := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil {
+				lo = v
+			}
+		}
+	}
+	free := func(p int) bool {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		return true
+	}
+	if lo > 12000 {
+		for range 100 {
+			p := 10000 + rand.IntN(lo-12000)
+			if free(p) && free(p+1) && free(p+2) && free(p+3) {
+				return p
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
