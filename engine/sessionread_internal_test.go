@@ -205,6 +205,12 @@ func TestReadOnTickLowWaterMark(t *testing.T) {
 	if got := lowat(); got != pollLowat {
 		t.Fatalf("read on the tick: SO_RCVLOWAT = %d, want %d", got, pollLowat)
 	}
+	// As when the player has left: the new read goroutine keeps reading
+	// (while the session is still in the room it would hand reading
+	// straight back, raising the mark again).
+	s.mu.Lock()
+	s.room = nil
+	s.mu.Unlock()
 	s.handBack(s.pollRoom.Load())
 	if got := lowat(); got != 1 {
 		t.Fatalf("after the hand-back: SO_RCVLOWAT = %d, want 1", got)
