@@ -15,3 +15,7 @@ func (*rawReader) read([]byte) (int, int64, error) { return 0, 0, errWouldBlock 
 func (*rawReader) readWait([]byte) (int, int64, error) { return 0, 0, errWouldBlock }
 
 func (*rawReader) setPolled(bool) {}
+
+// pollLowat is the receive low-water mark while read on the tick (unused
+// on this platform).
+const pollLowat = 16 << 10

@@ -25,12 +25,8 @@ type rawReader struct {
 // newRawReader returns nil when c is not a socket whose receive timestamps
 // can be turned on; such a connection keeps a read goroutine.
 func newRawReader(c net.Conn) *rawReader {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := rawConnOf(c)
+	if rc == nil {
 		return nil
 	}
 	var serr error

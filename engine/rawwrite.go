@@ -34,6 +34,17 @@ var errWouldBlock = errors.New("engine: write would block")
 // newRawWriter returns nil when c does not expose its file descriptor (then
 // every write goes through the writer goroutine).
 func newRawWriter(c any) *rawWriter {
+	rc := rawConnOf(c)
+	if rc == nil {
+		return nil
+	}
+	w := &rawWriter{rc: rc}
+	w.fn = w.write
+	return w
+}
+
+// rawConnOf returns c's file descriptor access, nil if it has none.
+func rawConnOf(c any) syscall.RawConn {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return nil
@@ -42,9 +53,7 @@ func newRawWriter(c any) *rawWriter {
 	if err != nil {
 		return nil
 	}
-	w := &rawWriter{rc: rc}
-	w.fn = w.write
-	return w
+	return rc
 }
 
 // tryWrite writes as much of b as the socket takes now. It returns the

@@ -241,12 +241,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	}
 	// The room no longer reads the connection: a read goroutine takes over
 	// (this runs on the room goroutine, so the room is not polling now).
-	read := s.pollRoom.Load() != nil
-	if read {
-		s.pollRoom.Store(nil)
-		s.e.metrics.readOnTick.Add(-1)
-		s.rr.setPolled(false) // the read goroutine waits for any data
-	}
+	read := s.stopPollingLocked()
 	s.mu.Unlock()
 	if read {
 		go s.readLoop()

@@ -199,16 +199,24 @@ func (s *session) handOff() bool {
 // of r calls it (from Poll).
 func (s *session) handBack(r *room.Room) {
 	s.mu.Lock()
-	own := s.pollRoom.Load() == r
-	if own {
-		s.pollRoom.Store(nil)
-		s.e.metrics.readOnTick.Add(-1)
-		s.rr.setPolled(false) // the read goroutine waits for any data
-	}
+	own := s.pollRoom.Load() == r && s.stopPollingLocked()
 	s.mu.Unlock()
 	if own {
 		go s.readLoop()
 	}
+}
+
+// stopPollingLocked ends reading on the tick, if it was on, and reports
+// whether it was: the caller (the polling room's goroutine) then starts a
+// read goroutine. Call with mu held.
+func (s *session) stopPollingLocked() bool {
+	if s.pollRoom.Load() == nil {
+		return false
+	}
+	s.pollRoom.Store(nil)
+	s.e.metrics.readOnTick.Add(-1)
+	s.rr.setPolled(false) // the read goroutine waits for any data
+	return true
 }
 
 // Poll implements room.Poller: the room goroutine of r reads the client's
