@@ -257,7 +257,7 @@ func TestWebSocketFramesInLobbyAndRoom(t *testing.T) {
 // to the end in that tick: its backlog cannot grow tick after tick.
 func TestPollDrainsTheSocketEachTick(t *testing.T) {
 	clock := room.NewManualClock(time.Unix(0, 0))
-	s := start(t, engine.Config{Clock: clock, RateLimit: 10_000, RateBurst: 10_000}, room.Config{TickRate: 10})
+	s := start(t, engine.Config{Clock: clock, RateLimit: 10_000, RateBurst: 10_000, OutboundQueue: 4096}, room.Config{TickRate: 10})
 	r := dialRaw(t, s)
 	r.hello(t)
 	r.send(t, &tickwirev1.ClientMessage{RequestId: 1, Kind: &tickwirev1.ClientMessage_Join{Join: &tickwirev1.Join{RoomType: "sum"}}})
