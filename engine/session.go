@@ -52,9 +52,13 @@ type session struct {
 
 	// reader only (the read goroutine, or the room goroutine while the
 	// session is in a room that reads it on the tick; see sessionread.go)
-	identity    Identity
-	in          tickwirev1.ClientMessage
-	inDecoded   bool // in holds the message being handled
+	identity  Identity
+	in        tickwirev1.ClientMessage
+	inDecoded bool // in holds the message being handled
+	// inFast holds the Input being handled, decoded by pollable (its
+	// payload points into the read buffer), when inFastOK.
+	inFast      wire.Input
+	inFastOK    bool
 	rr          *rawReader
 	parser      wsParser
 	rest        []byte        // a frame not complete yet
@@ -457,6 +461,8 @@ func (s *session) handle(op gws.Opcode, data []byte) {
 func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arrival int64) {
 	decoded := s.inDecoded
 	s.inDecoded = false
+	fast, fastOK := s.inFast, s.inFastOK
+	s.inFast, s.inFastOK = wire.Input{}, false
 	s.lastSeen.Store(now.UnixNano())
 	s.io.msgsIn.Add(1)
 	s.io.bytesIn.Add(uint64(len(data)))
@@ -472,10 +478,13 @@ func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arriv
 		u.forward(data) // relayed: frames go to the owner undecoded
 		return
 	}
-	if in, ok := wire.DecodeInput(data); ok && s.hello.Load() {
+	if !fastOK {
+		fast, fastOK = wire.DecodeInput(data)
+	}
+	if fastOK && s.hello.Load() {
 		// Fast path for the per-tick Input frame: no message is built; the
 		// payload is copied because the read buffer is reused.
-		s.onInputFields(0, in.Seq, in.AckTick, bytes.Clone(in.Payload), in.RoomID)
+		s.onInputFields(0, fast.Seq, fast.AckTick, bytes.Clone(fast.Payload), fast.RoomID)
 		return
 	}
 	in := &s.in

@@ -327,7 +327,8 @@ func (s *session) pollable(op gws.Opcode, payload []byte) bool {
 	if !s.hello.Load() || s.up.Load() != nil {
 		return false
 	}
-	if _, ok := wire.DecodeInput(payload); ok {
+	if in, ok := wire.DecodeInput(payload); ok {
+		s.inFast, s.inFastOK = in, true // handleMessage uses it as is
 		return true
 	}
 	s.in.Reset()
