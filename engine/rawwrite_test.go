@@ -89,21 +89,7 @@ func (f framedWS) NetConn() net.Conn               { return f.c }
 // states replace unsent ones, events stay in order, and the byte stream
 // stays a valid sequence of frames.
 func TestDirectWritesSurviveFullSocket(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := tcpPair(t)
 
 	e := testEngine(t)
 	e.cfg.SlowConsumerFrames = 1 << 20 // this test pauses the reader on purpose
