@@ -45,6 +45,8 @@ type Report struct {
 	ToolCPUPercent        *float64 `json:"toolCpuPercent"` // this process, mean over the window
 	LoadAvgStart          *float64 `json:"loadAvgStart"`   // machine 1-minute load average at the window's edges
 	LoadAvgEnd            *float64 `json:"loadAvgEnd"`
+	MachineBusyPercent    *float64 `json:"machineBusyPercent"` // all cores over the window; 100 = saturated, server and tool competed for CPU
+	MachineCores          int      `json:"machineCores"`
 	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
 	TickLatenessP99Over   bool     `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
@@ -130,6 +132,12 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 	}
 	if after.loadAvg >= 0 {
 		rep.LoadAvgEnd = ptr(after.loadAvg)
+	}
+	if before.machine != nil && after.machine != nil {
+		if p := machineBusyPercent(*before.machine, *after.machine); p >= 0 {
+			rep.MachineBusyPercent = ptr(p)
+			rep.MachineCores = after.machine.cores
+		}
 	}
 	r.procMu.Lock()
 	maxRSS := r.maxRSS
@@ -235,6 +243,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"server RSS max", opt(rep.ServerRSSMaxMB, "%.1f MB")},
 		{"load-test tool CPU", opt(rep.ToolCPUPercent, "%.1f%%")},
 		{"machine load avg (start / end)", opt(rep.LoadAvgStart, "%.2f") + " / " + opt(rep.LoadAvgEnd, "%.2f")},
+		{"machine CPU busy", machineText(rep)},
 		{"tick lateness p99", latenessText(rep)},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},
@@ -257,4 +266,12 @@ func latenessText(rep *Report) string {
 		return fmt.Sprintf("> %.2f ms (above the top bucket)", *rep.TickLatenessP99Ms)
 	}
 	return fmt.Sprintf("%.2f ms", *rep.TickLatenessP99Ms)
+}
+
+// machineText shows how busy the machine's cores were over the window.
+func machineText(rep *Report) string {
+	if rep.MachineBusyPercent == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%% of %d cores", *rep.MachineBusyPercent, rep.MachineCores)
 }

@@ -549,6 +549,7 @@ type snapshot struct {
 	proc                              *procSample
 	self                              *procSample
 	loadAvg                           float64 // 1-minute load average, -1 if unknown
+	machine                           *machineSample
 	metrics                           promSample
 	rooms                             int
 }
@@ -575,6 +576,9 @@ func (r *runner) snapshot(ctx context.Context) snapshot {
 		s.self = &p
 	}
 	s.loadAvg = readLoadAvg()
+	if m, err := readMachine(); err == nil {
+		s.machine = &m
+	}
 	if r.cfg.MetricsURL != "" {
 		if m, err := scrape(ctx, r.cfg.MetricsURL); err == nil {
 			s.metrics = m

@@ -274,6 +274,70 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
+// machineSample is the machine-wide CPU time from the "cpu" line of
+// /proc/stat, in clock ticks.
+type machineSample struct {
+	busy, total uint64
+	cores       int
+}
+
+// readMachine samples /proc/stat.
+func readMachine() (machineSample, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return machineSample{}, fmt.Errorf("loadtest: read /proc/stat: %w", err)
+	}
+	return parseProcStat(b)
+}
+
+// parseProcStat reads the aggregate "cpu" line of /proc/stat (user nice
+// system idle iowait irq softirq steal ...; guest time is already inside
+// user) and counts the "cpuN" lines. Busy is everything but idle and
+// iowait; steal counts as busy, since the machine's cores were not ours.
+func parseProcStat(b []byte) (machineSample, error) {
+	var m machineSample
+	found := false
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if f[0] != "cpu" {
+			if strings.HasPrefix(f[0], "cpu") {
+				m.cores++
+			}
+			continue
+		}
+		if len(f) < 5 {
+			return machineSample{}, fmt.Errorf("%w: /proc/stat cpu line has %d fields", ErrBadProc, len(f))
+		}
+		for i, v := range f[1:min(len(f), 9)] { // user .. steal
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				return machineSample{}, fmt.Errorf("%w: /proc/stat cpu field %d: %w", ErrBadProc, i+1, err)
+			}
+			m.total += n
+			if i != 3 && i != 4 { // idle, iowait
+				m.busy += n
+			}
+		}
+		found = true
+	}
+	if !found {
+		return machineSample{}, fmt.Errorf("%w: /proc/stat has no cpu line", ErrBadProc)
+	}
+	return m, nil
+}
+
+// machineBusyPercent is the share of all cores' time that was busy between
+// two samples, or -1 when no time passed.
+func machineBusyPercent(a, b machineSample) float64 {
+	if b.total <= a.total {
+		return -1
+	}
+	return 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
+}
+
 // readLoadAvg returns the 1-minute load average from /proc/loadavg, or -1.
 // The tool shares the machine with the server (and on a shared machine
 // with others): a load above the core count means every figure is

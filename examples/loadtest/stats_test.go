@@ -281,7 +281,54 @@ func FuzzParseProc(f *testing.F) {
 		if _, err := parseStatusRSS(b); err != nil && !errors.Is(err, ErrBadProc) {
 			t.Fatalf("status error not ErrBadProc: %v", err)
 		}
+		m, err := parseProcStat(b)
+		if err != nil && !errors.Is(err, ErrBadProc) {
+			t.Fatalf("/proc/stat error not ErrBadProc: %v", err)
+		}
+		if err == nil && m.busy > m.total {
+			t.Fatalf("busy %d > total %d", m.busy, m.total)
+		}
 	})
+}
+
+func TestParseProcStat(t *testing.T) {
+	const two = "cpu  100 5 50 800 20 1 4 10 0 0\ncpu0 50 2 25 400 10 1 2 5 0 0\ncpu1 50 3 25 400 10 0 2 5 0 0\nintr 1 2\nctxt 9\n"
+	tests := []struct {
+		name        string
+		in          string
+		busy, total uint64
+		cores       int
+		bad         bool
+	}{
+		// busy = user+nice+system+irq+softirq+steal; idle and iowait are not.
+		{name: "two cores", in: two, busy: 170, total: 990, cores: 2},
+		{name: "old kernel, four fields", in: "cpu 1 2 3 4\ncpu0 1 2 3 4\n", busy: 6, total: 10, cores: 1},
+		{name: "no cpu line", in: "intr 1\n", bad: true},
+		{name: "short cpu line", in: "cpu 1 2 3\n", bad: true},
+		{name: "not a number", in: "cpu 1 x 3 4\n", bad: true},
+		{name: "empty", in: "", bad: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := parseProcStat([]byte(tt.in))
+			if tt.bad {
+				if !errors.Is(err, ErrBadProc) {
+					t.Fatalf("err = %v, want ErrBadProc", err)
+				}
+				return
+			}
+			if err != nil || m.busy != tt.busy || m.total != tt.total || m.cores != tt.cores {
+				t.Fatalf("parseProcStat = %+v, %v; want busy %d total %d cores %d", m, err, tt.busy, tt.total, tt.cores)
+			}
+		})
+	}
+	a := machineSample{busy: 100, total: 1000}
+	if got := machineBusyPercent(a, machineSample{busy: 290, total: 1200}); got != 95 {
+		t.Errorf("machineBusyPercent = %v, want 95", got)
+	}
+	if got := machineBusyPercent(a, a); got != -1 {
+		t.Errorf("machineBusyPercent over no time = %v, want -1", got)
+	}
 }
 
 func BenchmarkLatencyHistRecord(b *testing.B) {
