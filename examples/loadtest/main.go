@@ -34,6 +34,9 @@
 //     delta over the window, interpolated within buckets.
 //   - encodes per room per tick: tickwire_state_encodes_total delta /
 //     tickwire_ticks_total delta (the latter counts every room's ticks).
+//   - machine CPU busy: the share of all cores' time not idle (steal counts
+//     as busy) from /proc/stat over the window. Near 100% the server and
+//     the tool competed for CPU, and delivery is bounded by the machine.
 //
 // With -spawn the tool builds ./examples/arena into a temporary directory
 // (or takes -server-bin, to measure a fixed build while the tree changes),
