@@ -1,9 +1,9 @@
 package engine
 
 import (
+	"errors"
 	"syscall"
 
-	"github.com/tickwire/tickwire/internal/rawsock"
 	"github.com/tickwire/tickwire/room"
 )
 
@@ -29,9 +29,7 @@ type rawWriter struct {
 	fn      func(fd uintptr)
 }
 
-// errWouldBlock: a raw read found nothing, or a raw write could not take
-// all of a frame.
-var errWouldBlock = rawsock.ErrWouldBlock
+var errWouldBlock = errors.New("engine: write would block")
 
 // newRawWriter returns nil when c does not expose its file descriptor (then
 // every write goes through the writer goroutine).

@@ -1,6 +1,6 @@
 //go:build linux && (amd64 || arm64)
 
-package rawsock
+package engine
 
 import (
 	"encoding/binary"
@@ -8,14 +8,10 @@ import (
 	"syscall"
 )
 
-// Reader reads a connection's socket without ever blocking, and with the
-// kernel's receive timestamp of the data it returns. The engine's room
-// goroutines read their players' frames with it once per tick; the
-// load-test tool reads its bots' sockets with it from a few pollers.
-//
-// A Reader is used by one goroutine at a time (the connection's current
-// reader); SetLowat may be called from any goroutine.
-type Reader struct {
+// rawReader reads a connection's socket without ever blocking, and with the
+// kernel's receive timestamp of the data it returns: it is how a room
+// goroutine reads its players' frames once per tick (see session.Poll).
+type rawReader struct {
 	rc syscall.RawConn
 	// The read in progress: fields instead of closure captures so that a
 	// read does not allocate (only the connection's reader calls read).
@@ -26,15 +22,11 @@ type Reader struct {
 	fnWait  func(fd uintptr) bool // recv through Read, waits for data
 }
 
-// NewReader returns nil when c is not a socket whose receive timestamps
-// can be turned on.
-func NewReader(c net.Conn) *Reader {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+// newRawReader returns nil when c is not a socket whose receive timestamps
+// can be turned on; such a connection keeps a read goroutine.
+func newRawReader(c net.Conn) *rawReader {
+	rc := rawConnOf(c)
+	if rc == nil {
 		return nil
 	}
 	var serr error
@@ -43,36 +35,36 @@ func NewReader(c net.Conn) *Reader {
 	}); err != nil || serr != nil {
 		return nil
 	}
-	r := &Reader{rc: rc, oob: make([]byte, 64)}
+	r := &rawReader{rc: rc, oob: make([]byte, 64)}
 	r.fn = func(fd uintptr) { r.recv(fd) }
 	r.fnWait = r.recvWait
 	return r
 }
 
-// Read reads what the socket holds into b without waiting. It returns
-// ErrWouldBlock when there is nothing to read, and io.EOF-like (0, nil) at
+// read reads what the socket holds into b without waiting. It returns
+// errWouldBlock when there is nothing to read, and io.EOF-like (0, nil) at
 // the end of the stream. arrival is the kernel's receive time (Unix
 // nanoseconds) of the last data returned, 0 if unknown.
 //
 // It goes through RawConn.Control, not RawConn.Read: the fd stays valid for
 // the call either way (a concurrent Close waits for it), and a read that
 // never waits has no use for Read's netpoller preparation and read lock
-// (two more cold cache lines per call on a loaded server). The caller
-// serializes a connection's reads (one reader at a time), not the fd's
-// lock.
-func (r *Reader) Read(b []byte) (n int, arrival int64, err error) {
+// (two more cold cache lines per call on a loaded server). Reads of a connection are serialized by who
+// reads it (the room or its read goroutine, see session.Poll), not by the
+// fd's lock.
+func (r *rawReader) read(b []byte) (n int, arrival int64, err error) {
 	r.b, r.n, r.oobn, r.err = b, 0, 0, nil
 	return r.done(r.rc.Control(r.fn))
 }
 
-// ReadWait is Read that waits (in the netpoller) until there is data.
-func (r *Reader) ReadWait(b []byte) (n int, arrival int64, err error) {
+// readWait is read that waits (in the netpoller) until there is data.
+func (r *rawReader) readWait(b []byte) (n int, arrival int64, err error) {
 	r.b, r.n, r.oobn, r.err = b, 0, 0, nil
 	return r.done(r.rc.Read(r.fnWait))
 }
 
 // done ends a read: rcErr is the RawConn call's own error.
-func (r *Reader) done(rcErr error) (n int, arrival int64, err error) {
+func (r *rawReader) done(rcErr error) (n int, arrival int64, err error) {
 	r.b = nil
 	if rcErr != nil {
 		return 0, 0, rcErr
@@ -84,14 +76,14 @@ func (r *Reader) done(rcErr error) (n int, arrival int64, err error) {
 }
 
 // recv reads once without waiting (the body of read's Control call).
-func (r *Reader) recv(fd uintptr) bool {
+func (r *rawReader) recv(fd uintptr) bool {
 	for {
 		n, oobn, _, _, err := syscall.Recvmsg(int(fd), r.b, r.oob, syscall.MSG_DONTWAIT)
 		switch {
 		case err == syscall.EINTR:
 			continue
 		case err == syscall.EAGAIN:
-			r.err = ErrWouldBlock
+			r.err = errWouldBlock
 		case err != nil:
 			r.err = err
 		}
@@ -100,11 +92,11 @@ func (r *Reader) recv(fd uintptr) bool {
 	}
 }
 
-// recvWait is the RawConn callback of ReadWait: it asks to wait for
+// recvWait is the RawConn callback of readWait: it asks to wait for
 // readability when the socket is empty.
-func (r *Reader) recvWait(fd uintptr) bool {
+func (r *rawReader) recvWait(fd uintptr) bool {
 	r.recv(fd)
-	if r.err == ErrWouldBlock {
+	if r.err == errWouldBlock {
 		r.err = nil
 		return false
 	}
@@ -112,7 +104,7 @@ func (r *Reader) recvWait(fd uintptr) bool {
 }
 
 // timestamp finds the SCM_TIMESTAMPNS control message of the last read.
-func (r *Reader) timestamp() int64 {
+func (r *rawReader) timestamp() int64 {
 	oob := r.oob[:r.oobn]
 	for len(oob) >= syscall.SizeofCmsghdr {
 		// struct cmsghdr on 64-bit Linux: len uint64, level int32, type int32.
@@ -133,13 +125,24 @@ func (r *Reader) timestamp() int64 {
 	return 0
 }
 
-// SetLowat sets the socket's receive low-water mark (SO_RCVLOWAT): below n
-// bytes queued, the kernel does not signal the socket readable (tcp_data_ready
-// and tcp_poll honour it), so data arriving on a socket that is read
-// without waiting wakes nobody. Non-blocking reads still return what is
+// pollLowat is the socket's receive low-water mark while a room reads it on
+// the tick. The room reads it without waiting, so the kernel need not
+// signal new data: below this many bytes queued it does not (tcp_data_ready
+// and tcp_poll honour SO_RCVLOWAT). Otherwise every input would wake the
+// Go netpoller's epoll_wait for a socket nobody waits on. A client never
+// sends this much in a tick; if it does, or the receive window runs low,
+// the kernel signals as usual. Non-blocking reads still return what is
 // there.
-func (r *Reader) SetLowat(n int) {
+const pollLowat = 16 << 10
+
+// setPolled sets the low-water mark for reads on the tick (polled) or for a
+// read goroutine that waits for data (not polled).
+func (r *rawReader) setPolled(polled bool) {
+	v := 1
+	if polled {
+		v = pollLowat
+	}
 	_ = r.rc.Control(func(fd uintptr) {
-		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n)
+		_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, v)
 	})
 }
