@@ -129,6 +129,7 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 	}
 	g.rooms[id] = r
 	g.byType[typ] = append(g.byType[typ], r)
+	r.draining.Store(g.draining) // a Drain since the check above
 	g.mu.Unlock()
 	if err := r.start(opts.Options); err != nil {
 		g.remove(r)
@@ -249,15 +250,21 @@ func (g *Registry) Len() int {
 	return len(g.rooms)
 }
 
-// Drain stops the creation of new rooms; running rooms continue.
+// Drain stops the creation of new rooms. Running rooms continue while they
+// have players (or reserved seats); a room closes (CloseShutdown) at the
+// first tick it is empty, whatever its Config.DisposeAfter.
 func (g *Registry) Drain() {
 	g.mu.Lock()
 	g.draining = true
+	for _, r := range g.rooms {
+		r.draining.Store(true)
+	}
 	g.mu.Unlock()
 }
 
-// Shutdown drains, then lets rooms finish on their own until ctx ends, then
-// closes the rest (CloseShutdown) and waits for them (up to 5 s each).
+// Shutdown drains (see Drain: empty rooms close at once), then lets rooms
+// with players finish on their own until ctx ends, then closes the rest
+// (CloseShutdown) and waits for them (up to 5 s each).
 func (g *Registry) Shutdown(ctx context.Context) error {
 	g.Drain()
 	poll := time.NewTicker(50 * time.Millisecond)

@@ -210,6 +210,9 @@ type Room struct {
 	timers     timerHeap
 	timerSeq   uint64
 	emptySince time.Time
+	// draining: the node is shutting down (Registry.Drain); the room closes
+	// as soon as it is empty. Set from any goroutine.
+	draining   atomic.Bool
 	closing    CloseReason
 	sendEvery  uint32
 	rateChange int
@@ -741,7 +744,18 @@ func (r *Room) replicateViews() {
 }
 
 func (r *Room) checkEmpty(now time.Time) {
-	if len(r.order) > 0 || r.seats.Load() > 0 || r.cfg.DisposeAfter < 0 {
+	if len(r.order) > 0 || r.seats.Load() > 0 {
+		r.emptySince = now
+		return
+	}
+	if r.draining.Load() {
+		// Draining lets rooms with players finish; an empty one has
+		// nothing to finish and would only hold the shutdown up until its
+		// dispose grace (or, never disposed, the drain timeout) ran out.
+		r.closing = CloseShutdown
+		return
+	}
+	if r.cfg.DisposeAfter < 0 {
 		r.emptySince = now
 		return
 	}

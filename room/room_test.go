@@ -444,6 +444,63 @@ func TestAutoDispose(t *testing.T) {
 	}
 }
 
+// TestDrainClosesEmptyRooms: once the registry drains, a room closes at
+// its first empty tick (even one that is never disposed), while a room with
+// a player runs on until the player leaves. Without this, an empty room
+// held a node's shutdown up until the drain timeout.
+func TestDrainClosesEmptyRooms(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10, DisposeAfter: -1})
+	empty := hs.create(CreateOptions{})
+	left := hs.join(empty, &fakeConn{})
+	empty.Leave(left.PlayerID, LeaveLeft)
+	hs.sync(empty)
+	busy := hs.create(CreateOptions{})
+	stay := hs.join(busy, &fakeConn{})
+	hs.step(empty, 3)
+	if _, ok := hs.reg.Get(empty.ID()); !ok {
+		t.Fatal("an empty room that is never disposed closed before the drain")
+	}
+
+	hs.reg.Drain()
+	hs.step(busy, 1)
+	select {
+	case <-empty.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("empty room still open a tick into the drain")
+	}
+	hs.step(busy, 5)
+	if _, ok := hs.reg.Get(busy.ID()); !ok {
+		t.Fatal("a room with a player closed during the drain")
+	}
+	if _, err := hs.reg.Create(context.Background(), "counter", CreateOptions{}); !errors.Is(err, ErrDraining) {
+		t.Fatalf("create while draining: err = %v, want ErrDraining", err)
+	}
+
+	busy.Leave(stay.PlayerID, LeaveLeft)
+	hs.sync(busy)
+	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "room timer armed")
+	hs.clock.Advance(100 * time.Millisecond)
+	select {
+	case <-busy.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("room still open a tick after its last player left during the drain")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := hs.reg.Shutdown(ctx); err != nil || ctx.Err() != nil || hs.reg.Len() != 0 {
+		t.Fatalf("Shutdown = %v (ctx %v), %d rooms left", err, ctx.Err(), hs.reg.Len())
+	}
+	n := 0
+	for _, e := range hs.h.got() {
+		if e == "terminate shutdown" {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("events %v: want two \"terminate shutdown\"", hs.h.got())
+	}
+}
+
 func TestTimersRunOnRoomAndDieWithIt(t *testing.T) {
 	hs := newHarness(t, Config{TickRate: 10, DisposeAfter: -1})
 	r := hs.create(CreateOptions{})
