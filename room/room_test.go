@@ -154,6 +154,16 @@ func (hs *harness) sync(r *Room) {
 	_ = r.Call(ctx, func() {})
 }
 
+// waitClosed waits until r's goroutine ended; what says what was expected.
+func (hs *harness) waitClosed(r *Room, what string) {
+	hs.t.Helper()
+	select {
+	case <-r.Done():
+	case <-time.After(5 * time.Second):
+		hs.t.Fatal(what)
+	}
+}
+
 func (hs *harness) waitFor(cond func() bool, what string) {
 	hs.t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
@@ -431,11 +441,7 @@ func TestAutoDispose(t *testing.T) {
 	}
 	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "timer")
 	hs.clock.Advance(200 * time.Millisecond)
-	select {
-	case <-r.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("empty room not disposed")
-	}
+	hs.waitClosed(r, "empty room not disposed")
 	if _, ok := hs.reg.Get(r.ID()); ok {
 		t.Fatal("disposed room still registered")
 	}
@@ -463,11 +469,7 @@ func TestDrainClosesEmptyRooms(t *testing.T) {
 
 	hs.reg.Drain()
 	hs.step(busy, 1)
-	select {
-	case <-empty.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("empty room still open a tick into the drain")
-	}
+	hs.waitClosed(empty, "empty room still open a tick into the drain")
 	hs.step(busy, 5)
 	if _, ok := hs.reg.Get(busy.ID()); !ok {
 		t.Fatal("a room with a player closed during the drain")
@@ -480,11 +482,7 @@ func TestDrainClosesEmptyRooms(t *testing.T) {
 	hs.sync(busy)
 	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "room timer armed")
 	hs.clock.Advance(100 * time.Millisecond)
-	select {
-	case <-busy.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("room still open a tick after its last player left during the drain")
-	}
+	hs.waitClosed(busy, "room still open a tick after its last player left during the drain")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := hs.reg.Shutdown(ctx); err != nil || ctx.Err() != nil || hs.reg.Len() != 0 {
@@ -540,11 +538,7 @@ func TestHandlerPanicClosesRoomOnly(t *testing.T) {
 	hs.h.panicOn = "tick"
 	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "timer")
 	hs.clock.Advance(50 * time.Millisecond)
-	select {
-	case <-r.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("room did not close after a panic")
-	}
+	hs.waitClosed(r, "room did not close after a panic")
 	if _, _, removed := c.snapshot(); len(removed) != 1 || removed[0] != LeaveRoomClosed {
 		t.Fatalf("player not removed with room-closed: %v", removed)
 	}
