@@ -81,7 +81,7 @@ func FuzzSessionFrame(f *testing.F) {
 		s.handle(gws.OpcodeBinary, data)
 		s.handle(gws.OpcodeBinary, join)
 		s.handle(gws.OpcodeBinary, data)
-		s.OnClose(nil, nil)
+		s.ended(nil)
 	})
 }
 

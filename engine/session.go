@@ -416,9 +416,9 @@ func (s *session) fail(reqID uint32, code tickwirev1.ErrorCode, msg string, offe
 
 // --- end of the connection ---
 
-// OnClose cleans up after the connection ended (the read goroutine, once
-// the stream has ended).
-func (s *session) OnClose(_ *gws.Conn, _ error) {
+// ended cleans up after the connection ended (the read goroutine, once the
+// stream has ended; err says how, and is not used).
+func (s *session) ended(error) {
 	s.omu.Lock()
 	s.closing = true
 	s.queue = nil

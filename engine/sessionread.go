@@ -367,6 +367,3 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 	}
 	s.handleMessage(op, data, now, arrival)
 }
-
-// ended cleans up after the stream ended (read goroutine).
-func (s *session) ended(err error) { s.OnClose(nil, err) }

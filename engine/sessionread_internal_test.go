@@ -154,7 +154,7 @@ func FuzzSessionStream(f *testing.F) {
 			off, _ := s.consume(s.rest, time.Now(), false, 0, false)
 			s.keepRest(s.rest, off)
 		}
-		s.OnClose(nil, nil)
+		s.ended(nil)
 	})
 }
 
