@@ -49,9 +49,9 @@ func newRawReader(c net.Conn) *rawReader {
 // It goes through RawConn.Control, not RawConn.Read: the fd stays valid for
 // the call either way (a concurrent Close waits for it), and a read that
 // never waits has no use for Read's netpoller preparation and read lock
-// (two more cold cache lines per call on a loaded server). Reads of a connection are serialized by who
-// reads it (the room or its read goroutine, see session.Poll), not by the
-// fd's lock.
+// (two more cold cache lines per call on a loaded server). Reads of a
+// connection are serialized by who reads it (the room or its read
+// goroutine, see session.Poll), not by the fd's lock.
 func (r *rawReader) read(b []byte) (n int, arrival int64, err error) {
 	r.b, r.n, r.oobn, r.err = b, 0, 0, nil
 	return r.done(r.rc.Control(r.fn))

@@ -63,8 +63,8 @@ func rawConnOf(c any) syscall.RawConn {
 // It goes through RawConn.Control, not RawConn.Write: the fd stays valid
 // for the call either way (a concurrent Close waits for it), and a write
 // that never waits has no use for Write's netpoller preparation and write
-// lock (two more cold cache lines per call on a loaded server). Writes of a connection are serialized by
-// its writer role, not by the fd's lock.
+// lock (two more cold cache lines per call on a loaded server). Writes of
+// a connection are serialized by its writer role, not by the fd's lock.
 func (w *rawWriter) tryWrite(b []byte) (int, error) {
 	w.b, w.written, w.err = b, 0, nil
 	err := w.rc.Control(w.fn)
