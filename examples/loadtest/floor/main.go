@@ -1,0 +1,334 @@
+// Command floor is the cost floor of the arena-10 workload: a hand-written
+// gws server with no framework, no game rules and no protobuf runtime, that
+// the load-test tool can drive exactly like the arena server. The engine's
+// performance targets are stated against such a server (issue 2), and
+// measuring both on the same day, with the same tool, takes the machine's
+// mood out of the comparison (docs/performance.md).
+//
+// It speaks just enough of the tickwire.v1 envelope, encoded by hand with
+// protowire: Hello, Join and Input in; Welcome, Joined and State out. Joins
+// fill rooms of 10 in order. Each room ticks on a time.Ticker at 20 Hz and
+// writes one State frame per player per tick (its last input sequence and a
+// fixed 32-byte payload); gws reads each connection in a goroutine of its
+// own. It keeps no other state, sends no events and answers nothing else.
+//
+//	go build -o /tmp/floor ./examples/loadtest/floor
+//	go run ./examples/loadtest -spawn -server-bin /tmp/floor -metrics none -rooms none -bots 1000
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/lxzan/gws"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Envelope field numbers (proto/tickwire/v1/tickwire.proto).
+const (
+	cmRequestID = 1 // ClientMessage.request_id
+	cmHello     = 2
+	cmJoin      = 3
+	cmInput     = 5
+	cmLastKind  = 10 // the oneof's fields are 2 to 10
+	inputSeq    = 1  // Input.seq
+
+	smState     = 1 // ServerMessage.state
+	smWelcome   = 6
+	smJoined    = 7
+	smRequestID = 15
+)
+
+const (
+	roomSize = 10
+	tickRate = 20
+)
+
+// message is the part of a ClientMessage the floor looks at.
+type message struct {
+	requestID uint32
+	kind      protowire.Number // the oneof's field number, 0 if none
+	seq       uint32           // Input.seq when kind is cmInput
+}
+
+// errBadMessage is returned by parse for bytes that are not a well-formed
+// protobuf message.
+var errBadMessage = errors.New("floor: malformed message")
+
+// parse reads the request id, the oneof kind and, for an Input, its seq.
+func parse(b []byte) (message, error) {
+	var m message
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return m, errBadMessage
+		}
+		b = b[n:]
+		switch {
+		case num == cmRequestID && typ == protowire.VarintType:
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return m, errBadMessage
+			}
+			m.requestID, b = uint32(v), b[n:]
+		case typ == protowire.BytesType && num >= cmHello && num <= cmLastKind:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return m, errBadMessage
+			}
+			m.kind, b = num, b[n:]
+			if num == cmInput {
+				seq, err := inputSeqOf(v)
+				if err != nil {
+					return m, err
+				}
+				m.seq = seq
+			}
+		default:
+			n := protowire.ConsumeFieldValue(num, typ, b)
+			if n < 0 {
+				return m, errBadMessage
+			}
+			b = b[n:]
+		}
+	}
+	return m, nil
+}
+
+func inputSeqOf(b []byte) (uint32, error) {
+	var seq uint32
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, errBadMessage
+		}
+		b = b[n:]
+		if num == inputSeq && typ == protowire.VarintType {
+			v, n := protowire.ConsumeVarint(b)
+			if n < 0 {
+				return 0, errBadMessage
+			}
+			seq, b = uint32(v), b[n:]
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return 0, errBadMessage
+		}
+		b = b[n:]
+	}
+	return seq, nil
+}
+
+type player struct {
+	id      uint32
+	conn    *gws.Conn
+	lastSeq atomic.Uint32
+	gone    atomic.Bool
+	started bool   // a first (full) state was sent; owned by the room
+	buf     []byte // the frame being built; owned by the room
+}
+
+type room struct {
+	id      string
+	mu      sync.Mutex
+	players []*player
+	stop    chan struct{}
+}
+
+// server places players in rooms and runs the rooms.
+type server struct {
+	payload []byte
+	mu      sync.Mutex
+	open    *room
+	rooms   int
+	wg      sync.WaitGroup
+	done    chan struct{}
+}
+
+func newServer() *server {
+	return &server{payload: make([]byte, 32), done: make(chan struct{})}
+}
+
+// join puts p in the open room, opening one when it is full.
+func (s *server) join(p *player) *room {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.open == nil || len(s.open.players) >= roomSize {
+		s.rooms++
+		s.open = &room{id: "r" + strconv.Itoa(s.rooms)}
+		s.wg.Add(1)
+		go s.run(s.open)
+	}
+	r := s.open
+	r.mu.Lock()
+	p.id = uint32(len(r.players) + 1)
+	r.players = append(r.players, p)
+	r.mu.Unlock()
+	return r
+}
+
+// run ticks r until the server closes: one State frame per player per tick.
+func (s *server) run(r *room) {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second / tickRate)
+	defer t.Stop()
+	var tick uint32
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		tick++
+		r.mu.Lock()
+		for _, p := range r.players {
+			if p.gone.Load() {
+				continue
+			}
+			p.buf = appendState(p.buf[:0], tick, p.started, p.lastSeq.Load(), s.payload)
+			p.started = true
+			_ = p.conn.WriteMessage(gws.OpcodeBinary, p.buf)
+		}
+		r.mu.Unlock()
+	}
+}
+
+// appendState appends ServerMessage{state: State{tick, baseline_tick,
+// last_input_seq, payload}}; the baseline is the previous tick once the
+// player has had a first state.
+func appendState(dst []byte, tick uint32, patch bool, lastSeq uint32, payload []byte) []byte {
+	var st [64]byte
+	b := protowire.AppendTag(st[:0], 1, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(tick))
+	if patch {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(tick-1))
+	}
+	b = protowire.AppendTag(b, 3, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(lastSeq))
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	b = protowire.AppendBytes(b, payload)
+	dst = protowire.AppendTag(dst, smState, protowire.BytesType)
+	return protowire.AppendBytes(dst, b)
+}
+
+// reply wraps body as ServerMessage field with the request id.
+func reply(field protowire.Number, body []byte, requestID uint32) []byte {
+	m := protowire.AppendTag(nil, field, protowire.BytesType)
+	m = protowire.AppendBytes(m, body)
+	m = protowire.AppendTag(m, smRequestID, protowire.VarintType)
+	return protowire.AppendVarint(m, uint64(requestID))
+}
+
+type handler struct {
+	gws.BuiltinEventHandler
+	s *server
+}
+
+func (h *handler) OnMessage(c *gws.Conn, msg *gws.Message) {
+	defer msg.Close()
+	if msg.Opcode != gws.OpcodeBinary {
+		c.WriteClose(1003, nil)
+		return
+	}
+	m, err := parse(msg.Bytes())
+	if err != nil {
+		c.WriteClose(1007, nil)
+		return
+	}
+	v, _ := c.Session().Load("p")
+	p, _ := v.(*player)
+	switch m.kind {
+	case cmInput:
+		if p != nil {
+			p.lastSeq.Store(m.seq)
+		}
+	case cmHello: // Welcome{protocol_version: 1, session_id}
+		w := protowire.AppendTag(nil, 1, protowire.VarintType)
+		w = protowire.AppendVarint(w, 1)
+		w = protowire.AppendTag(w, 2, protowire.BytesType)
+		w = protowire.AppendString(w, "floor")
+		_ = c.WriteMessage(gws.OpcodeBinary, reply(smWelcome, w, m.requestID))
+	case cmJoin: // Joined{room_id, room_type, player_id, tick_rate, send_rate}
+		if p != nil {
+			return
+		}
+		p = &player{conn: c}
+		c.Session().Store("p", p)
+		r := h.s.join(p)
+		j := protowire.AppendTag(nil, 1, protowire.BytesType)
+		j = protowire.AppendString(j, r.id)
+		j = protowire.AppendTag(j, 2, protowire.BytesType)
+		j = protowire.AppendString(j, "arena")
+		j = protowire.AppendTag(j, 3, protowire.VarintType)
+		j = protowire.AppendVarint(j, uint64(p.id))
+		j = protowire.AppendTag(j, 5, protowire.VarintType)
+		j = protowire.AppendVarint(j, tickRate)
+		j = protowire.AppendTag(j, 6, protowire.VarintType)
+		j = protowire.AppendVarint(j, tickRate)
+		_ = c.WriteMessage(gws.OpcodeBinary, reply(smJoined, j, m.requestID))
+	}
+}
+
+func (h *handler) OnClose(c *gws.Conn, _ error) {
+	if v, ok := c.Session().Load("p"); ok {
+		v.(*player).gone.Store(true)
+	}
+}
+
+// mux serves the WebSocket on /ws and an always-healthy /healthz.
+func (s *server) mux() *http.ServeMux {
+	up := gws.NewUpgrader(&handler{s: s}, &gws.ServerOption{
+		ReadMaxPayloadSize: 1 << 16,
+		PermessageDeflate:  gws.PermessageDeflate{Enabled: false},
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r)
+		if err != nil {
+			return
+		}
+		go c.ReadLoop()
+	})
+	mux.HandleFunc("/healthz", func(http.ResponseWriter, *http.Request) {})
+	return mux
+}
+
+// close stops every room.
+func (s *server) close() {
+	close(s.done)
+	s.wg.Wait()
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Error("listen", "err", err)
+		os.Exit(1)
+	}
+	s := newServer()
+	hs := &http.Server{Handler: s.mux(), ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = hs.Close() }()
+	log.Info("floor server listening", "addr", ln.Addr().String())
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("serve", "err", err)
+	}
+	s.close()
+}
