@@ -5,8 +5,9 @@
 // measuring both on the same day, with the same tool, takes the machine's
 // mood out of the comparison (docs/performance.md).
 //
-// It speaks just enough of the tickwire.v1 envelope, encoded by hand with
-// protowire: Hello, Join and Input in; Welcome, Joined and State out. Joins
+// It speaks just enough of the tickwire.v1 envelope, encoded by hand:
+// Hello, Join and Input in; Welcome, Joined and State out. Input and State
+// go through proto/wire, the engine's own hand-written codec for them. Joins
 // fill rooms of 10 in order. Each room ticks on a time.Ticker at 20 Hz and
 // writes one State frame per player per tick (its last input sequence and a
 // fixed 32-byte payload); gws reads each connection in a goroutine of its
@@ -33,6 +34,8 @@ import (
 
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/tickwire/tickwire/proto/wire"
 )
 
 // Envelope field numbers (proto/tickwire/v1/tickwire.proto).
@@ -42,9 +45,7 @@ const (
 	cmJoin      = 3
 	cmInput     = 5
 	cmLastKind  = 10 // the oneof's fields are 2 to 10
-	inputSeq    = 1  // Input.seq
 
-	smState     = 1 // ServerMessage.state
 	smWelcome   = 6
 	smJoined    = 7
 	smRequestID = 15
@@ -55,18 +56,18 @@ const (
 	tickRate = 20
 )
 
-// message is the part of a ClientMessage the floor looks at.
+// message is what the floor reads of a ClientMessage that is not an
+// Input (Inputs go through wire.DecodeInput, as in the engine).
 type message struct {
 	requestID uint32
 	kind      protowire.Number // the oneof's field number, 0 if none
-	seq       uint32           // Input.seq when kind is cmInput
 }
 
 // errBadMessage is returned by parse for bytes that are not a well-formed
 // protobuf message.
 var errBadMessage = errors.New("floor: malformed message")
 
-// parse reads the request id, the oneof kind and, for an Input, its seq.
+// parse reads the request id and the oneof kind.
 func parse(b []byte) (message, error) {
 	var m message
 	for len(b) > 0 {
@@ -75,60 +76,24 @@ func parse(b []byte) (message, error) {
 			return m, errBadMessage
 		}
 		b = b[n:]
-		switch {
-		case num == cmRequestID && typ == protowire.VarintType:
+		if num == cmRequestID && typ == protowire.VarintType {
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return m, errBadMessage
 			}
 			m.requestID, b = uint32(v), b[n:]
-		case typ == protowire.BytesType && num >= cmHello && num <= cmLastKind:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return m, errBadMessage
-			}
-			m.kind, b = num, b[n:]
-			if num == cmInput {
-				seq, err := inputSeqOf(v)
-				if err != nil {
-					return m, err
-				}
-				m.seq = seq
-			}
-		default:
-			n := protowire.ConsumeFieldValue(num, typ, b)
-			if n < 0 {
-				return m, errBadMessage
-			}
-			b = b[n:]
-		}
-	}
-	return m, nil
-}
-
-func inputSeqOf(b []byte) (uint32, error) {
-	var seq uint32
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return 0, errBadMessage
-		}
-		b = b[n:]
-		if num == inputSeq && typ == protowire.VarintType {
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return 0, errBadMessage
-			}
-			seq, b = uint32(v), b[n:]
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)
 		if n < 0 {
-			return 0, errBadMessage
+			return m, errBadMessage
+		}
+		if typ == protowire.BytesType && num >= cmHello && num <= cmLastKind {
+			m.kind = num
 		}
 		b = b[n:]
 	}
-	return seq, nil
+	return m, nil
 }
 
 type player struct {
@@ -197,31 +162,16 @@ func (s *server) run(r *room) {
 			if p.gone.Load() {
 				continue
 			}
-			p.buf = appendState(p.buf[:0], tick, p.started, p.lastSeq.Load(), s.payload)
+			st := wire.State{Tick: tick, LastInputSeq: p.lastSeq.Load(), Payload: s.payload}
+			if p.started {
+				st.Baseline = tick - 1 // a patch on the previous tick
+			}
+			p.buf = wire.AppendState(p.buf[:0], st)
 			p.started = true
 			_ = p.conn.WriteMessage(gws.OpcodeBinary, p.buf)
 		}
 		r.mu.Unlock()
 	}
-}
-
-// appendState appends ServerMessage{state: State{tick, baseline_tick,
-// last_input_seq, payload}}; the baseline is the previous tick once the
-// player has had a first state.
-func appendState(dst []byte, tick uint32, patch bool, lastSeq uint32, payload []byte) []byte {
-	var st [64]byte
-	b := protowire.AppendTag(st[:0], 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(tick))
-	if patch {
-		b = protowire.AppendTag(b, 2, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(tick-1))
-	}
-	b = protowire.AppendTag(b, 3, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(lastSeq))
-	b = protowire.AppendTag(b, 4, protowire.BytesType)
-	b = protowire.AppendBytes(b, payload)
-	dst = protowire.AppendTag(dst, smState, protowire.BytesType)
-	return protowire.AppendBytes(dst, b)
 }
 
 // reply wraps body as ServerMessage field with the request id.
@@ -243,18 +193,20 @@ func (h *handler) OnMessage(c *gws.Conn, msg *gws.Message) {
 		c.WriteClose(1003, nil)
 		return
 	}
+	v, _ := c.Session().Load("p")
+	p, _ := v.(*player)
+	if in, ok := wire.DecodeInput(msg.Bytes()); ok {
+		if p != nil {
+			p.lastSeq.Store(in.Seq)
+		}
+		return
+	}
 	m, err := parse(msg.Bytes())
 	if err != nil {
 		c.WriteClose(1007, nil)
 		return
 	}
-	v, _ := c.Session().Load("p")
-	p, _ := v.(*player)
 	switch m.kind {
-	case cmInput:
-		if p != nil {
-			p.lastSeq.Store(m.seq)
-		}
 	case cmHello: // Welcome{protocol_version: 1, session_id}
 		w := protowire.AppendTag(nil, 1, protowire.VarintType)
 		w = protowire.AppendVarint(w, 1)

@@ -112,7 +112,8 @@ func TestParse(t *testing.T) {
 	}{
 		{"hello", hello, message{requestID: 7, kind: cmHello}, nil},
 		{"join", join, message{requestID: 8, kind: cmJoin}, nil},
-		{"input", wire.AppendInput(nil, wire.Input{Seq: 300, AckTick: 9, Payload: []byte{1, 2}}), message{kind: cmInput, seq: 300}, nil},
+		{"input", wire.AppendInput(nil, wire.Input{Seq: 300, AckTick: 9, Payload: []byte{1, 2}}), message{kind: cmInput}, nil},
+		{"unknown field", []byte{0xa2, 0x01, 0x01, 0x00}, message{}, nil}, // field 20, bytes
 		{"empty", nil, message{}, nil},
 		{"truncated", hello[:len(hello)-1], message{}, errBadMessage},
 		{"bad tag", []byte{0xff}, message{}, errBadMessage},
@@ -156,13 +157,4 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("kind %d, want %d", m.kind, kind)
 		}
 	})
-}
-
-func BenchmarkAppendState(b *testing.B) {
-	s := newServer()
-	buf := make([]byte, 0, 64)
-	b.ReportAllocs()
-	for b.Loop() {
-		buf = appendState(buf[:0], 100, true, 7, s.payload)
-	}
 }
