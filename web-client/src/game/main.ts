@@ -20,6 +20,7 @@ import {
   type State,
 } from "../gen/arena/v1/arena_pb.js";
 import {
+  DEFAULT_INPUT_LEAD_MS,
   DEFAULT_INTERP_DELAY_MS,
   InterpolationBuffer,
   Predictor,
@@ -27,6 +28,7 @@ import {
   lerp,
 } from "../sdk/index.js";
 import { Controls, Cooldown, type ControlInput } from "./controls.js";
+import { alignedInputAt } from "./pacing.js";
 import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
 import { CorrectionSmoother, camera, interpolatePlayers, visibleRect, type Camera, type RenderPlayer } from "./view.js";
 
@@ -247,19 +249,53 @@ nameInput.addEventListener("change", async () => {
 });
 
 // ---- input: one arena.v1.Input per tick ----
+// The server reads each player's socket once, at the start of its tick. Once
+// states arrive (client.ticks is ready) and an RTT is known, inputs are sent
+// on the tick timeline, timed to reach the server DEFAULT_INPUT_LEAD_MS before
+// a tick (nextInputSendMs, alignedInputAt): an input then waits at the server
+// a few ms instead of half a tick on average, and each send travels close to
+// a state arrival, so fewer TCP segments are pure delayed ACKs. Before that,
+// one input every tickMs from whenever the room was joined.
 let tickMs = 50;
+/** Local time of the next send. */
 let nextInputAt = 0;
-setInterval(() => {
+/** Local time the last input was taken for sending. */
+let lastInputAt = -Infinity;
+/** The input loop runs at least this often (also the free-running granularity). */
+const INPUT_POLL_MS = 10;
+
+/** On the tick timeline when there is one (alignedInputAt); else nextInputAt is left free-running. */
+function alignInput(now: number): void {
+  if (client.clock.sampleCount === 0) return; // no RTT yet: 0 would aim every input late
+  const at = alignedInputAt(client.ticks, lastInputAt, now, client.clock.rttMs, DEFAULT_INPUT_LEAD_MS);
+  if (at !== undefined) nextInputAt = at;
+}
+
+function inputLoop(): void {
   const now = performance.now();
+  try {
+    pumpInput(now);
+  } finally {
+    // Wake at the send time when it is near (sharper than the poll) and at
+    // least every INPUT_POLL_MS, to follow the room and the tick timeline.
+    const wait = nextInputAt - performance.now();
+    setTimeout(inputLoop, wait > 0 ? Math.min(INPUT_POLL_MS, wait) : INPUT_POLL_MS);
+  }
+}
+
+function pumpInput(now: number): void {
   if (!client.room) {
     nextInputAt = now;
     return;
   }
   tickMs = 1000 / (client.room.tickRate || 20);
+  alignInput(now);
   if (now - nextInputAt > 250) nextInputAt = now; // after a stall, do not burst
   let n = 0;
   while (nextInputAt <= now && n++ < 5) {
     nextInputAt += tickMs;
+    lastInputAt = now; // an input is taken (sent, or dropped when not connected)
+    alignInput(now); // on the tick timeline, the next send is over half a tick away: one pass
     const input = controls.take();
     if (input.tag) {
       // Space / the button sends Input.tag for one tick, at most once a second.
@@ -278,7 +314,8 @@ setInterval(() => {
     predictor.push(seq, input);
     lastStepAt = now;
   }
-}, 10);
+}
+inputLoop();
 
 // ---- HUD: rates once a second ----
 let lastCounters = { ...client.counters, at: performance.now() };

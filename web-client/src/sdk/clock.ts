@@ -190,6 +190,15 @@ export class TickClock {
     this.origin = median(this.origins);
   }
 
+  /**
+   * Local time at which the state of tick 0 would arrive (the median origin
+   * of the window; tick t arrives at originMs + t × tickMs). Meaningful only
+   * when ready.
+   */
+  get originMs(): number {
+    return this.origin;
+  }
+
   /** Estimated (fractional) tick being received at local time now. */
   tickAt(nowMs: number): number {
     return (nowMs - this.origin) / this.tickMs;
@@ -200,4 +209,57 @@ export class TickClock {
     this.origins.length = 0;
     this.jumps = 0;
   }
+}
+
+/**
+ * How long before a server tick an input should reach the server, by
+ * default: margin for jitter on the way up and for the send timer firing
+ * late. See nextInputSendMs.
+ */
+export const DEFAULT_INPUT_LEAD_MS = 20;
+
+/**
+ * The local time at which to send the next input so that it reaches the
+ * server leadMs before a server tick, or undefined while the TickClock is not
+ * ready (no state arrived since the last reset) or its tickMs is not a
+ * positive number.
+ *
+ * A server reads each player's socket once, at the start of its tick, so an
+ * input sent at an arbitrary phase waits half a tick there on average before
+ * it is used, and input sends on a phase unrelated to state arrivals cost
+ * extra pure-ACK TCP segments. Sending on the tick timeline avoids both.
+ *
+ * The timeline: the state of tick k arrives at ticks.originMs + k × tickMs,
+ * which includes the one-way delay down, so the server ran tick k at about
+ * that time minus rttMs/2, and an input sent at local time t reaches the
+ * server at about t + rttMs/2. Hence the send times are
+ *
+ *     originMs + k × tickMs − rttMs − leadMs      (k any integer)
+ *
+ * and the result is the earliest of them strictly after nowMs: always in
+ * (nowMs, nowMs + tickMs]. A send time equal to nowMs is not returned (it is
+ * due now; the next one is), so calling this again right after sending at the
+ * returned time gives the following tick's send time, never the same one.
+ *
+ * rttMs is the round-trip estimate (e.g. ClockSync.rttMs; take it only once
+ * the ClockSync has samples, as its 0 before the first Pong would aim every
+ * input rtt − leadMs late). Negative or non-finite rttMs and leadMs count as
+ * 0. The tick length is the TickClock's current tickMs. Pure: reads no clock.
+ */
+export function nextInputSendMs(
+  ticks: TickClock,
+  nowMs: number,
+  rttMs: number,
+  leadMs: number = DEFAULT_INPUT_LEAD_MS,
+): number | undefined {
+  const tickMs = ticks.tickMs;
+  if (!ticks.ready || !(tickMs > 0) || !Number.isFinite(tickMs) || !Number.isFinite(nowMs)) return undefined;
+  const nonNeg = (v: number) => (v > 0 && Number.isFinite(v) ? v : 0);
+  // The send time for tick 0; every other one is base + k × tickMs.
+  const base = ticks.originMs - nonNeg(rttMs) - nonNeg(leadMs);
+  let t = base + (Math.floor((nowMs - base) / tickMs) + 1) * tickMs;
+  // Rounding can put t on nowMs (or a hair below) or a whole tick late.
+  if (t <= nowMs) t += tickMs;
+  else if (t - tickMs > nowMs) t -= tickMs;
+  return t;
 }

@@ -25,7 +25,15 @@ export { PatchError, DecodeError, ServerError, ConnectionClosedError } from "./e
 export type { PatchErrorCode } from "./errors.js";
 export { encodeClient, decodeServer, encodeServer, decodeClient } from "./wire.js";
 export type { ClientMessageInit } from "./wire.js";
-export { ClockSync, MAX_PONG_HOLD_MS, TickClock, median, pongSentMs } from "./clock.js";
+export {
+  ClockSync,
+  DEFAULT_INPUT_LEAD_MS,
+  MAX_PONG_HOLD_MS,
+  TickClock,
+  median,
+  nextInputSendMs,
+  pongSentMs,
+} from "./clock.js";
 export type { ClockSyncOptions, TickClockOptions } from "./clock.js";
 export { InterpolationBuffer, DEFAULT_INTERP_DELAY_MS, lerp } from "./interp.js";
 export type { Bracket } from "./interp.js";

@@ -3,9 +3,10 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { PlayerSchema, StateSchema, type State } from "../../src/gen/arena/v1/arena_pb.js";
 import { Cooldown } from "../../src/game/controls.js";
+import { alignedInputAt } from "../../src/game/pacing.js";
 import { STANDARD_WORLD, step, worldOf } from "../../src/game/sim.js";
 import { CAMERA_MARGIN, CorrectionSmoother, camera, interpolatePlayers, visibleRect } from "../../src/game/view.js";
-import type { Bracket } from "../../src/sdk/index.js";
+import { TickClock, type Bracket } from "../../src/sdk/index.js";
 
 test("step uses the world size (values from the Go server's StepIn)", () => {
   const cases = [
@@ -114,4 +115,86 @@ test("Cooldown: at most one tag per second", () => {
   assert.equal(c.fire(1500), false);
   c.reset();
   assert.equal(c.fire(1501), true);
+});
+
+test("alignedInputAt: one input per tick on the timeline, following it when it moves", () => {
+  const T = 50;
+  const lead = 20;
+  // The timeline (origin, rtt) over time: steady, a new RTT estimate, small
+  // and large origin shifts (just under and over half a tick), a resync by
+  // seconds; a 500 ms stall of the page in the middle.
+  const phases = [
+    { from: 0, origin: 1000, rtt: 10 },
+    { from: 2000, origin: 1000, rtt: 40 },
+    { from: 4000, origin: 1024, rtt: 40 },
+    { from: 6000, origin: 1050, rtt: 40 },
+    { from: 8000, origin: -4007, rtt: 40 },
+    { from: 10_000, origin: -4007 + 23, rtt: 3 },
+  ];
+  const stall = { from: 9000, to: 9500 };
+  const end = 12_000;
+  const clocks = phases.map((p) => {
+    const tc = new TickClock(T);
+    for (let t = 1; t <= 5; t++) tc.observe(t, p.origin + t * T);
+    return tc;
+  });
+  const sends: number[] = [];
+  let last = -Infinity;
+  let maxPoll = 0;
+  for (let now = 500, i = 0; now < end; i++) {
+    let p = 0;
+    while (p + 1 < phases.length && phases[p + 1]!.from <= now) p++;
+    const at = alignedInputAt(clocks[p]!, last, now, phases[p]!.rtt, lead);
+    assert.ok(at !== undefined);
+    if (at <= now) {
+      sends.push(now);
+      last = now;
+      const again = alignedInputAt(clocks[p]!, last, now, phases[p]!.rtt, lead)!;
+      assert.ok(again > now + T / 2, `a second send due at ${now}`);
+    }
+    // Timer granularity: polls 1 to 10 ms apart, and 500 ms during the stall.
+    const step = now < stall.from && now + 10 >= stall.from ? stall.to - now : 1 + ((i * 7) % 10);
+    if (step <= 10) maxPoll = Math.max(maxPoll, step);
+    now += step;
+  }
+  for (let i = 1; i < sends.length; i++) {
+    const gap = sends[i]! - sends[i - 1]!;
+    assert.ok(gap > T / 2, `two sends ${gap} ms apart at ${sends[i]}`);
+    if (sends[i - 1]! < stall.from && sends[i]! >= stall.from) {
+      assert.equal(sends[i], stall.to, "no send right after the stall");
+    } else {
+      assert.ok(gap <= 1.5 * T + maxPoll, `${gap} ms without a send at ${sends[i]}`);
+    }
+  }
+  // Between the changes each send is on its phase's timeline (a poll late at
+  // most), one per tick.
+  for (const [j, ph] of phases.entries()) {
+    const from = Math.max(ph.from, 500) + 200;
+    const to = Math.min(phases[j + 1]?.from ?? end, j === 4 ? stall.from : end) - 1;
+    const inside = sends.filter((t) => t >= from && t < to);
+    assert.ok(Math.abs(inside.length - (to - from) / T) <= 1, `phase ${j}: ${inside.length} sends in ${to - from} ms`);
+    for (const t of inside) {
+      const late = (((t - (ph.origin - ph.rtt - lead)) % T) + T) % T;
+      assert.ok(late < maxPoll, `phase ${j}: send at ${t} is ${late} ms after its aligned time`);
+    }
+  }
+});
+
+test("alignedInputAt: the first send and the send after a stall are due at once", () => {
+  const tc = new TickClock(50);
+  assert.equal(alignedInputAt(tc, -Infinity, 1000, 10), undefined, "no timeline yet");
+  for (let t = 1; t <= 5; t++) tc.observe(t, 1000 + 50 * t);
+  // Send times (rtt 10, lead 20): ...970, 1020, 1070...
+  const cases = [
+    { last: -Infinity, now: 1100, want: 1070 }, // never sent: the latest aligned time, due
+    { last: 800, now: 1100, want: 1070 }, // stalled: the latest one, due (one send, not the missed ones)
+    { last: 1071, now: 1080, want: 1120 }, // just sent: the next tick's
+    { last: 1094, now: 1100, want: 1120 }, // 26 ms after the last send: allowed
+    { last: 1095, now: 1100, want: 1170 }, // 25 ms (half a tick) after it: too close, the next tick's
+    { last: 1096, now: 1100, want: 1170 },
+    { last: 1060, now: 1100, want: 1120 },
+    { last: 1069, now: 1100, want: 1120 }, // a missed 1070 is not sent 1 ms after the last send
+    { last: 1040, now: 1100, want: 1070 }, // a late poll still sends for 1070
+  ];
+  for (const c of cases) assert.equal(alignedInputAt(tc, c.last, c.now, 10, 20), c.want, `last ${c.last} now ${c.now}`);
 });
