@@ -53,7 +53,11 @@
 //
 // ClockSync estimates RTT and the server clock offset from ping/pong samples
 // with a median filter that discards samples whose RTT is far above the
-// minimum (TCP retransmits, stalls).
+// minimum (TCP retransmits, stalls). TickClock maps the client's clock onto
+// the room's tick timeline from the arrival times of state frames (median
+// filter, resync after a lasting jump); its NextSend times each input to
+// reach the server just before the tick that reads it, which halves the
+// average input latency at the server and lets TCP piggyback its ACKs.
 //
 // # Lag compensation
 //
