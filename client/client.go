@@ -88,6 +88,7 @@ type Client struct {
 	roomID  string
 	player  uint32
 	clock   *netcode.ClockSync
+	ticks   *netcode.TickClock
 	closed  bool
 	err     error
 	done    chan struct{}
@@ -102,6 +103,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		opts: opts, start: time.Now(),
 		pending: map[uint32]chan *tickwirev1.ServerMessage{},
 		clock:   netcode.NewClockSync(netcode.ClockSyncConfig{}),
+		ticks:   netcode.NewTickClock(50*time.Millisecond, netcode.TickClockConfig{}),
 		done:    make(chan struct{}),
 	}
 	timeout := 10 * time.Second
@@ -181,6 +183,11 @@ func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Join
 	}
 	c.mu.Lock()
 	c.roomID, c.player = joined.RoomId, joined.PlayerId
+	iv := time.Duration(0)
+	if joined.TickRate > 0 {
+		iv = time.Second / time.Duration(joined.TickRate)
+	}
+	c.ticks.Reset(iv)
 	c.mu.Unlock()
 	return joined, nil
 }
@@ -191,6 +198,9 @@ func (c *Client) Leave(ctx context.Context) (*tickwirev1.Left, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	c.ticks.Reset(0)
+	c.mu.Unlock()
 	return rep.GetLeft(), nil
 }
 
@@ -284,6 +294,26 @@ func (c *Client) ServerNow() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.clock.ServerNow(time.Since(c.start))
+}
+
+// NextInputAt returns when to send the next input so that it reaches the
+// server lead before one of the room's ticks, and false before the first
+// state of the current room has arrived. The room reads its players'
+// sockets at the start of each tick, so an input sent on this timeline
+// waits about lead there instead of half a tick on average, and TCP
+// acknowledges each side's frames on the other side's next frame. The
+// timeline comes from the arrival times of state frames (see
+// netcode.TickClock) and the RTT from Ping (0 before the first Ping).
+// Use a lead that covers the jitter of the path: 20 ms is a good start.
+func (c *Client) NextInputAt(lead time.Duration) (time.Time, bool) {
+	now := time.Since(c.start)
+	c.mu.Lock()
+	t, ok := c.ticks.NextSend(now, c.clock.RTT(), lead)
+	c.mu.Unlock()
+	if !ok {
+		return time.Time{}, false
+	}
+	return c.start.Add(t), true
 }
 
 // Done is closed when the connection has ended.
@@ -449,6 +479,10 @@ func (c *Client) onState(st *tickwirev1.State) {
 	if st.Tick > c.ackTick.Load() {
 		c.ackTick.Store(st.Tick)
 	}
+	at := time.Since(c.start)
+	c.mu.Lock()
+	c.ticks.Observe(st.Tick, at)
+	c.mu.Unlock()
 	if c.opts.OnState != nil {
 		c.opts.OnState(st)
 	}

@@ -39,13 +39,19 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	tick := time.NewTicker(time.Second / time.Duration(joined.TickRate))
-	defer tick.Stop()
+	// One input per tick, timed to reach the server 20 ms before the tick
+	// that uses it (before the first state, once per tick from now).
+	interval := time.Second / time.Duration(joined.TickRate)
+	next := time.Now()
 	for range 100 {
-		<-tick.C
+		if at, ok := c.NextInputAt(20 * time.Millisecond); ok && at.Sub(next) > -interval/2 {
+			next = at
+		}
+		time.Sleep(time.Until(next))
 		if _, err := c.SendInput([]byte{8, 1}); err != nil {
 			panic(err)
 		}
+		next = next.Add(interval)
 	}
 	rtt, _ := c.Ping(ctx)
 	_, serverTick, lastInput, _ := states.Latest()
