@@ -7,9 +7,13 @@
 // Each bot dials, joins-or-creates a room of type "arena" and sends an
 // arena.v1.Input at -rate Hz, walking in a random direction that changes
 // about once a second (no tags unless -tag). Joins are spread over -ramp.
-// A handful of sender goroutines (-workers), each with one ticker, drive
-// all bots, so the tool costs one goroutine per connection (the client's
-// reader) and no timer per bot.
+// A handful of sender goroutines (-workers), each with one ticker at its
+// own phase of the send period, drive all bots, so the tool costs one
+// goroutine per connection (the client's reader) and no timer per bot.
+// Like the SDKs' clients, a bot times its inputs to reach the server -lead
+// before its room's tick (client.Client.NextInputAt): about once a second
+// it moves to the sender whose phase is nearest that time. -fixed-phase
+// keeps each bot on one sender instead, at a phase unrelated to the tick.
 //
 // The run has three phases: ramp (joins), a steady window of -duration
 // that starts once every join attempt has finished, and a short grace
@@ -78,6 +82,8 @@ func realMain() int {
 	flag.IntVar(&cfg.PID, "pid", 0, "server process id for CPU and RSS sampling")
 	flag.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow non-loopback targets")
 	flag.IntVar(&cfg.Workers, "workers", 8, "sender goroutines")
+	flag.DurationVar(&cfg.Lead, "lead", 20e6, "time each bot's inputs to reach the server this long before its room's tick")
+	flag.BoolVar(&cfg.FixedPhase, "fixed-phase", false, "send each bot's inputs at a fixed phase unrelated to its room's tick (the tool before -lead)")
 	metrics := flag.String("metrics", "", `Prometheus endpoint (default: derived from -url; "none" to skip)`)
 	rooms := flag.String("rooms", "", `JSON room list (default: derived from -url; "none" to skip)`)
 	spawn := flag.Bool("spawn", false, "build and start the arena server on a free loopback port")

@@ -69,6 +69,16 @@ type Config struct {
 	// the bots from one ticker, phase-shifted by period/Workers so sends
 	// are spread over the period. Default 8.
 	Workers int
+	// Lead times each bot's inputs to reach the server this long before
+	// its room's next tick, as the SDKs' clients do (Client.NextInputAt,
+	// the browser game's input loop). The tick timeline comes from the
+	// bot's state arrivals; about once a second each bot moves to the
+	// sender whose phase is nearest its send time. Default 20 ms.
+	Lead time.Duration
+	// FixedPhase turns Lead off: bot i is sent by sender i % Workers for
+	// the whole run, at a phase unrelated to its room's tick (the tool's
+	// behaviour before Lead; older figures in docs/performance.md).
+	FixedPhase bool
 	// FullProbes is how many bots request a full state after the window
 	// to measure the full snapshot of a busy room. Default 10.
 	FullProbes int
@@ -112,6 +122,9 @@ func (c Config) withDefaults() Config {
 	if c.FullProbes <= 0 {
 		c.FullProbes = 10
 	}
+	if c.Lead <= 0 {
+		c.Lead = 20 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -140,12 +153,16 @@ type bot struct {
 	c  *client.Client
 
 	active atomic.Bool // joined; workers send for it
-	closed atomic.Bool
+	// worker is the sender that owns the sender fields; want is where Lead
+	// would move it. Only the owner moves it, so the handoff is ordered.
+	worker, want atomic.Int32
+	closed       atomic.Bool
 
 	// Sender-owned.
-	lastSeq  uint32
-	dir      int
-	dirTicks int
+	lastPeriod int64 // the last send period (see sender)
+	lastSeq    uint32
+	dir        int
+	dirTicks   int
 
 	mu       sync.Mutex
 	ring     [ringSize]sentInput
@@ -173,7 +190,11 @@ func stateFrameSize(st *tickwirev1.State) int {
 func (b *bot) onState(st *tickwirev1.State) {
 	now := b.r.since()
 	size := stateFrameSize(st)
-	b.states.Add(1)
+	if n := b.states.Add(1); n%20 == 10 && !b.r.cfg.FixedPhase && b.active.Load() {
+		if at, ok := b.c.NextInputAt(b.r.cfg.Lead); ok {
+			b.want.Store(int32(b.r.leadWorker(int(b.want.Load()), at)))
+		}
+	}
 	b.stateBytes.Add(uint64(size))
 	if b.firstSize.Load() == 0 {
 		b.firstSize.Store(int64(size))
@@ -305,7 +326,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.winEnd.Store(math.MaxInt64)
 	r.bots = make([]*bot, cfg.Bots)
 	for i := range r.bots {
-		r.bots[i] = &bot{r: r, id: i}
+		b := &bot{r: r, id: i, lastPeriod: -1}
+		b.worker.Store(int32(i % cfg.Workers))
+		b.want.Store(int32(i % cfg.Workers))
+		r.bots[i] = b
 	}
 	return r.run(ctx)
 }
@@ -460,7 +484,28 @@ func errReason(err error) string {
 	return s
 }
 
-// sender drives the bots w, w+Workers, w+2*Workers, ... from one ticker.
+// leadWorker is the sender for a bot that should send at "at" (see
+// Client.NextInputAt): the one whose phase is nearest, unless the current
+// sender cur is within three quarters of a sender slot of it, so a bot
+// whose send time sits between two senders does not move back and forth
+// (a move may skip or double one input). Sender w fires at w×period/Workers
+// past each period from the run's start.
+func (r *runner) leadWorker(cur int, at time.Time) int {
+	period := time.Duration(float64(time.Second) / r.cfg.Rate)
+	slot := period / time.Duration(r.cfg.Workers)
+	phase := (at.Sub(r.start)%period + period) % period
+	dist := func(w int) time.Duration {
+		d := (phase - time.Duration(w)*slot + period) % period
+		return min(d, period-d)
+	}
+	if dist(cur) <= slot*3/4 {
+		return cur
+	}
+	return int((phase+slot/2)/slot) % r.cfg.Workers
+}
+
+// sender drives the bots it owns (w, w+Workers, w+2*Workers, ... unless Lead
+// moved them) from one ticker.
 func (r *runner) sender(w int, stop <-chan struct{}) {
 	cfg := r.cfg
 	period := time.Duration(float64(time.Second) / cfg.Rate)
@@ -473,39 +518,55 @@ func (r *runner) sender(w int, stop <-chan struct{}) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	ticksPerTurn := max(1, int(cfg.Rate)) // ~1 s between direction changes
+	offset := period * time.Duration(w) / time.Duration(cfg.Workers)
 	for {
+		var fired time.Time
 		select {
 		case <-stop:
 			return
-		case <-t.C:
+		case fired = <-t.C:
 		}
-		for i := w; i < len(r.bots); i += cfg.Workers {
-			b := r.bots[i]
-			if !b.active.Load() || b.closed.Load() {
+		// The period this firing belongs to: the k of start + offset +
+		// k×period nearest to it, the same k for every sender, so a bot
+		// moved to another sender sends once per period.
+		k := int64((fired.Sub(r.start) - offset + period/2) / period)
+		for _, b := range r.bots {
+			if b.worker.Load() != int32(w) {
 				continue
 			}
-			if b.dirTicks <= 0 {
-				b.dir = rng.IntN(16)
-				b.dirTicks = ticksPerTurn/2 + rng.IntN(ticksPerTurn+1)
+			if k > b.lastPeriod && b.active.Load() && !b.closed.Load() {
+				b.lastPeriod = k
+				r.send(b, rng, ticksPerTurn)
 			}
-			b.dirTicks--
-			payload := r.payloads.move[b.dir]
-			if cfg.Tag && rng.IntN(ticksPerTurn) == 0 {
-				payload = r.payloads.tag[b.dir]
+			if to := b.want.Load(); to != int32(w) {
+				b.worker.Store(to) // hands the sender fields over
 			}
-			seq := b.lastSeq + 1
-			b.mu.Lock()
-			b.ring[seq%ringSize] = sentInput{seq: seq, at: r.since()}
-			b.mu.Unlock()
-			got, err := b.c.SendInput(payload)
-			if err != nil {
-				r.sendErrs.Add(1)
-				continue
-			}
-			b.lastSeq = got
-			b.inputs.Add(1)
 		}
 	}
+}
+
+// send sends one input for b.
+func (r *runner) send(b *bot, rng *rand.Rand, ticksPerTurn int) {
+	if b.dirTicks <= 0 {
+		b.dir = rng.IntN(16)
+		b.dirTicks = ticksPerTurn/2 + rng.IntN(ticksPerTurn+1)
+	}
+	b.dirTicks--
+	payload := r.payloads.move[b.dir]
+	if r.cfg.Tag && rng.IntN(ticksPerTurn) == 0 {
+		payload = r.payloads.tag[b.dir]
+	}
+	seq := b.lastSeq + 1
+	b.mu.Lock()
+	b.ring[seq%ringSize] = sentInput{seq: seq, at: r.since()}
+	b.mu.Unlock()
+	got, err := b.c.SendInput(payload)
+	if err != nil {
+		r.sendErrs.Add(1)
+		return
+	}
+	b.lastSeq = got
+	b.inputs.Add(1)
 }
 
 // closeAll closes every connection, 32 at a time, each bounded by 3 s.

@@ -70,6 +70,11 @@ func TestRunAgainstArena(t *testing.T) {
 	if rep.InputsPerSecPerBot.Min <= 0 {
 		t.Errorf("a bot sent no inputs: %+v", rep.InputsPerSecPerBot)
 	}
+	// Bots move between senders to follow their room's tick; a move must
+	// neither skip nor double an input.
+	if m := rep.InputsPerSecPerBot.Mean; m < 19 || m > 21 {
+		t.Errorf("mean inputs/s per bot %v, want 20: %+v", m, rep.InputsPerSecPerBot)
+	}
 	if rep.LatencySamples == 0 || rep.LatencyP50Ms <= 0 || rep.LatencyP99Ms < rep.LatencyP50Ms {
 		t.Errorf("latency: %d samples, p50 %v p99 %v", rep.LatencySamples, rep.LatencyP50Ms, rep.LatencyP99Ms)
 	}
@@ -125,5 +130,34 @@ func TestRunTooFewJoined(t *testing.T) {
 	}
 	if rep.ErrorReasons["join: ERROR_CODE_UNKNOWN_ROOM_TYPE"] != 3 {
 		t.Errorf("reasons = %v", rep.ErrorReasons)
+	}
+}
+
+func TestLeadWorker(t *testing.T) {
+	r := &runner{cfg: Config{Rate: 20, Workers: 8}.withDefaults(), start: time.Unix(100, 0)}
+	at := func(ms float64) time.Time { return r.start.Add(time.Duration(ms * float64(time.Millisecond))) }
+	// Period 50 ms, senders every 6.25 ms.
+	tests := []struct {
+		name string
+		cur  int
+		at   time.Time
+		want int
+	}{
+		{"on a sender's phase", 0, at(12.5), 2},
+		{"nearest sender", 0, at(30), 5},
+		{"later periods map to the same phase", 0, at(5030), 5},
+		{"before the start", 0, at(-20), 5},
+		{"wraps to sender 0", 3, at(49), 0},
+		{"stays within three quarters of a slot", 4, at(29.5), 4},
+		{"moves beyond it", 4, at(30.5), 5},
+		{"stays across the wrap", 0, at(-4), 0},
+		{"stays across the wrap the other way", 7, at(48), 7},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := r.leadWorker(tt.cur, tt.at); got != tt.want {
+				t.Fatalf("leadWorker(%d, start%+v) = %d, want %d", tt.cur, tt.at.Sub(r.start), got, tt.want)
+			}
+		})
 	}
 }
