@@ -488,8 +488,8 @@ func errReason(err error) string {
 // Client.NextInputAt): the one whose phase is nearest, unless the current
 // sender cur is within three quarters of a sender slot of it, so a bot
 // whose send time sits between two senders does not move back and forth
-// (a move may skip or double one input). Sender w fires at w×period/Workers
-// past each period from the run's start.
+// (each move shortens or stretches one gap between its inputs). Sender w
+// fires at w×period/Workers past each period from the run's start.
 func (r *runner) leadWorker(cur int, at time.Time) int {
 	period := time.Duration(float64(time.Second) / r.cfg.Rate)
 	slot := period / time.Duration(r.cfg.Workers)
