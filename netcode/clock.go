@@ -95,8 +95,14 @@ func (c *ClockSync) median(limit time.Duration, f func(clockSample) time.Duratio
 			v = append(v, f(s))
 		}
 	}
-	slices.Sort(v)
 	c.scratch = v
+	return sortedMedian(v)
+}
+
+// sortedMedian sorts v in place and returns its median (the mid-point of
+// the two middle values for an even count). v must not be empty.
+func sortedMedian(v []time.Duration) time.Duration {
+	slices.Sort(v)
 	if len(v)%2 == 1 {
 		return v[len(v)/2]
 	}
@@ -232,14 +238,8 @@ func (c *TickClock) Resyncs() int { return c.resyncs }
 // Origin returns the estimated arrival time of tick 0 (0 before Ready).
 func (c *TickClock) Origin() time.Duration {
 	if c.fresh > 0 {
-		v := append(c.scratch[:0], c.origins[:c.n]...)
-		slices.Sort(v)
-		c.scratch = v
-		if len(v)%2 == 1 {
-			c.origin = v[len(v)/2]
-		} else {
-			c.origin = v[len(v)/2-1] + (v[len(v)/2]-v[len(v)/2-1])/2
-		}
+		c.scratch = append(c.scratch[:0], c.origins[:c.n]...)
+		c.origin = sortedMedian(c.scratch)
 		c.fresh = 0
 	}
 	return c.origin
