@@ -3,6 +3,18 @@
 // events, measure RTT and the server clock. Bots, the load-test tool,
 // integration tests and Go game clients use it.
 //
+//	c, err := client.Dial(ctx, "ws://127.0.0.1:8080/ws", client.Options{Name: "ada"})
+//	r, err := client.JoinOrCreate[*gamev1.State](ctx, c, "game", client.JoinOptions{})
+//	client.OnMessage(r, func(from uint32, m *gamev1.Said) { fmt.Println(m.Text) })
+//	r.OnState(func(s *gamev1.State, tick uint32) { draw(s) }) // a copy: keep it
+//	_, err = r.SendInput(&gamev1.Input{Dx: 1})
+//	_ = r.Send(&gamev1.Chat{Text: "hi"})
+//
+// A typed Room applies the server's patches and asks for a full state by
+// itself when a patch's baseline is unknown. The Client's own methods
+// (SendInput with bytes, Options.OnState with raw frames) are the layer
+// beneath, for bots and tools that count bytes.
+//
 // A Client is safe for concurrent use. Callbacks in Options run on the
 // client's read goroutine, one at a time, and must not block.
 package client
@@ -92,6 +104,8 @@ type Client struct {
 	closed  bool
 	err     error
 	done    chan struct{}
+	// hook routes states and events to the typed Room joined last.
+	hook atomic.Pointer[roomHook]
 }
 
 // Dial connects to url (ws://host:port/ws) and completes the handshake.
@@ -222,9 +236,16 @@ func (c *Client) SendInput(payload []byte) (uint32, error) {
 	return seq, c.write(wire.AppendInput(buf[:0], wire.Input{Seq: seq, AckTick: c.ackTick.Load(), Payload: payload}))
 }
 
-// SendMessage sends a game-defined room message.
-func (c *Client) SendMessage(typ uint32, payload []byte) error {
-	return c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{Type: typ, Payload: payload}}})
+// SendMessage sends a game message to the current room: the room's
+// handler registered with room.OnMessage for msg's type receives it.
+func (c *Client) SendMessage(msg proto.Message) error {
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("client: encode message: %w", err)
+	}
+	return c.send(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{
+		TypeName: string(msg.ProtoReflect().Descriptor().FullName()), Payload: b,
+	}}})
 }
 
 // SendRaw sends a ClientMessage as is (tests of bad input use it).
@@ -458,6 +479,7 @@ func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
 		c.mu.Lock()
 		if c.roomID == left.RoomId {
 			c.roomID, c.player = "", 0
+			c.hook.Store(nil)
 		}
 		c.mu.Unlock()
 	}
@@ -469,6 +491,9 @@ func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
 			ch <- m
 			return
 		}
+	}
+	if h := c.hook.Load(); h != nil && h.event(m) {
+		return
 	}
 	if c.opts.OnEvent != nil {
 		c.opts.OnEvent(m)
@@ -485,6 +510,9 @@ func (c *Client) onState(st *tickwirev1.State) {
 	c.mu.Unlock()
 	if c.opts.OnState != nil {
 		c.opts.OnState(st)
+	}
+	if h := c.hook.Load(); h != nil {
+		h.state(st)
 	}
 }
 

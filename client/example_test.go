@@ -3,57 +3,86 @@ package client_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
+	"net"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	"github.com/tickwire/tickwire/client"
-	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/engine"
+	"github.com/tickwire/tickwire/examples/arena/game"
+	arenav1 "github.com/tickwire/tickwire/examples/arena/proto/arena/v1"
 )
 
-// A bot that joins a room, applies state frames to its copy of the room's
-// state, and sends an input per tick. (Not run: it needs a server.)
+// A bot for the sample arena, with the arena's own generated types: it
+// joins, walks right on the room's tick timeline, and watches its own
+// player move in the replicated state.
 func Example() {
-	states := client.NewStateTracker[*structpb.Struct]()
-	var c *client.Client
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	url, stop := startArena() // a real arena node on a loopback port
+	defer stop()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, "ws://127.0.0.1:8080/ws", client.Options{
-		Name: "bot",
-		OnState: func(st *tickwirev1.State) {
-			if _, err := states.Apply(st); client.IsUnknownBaseline(err) {
-				_ = c.RequestFullState()
-			}
-		},
-		OnEvent: func(m *tickwirev1.ServerMessage) {
-			if p := m.GetPlayerJoined(); p != nil {
-				fmt.Println("joined:", p.Player.Name)
-			}
-		},
-	})
+	c, err := client.Dial(ctx, url, client.Options{Name: "bot"})
 	if err != nil {
 		panic(err)
 	}
 	defer c.Close()
-	joined, err := c.JoinOrCreate(ctx, "arena", client.JoinOptions{})
+	r, err := client.JoinOrCreate[*arenav1.State](ctx, c, "arena", client.JoinOptions{})
 	if err != nil {
 		panic(err)
 	}
-	// One input per tick, timed to reach the server 20 ms before the tick
-	// that uses it (before the first state, once per tick from now).
-	interval := time.Second / time.Duration(joined.TickRate)
-	next := time.Now()
-	for range 100 {
-		if at, ok := c.NextInputAt(20 * time.Millisecond); ok && at.Sub(next) > -interval/2 {
-			next = at
+	client.OnMessage(r, func(_ uint32, t *arenav1.Tagged) { fmt.Println("tag!", t.Tagger, "->", t.Target) })
+
+	start := waitForState(ctx, r, 0)
+	x0 := start.Players[r.PlayerID()].X
+	interval := time.Second / time.Duration(r.Joined().TickRate)
+	for range 10 {
+		// Each input is timed to reach the server just before the tick
+		// that applies it.
+		at, ok := c.NextInputAt(20 * time.Millisecond)
+		if !ok {
+			at = time.Now().Add(interval)
 		}
-		time.Sleep(time.Until(next))
-		if _, err := c.SendInput([]byte{8, 1}); err != nil {
+		time.Sleep(time.Until(at))
+		if _, err := r.SendInput(&arenav1.Input{MoveX: 127}); err != nil {
 			panic(err)
 		}
-		next = next.Add(interval)
 	}
-	rtt, _ := c.Ping(ctx)
-	_, serverTick, lastInput, _ := states.Latest()
-	fmt.Println(rtt, serverTick, lastInput)
+	end := waitForState(ctx, r, 10)
+	fmt.Println("moved right:", end.Players[r.PlayerID()].X > x0)
+	// Output:
+	// moved right: true
+}
+
+// waitForState waits for the first state in which the server processed
+// input seq.
+func waitForState(ctx context.Context, r *client.Room[*arenav1.State], seq uint32) *arenav1.State {
+	for ctx.Err() == nil {
+		if s, _, last, ok := r.State(); ok && last >= seq {
+			return s
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	panic("no state")
+}
+
+func startArena() (url string, stop func()) {
+	e, err := engine.New(engine.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 100 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	for name, def := range game.RoomTypes() {
+		if err := e.RegisterRoom(name, def); err != nil {
+			panic(err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Serve(ctx, ln, nil) }()
+	return "ws://" + ln.Addr().String() + "/ws", func() { cancel(); <-done }
 }

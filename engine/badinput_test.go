@@ -273,7 +273,7 @@ func TestOtherPlayersUnaffectedByAbuser(t *testing.T) {
 		_ = bad.ws.WriteMessage(gws.OpcodeBinary, []byte(strings.Repeat("\xff", 10)))
 	}
 	bad.wantClose(t, uint16(tickwirev1.CloseCode_CLOSE_CODE_TOO_MANY_ERRORS))
-	if _, err := good.SendInput([]byte("ok")); err != nil {
+	if _, err := good.SendInput(payload("ok")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "good player's input applied", func() bool {

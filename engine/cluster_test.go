@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -141,7 +142,7 @@ func TestClusterJoinOrCreateAcrossNodes(t *testing.T) {
 	if relayed == nil {
 		t.Fatal("no relayed session")
 	}
-	if _, err := relayed.c.SendInput([]byte("relayed!")); err != nil {
+	if _, err := relayed.c.SendInput(payload("relayed!")); err != nil {
 		t.Fatal(err)
 	}
 	for _, o := range relayedRoom {
@@ -179,7 +180,7 @@ func TestClusterJoinByIDThroughOtherNode(t *testing.T) {
 	if jb.RoomId != ja.RoomId || len(jb.Players) != 2 {
 		t.Fatalf("joined %v", jb)
 	}
-	if _, err := a.SendInput([]byte("xyz")); err != nil {
+	if _, err := a.SendInput(payload("xyz")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "B sees A's input", func() bool {
@@ -188,11 +189,7 @@ func TestClusterJoinByIDThroughOtherNode(t *testing.T) {
 	})
 	// The room closes; node 2's cache still names node 1: the join is
 	// answered room-not-found after one fresh lookup.
-	r, ok := nodes[0].e.Rooms().Get(ja.RoomId)
-	if !ok {
-		t.Fatal("room not on node 1")
-	}
-	if err := r.Close(ctx5(t), room.CloseShutdown); err != nil {
+	if err := nodes[0].e.CloseRoom(ctx5(t), ja.RoomId); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "room left the directory", func() bool {
@@ -214,7 +211,7 @@ func TestClusterRoomChangesReachDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SendMessage(0, []byte("lock")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("lock")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "lock published", func() bool {
@@ -426,7 +423,7 @@ func TestClusterRedisDown(t *testing.T) {
 		_, err := c.JoinOrCreate(ctx, "sum", client.JoinOptions{})
 		return err == nil
 	})
-	if _, err := a.SendInput([]byte("still")); err != nil {
+	if _, err := a.SendInput(payload("still")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "room still running", func() bool {

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/room"
 )
 
 // reservationCloseCode maps a reservation error to its close code.
@@ -96,9 +96,9 @@ func (s *session) joinLocalSeat(ctx context.Context, reqID uint32, c cluster.Cla
 	s.seatRoom = c.RoomID
 	s.mu.Unlock()
 	r, err := e.materialize(ctx, c, opts)
-	var res room.JoinResult
+	var res roomrt.JoinResult
 	if err == nil {
-		res, err = r.Join(ctx, room.JoinRequest{
+		res, err = r.Join(ctx, roomrt.JoinRequest{
 			UserID: s.identity.UserID, Name: s.identity.Name, SessionID: s.id,
 			Conn: s, Options: opts, RequestID: reqID,
 		})
@@ -135,7 +135,7 @@ func (s *session) joinClustered(ctx context.Context, reqID uint32, j *tickwirev1
 	case e.isDraining():
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_DRAINING, "node is draining; try another node", false)
 	case j.Create || j.Private:
-		r, err := e.rooms.Create(ctx, j.RoomType, room.CreateOptions{Private: j.Private, Metadata: j.Filter, Options: j.Options})
+		r, err := e.rooms.Create(ctx, j.RoomType, roomrt.CreateOptions{Private: j.Private, Metadata: j.Filter, Options: j.Options})
 		if err != nil {
 			code, msg, offense := joinErrorCode(err)
 			s.fail(reqID, code, msg, offense)

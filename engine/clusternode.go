@@ -14,7 +14,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/tickwire/tickwire/engine/cluster"
-	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/internal/roomrt"
 )
 
 // clusterLink is the engine's link to the coordination backend (cluster
@@ -55,19 +55,13 @@ func newClusterLink(cfg Config) *clusterLink {
 	case cc.Backend != nil:
 		l.b = cc.Backend
 	case cc.RedisAddr != "":
-		if cc.Secret == "" {
-			l.err = fmt.Errorf("engine: cluster mode needs Cluster.Secret: %w", cluster.ErrInvalidArgument)
-			l.b = cluster.NewMemory(ccfg)
-			l.own = true
-			break
-		}
+		// Config.validate refused an address without a secret.
 		r, err := cluster.NewRedis(cluster.RedisConfig{Config: ccfg, Addr: cc.RedisAddr, Password: cc.RedisPassword, Prefix: cc.RedisPrefix})
 		if err != nil {
 			l.err = fmt.Errorf("engine: cluster backend: %w", err)
-			l.b = cluster.NewMemory(ccfg)
-		} else {
-			l.b = r
+			return l
 		}
+		l.b = r
 		l.own = true
 	default:
 		l.b = cluster.NewMemory(ccfg)
@@ -149,7 +143,7 @@ func (e *Engine) clusterErr(op string, err error) {
 	e.log.Debug("cluster call failed", "op", op, "err", err)
 }
 
-func (e *Engine) onRoomOpened(r *room.Room) {
+func (e *Engine) onRoomOpened(r *roomrt.Room) {
 	if !e.cl.shared {
 		return
 	}
@@ -157,7 +151,7 @@ func (e *Engine) onRoomOpened(r *room.Room) {
 	e.dir(func(ctx context.Context) { e.clusterErr("put room", e.cl.b.PutRoom(ctx, rec)) })
 }
 
-func (e *Engine) onRoomClosed(r *room.Room) {
+func (e *Engine) onRoomClosed(r *roomrt.Room) {
 	id := r.ID()
 	e.cl.owners.Remove(id)
 	e.dir(func(ctx context.Context) { e.clusterErr("remove room", e.cl.b.RemoveRoom(ctx, id)) })
@@ -169,7 +163,7 @@ func (e *Engine) releaseSeat(id string) {
 	e.dir(func(ctx context.Context) { e.clusterErr("release seat", e.cl.b.ReleaseSeat(ctx, id)) })
 }
 
-func (e *Engine) recordOf(r *room.Room) cluster.RoomRecord {
+func (e *Engine) recordOf(r *roomrt.Room) cluster.RoomRecord {
 	in := r.Info()
 	return cluster.RoomRecord{
 		ID: in.ID, Type: in.Type, NodeID: e.cfg.NodeID,
@@ -411,7 +405,7 @@ func (e *Engine) nodeAddr(ctx context.Context, id string) (string, error) {
 // with the reserved id when the directory placed it here and it does not
 // run yet (its metadata and privacy come from the directory record; opts
 // go to the handler's Init).
-func (e *Engine) materialize(ctx context.Context, c cluster.Claims, opts []byte) (*room.Room, error) {
+func (e *Engine) materialize(ctx context.Context, c cluster.Claims, opts []byte) (*roomrt.Room, error) {
 	if r, ok := e.rooms.Get(c.RoomID); ok {
 		return r, nil
 	}
@@ -420,11 +414,11 @@ func (e *Engine) materialize(ctx context.Context, c cluster.Claims, opts []byte)
 	if r, ok := e.rooms.Get(c.RoomID); ok {
 		return r, nil
 	}
-	var co room.CreateOptions
+	var co roomrt.CreateOptions
 	if rec, err := e.cl.b.LookupRoom(ctx, c.RoomID); err == nil {
 		co.Private, co.Metadata = rec.Private, rec.Metadata
 	} else if errors.Is(err, cluster.ErrRoomNotFound) {
-		return nil, room.ErrNotFound
+		return nil, roomrt.ErrNotFound
 	}
 	co.ID, co.Options = c.RoomID, opts
 	return e.rooms.Create(ctx, c.RoomType, co)

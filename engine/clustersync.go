@@ -5,7 +5,7 @@ import (
 	"maps"
 	"time"
 
-	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/internal/roomrt"
 )
 
 // publishedRoom is what the directory last heard about a room's public
@@ -59,7 +59,7 @@ func (e *Engine) syncRooms(ctx context.Context) {
 	}
 }
 
-func (e *Engine) republish(r *room.Room) {
+func (e *Engine) republish(r *roomrt.Room) {
 	rec := e.recordOf(r)
 	e.dir(func(ctx context.Context) { e.clusterErr("update room", e.cl.b.PutRoom(ctx, rec)) })
 }

@@ -2,11 +2,15 @@ package engine
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -55,9 +59,12 @@ type Config struct {
 	// CheckOrigin decides whether a browser's Origin may connect. nil allows
 	// every origin.
 	CheckOrigin func(r *http.Request) bool
-	// EnablePprof mounts net/http/pprof under /debug/pprof/ in Handler.
-	EnablePprof bool
-	// Clock drives the rooms' tick loops. Default: the system clock.
+	// AdminAddr, when set, is where Serve and ListenAndServe also serve
+	// AdminHandler (metrics, room list, health, pprof). Keep it private,
+	// e.g. "127.0.0.1:9090". Empty: the embedder mounts AdminHandler itself.
+	AdminAddr string
+	// Clock drives the rooms' tick loops. Default: the system clock; tests
+	// use tickwiretest.NewClock to run ticks by hand.
 	Clock room.Clock
 	// DrainTimeout is how long Shutdown lets rooms finish before closing
 	// them. Default 30 s (bounded by the Shutdown context).
@@ -143,6 +150,77 @@ type Identity struct {
 // connection's read goroutine and may block briefly.
 type AuthFunc func(ctx context.Context, r *http.Request, hello *tickwirev1.Hello) (Identity, error)
 
+// validate refuses a configuration no node can run with as asked. It runs
+// before the defaults fill the zero values.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidConfig}, args...)...))
+	}
+	if c.Path != "" && !strings.HasPrefix(c.Path, "/") {
+		bad("Path %q must start with /", c.Path)
+	}
+	for name, v := range map[string]int{
+		"MaxMessageSize": c.MaxMessageSize, "OutboundQueue": c.OutboundQueue,
+		"SlowConsumerFrames": c.SlowConsumerFrames, "RateBurst": c.RateBurst,
+		"MaxOffenses": c.MaxOffenses, "Cluster.Capacity": c.Cluster.Capacity,
+		"Cluster.OwnerCacheSize": c.Cluster.OwnerCacheSize,
+	} {
+		if v < 0 {
+			bad("%s is negative (%d)", name, v)
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"PingInterval": c.PingInterval, "IdleTimeout": c.IdleTimeout,
+		"HandshakeTimeout": c.HandshakeTimeout, "JoinTimeout": c.JoinTimeout,
+		"DrainTimeout": c.DrainTimeout, "Cluster.HeartbeatInterval": c.Cluster.HeartbeatInterval,
+		"Cluster.NodeTTL": c.Cluster.NodeTTL, "Cluster.ReservationTTL": c.Cluster.ReservationTTL,
+	} {
+		if d < 0 {
+			bad("%s is negative (%s)", name, d)
+		}
+	}
+	if c.RateLimit < 0 {
+		bad("RateLimit is negative (%g)", c.RateLimit)
+	}
+	if c.MaxMessageSize > 64<<20 {
+		bad("MaxMessageSize %d is over 64 MiB", c.MaxMessageSize)
+	}
+	if c.RateLimit > 0 && c.RateBurst > 0 && float64(c.RateBurst) < c.RateLimit/10 {
+		bad("RateBurst %d is below a tenth of a second of RateLimit %g", c.RateBurst, c.RateLimit)
+	}
+	d := c.withDefaults()
+	if d.Cluster.NodeTTL <= d.Cluster.HeartbeatInterval {
+		bad("Cluster.NodeTTL %s must be longer than Cluster.HeartbeatInterval %s", d.Cluster.NodeTTL, d.Cluster.HeartbeatInterval)
+	}
+	if c.Cluster.RedisAddr != "" && c.Cluster.Secret == "" {
+		bad("Cluster.RedisAddr is set but Cluster.Secret is empty: every node of a cluster needs the same secret")
+	}
+	if c.Cluster.Backend != nil && c.Cluster.RedisAddr != "" {
+		bad("Cluster.Backend and Cluster.RedisAddr are both set")
+	}
+	if c.Cluster.Shared && c.Cluster.Backend != nil && c.Cluster.Secret == "" {
+		bad("a shared Cluster.Backend needs Cluster.Secret")
+	}
+	queues := map[string]bool{}
+	for i, q := range c.Cluster.Queues {
+		switch {
+		case q.Name == "":
+			bad("Cluster.Queues[%d] has no Name", i)
+		case queues[q.Name]:
+			bad("Cluster.Queues[%d]: queue %q defined twice", i, q.Name)
+		}
+		queues[q.Name] = true
+		if q.MatchSize < 0 || q.MatchSize == 1 {
+			bad("Cluster.Queues[%d] (%q): MatchSize %d (want 0 for the default 2, or ≥ 2)", i, q.Name, q.MatchSize)
+		}
+		if q.MaxWindow != 0 && q.MaxWindow < q.BaseWindow {
+			bad("Cluster.Queues[%d] (%q): MaxWindow %g below BaseWindow %g", i, q.Name, q.MaxWindow, q.BaseWindow)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (c Config) withDefaults() Config {
 	if c.NodeID == "" {
 		c.NodeID = "node-" + randomToken(6)
@@ -184,7 +262,7 @@ func (c Config) withDefaults() Config {
 		c.MaxOffenses = 10
 	}
 	if c.Clock == nil {
-		c.Clock = room.SystemClock()
+		c.Clock = roomrt.SystemClock()
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second

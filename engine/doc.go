@@ -2,6 +2,22 @@
 // authentication, routing to rooms, the HTTP API, the matchmaking front,
 // metrics and graceful shutdown.
 //
+//	e, err := engine.New(engine.Config{AdminAddr: "127.0.0.1:9090"}) // validated; zero value = one node
+//	if err != nil { ... }
+//	_ = e.RegisterRoom("game", room.Define(room.Config{TickRate: 30}, newGame))
+//	mux := http.NewServeMux()
+//	mux.Handle("/ws", e.Handler()) // the game's endpoint, nothing else
+//	err = e.ListenAndServe(ctx, ":8080", mux) // runs the node; drains when ctx ends
+//
+// One lifecycle: New validates the whole Config and returns an error for one
+// no node can run with (a Redis address without a secret, impossible
+// limits). Run keeps the node up until its context ends and then drains it;
+// until Run has started Handler answers 503. Handler serves only the
+// WebSocket path; AdminHandler serves /healthz, /metrics, /rooms and pprof
+// for an operator, on an address that is not the public game port
+// (Config.AdminAddr, or mount it yourself). ListenAndServe and Serve run the
+// node and both handlers and return every error.
+//
 // # Reading connections
 //
 // gws upgrades connections and writes to them; the engine reads client

@@ -11,45 +11,69 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lxzan/gws"
 
 	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
 
 // Engine is one Tickwire node: the WebSocket endpoint, sessions, the local
-// room registry, the HTTP API and metrics. Its methods are safe for
+// room registry, the admin HTTP API and metrics. Its methods are safe for
 // concurrent use.
+//
+// Lifecycle: New validates the configuration; register room types; then
+// call Run, which keeps the node up until its context ends (or use
+// ListenAndServe, which also serves the handlers). Handler refuses
+// connections with 503 until Run has started and again once the node
+// drains.
 type Engine struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *Metrics
-	rooms    *room.Registry
+	rooms    *roomrt.Registry
 	upgrader *gws.Upgrader
 	cl       *clusterLink
 	readBufs readBufs
+	state    atomic.Int32 // stateNew, stateRunning, stateStopped
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	byID     map[string]*session
 	draining bool
-	stop     chan struct{}
-	stopOnce sync.Once
 }
+
+const (
+	stateNew int32 = iota
+	stateRunning
+	stateStopped
+)
 
 // Sentinel errors.
 var (
-	// ErrDraining is returned once Shutdown has started.
+	// ErrInvalidConfig wraps every configuration New refuses.
+	ErrInvalidConfig = errors.New("engine: invalid config")
+	// ErrDraining is returned once the node has started to shut down.
 	ErrDraining = errors.New("engine: draining")
-	errBadJoin  = errors.New("engine: bad join request")
+	// ErrAlreadyRun is returned by a second call of Run (or of Serve).
+	ErrAlreadyRun = errors.New("engine: Run called twice")
+	// ErrRoomNotFound: this node has no room with that id.
+	ErrRoomNotFound = errors.New("engine: room not found")
+	errBadJoin      = errors.New("engine: bad join request")
 )
 
-// New returns an Engine. Register room types, then mount Handler or call
-// ListenAndServe.
-func New(cfg Config) *Engine {
+// New validates cfg and returns an Engine. In cluster mode it connects the
+// backend (Redis); a configuration that would run a node cut off from its
+// cluster (a Redis address without a secret) is an error, never a silent
+// fallback. Register room types, then Run it.
+func New(cfg Config) (*Engine, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
 	e := &Engine{
 		cfg:      cfg,
@@ -57,14 +81,13 @@ func New(cfg Config) *Engine {
 		metrics:  newMetrics(),
 		sessions: map[*session]struct{}{},
 		byID:     map[string]*session{},
-		stop:     make(chan struct{}),
 	}
 	e.metrics.liveIO = e.ioTotals
 	e.cl = newClusterLink(cfg)
 	if e.cl.err != nil {
-		e.log.Error("cluster configuration", "err", e.cl.err)
+		return nil, e.cl.err
 	}
-	e.rooms = room.NewRegistry(room.RegistryConfig{
+	e.rooms = roomrt.NewRegistry(roomrt.RegistryConfig{
 		Clock: cfg.Clock, Observer: e.metrics, Logger: e.log,
 		OnRoomOpened: e.onRoomOpened, OnRoomClosed: e.onRoomClosed,
 	})
@@ -78,16 +101,62 @@ func New(cfg Config) *Engine {
 		Recovery:         gws.Recovery,
 		NewSession:       func() gws.SessionStorage { return &slotStorage{} },
 	})
-	return e
+	return e, nil
 }
 
-// RegisterRoom adds a room type, made with room.Define.
+// RegisterRoom adds a room type, made with room.Define. Register every type
+// before Run.
 func (e *Engine) RegisterRoom(name string, def *room.Definition) error {
+	if err := def.Err(); err != nil {
+		return fmt.Errorf("engine: room type %q: %w", name, err)
+	}
 	return e.rooms.Register(name, def)
 }
 
-// Rooms returns the node's room registry.
-func (e *Engine) Rooms() *room.Registry { return e.rooms }
+// RoomInfo describes a room, for listings.
+type RoomInfo struct {
+	ID         string            `json:"id"`
+	Type       string            `json:"type"`
+	Players    int               `json:"players"`
+	Reserved   int               `json:"reserved"`
+	MaxPlayers int               `json:"maxPlayers"`
+	Locked     bool              `json:"locked"`
+	Private    bool              `json:"private"`
+	Metadata   map[string]string `json:"metadata,omitempty"`
+	Tick       uint32            `json:"tick"`
+	TickRate   int               `json:"tickRate"`
+	CreatedAt  time.Time         `json:"createdAt"`
+}
+
+// Rooms lists this node's rooms (private ones included), oldest first.
+func (e *Engine) Rooms() []RoomInfo {
+	list := e.rooms.List(true)
+	out := make([]RoomInfo, len(list))
+	for i, in := range list {
+		out[i] = RoomInfo(in)
+	}
+	return out
+}
+
+// Room describes one of this node's rooms.
+func (e *Engine) Room(id string) (RoomInfo, bool) {
+	r, ok := e.rooms.Get(id)
+	if !ok {
+		return RoomInfo{}, false
+	}
+	return RoomInfo(r.Info()), true
+}
+
+// CloseRoom closes one of this node's rooms: its players are removed
+// (Left with reason room closed), the handler's Terminate runs. It returns
+// when the room has closed, ErrRoomNotFound when the node has no such room.
+func (e *Engine) CloseRoom(ctx context.Context, id string) error {
+	r, ok := e.rooms.Get(id)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrRoomNotFound, id)
+	}
+	return r.Close(ctx, roomrt.CloseRequested)
+}
 
 // Metrics returns the node's metrics.
 func (e *Engine) Metrics() *Metrics { return e.metrics }
@@ -95,23 +164,35 @@ func (e *Engine) Metrics() *Metrics { return e.metrics }
 // NodeID returns the node's id.
 func (e *Engine) NodeID() string { return e.cfg.NodeID }
 
-// Handler returns the node's HTTP API: the WebSocket endpoint (Config.Path),
-// /healthz, /metrics (Prometheus text), /rooms (JSON list of public rooms)
-// and, with Config.EnablePprof, /debug/pprof/. Mount it in an existing mux,
-// or mount ServeWS alone.
+// Handler returns the game's endpoint: the WebSocket upgrade at Config.Path
+// and nothing else (404 for any other path). Mount it on the public port.
+// Until Run has started, and once the node drains, it answers 503.
 func (e *Engine) Handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != e.cfg.Path {
+			http.NotFound(w, r)
+			return
+		}
+		e.serveWS(w, r)
+	})
+}
+
+// AdminHandler returns the operator's endpoints: /healthz (liveness: 200
+// while the node runs, 503 before Run and once it drains), /metrics
+// (Prometheus text), /rooms (JSON list of this node's rooms; ?type=
+// filters) and /debug/pprof/. Serve it on a private address
+// (Config.AdminAddr), never on the public game port: /rooms lists private
+// rooms and pprof exposes the process.
+func (e *Engine) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(e.cfg.Path, e.ServeWS)
 	mux.HandleFunc("GET /healthz", e.serveHealth)
 	mux.HandleFunc("GET /metrics", e.serveMetrics)
 	mux.HandleFunc("GET /rooms", e.serveRooms)
-	if e.cfg.EnablePprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 
@@ -120,12 +201,16 @@ func (e *Engine) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	draining := e.draining
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
-	if draining {
+	switch {
+	case draining:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"draining"}` + "\n"))
-		return
+	case e.state.Load() != stateRunning:
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(`{"status":"not running"}` + "\n"))
+	default:
+		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	}
-	_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 }
 
 func (e *Engine) serveMetrics(w http.ResponseWriter, _ *http.Request) {
@@ -134,7 +219,7 @@ func (e *Engine) serveMetrics(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (e *Engine) serveRooms(w http.ResponseWriter, r *http.Request) {
-	list := e.rooms.List(false)
+	list := e.Rooms()
 	if t := r.URL.Query().Get("type"); t != "" {
 		filtered := list[:0]
 		for _, in := range list {
@@ -148,8 +233,12 @@ func (e *Engine) serveRooms(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"node": e.cfg.NodeID, "rooms": list})
 }
 
-// ServeWS upgrades a request to a Tickwire WebSocket session.
-func (e *Engine) ServeWS(w http.ResponseWriter, r *http.Request) {
+// serveWS upgrades a request to a Tickwire WebSocket session.
+func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
+	if e.state.Load() != stateRunning {
+		http.Error(w, "node not running", http.StatusServiceUnavailable)
+		return
+	}
 	if e.cfg.CheckOrigin != nil && !e.cfg.CheckOrigin(r) {
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
@@ -260,28 +349,28 @@ func (e *Engine) removeSession(s *session) {
 
 // join places a session in a room: by id, by type (join-or-create), or a
 // new room (create).
-func (e *Engine) join(ctx context.Context, j *tickwirev1.Join, req room.JoinRequest) (*room.Room, room.JoinResult, error) {
+func (e *Engine) join(ctx context.Context, j *tickwirev1.Join, req roomrt.JoinRequest) (*roomrt.Room, roomrt.JoinResult, error) {
 	e.mu.Lock()
 	draining := e.draining
 	e.mu.Unlock()
 	switch {
 	case j.RoomId != "" && j.RoomType != "":
-		return nil, room.JoinResult{}, fmt.Errorf("%w: give a room id or a room type, not both", errBadJoin)
+		return nil, roomrt.JoinResult{}, fmt.Errorf("%w: give a room id or a room type, not both", errBadJoin)
 	case j.RoomId != "":
 		r, ok := e.rooms.Get(j.RoomId)
 		if !ok {
-			return nil, room.JoinResult{}, room.ErrNotFound
+			return nil, roomrt.JoinResult{}, roomrt.ErrNotFound
 		}
 		res, err := r.Join(ctx, req)
 		return r, res, err
 	case j.RoomType == "":
-		return nil, room.JoinResult{}, fmt.Errorf("%w: no room id or room type", errBadJoin)
+		return nil, roomrt.JoinResult{}, fmt.Errorf("%w: no room id or room type", errBadJoin)
 	case draining:
-		return nil, room.JoinResult{}, room.ErrDraining
+		return nil, roomrt.JoinResult{}, roomrt.ErrDraining
 	case j.Create || j.Private:
-		r, err := e.rooms.Create(ctx, j.RoomType, room.CreateOptions{Private: j.Private, Metadata: j.Filter, Options: j.Options})
+		r, err := e.rooms.Create(ctx, j.RoomType, roomrt.CreateOptions{Private: j.Private, Metadata: j.Filter, Options: j.Options})
 		if err != nil {
-			return nil, room.JoinResult{}, err
+			return nil, roomrt.JoinResult{}, err
 		}
 		res, err := r.Join(ctx, req)
 		return r, res, err
@@ -290,12 +379,33 @@ func (e *Engine) join(ctx context.Context, j *tickwirev1.Join, req room.JoinRequ
 	}
 }
 
-// Run runs the node's background work (keepalive and timeouts) until ctx
-// ends, then shuts down with Config.DrainTimeout.
+// Run keeps the node up until ctx ends: keepalive and timeouts, and in
+// cluster mode heartbeats, the room directory and the matchmakers. While
+// it runs, Handler accepts connections. When ctx ends it drains (see
+// shutdown) and returns; its error is what failed to start or to drain.
+// Run may be called once.
 func (e *Engine) Run(ctx context.Context) error {
-	if err := e.startCluster(); err != nil {
+	if err := e.start(); err != nil {
 		return err
 	}
+	return e.loop(ctx)
+}
+
+// start moves the node to running: from then on Handler accepts.
+func (e *Engine) start() error {
+	if !e.state.CompareAndSwap(stateNew, stateRunning) {
+		return ErrAlreadyRun
+	}
+	if err := e.startCluster(); err != nil {
+		e.state.Store(stateStopped)
+		return err
+	}
+	e.log.Info("tickwire node running", "clustered", e.cl.shared)
+	return nil
+}
+
+// loop is the running node's background work until ctx ends, then drains.
+func (e *Engine) loop(ctx context.Context) error {
 	tick := time.NewTicker(min(e.cfg.PingInterval, e.cfg.HandshakeTimeout) / 2)
 	defer tick.Stop()
 	for {
@@ -303,9 +413,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout+5*time.Second)
 			defer cancel()
-			return e.Shutdown(sctx)
-		case <-e.stop:
-			return nil
+			return e.shutdown(sctx)
 		case now := <-tick.C:
 			e.sweep(now)
 		}
@@ -339,9 +447,7 @@ func (e *Engine) sweep(now time.Time) {
 	}
 }
 
-// ListenAndServe serves Handler on addr until ctx ends, then shuts down
-// gracefully: no new rooms, rooms finish or time out (DrainTimeout),
-// connections close with 1001.
+// ListenAndServe listens on addr and calls Serve.
 func (e *Engine) ListenAndServe(ctx context.Context, addr string, h http.Handler) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -350,38 +456,76 @@ func (e *Engine) ListenAndServe(ctx context.Context, addr string, h http.Handler
 	return e.Serve(ctx, ln, h)
 }
 
-// Serve is ListenAndServe on an existing listener.
+// Serve runs the node (Run) and serves h on ln (Handler when h is nil),
+// and AdminHandler on Config.AdminAddr when it is set, until ctx ends; then
+// it drains the node and stops the servers. It returns the errors of all of
+// them.
 func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) error {
 	if h == nil {
 		h = e.Handler()
 	}
 	e.setListenAddr(ln.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	e.log.Info("tickwire node listening", "addr", ln.Addr().String())
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	go func() { _ = e.Run(runCtx) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("engine: serve: %w", err)
-	case <-ctx.Done():
+	// Running before the listener serves: no early client sees a 503.
+	if err := e.start(); err != nil {
+		_ = ln.Close()
+		return err
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout+5*time.Second)
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	servers := []*http.Server{{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	listeners := []net.Listener{ln}
+	if e.cfg.AdminAddr != "" {
+		aln, err := net.Listen("tcp", e.cfg.AdminAddr)
+		if err != nil {
+			_ = ln.Close()
+			sctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout+5*time.Second)
+			defer cancel()
+			return errors.Join(fmt.Errorf("engine: listen admin %s: %w", e.cfg.AdminAddr, err), e.shutdown(sctx))
+		}
+		servers = append(servers, &http.Server{Handler: e.AdminHandler(), ReadHeaderTimeout: 10 * time.Second})
+		listeners = append(listeners, aln)
+		e.log.Info("tickwire admin listening", "addr", aln.Addr().String())
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	fail := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+		stopRun()
+	}
+	for i, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				fail(fmt.Errorf("engine: serve %s: %w", listeners[i].Addr(), err))
+			}
+		})
+	}
+	e.log.Info("tickwire node listening", "addr", ln.Addr().String())
+	if err := e.loop(runCtx); err != nil {
+		fail(err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := e.Shutdown(sctx)
-	_ = srv.Shutdown(sctx)
-	return err
+	for _, srv := range servers {
+		if err := srv.Shutdown(sctx); err != nil {
+			fail(fmt.Errorf("engine: stop server: %w", err))
+		}
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// Shutdown drains the node: new connections and joins are refused, running
+// shutdown drains the node: new connections and joins are refused, running
 // rooms may finish until DrainTimeout (or ctx) ends, then they are closed
 // and every connection is closed with 1001 (going away).
-func (e *Engine) Shutdown(ctx context.Context) error {
+func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
 	e.mu.Unlock()
+	started := time.Now()
+	e.log.Info("tickwire node draining", "rooms", e.rooms.Len(), "players", e.players(), "timeout", e.cfg.DrainTimeout)
 	// Tell the cluster at once: no more placements here.
 	bctx, bcancel := context.WithTimeout(ctx, time.Second)
 	e.beatNow(bctx)
@@ -404,8 +548,18 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		}
 	}
 	e.stopCluster(ctx)
-	e.stopOnce.Do(func() { close(e.stop) })
+	e.state.Store(stateStopped)
+	e.log.Info("tickwire node stopped", "took", time.Since(started).Round(time.Millisecond), "err", err)
 	return err
+}
+
+// players counts the players in this node's rooms.
+func (e *Engine) players() int {
+	n := 0
+	for _, in := range e.rooms.List(true) {
+		n += in.Players
+	}
+	return n
 }
 
 func randomToken(n int) string {

@@ -3,17 +3,21 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"github.com/tickwire/tickwire/tickwiretest"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
@@ -21,33 +25,57 @@ import (
 	"github.com/tickwire/tickwire/room"
 )
 
-// sum is a test game: every input adds its payload length to field "n" and
-// records the last payload under "last"; "lock" and "kick" messages do that.
+// sum is a test game: every input (a BytesValue) adds its length to field
+// "n" and records the last one under "last"; the StringValue messages
+// "lock", "kick" and "echo" do that.
 type sum struct {
-	room.Base[*structpb.Struct]
+	room.Base[*structpb.Struct, *wrapperspb.BytesValue]
 }
 
 func (sum) Init(c *room.Context[*structpb.Struct], _ []byte) error {
 	c.State.Fields = map[string]*structpb.Value{"n": structpb.NewNumberValue(0)}
+	room.OnMessage(c, func(p *room.Player, m *wrapperspb.StringValue) {
+		switch m.Value {
+		case "lock":
+			c.Lock()
+		case "kick":
+			c.Kick(p, "asked for it")
+		case "echo":
+			c.Broadcast(wrapperspb.String("echo"))
+		}
+	})
 	return nil
 }
 
-func (sum) Tick(c *room.Context[*structpb.Struct], in []room.Input) {
+func (sum) Tick(c *room.Context[*structpb.Struct], in []room.Input[*wrapperspb.BytesValue]) {
 	for _, i := range in {
-		c.State.Fields["n"] = structpb.NewNumberValue(c.State.Fields["n"].GetNumberValue() + float64(len(i.Payload)))
-		c.State.Fields["last"] = structpb.NewStringValue(string(i.Payload))
+		c.State.Fields["n"] = structpb.NewNumberValue(c.State.Fields["n"].GetNumberValue() + float64(len(i.Msg.Value)))
+		c.State.Fields["last"] = structpb.NewStringValue(string(i.Msg.Value))
 	}
 }
 
-func (sum) Message(c *room.Context[*structpb.Struct], p *room.Player, m room.Message) {
-	switch string(m.Payload) {
-	case "lock":
-		c.Lock()
-	case "kick":
-		c.Kick(p, "asked for it")
-	case "echo":
-		c.Broadcast(7, []byte("echo"))
+// payload encodes s as the sum game's input.
+func payload(s string) []byte { return payloadOf(wrapperspb.Bytes([]byte(s))) }
+
+func payloadOf(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		panic(err)
 	}
+	return b
+}
+
+// msgText returns the text of a StringValue room message ("" for others).
+func msgText(m *tickwirev1.ServerMessage) string {
+	rm := m.GetMessage()
+	if rm.GetTypeName() != "google.protobuf.StringValue" {
+		return ""
+	}
+	var v wrapperspb.StringValue
+	if proto.Unmarshal(rm.Payload, &v) != nil {
+		return ""
+	}
+	return v.Value
 }
 
 type server struct {
@@ -65,8 +93,11 @@ func start(t testing.TB, cfg engine.Config, roomCfg room.Config) *server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	e := engine.New(cfg)
-	if err := e.RegisterRoom("sum", room.Define(roomCfg, func() room.Handler[*structpb.Struct] { return sum{} })); err != nil {
+	e, err := engine.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.RegisterRoom("sum", room.Define(roomCfg, func() room.Handler[*structpb.Struct, *wrapperspb.BytesValue] { return sum{} })); err != nil {
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -182,7 +213,7 @@ func TestTwoClientsShareState(t *testing.T) {
 		}) != nil
 	})
 	for _, p := range []string{"abc", "de"} {
-		if _, err := a.SendInput([]byte(p)); err != nil {
+		if _, err := a.SendInput(payload(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -208,11 +239,11 @@ func TestTwoClientsShareState(t *testing.T) {
 		return ra.find(func(m *tickwirev1.ServerMessage) bool { return m.GetPlayerLeft().GetPlayerId() == jb.PlayerId }) != nil
 	})
 	// Room messages reach everyone.
-	if err := a.SendMessage(1, []byte("echo")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("echo")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "broadcast", func() bool {
-		return ra.find(func(m *tickwirev1.ServerMessage) bool { return string(m.GetMessage().GetPayload()) == "echo" }) != nil
+		return ra.find(func(m *tickwirev1.ServerMessage) bool { return msgText(m) == "echo" }) != nil
 	})
 }
 
@@ -233,11 +264,11 @@ func TestMaxPlayersLockAndKick(t *testing.T) {
 	if _, err := b.Leave(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.SendMessage(0, []byte("lock")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("lock")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "room locked", func() bool {
-		for _, in := range s.e.Rooms().List(true) {
+		for _, in := range s.e.Rooms() {
 			if in.ID == ja.RoomId {
 				return in.Locked
 			}
@@ -248,7 +279,7 @@ func TestMaxPlayersLockAndKick(t *testing.T) {
 	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_LOCKED)
 
 	// A asks to be kicked: Left(KICKED) then close 4006.
-	if err := a.SendMessage(0, []byte("kick")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("kick")); err != nil {
 		t.Fatal(err)
 	}
 	wantClose(t, a, uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED))
@@ -264,20 +295,20 @@ func TestAutoDisposeOverEngine(t *testing.T) {
 	if _, err := a.Leave(ctx5(t)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "empty room disposed", func() bool { _, ok := s.e.Rooms().Get(j.RoomId); return !ok })
+	eventually(t, "empty room disposed", func() bool { _, ok := s.e.Room(j.RoomId); return !ok })
 	_, err = a.JoinByID(ctx5(t), j.RoomId, client.JoinOptions{})
 	wantServerError(t, err, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND)
 }
 
 func TestTickRateDrivenByTestClock(t *testing.T) {
-	clock := room.NewManualClock(time.Unix(0, 0))
+	clock := tickwiretest.NewClock(time.Unix(0, 0))
 	s := start(t, engine.Config{Clock: clock}, room.Config{TickRate: 10})
 	rec := &recorder{}
 	a := dial(t, s, rec)
 	if _, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.SendInput([]byte("x")); err != nil {
+	if _, err := a.SendInput(payload("x")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(50 * time.Millisecond) // real time passes: no tick without the clock
@@ -324,13 +355,27 @@ func TestHTTPEndpoints(t *testing.T) {
 	if _, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/ws")
+	game := "http://" + strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/ws")
+	admin := httptest.NewServer(s.e.AdminHandler())
+	defer admin.Close()
+	// The game port serves the WebSocket only: admin data never leaks there.
+	for _, path := range []string{"/healthz", "/rooms", "/metrics", "/debug/pprof/"} {
+		resp, err := http.Get(game + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("game port %s: status %d, want 404", path, resp.StatusCode)
+		}
+	}
 	for path, want := range map[string]string{
-		"/healthz": `"ok"`,
-		"/rooms":   `"type":"sum"`,
-		"/metrics": "tickwire_players 1",
+		"/healthz":      `"ok"`,
+		"/rooms":        `"type":"sum"`,
+		"/metrics":      "tickwire_players 1",
+		"/debug/pprof/": "goroutine",
 	} {
-		resp, err := http.Get(base + path)
+		resp, err := http.Get(admin.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +424,7 @@ func TestIOCountersCountOpenAndClosedConnections(t *testing.T) {
 	}
 	const inputs = 5
 	for range inputs {
-		if _, err := a.SendInput([]byte(`{}`)); err != nil {
+		if _, err := a.SendInput(payload(`{}`)); err != nil {
 			t.Fatal(err)
 		}
 	}

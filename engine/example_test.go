@@ -13,28 +13,32 @@ import (
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
-	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
 
-// counter is a game whose state counts inputs.
+// counter is a game whose state adds up the players' inputs.
 type counter struct {
-	room.Base[*wrapperspb.UInt64Value]
+	room.Base[*wrapperspb.UInt64Value, *wrapperspb.UInt32Value]
 }
 
-func (counter) Tick(c *room.Context[*wrapperspb.UInt64Value], in []room.Input) {
-	c.State.Value += uint64(len(in))
+func (counter) Tick(c *room.Context[*wrapperspb.UInt64Value], in []room.Input[*wrapperspb.UInt32Value]) {
+	for _, i := range in {
+		c.State.Value += uint64(i.Msg.Value)
+	}
 }
 
 // A node with one room type, mounted in an existing mux next to the
 // application's own route, and a Go client that joins and plays.
 func Example() {
-	e := engine.New(engine.Config{
+	e, err := engine.New(engine.Config{
 		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 		DrainTimeout: 100 * time.Millisecond,
 	})
+	if err != nil {
+		panic(err)
+	}
 	if err := e.RegisterRoom("counter", room.Define(room.Config{TickRate: 50, MaxPlayers: 4},
-		func() room.Handler[*wrapperspb.UInt64Value] { return counter{} })); err != nil {
+		func() room.Handler[*wrapperspb.UInt64Value, *wrapperspb.UInt32Value] { return counter{} })); err != nil {
 		panic(err)
 	}
 	mux := http.NewServeMux()
@@ -47,36 +51,44 @@ func Example() {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx, ln, mux) }()
+	go func() { done <- e.Serve(ctx, ln, mux) }() // runs the node, then drains when ctx ends
 
-	states := client.NewStateTracker[*wrapperspb.UInt64Value]()
 	dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(dctx, "ws://"+ln.Addr().String()+"/ws", client.Options{
-		Name:    "ada",
-		OnState: func(st *tickwirev1.State) { _, _ = states.Apply(st) },
-	})
+	c, err := dialWhenUp(dctx, "ws://"+ln.Addr().String()+"/ws")
 	if err != nil {
 		panic(err)
 	}
-	joined, err := c.JoinOrCreate(dctx, "counter", client.JoinOptions{})
+	r, err := client.JoinOrCreate[*wrapperspb.UInt64Value](dctx, c, "counter", client.JoinOptions{})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("joined a", joined.RoomType, "room at", joined.TickRate, "Hz")
-	for range 3 {
-		_, _ = c.SendInput(nil)
+	fmt.Println("joined a", r.Joined().RoomType, "room at", r.Joined().TickRate, "Hz")
+	for _, v := range []uint32{1, 2, 3} {
+		_, _ = r.SendInput(wrapperspb.UInt32(v))
 	}
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if s, _, last, ok := states.Latest(); ok && last == 3 {
-			fmt.Println("inputs counted by the server:", s.Value)
+	for dctx.Err() == nil {
+		if s, _, last, ok := r.State(); ok && last == 3 {
+			fmt.Println("sum of the inputs, by the server:", s.Value)
 			break
 		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	_ = c.Close()
 	stop()
 	<-done
 	// Output:
 	// joined a counter room at 50 Hz
-	// inputs counted by the server: 3
+	// sum of the inputs, by the server: 6
+}
+
+// dialWhenUp dials until the node, started in another goroutine, accepts.
+func dialWhenUp(ctx context.Context, url string) (*client.Client, error) {
+	for {
+		c, err := client.Dial(ctx, url, client.Options{Name: "ada"})
+		if err == nil || ctx.Err() != nil {
+			return c, err
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

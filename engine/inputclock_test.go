@@ -54,7 +54,7 @@ func TestNextInputAtSendsJustBeforeTheTick(t *testing.T) {
 			t.Fatalf("NextInputAt is %v from now, want within the next tick (100 ms)", d)
 		}
 		time.Sleep(time.Until(at))
-		seq, err := c.SendInput([]byte("x"))
+		seq, err := c.SendInput(payload("x"))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	"io"
 	"log/slog"
 	"net"
@@ -42,12 +43,15 @@ func (f *fakeWS) WriteClose(code uint16, _ []byte) error {
 func (f *fakeWS) NetConn() net.Conn { c, _ := net.Pipe(); return c }
 
 type nopState struct {
-	room.Base[*structpb.Struct]
+	room.Base[*structpb.Struct, *structpb.Struct]
 }
 
 func testEngine(tb testing.TB) *Engine {
-	e := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxOffenses: 1 << 30, RateLimit: 1e9, RateBurst: 1 << 30})
-	if err := e.RegisterRoom("r", room.Define(room.Config{MailboxSize: 1 << 22}, func() room.Handler[*structpb.Struct] { return nopState{} })); err != nil {
+	e, err := New(Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MaxOffenses: 1 << 30, RateLimit: 1e9, RateBurst: 1 << 30})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := e.RegisterRoom("r", room.Define(room.Config{MailboxSize: 1 << 22}, func() room.Handler[*structpb.Struct, *structpb.Struct] { return nopState{} })); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() {
@@ -98,7 +102,7 @@ func BenchmarkWritePath(b *testing.B) {
 		s.omu.Lock()
 		s.writing = true // the writer is "running": SendState only fills the slot
 		s.omu.Unlock()
-		s.SendState(room.StateFrame{Tick: uint32(i + 1), Baseline: uint32(i), LastSeq: uint32(i), Payload: payload})
+		s.SendState(roomrt.StateFrame{Tick: uint32(i + 1), Baseline: uint32(i), LastSeq: uint32(i), Payload: payload})
 		s.flush()
 	}
 	if ws.frames != b.N {

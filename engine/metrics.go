@@ -11,14 +11,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/room"
 )
 
 // Metrics holds a node's counters and writes them in the Prometheus text
 // exposition format. Every method is safe for concurrent use and lock-free on
 // the hot paths (per-message and per-tick counters are atomics). It
-// implements room.Observer.
+// implements roomrt.Observer.
 type Metrics struct {
 	connections  atomic.Int64
 	readOnTick   atomic.Int64 // connections their room goroutine reads
@@ -102,20 +102,20 @@ func newMetrics() *Metrics {
 	}
 }
 
-// ObserveTick implements room.Observer.
+// ObserveTick implements roomrt.Observer.
 func (m *Metrics) ObserveTick(_ string, d, late time.Duration) {
 	m.ticks.Add(1)
 	m.tickDur.observe(d.Seconds())
 	m.tickLate.observe(max(0, late.Seconds()))
 }
 
-// TicksSkipped implements room.Observer.
+// TicksSkipped implements roomrt.Observer.
 func (m *Metrics) TicksSkipped(_ string, n int) { m.skipped.Add(uint64(n)) }
 
-// InputDropped implements room.Observer.
+// InputDropped implements roomrt.Observer.
 func (m *Metrics) InputDropped(_ string, reason string) { m.labeled(m.dropped, reason).Add(1) }
 
-// StateEncoded implements room.Observer.
+// StateEncoded implements roomrt.Observer.
 func (m *Metrics) StateEncoded(_ string, full bool, n int) {
 	if full {
 		m.encFull.Add(1)
@@ -125,17 +125,21 @@ func (m *Metrics) StateEncoded(_ string, full bool, n int) {
 	m.encBytes.Add(uint64(n))
 }
 
-// RoomOpened implements room.Observer.
+// RoomOpened implements roomrt.Observer.
 func (m *Metrics) RoomOpened(t string) { m.mu.Lock(); m.rooms[t]++; m.mu.Unlock() }
 
-// RoomClosed implements room.Observer.
-func (m *Metrics) RoomClosed(t string, _ room.CloseReason) { m.mu.Lock(); m.rooms[t]--; m.mu.Unlock() }
+// RoomClosed implements roomrt.Observer.
+func (m *Metrics) RoomClosed(t string, _ roomrt.CloseReason) {
+	m.mu.Lock()
+	m.rooms[t]--
+	m.mu.Unlock()
+}
 
-// PlayerJoined implements room.Observer.
+// PlayerJoined implements roomrt.Observer.
 func (m *Metrics) PlayerJoined(string) { m.players.Add(1) }
 
-// PlayerLeft implements room.Observer.
-func (m *Metrics) PlayerLeft(string, room.LeaveReason) { m.players.Add(-1) }
+// PlayerLeft implements roomrt.Observer.
+func (m *Metrics) PlayerLeft(string, roomrt.LeaveReason) { m.players.Add(-1) }
 
 func (m *Metrics) errorSent(code tickwirev1.ErrorCode) {
 	if int(code) >= 0 && int(code) < len(m.errors) {

@@ -47,7 +47,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 	urls := make([]string, 3)
 	for i := range procs {
 		addr := freeAddr(t)
-		cmd := exec.Command(bin, "-addr", addr, "-drain-timeout", "1s")
+		cmd := exec.Command(bin, "-addr", addr, "-admin-addr", freeAddr(t), "-drain-timeout", "1s")
 		cmd.Env = append(os.Environ(),
 			"TICKWIRE_REDIS_ADDR="+rs.Addr(), fmt.Sprintf("TICKWIRE_NODE_ID=p%d", i+1),
 			"TICKWIRE_ADVERTISE_ADDR="+addr, "TICKWIRE_CLUSTER_SECRET="+secret, "TICKWIRE_CAPACITY=100")

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"syscall"
 
-	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/internal/roomrt"
 )
 
 // rawWriter writes to a connection's socket without ever blocking: it is
@@ -99,7 +99,7 @@ func (w *rawWriter) writeFD(fd uintptr) {
 // appendWSFrame appends an unmasked, unfragmented binary WebSocket frame
 // (RFC 6455 section 5.2, server to client, no extensions) holding the State
 // envelope of f.
-func appendWSFrame(dst []byte, f room.StateFrame) []byte {
+func appendWSFrame(dst []byte, f roomrt.StateFrame) []byte {
 	start := len(dst)
 	dst = append(dst, 0x82, 0) // FIN + binary; length patched below
 	dst = appendStateFrame(dst, f)

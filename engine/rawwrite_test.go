@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	"io"
 	"net"
 	"testing"
@@ -13,7 +14,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/room"
 )
 
 // readWSFrame reads one unmasked server frame.
@@ -44,7 +44,7 @@ func readWSFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
 
 func TestAppendWSFrame(t *testing.T) {
 	for _, size := range []int{0, 10, 120, 125, 126, 300, 65530, 70000} {
-		f := room.StateFrame{Tick: 9, Baseline: 8, LastSeq: 7, Payload: bytes.Repeat([]byte{1}, size)}
+		f := roomrt.StateFrame{Tick: 9, Baseline: 8, LastSeq: 7, Payload: bytes.Repeat([]byte{1}, size)}
 		frame := appendWSFrame([]byte("prefix"), f)
 		if !bytes.HasPrefix(frame, []byte("prefix")) {
 			t.Fatal("prefix lost")
@@ -100,7 +100,7 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 	payload := bytes.Repeat([]byte{7}, 60_000)
 	const n = 200
 	for i := 1; i <= n; i++ {
-		s.SendState(room.StateFrame{Tick: uint32(i), Payload: payload})
+		s.SendState(roomrt.StateFrame{Tick: uint32(i), Payload: payload})
 		if i%50 == 0 {
 			s.SendFrame([]byte{0x22, 0x00}) // an event between states (Pong{})
 		}

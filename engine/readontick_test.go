@@ -1,10 +1,12 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
+	"github.com/tickwire/tickwire/tickwiretest"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +36,7 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 
 	// Inputs, room messages and Pings go through the room goroutine's reads.
 	for _, p := range []string{"abc", "de"} {
-		if _, err := a.SendInput([]byte(p)); err != nil {
+		if _, err := a.SendInput(payload(p)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -42,11 +44,11 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 		st, _, _, ok := rb.states.Latest()
 		return ok && st.Fields["n"].GetNumberValue() == 5
 	})
-	if err := a.SendMessage(1, []byte("echo")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("echo")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "broadcast", func() bool {
-		return rb.find(func(m *tickwirev1.ServerMessage) bool { return string(m.GetMessage().GetPayload()) == "echo" }) != nil
+		return rb.find(func(m *tickwirev1.ServerMessage) bool { return msgText(m) == "echo" }) != nil
 	})
 	if _, err := a.Ping(ctx5(t)); err != nil && !errors.Is(err, client.ErrNoClockSample) {
 		t.Fatal(err)
@@ -61,7 +63,7 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "B read on the tick again", func() bool { return metricValue(t, s, readOnTick) == 2 })
-	if _, err := b.SendInput([]byte("x")); err != nil {
+	if _, err := b.SendInput(payload("x")); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "A sees B's input", func() bool {
@@ -69,7 +71,7 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 		return ok && st.Fields["n"].GetNumberValue() == 6
 	})
 	// A message bigger than one read arrives over several reads.
-	if _, err := b.SendInput(bytes.Repeat([]byte("y"), 5000)); err != nil {
+	if _, err := b.SendInput(payload(strings.Repeat("y", 5000))); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "A sees B's big input", func() bool {
@@ -83,7 +85,7 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 		return metricValue(t, s, "tickwire_connections") == 1 && metricValue(t, s, readOnTick) == 1 && metricValue(t, s, "tickwire_players") == 1
 	})
 	// A kick closes the connection the room was reading.
-	if err := a.SendMessage(1, []byte("kick")); err != nil {
+	if err := a.SendMessage(wrapperspb.String("kick")); err != nil {
 		t.Fatal(err)
 	}
 	wantClose(t, a, uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED))
@@ -95,7 +97,7 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 // A Ping read on the tick waited in the socket; the Pong says how long, and
 // the client takes it off the round trip.
 func TestPingHeldUntilTheTickReportsTheHold(t *testing.T) {
-	clock := room.NewManualClock(time.Unix(0, 0))
+	clock := tickwiretest.NewClock(time.Unix(0, 0))
 	s := start(t, engine.Config{Clock: clock}, room.Config{TickRate: 10})
 	c := dial(t, s, nil)
 	if _, err := c.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
@@ -121,7 +123,7 @@ func TestPingHeldUntilTheTickReportsTheHold(t *testing.T) {
 }
 
 // heldPing sends a Ping, lets it wait 150 ms in the socket, then ticks.
-func heldPing(c *client.Client, clock *room.ManualClock) (rtt, elapsed time.Duration, err error) {
+func heldPing(c *client.Client, clock *tickwiretest.Clock) (rtt, elapsed time.Duration, err error) {
 	type result struct {
 		rtt time.Duration
 		err error
@@ -148,7 +150,7 @@ func heldPing(c *client.Client, clock *room.ManualClock) (rtt, elapsed time.Dura
 // A Ping that shares a read with a frame that arrived after it gets no
 // hold_ms (its arrival time is unknown); one read alone does.
 func TestPingHoldOnlyWhenExact(t *testing.T) {
-	clock := room.NewManualClock(time.Unix(0, 0))
+	clock := tickwiretest.NewClock(time.Unix(0, 0))
 	s := start(t, engine.Config{Clock: clock}, room.Config{TickRate: 10})
 	r := dialRaw(t, s)
 	r.hello(t)
@@ -207,7 +209,7 @@ func clientFrame(b0 byte, payload []byte) []byte {
 // control frames work, protocol violations close with their code and are
 // counted.
 func TestWebSocketFramesInLobbyAndRoom(t *testing.T) {
-	echo, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{Type: 1, Payload: []byte("echo")}}})
+	echo, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{TypeName: "google.protobuf.StringValue", Payload: payloadOf(wrapperspb.String("echo"))}}})
 	tests := []struct {
 		name   string
 		inRoom bool
@@ -239,7 +241,7 @@ func TestWebSocketFramesInLobbyAndRoom(t *testing.T) {
 				t.Fatal(err)
 			}
 			if tt.close == 0 {
-				for string(r.next(t).GetMessage().GetPayload()) != "echo" {
+				for msgText(r.next(t)) != "echo" {
 				}
 				return
 			}
@@ -256,7 +258,7 @@ func TestWebSocketFramesInLobbyAndRoom(t *testing.T) {
 // A client that sent more than one read's worth since the last tick is read
 // to the end in that tick: its backlog cannot grow tick after tick.
 func TestPollDrainsTheSocketEachTick(t *testing.T) {
-	clock := room.NewManualClock(time.Unix(0, 0))
+	clock := tickwiretest.NewClock(time.Unix(0, 0))
 	s := start(t, engine.Config{Clock: clock, RateLimit: 10_000, RateBurst: 10_000, OutboundQueue: 4096}, room.Config{TickRate: 10})
 	r := dialRaw(t, s)
 	r.hello(t)
@@ -265,14 +267,14 @@ func TestPollDrainsTheSocketEachTick(t *testing.T) {
 	}
 	eventually(t, "read on the tick", func() bool { return metricValue(t, s, readOnTick) == 1 })
 	const n = 300 // ~14 bytes each: several reads' worth
-	echo := &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{Type: 1, Payload: []byte("echo")}}}
+	echo := &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Message{Message: &tickwirev1.RoomMessage{TypeName: "google.protobuf.StringValue", Payload: payloadOf(wrapperspb.String("echo"))}}}
 	for range n {
 		r.send(t, echo)
 	}
 	time.Sleep(50 * time.Millisecond) // all of it is in the socket
 	clock.Advance(100 * time.Millisecond)
 	for got := 0; got < n; {
-		if string(r.next(t).GetMessage().GetPayload()) == "echo" {
+		if msgText(r.next(t)) == "echo" {
 			got++
 		}
 	}

@@ -14,9 +14,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/proto/wire"
-	"github.com/tickwire/tickwire/room"
 )
 
 // wsConn is the part of *gws.Conn a session writes to (an interface so the
@@ -77,7 +77,7 @@ type session struct {
 
 	// pollRoom is the room whose goroutine reads the connection, nil while
 	// a read goroutine does; changed under mu.
-	pollRoom atomic.Pointer[room.Room]
+	pollRoom atomic.Pointer[roomrt.Room]
 
 	hello    atomic.Bool
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
@@ -86,7 +86,7 @@ type session struct {
 
 	// room membership, guarded by mu (reader and room goroutine)
 	mu        sync.Mutex
-	room      *room.Room
+	room      *roomrt.Room
 	playerID  uint32
 	leaveReq  uint32
 	closeCode uint16
@@ -101,7 +101,7 @@ type session struct {
 	omu      sync.Mutex
 	queue    []outFrame
 	spare    []outFrame
-	state    room.StateFrame
+	state    roomrt.StateFrame
 	hasState bool
 	stateGen uint32 // bumped when the room membership changes or on resync
 	offerGen uint32 // stateGen when the pending state was offered
@@ -122,10 +122,10 @@ type session struct {
 
 func (s *session) helloDone() bool { return s.hello.Load() }
 
-// --- room.Conn ---
+// --- roomrt.Conn ---
 
-// SendState implements room.Conn.
-func (s *session) SendState(f room.StateFrame) {
+// SendState implements roomrt.Conn.
+func (s *session) SendState(f roomrt.StateFrame) {
 	s.omu.Lock()
 	if s.closing {
 		s.omu.Unlock()
@@ -182,7 +182,7 @@ func (s *session) resetBaseline(dropPending bool) {
 // writeDirect writes a state frame while holding the writer role, never
 // blocking: what the socket does not take now is left in s.partial for the
 // writer goroutine.
-func (s *session) writeDirect(f room.StateFrame, gen uint32) {
+func (s *session) writeDirect(f roomrt.StateFrame, gen uint32) {
 	s.writeBuf = appendWSFrame(s.writeBuf[:0], f)
 	n, err := s.raw.tryWrite(s.writeBuf)
 	if err != nil && !errors.Is(err, errWouldBlock) {
@@ -208,17 +208,17 @@ func (s *session) writeDirect(f room.StateFrame, gen uint32) {
 	s.omu.Unlock()
 }
 
-// SendFrame implements room.Conn.
+// SendFrame implements roomrt.Conn.
 func (s *session) SendFrame(frame []byte) { s.enqueue(outFrame{op: gws.OpcodeBinary, data: frame}) }
 
-// Baseline implements room.Conn.
+// Baseline implements roomrt.Conn.
 func (s *session) Baseline() uint32 { return s.baseline.Load() }
 
-// Reject implements room.Conn: the room refused one of our messages.
+// Reject implements roomrt.Conn: the room refused one of our messages.
 func (s *session) Reject(code tickwirev1.ErrorCode, msg string) { s.fail(0, code, msg, true) }
 
-// Removed implements room.Conn.
-func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReason, msg string) {
+// Removed implements roomrt.Conn.
+func (s *session) Removed(roomID string, playerID uint32, reason roomrt.LeaveReason, msg string) {
 	s.mu.Lock()
 	if s.room != nil && (s.room.ID() != roomID || s.playerID != playerID) {
 		// A room the session is no longer in (a join that timed out went
@@ -255,7 +255,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason room.LeaveReaso
 	}
 	s.resetBaseline(true)
 	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
-	if reason == room.LeaveKicked {
+	if reason == roomrt.LeaveKicked {
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_KICKED), "kicked: "+msg)
 	}
 }
@@ -434,7 +434,7 @@ func (s *session) ended(error) {
 	s.tickets = nil
 	s.mu.Unlock()
 	if r != nil {
-		r.Leave(pid, room.LeaveDisconnected)
+		r.Leave(pid, roomrt.LeaveDisconnected)
 	}
 	if seat != "" {
 		s.e.releaseSeat(seat)
@@ -599,7 +599,7 @@ func (s *session) onHello(reqID uint32, h *tickwirev1.Hello) {
 	}}})
 }
 
-func (s *session) current() (*room.Room, uint32) {
+func (s *session) current() (*roomrt.Room, uint32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.room, s.playerID
@@ -634,13 +634,13 @@ func (s *session) onRoomMessage(reqID uint32, m *tickwirev1.RoomMessage) {
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_WRONG_ROOM, "message for a room this connection is not in", true)
 		return
 	}
-	if err := r.PostMessage(pid, m.Type, m.Payload); err != nil {
+	if err := r.PostMessage(pid, m.TypeName, m.Payload); err != nil {
 		s.roomPostFailed(reqID, err)
 	}
 }
 
 func (s *session) roomPostFailed(reqID uint32, err error) {
-	if errors.Is(err, room.ErrMailboxFull) {
+	if errors.Is(err, roomrt.ErrMailboxFull) {
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "room is busy; input dropped", false)
 		return
 	}
@@ -689,7 +689,7 @@ func (s *session) onLeave(reqID uint32) {
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "leave while not in a room", true)
 		return
 	}
-	r.Leave(pid, room.LeaveLeft)
+	r.Leave(pid, roomrt.LeaveLeft)
 }
 
 func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
@@ -700,7 +700,7 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
 	defer cancel()
-	req := room.JoinRequest{
+	req := roomrt.JoinRequest{
 		UserID: s.identity.UserID, Name: s.identity.Name, SessionID: s.id,
 		Conn: s, Options: j.Options, RequestID: reqID,
 	}
@@ -724,7 +724,7 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 }
 
 // joined records a successful join.
-func (s *session) joined(r *room.Room, res room.JoinResult, start time.Time) {
+func (s *session) joined(r *roomrt.Room, res roomrt.JoinResult, start time.Time) {
 	s.mu.Lock()
 	if s.removedRoom != r.ID() || s.removedPID != res.PlayerID {
 		s.room, s.playerID = r, res.PlayerID
@@ -734,21 +734,21 @@ func (s *session) joined(r *room.Room, res room.JoinResult, start time.Time) {
 }
 
 func joinErrorCode(err error) (tickwirev1.ErrorCode, string, bool) {
-	var rej *room.RejectError
+	var rej *roomrt.RejectError
 	switch {
 	case errors.As(err, &rej):
 		return tickwirev1.ErrorCode_ERROR_CODE_JOIN_REJECTED, rej.Reason, false
 	case errors.Is(err, errBadJoin):
 		return tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST, err.Error(), true
-	case errors.Is(err, room.ErrUnknownType):
+	case errors.Is(err, roomrt.ErrUnknownType):
 		return tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_ROOM_TYPE, err.Error(), true
-	case errors.Is(err, room.ErrNotFound), errors.Is(err, room.ErrClosed):
+	case errors.Is(err, roomrt.ErrNotFound), errors.Is(err, roomrt.ErrClosed):
 		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not found", true
-	case errors.Is(err, room.ErrFull):
+	case errors.Is(err, roomrt.ErrFull):
 		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_FULL, "room is full", false
-	case errors.Is(err, room.ErrLocked):
+	case errors.Is(err, roomrt.ErrLocked):
 		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_LOCKED, "room is locked", false
-	case errors.Is(err, room.ErrDraining):
+	case errors.Is(err, roomrt.ErrDraining):
 		return tickwirev1.ErrorCode_ERROR_CODE_DRAINING, "node is draining; try another node", false
 	case errors.Is(err, context.DeadlineExceeded):
 		return tickwirev1.ErrorCode_ERROR_CODE_ROOM_BUSY, "join timed out", false

@@ -13,9 +13,9 @@ import (
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/proto/wire"
-	"github.com/tickwire/tickwire/room"
 )
 
 // Reading a connection.
@@ -28,7 +28,7 @@ import (
 //     goroutine blocks on the socket and handles each frame as it comes
 //     (readLoop). Handling may block (auth hook, joins, Redis).
 //   - In a room the room goroutine reads the socket itself at the start of
-//     every tick, without blocking (Poll, through room.Poller), as it already
+//     every tick, without blocking (Poll, through roomrt.Poller), as it already
 //     writes state frames (rawWriter). A player in a room so costs no
 //     goroutine, no stack and no wake-up per input: one recvmsg(2) per tick
 //     instead of a netpoll wake-up, a read, a read that would block, a park
@@ -162,7 +162,7 @@ func (s *session) readLoop() {
 // recoverReader turns a panic on the connection's read path (the auth hook
 // is user code) into a closed connection instead of a crashed node. r is
 // the room reading on the tick, nil on the read goroutine.
-func (s *session) recoverReader(r *room.Room) {
+func (s *session) recoverReader(r *roomrt.Room) {
 	v := recover()
 	if v == nil {
 		return
@@ -197,7 +197,7 @@ func (s *session) handOff() bool {
 
 // handBack gives reading back to a new read goroutine. The room goroutine
 // of r calls it (from Poll).
-func (s *session) handBack(r *room.Room) {
+func (s *session) handBack(r *roomrt.Room) {
 	s.mu.Lock()
 	own := s.pollRoom.Load() == r && s.stopPollingLocked()
 	s.mu.Unlock()
@@ -219,11 +219,11 @@ func (s *session) stopPollingLocked() bool {
 	return true
 }
 
-// Poll implements room.Poller: the room goroutine of r reads the client's
+// Poll implements roomrt.Poller: the room goroutine of r reads the client's
 // frames once per tick without blocking. It does nothing unless r is the
 // room reading the connection (a room the session left late, after a join
 // timed out, may still poll it once).
-func (s *session) Poll(r *room.Room) {
+func (s *session) Poll(r *roomrt.Room) {
 	if s.pollRoom.Load() != r {
 		return
 	}

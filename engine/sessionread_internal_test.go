@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	"net"
 	"syscall"
 	"testing"
@@ -11,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
-	"github.com/tickwire/tickwire/room"
 )
 
 // tcpPair returns both ends of a loopback TCP connection.
@@ -47,7 +47,7 @@ func polledSession(tb testing.TB) (s *session, cli, srv net.Conn) {
 	}
 	s.parser.maxMsg = e.cfg.MaxMessageSize
 	s.hello.Store(true)
-	r, err := e.rooms.Create(context.Background(), "r", room.CreateOptions{})
+	r, err := e.rooms.Create(context.Background(), "r", roomrt.CreateOptions{})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func FuzzSessionStream(f *testing.F) {
 // late (after a join timed out) may still call Poll once.
 func TestPollByAnotherRoomReadsNothing(t *testing.T) {
 	s, cli, srv := polledSession(t)
-	other, err := s.e.rooms.Create(context.Background(), "r", room.CreateOptions{})
+	other, err := s.e.rooms.Create(context.Background(), "r", roomrt.CreateOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,15 @@
 // Package netcode holds Tickwire's transport-free netcode algorithms: pure
-// Go, no goroutines, no network. room/ and engine/ wire them into the
-// server, client/ into the Go client. Nothing here is safe for concurrent
-// use unless its doc says so; each piece belongs to one goroutine (the room
-// or the client loop).
+// Go, no goroutines, no network. The engine wires them into the server,
+// client/ into the Go client; a game uses a few directly:
+//
+//	lag := netcode.NewLagHistory(netcode.LagHistoryConfig{TickRate: 20}) // lag compensation
+//	lag.Record(tick, positions)                                          // every tick
+//	seen := lag.Rewind(netcode.CommandTick(tick, 20, p.RTT(), p.InterpDelay()), nil)
+//	grid := netcode.NewGrid(600)                                         // interest management
+//	ids := grid.Query(x, y, 1200, nil)
+//
+// Nothing here is safe for concurrent use unless its doc says so; each piece
+// belongs to one goroutine (the room or the client loop).
 //
 // # Delta compression
 //

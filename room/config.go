@@ -40,39 +40,3 @@ type Config struct {
 	// handler's Interest.InView. The handler must implement Interest.
 	InterestField string
 }
-
-func (c Config) withDefaults() Config {
-	if c.TickRate <= 0 {
-		c.TickRate = 20
-	}
-	if c.TickRate > 1000 {
-		c.TickRate = 1000
-	}
-	if c.SendRate <= 0 || c.SendRate > c.TickRate {
-		c.SendRate = c.TickRate
-	}
-	if c.MaxPlayers <= 0 {
-		c.MaxPlayers = 16
-	}
-	if c.DisposeAfter == 0 {
-		c.DisposeAfter = 30 * time.Second
-	}
-	if c.MailboxSize <= 0 {
-		c.MailboxSize = 64 * c.MaxPlayers
-	}
-	if c.MaxInputsPerTick <= 0 {
-		c.MaxInputsPerTick = 3
-	}
-	if c.InputBuffer <= 0 {
-		c.InputBuffer = 16
-	}
-	if c.History <= 0 {
-		c.History = 8
-	}
-	if c.MaxCatchUp <= 0 {
-		c.MaxCatchUp = 5
-	}
-	return c
-}
-
-func interval(rate int) time.Duration { return time.Second / time.Duration(rate) }

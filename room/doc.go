@@ -1,49 +1,58 @@
-// Package room is Tickwire's room actor: one goroutine owns a room's state,
-// inputs queue into its mailbox, and a fixed-timestep loop calls the game's
-// Handler every tick.
+// Package room is what a game author writes against: a room type's rules
+// (Handler), its typed state, inputs and messages, and the Context a
+// handler uses to run its room.
 //
-// # Threading
+//	// state and input are messages of the game's own .proto.
+//	type game struct {
+//		room.Base[*gamev1.State, *gamev1.Input]
+//	}
 //
-// Every Handler method and every Context method runs on the room goroutine,
-// one at a time, so a handler needs no locks for its own state. The exported
-// methods of Room and Registry are safe for concurrent use; they talk to the
-// room goroutine through its mailbox.
+//	func (g *game) Init(c *room.Context[*gamev1.State], _ []byte) error {
+//		room.OnMessage(c, func(p *room.Player, m *gamev1.Chat) {
+//			c.Broadcast(&gamev1.Said{From: p.ID(), Text: m.Text})
+//		})
+//		return nil
+//	}
 //
-// # Mailbox and overflow policy
+//	func (g *game) Tick(c *room.Context[*gamev1.State], inputs []room.Input[*gamev1.Input]) {
+//		for _, in := range inputs {
+//			c.State.Players[in.Player.ID()].X += in.Msg.Dx
+//		}
+//	}
 //
-// A room has two queues:
+//	// In main: e.RegisterRoom("game", room.Define(room.Config{TickRate: 30},
+//	//	func() room.Handler[*gamev1.State, *gamev1.Input] { return &game{} }))
 //
-//   - the input queue (inputs and room messages from clients) is bounded by
-//     Config.MailboxSize. When it is full, a new input is refused with
-//     ErrMailboxFull (the engine answers the client ERROR_CODE_ROOM_BUSY and
-//     counts it). Inputs are processed at the start of the next tick, so
-//     posting one costs no wake-up.
-//   - the control queue (joins, leaves, disconnects, internal calls) is
-//     processed as soon as it is posted. Leaves and disconnects are never
-//     dropped: at most one is queued per player, so the queue is bounded by
-//     the number of players. Joins are bounded by the seats of the room
-//     (a join first reserves a seat).
+// # What the framework does for the handler
 //
-// # Tick loop
+// Every Handler method, message handler and timer runs on the room's own
+// goroutine, one at a time: a handler needs no locks. Each input arrives
+// decoded, once, as the room type's input message; one that does not decode
+// is answered ERROR_CODE_INVALID_INPUT, counted, and never reaches Tick.
+// Game messages travel keyed by their protobuf full name (see
+// proto/tickwire/v1/tickwire.proto, RoomMessage): OnMessage registers a
+// typed handler, Context.Send and Context.Broadcast send typed messages,
+// and the SDKs' onMessage(Schema, …) and send(msg) are the other end. A
+// message of a type the room did not register is answered
+// ERROR_CODE_UNKNOWN_MESSAGE and counted.
 //
-// The loop runs at Config.TickRate on an absolute schedule (tick n is due at
-// start + n*interval), so it does not drift. A tick that starts late is
-// measured (Observer.ObserveTick lateness). When the room falls behind, up to
-// Config.MaxCatchUp late ticks run back to back; if it is still behind, the
-// schedule jumps forward and the skipped ticks are reported to
-// Observer.TicksSkipped: never skipped silently. The tick rate can be changed
-// at run time with Context.SetTickRate. State is sent every
-// TickRate/SendRate ticks.
+// After each send tick the room snapshots Context.State and sends every
+// player a patch against what that player last received. Messages sent
+// during a tick (Send, Broadcast) go out before that tick's state.
 //
-// Timers (Context.After, Context.Every) run on the room goroutine, before the
-// handler's Tick, at the first tick at or after their due time; they die with
-// the room.
+// # Players and names
 //
-// # State replication
+// A Player is read-only to the handler. Its name travels this way: the
+// client sends a name in Hello; without an engine Authenticate hook that
+// name is Player.Name; with one, the hook's Identity.Name replaces it (and
+// Identity.UserID is Player.UserID). JoinAttempt may still set the display
+// name for the room from the join options (Context.SetPlayerName), before
+// the other players hear of the join.
 //
-// The room's state is a protobuf message owned by the room goroutine
-// (Context.State). After each send tick the room commits a snapshot to a
-// netcode.Replicator and gives every player the state as a patch against
-// that player's baseline (the last state frame its connection wrote), encoded
-// once per distinct baseline and shared between players.
+// # Testing a handler
+//
+// Package tickwiretest runs one room on a manual clock (tickwiretest.NewRoom):
+// join players, send typed inputs and messages, run exact ticks, read the
+// state. It also starts a whole node on a loopback port for integration
+// tests (tickwiretest.StartNode).
 package room

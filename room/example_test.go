@@ -1,72 +1,70 @@
 package room_test
 
 import (
-	"context"
 	"fmt"
-	"time"
+	"testing"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/tickwiretest"
 )
 
-// clicks is a game: the state counts every input of every player.
+// clicks is a game: the state adds up every player's clicks (the input is
+// how many), players need a name, and a "reset" message zeroes the count.
 type clicks struct {
-	room.Base[*wrapperspb.UInt64Value]
+	room.Base[*wrapperspb.UInt64Value, *wrapperspb.UInt32Value]
 }
 
-func (clicks) JoinAttempt(c *room.Context[*wrapperspb.UInt64Value], p *room.Player, _ []byte) error {
-	if p.Name == "" {
+func (clicks) Init(c *room.Context[*wrapperspb.UInt64Value], _ []byte) error {
+	room.OnMessage(c, func(p *room.Player, m *wrapperspb.StringValue) {
+		if m.Value == "reset" {
+			c.State.Value = 0
+			c.Broadcast(wrapperspb.String(p.Name() + " reset the count"))
+		}
+	})
+	return nil
+}
+
+func (clicks) JoinAttempt(_ *room.Context[*wrapperspb.UInt64Value], p *room.Player, _ []byte) error {
+	if p.Name() == "" {
 		return room.Reject("a name is required")
 	}
 	return nil
 }
 
-func (clicks) Tick(c *room.Context[*wrapperspb.UInt64Value], inputs []room.Input) {
-	c.State.Value += uint64(len(inputs))
-}
-
-// printConn stands in for a player's connection (the engine provides the
-// real one).
-type printConn struct{ name string }
-
-func (printConn) SendState(f room.StateFrame) {
-	fmt.Printf("state of tick %d (baseline %d)\n", f.Tick, f.Baseline)
-}
-func (printConn) SendFrame([]byte)                                 {}
-func (printConn) Baseline() uint32                                 { return 0 }
-func (printConn) Reject(tickwirev1.ErrorCode, string)              {}
-func (printConn) Removed(string, uint32, room.LeaveReason, string) {}
-
-func Example() {
-	clock := room.NewManualClock(time.Unix(0, 0)) // tests drive ticks; servers use the system clock
-	reg := room.NewRegistry(room.RegistryConfig{Clock: clock})
-	_ = reg.Register("clicks", room.Define(room.Config{TickRate: 10, MaxPlayers: 4},
-		func() room.Handler[*wrapperspb.UInt64Value] { return clicks{} }))
-
-	ctx := context.Background()
-	r, res, err := reg.JoinOrCreate(ctx, "clicks", nil, room.JoinRequest{Name: "ada", Conn: printConn{}})
-	if err != nil {
-		panic(err)
+func (clicks) Tick(c *room.Context[*wrapperspb.UInt64Value], inputs []room.Input[*wrapperspb.UInt32Value]) {
+	for _, in := range inputs {
+		c.State.Value += uint64(in.Msg.Value)
 	}
-	_, err = r.Join(ctx, room.JoinRequest{Conn: printConn{}})
+}
+
+// A room type with typed state, inputs and messages, driven tick by tick by
+// the test kit's harness (servers register it with engine.RegisterRoom).
+func Example() {
+	def := room.Define(room.Config{TickRate: 10, MaxPlayers: 4},
+		func() room.Handler[*wrapperspb.UInt64Value, *wrapperspb.UInt32Value] { return clicks{} })
+
+	t := &testing.T{} // in a real test, the test's own *testing.T
+	h := tickwiretest.NewRoom[*wrapperspb.UInt64Value, *wrapperspb.UInt32Value](t, def, tickwiretest.RoomOptions{})
+	ada := h.Join("ada", nil)
+	_, err := h.TryJoin("", nil)
 	fmt.Println("nameless join:", err)
 
-	_ = r.PostInput(res.PlayerID, 1, 0, nil)
-	_ = r.PostInput(res.PlayerID, 2, 0, nil)
-	for clock.Timers() == 0 { // wait for the room's loop to arm its timer
-		time.Sleep(time.Millisecond)
+	h.Input(ada, wrapperspb.UInt32(2))
+	h.Input(ada, wrapperspb.UInt32(3))
+	h.Tick(1)
+	fmt.Println("clicks:", h.State().Value)
+
+	h.Send(ada, wrapperspb.String("reset"))
+	h.Tick(1)
+	fmt.Println("clicks:", h.State().Value)
+	for _, m := range tickwiretest.Messages[*wrapperspb.StringValue](ada) {
+		fmt.Println("ada heard:", m.Value)
 	}
-	clock.Advance(100 * time.Millisecond) // one tick at 10 Hz
-	for r.Info().Tick < 1 {
-		time.Sleep(time.Millisecond)
-	}
-	_ = r.Call(ctx, func() {}) // wait for the tick to finish
-	fmt.Println("players:", r.Info().Players)
-	_ = r.Close(ctx, room.CloseRequested)
 	// Output:
 	// nameless join: join rejected: a name is required
-	// state of tick 1 (baseline 0)
-	// players: 1
+	// clicks: 5
+	// clicks: 0
+	// ada heard: ada reset the count
 }

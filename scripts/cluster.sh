@@ -163,12 +163,15 @@ say "redis      127.0.0.1:$redis_port"
 
 # --- nodes ----------------------------------------------------------------------
 node_ports=()
+admin_ports=()
 node_idx=()
 next=$base_port
 for ((i = 1; i <= nodes; i++)); do
   pick_port "$next"; p=$picked; next=$((p + 1))
+  pick_port "$next"; a=$picked; next=$((a + 1))
   node_ports+=("$p")
-  start "node$i" "$dir/node$i.log" "$bin" -addr "127.0.0.1:$p" \
+  admin_ports+=("$a")
+  start "node$i" "$dir/node$i.log" "$bin" -addr "127.0.0.1:$p" -admin-addr "127.0.0.1:$a" \
     -redis "127.0.0.1:$redis_port" -node-id "node$i" -advertise "127.0.0.1:$p" \
     -secret "$secret" -capacity 1000
   node_idx+=($((${#pids[@]} - 1)))
@@ -251,7 +254,7 @@ fi
 # --- check mode --------------------------------------------------------------------
 if [ "$mode" = check ]; then
   for ((i = 0; i < nodes; i++)); do
-    url="http://127.0.0.1:${node_ports[$i]}/rooms"
+    url="http://127.0.0.1:${admin_ports[$i]}/rooms"
     body=$(curl -fsS --max-time 5 "$url") || fail "GET $url failed"
     grep -q "\"node\":\"node$((i + 1))\"" <<<"$body" || fail "GET $url: want node id node$((i + 1)), got: $body"
     say "check: GET $url -> $body"

@@ -36,7 +36,7 @@ const defaultGCPercent = 25
 
 func main() {
 	addr := flag.String("addr", envOr("TICKWIRE_ADDR", ":8080"), "listen address (env TICKWIRE_ADDR)")
-	pprof := flag.Bool("pprof", false, "serve net/http/pprof under /debug/pprof/")
+	adminAddr := flag.String("admin-addr", envOr("TICKWIRE_ADMIN_ADDR", "127.0.0.1:9090"), "address of the admin endpoints (/metrics, /rooms, /healthz, /debug/pprof/); keep it private; empty turns them off (env TICKWIRE_ADMIN_ADDR)")
 	debugLog := flag.Bool("debug", false, "debug logging")
 	redisAddr := flag.String("redis", os.Getenv("TICKWIRE_REDIS_ADDR"), "Redis host:port; empty runs a single embedded node (env TICKWIRE_REDIS_ADDR)")
 	nodeID := flag.String("node-id", os.Getenv("TICKWIRE_NODE_ID"), "node id, unique in the cluster; default random (env TICKWIRE_NODE_ID)")
@@ -50,10 +50,6 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
 	}
-	if *redisAddr != "" && *secret == "" {
-		fmt.Fprintln(os.Stderr, "arena: -redis needs -secret (or TICKWIRE_CLUSTER_SECRET)")
-		os.Exit(2)
-	}
 
 	level := slog.LevelInfo
 	if *debugLog {
@@ -61,13 +57,17 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	e := engine.New(engine.Config{
-		Logger: log, EnablePprof: *pprof, NodeID: *nodeID, DrainTimeout: *drain,
+	e, err := engine.New(engine.Config{
+		Logger: log, NodeID: *nodeID, DrainTimeout: *drain, AdminAddr: *adminAddr,
 		Cluster: engine.ClusterConfig{
 			RedisAddr: *redisAddr, Secret: *secret, AdvertiseAddr: *advertise, Capacity: *capacity,
 			Queues: []engine.QueueConfig{{Name: "arena", MatchSize: *matchSize}},
 		},
 	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "arena:", err)
+		os.Exit(2)
+	}
 	for name, def := range game.RoomTypes() {
 		if err := e.RegisterRoom(name, def); err != nil {
 			log.Error("register room", "type", name, "err", err)
@@ -81,13 +81,14 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/", http.FileServerFS(dist))
-	api := e.Handler()
-	for _, p := range []string{"/ws", "/healthz", "/metrics", "/rooms", "/debug/pprof/"} {
-		mux.Handle(p, api)
-	}
+	mux.Handle("/ws", e.Handler())
+	mux.Handle("GET /healthz", e.AdminHandler()) // load balancers probe the game port
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first signal drains; from then on a second one kills the process
+	// (the default action: exit status 130 for SIGINT, 143 for SIGTERM).
+	context.AfterFunc(ctx, stop)
 	if err := e.ListenAndServe(ctx, *addr, mux); err != nil {
 		log.Error("server", "err", err)
 		os.Exit(1)

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"syscall"
 
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tickwire/tickwire/engine"
@@ -28,14 +29,18 @@ import (
 	"github.com/tickwire/tickwire/room"
 )
 
-// chat is the game: it relays messages and counts them in its state.
+// chat is the game: it relays text messages (StringValue) with the
+// sender's name and counts them in its state. It takes no inputs.
 type chat struct {
-	room.Base[*wrapperspb.UInt64Value]
+	room.Base[*wrapperspb.UInt64Value, *emptypb.Empty]
 }
 
-func (chat) Message(c *room.Context[*wrapperspb.UInt64Value], p *room.Player, m room.Message) {
-	c.State.Value++
-	c.Broadcast(m.Type, append([]byte(p.Name+": "), m.Payload...))
+func (chat) Init(c *room.Context[*wrapperspb.UInt64Value], _ []byte) error {
+	room.OnMessage(c, func(p *room.Player, m *wrapperspb.StringValue) {
+		c.State.Value++
+		c.Broadcast(wrapperspb.String(p.Name() + ": " + m.Value))
+	})
+	return nil
 }
 
 // users is the backend's own user store: token -> user name.
@@ -57,15 +62,21 @@ func authenticate(tokens map[string]string) engine.AuthFunc {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
+	adminAddr := flag.String("admin-addr", "127.0.0.1:9091", "address of the admin endpoints (metrics, rooms)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
-	eng := engine.New(engine.Config{
+	eng, err := engine.New(engine.Config{
 		Logger:       log,
 		Path:         "/game/ws",
 		Authenticate: authenticate(map[string]string{"alice-token": "alice", "bob-token": "bob"}),
+		AdminAddr:    *adminAddr, // ListenAndServe serves the admin endpoints there
 	})
-	if err := eng.RegisterRoom("chat", room.Define(room.Config{TickRate: 10, MaxPlayers: 50}, func() room.Handler[*wrapperspb.UInt64Value] { return chat{} })); err != nil {
+	if err != nil {
+		log.Error("engine", "err", err)
+		os.Exit(2)
+	}
+	if err := eng.RegisterRoom("chat", room.Define(room.Config{TickRate: 10, MaxPlayers: 50}, func() room.Handler[*wrapperspb.UInt64Value, *emptypb.Empty] { return chat{} })); err != nil {
 		log.Error("register", "err", err)
 		os.Exit(1)
 	}
@@ -73,10 +84,9 @@ func main() {
 	mux := http.NewServeMux()
 	// The backend's own routes.
 	mux.HandleFunc("GET /api/hello", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "hello from the backend") })
-	// Tickwire's endpoints, mounted where the backend wants them.
-	game := eng.Handler()
-	mux.Handle("/game/ws", game)
-	mux.Handle("GET /game/metrics", http.StripPrefix("/game", game))
+	// Tickwire's game endpoint, mounted where the backend wants it. Its
+	// admin endpoints (metrics, rooms, pprof) stay off the public mux.
+	mux.Handle("/game/ws", eng.Handler())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

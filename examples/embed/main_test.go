@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/tickwire/tickwire/client"
@@ -19,11 +20,14 @@ import (
 )
 
 func TestEmbeddedAuthAndChat(t *testing.T) {
-	eng := engine.New(engine.Config{
+	eng, err := engine.New(engine.Config{
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Path: "/game/ws", DrainTimeout: 50 * time.Millisecond,
 		Authenticate: authenticate(map[string]string{"t1": "alice"}),
 	})
-	if err := eng.RegisterRoom("chat", room.Define(room.Config{}, func() room.Handler[*wrapperspb.UInt64Value] { return chat{} })); err != nil {
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.RegisterRoom("chat", room.Define(room.Config{}, func() room.Handler[*wrapperspb.UInt64Value, *emptypb.Empty] { return chat{} })); err != nil {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
@@ -56,11 +60,7 @@ func TestEmbeddedAuthAndChat(t *testing.T) {
 		t.Fatalf("bad token: %v, want close 4004", err)
 	}
 	got := make(chan string, 1)
-	c, err := client.Dial(dctx, url, client.Options{Token: "t1", OnEvent: func(m *tickwirev1.ServerMessage) {
-		if msg := m.GetMessage(); msg != nil {
-			got <- string(msg.Payload)
-		}
-	}})
+	c, err := client.Dial(dctx, url, client.Options{Token: "t1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,10 +68,12 @@ func TestEmbeddedAuthAndChat(t *testing.T) {
 	if c.Welcome().UserId != "user:alice" {
 		t.Fatalf("user id = %q", c.Welcome().UserId)
 	}
-	if _, err := c.JoinOrCreate(dctx, "chat", client.JoinOptions{}); err != nil {
+	r, err := client.JoinOrCreate[*wrapperspb.UInt64Value](dctx, c, "chat", client.JoinOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.SendMessage(1, []byte("hi all")); err != nil {
+	client.OnMessage(r, func(_ uint32, m *wrapperspb.StringValue) { got <- m.Value })
+	if err := r.Send(wrapperspb.String("hi all")); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -84,10 +84,10 @@ func realMain() int {
 	flag.IntVar(&cfg.Workers, "workers", 8, "sender goroutines")
 	flag.DurationVar(&cfg.Lead, "lead", 20e6, "time each bot's inputs to reach the server this long before its room's tick")
 	flag.BoolVar(&cfg.FixedPhase, "fixed-phase", false, "send each bot's inputs at a fixed phase unrelated to its room's tick (the tool before -lead)")
-	metrics := flag.String("metrics", "", `Prometheus endpoint (default: derived from -url; "none" to skip)`)
-	rooms := flag.String("rooms", "", `JSON room list (default: derived from -url; "none" to skip)`)
+	admin := flag.String("admin", "http://127.0.0.1:9090", "the server's admin endpoints (its -admin-addr); /metrics and /rooms are read there")
+	metrics := flag.String("metrics", "", `Prometheus endpoint (default: -admin's /metrics; "none" to skip)`)
+	rooms := flag.String("rooms", "", `JSON room list (default: -admin's /rooms; "none" to skip)`)
 	spawn := flag.Bool("spawn", false, "build and start the arena server on a free loopback port")
-	serverPprof := flag.Bool("pprof", false, "with -spawn: start the server with -pprof")
 	serverBin := flag.String("server-bin", "", "with -spawn: run this arena binary instead of building ./examples/arena")
 	cpuProfile := flag.String("cpuprofile", "", "write the tool's own CPU profile to this file")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
@@ -103,7 +103,7 @@ func realMain() int {
 	defer stop()
 
 	if *spawn {
-		srv, err := spawnArena(ctx, *serverBin, *serverPprof, os.Stderr)
+		srv, err := spawnArena(ctx, *serverBin, os.Stderr)
 		if err != nil {
 			log.Error("spawn", "err", err)
 			return 2
@@ -111,10 +111,9 @@ func realMain() int {
 		defer srv.Stop(os.Stderr)
 		cfg.URL = "ws://" + srv.addr + "/ws"
 		cfg.PID = srv.PID()
-		fmt.Fprintf(os.Stderr, "arena server pid %d on %s\n", cfg.PID, srv.addr)
-		if *serverPprof {
-			fmt.Fprintf(os.Stderr, "profile: go tool pprof 'http://%s/debug/pprof/profile?seconds=10'\n", srv.addr)
-		}
+		*admin = "http://" + srv.admin
+		fmt.Fprintf(os.Stderr, "arena server pid %d on %s (admin %s)\n", cfg.PID, srv.addr, srv.admin)
+		fmt.Fprintf(os.Stderr, "profile: go tool pprof 'http://%s/debug/pprof/profile?seconds=10'\n", srv.admin)
 	}
 	if !cfg.AllowRemote {
 		if err := checkLoopback(cfg.URL); err != nil {
@@ -123,11 +122,11 @@ func realMain() int {
 		}
 	}
 	var err error
-	if cfg.MetricsURL, err = derive(*metrics, cfg.URL, "/metrics"); err != nil {
+	if cfg.MetricsURL, err = derive(*metrics, *admin, "/metrics"); err != nil {
 		log.Error("metrics url", "err", err)
 		return 2
 	}
-	if cfg.RoomsURL, err = derive(*rooms, cfg.URL, "/rooms"); err != nil {
+	if cfg.RoomsURL, err = derive(*rooms, *admin, "/rooms"); err != nil {
 		log.Error("rooms url", "err", err)
 		return 2
 	}
@@ -174,13 +173,13 @@ func realMain() int {
 	return 0
 }
 
-// derive returns flag if set ("none" → ""), else the node URL with path.
-func derive(flagVal, wsURL, path string) (string, error) {
+// derive returns flag if set ("none" → ""), else the admin URL with path.
+func derive(flagVal, adminURL, path string) (string, error) {
 	switch flagVal {
 	case "none":
 		return "", nil
 	case "":
-		return metricsURLFor(wsURL, path)
+		return metricsURLFor(adminURL, path)
 	default:
 		return flagVal, nil
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -14,37 +12,25 @@ import (
 	"github.com/tickwire/tickwire/engine"
 	"github.com/tickwire/tickwire/examples/arena/game"
 	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/tickwiretest"
 )
 
 // startArena serves an in-process arena node on 127.0.0.1 and returns its
 // address; the node stops when the test ends.
-func startArena(t *testing.T) string {
+func startArena(t *testing.T) *tickwiretest.Node {
 	t.Helper()
-	e := engine.New(engine.Config{Logger: slog.New(slog.DiscardHandler), DrainTimeout: time.Second})
-	if err := e.RegisterRoom("arena", room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, game.New)); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Serve(ctx, ln, e.Handler()) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
+	return tickwiretest.StartNode(t, engine.Config{DrainTimeout: time.Second}, map[string]*room.Definition{
+		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, game.New),
 	})
-	return ln.Addr().String()
 }
 
 func TestRunAgainstArena(t *testing.T) {
-	addr := startArena(t)
+	n := startArena(t)
 	var progress bytes.Buffer
 	cfg := Config{
-		URL:        "ws://" + addr + "/ws",
-		MetricsURL: "http://" + addr + "/metrics",
-		RoomsURL:   "http://" + addr + "/rooms",
+		URL:        n.URL,
+		MetricsURL: n.Admin.URL + "/metrics",
+		RoomsURL:   n.Admin.URL + "/rooms",
 		PID:        os.Getpid(), // samples this test process: exercises the /proc path
 		Bots:       20,
 		Rate:       20,
@@ -116,10 +102,10 @@ func TestRunRefusesRemote(t *testing.T) {
 }
 
 func TestRunTooFewJoined(t *testing.T) {
-	addr := startArena(t)
+	n := startArena(t)
 	// Unknown room type: every join fails.
 	rep, err := Run(context.Background(), Config{
-		URL: "ws://" + addr + "/ws", RoomType: "nope", Bots: 3,
+		URL: n.URL, RoomType: "nope", Bots: 3,
 		Duration: 100 * time.Millisecond, Grace: 10 * time.Millisecond,
 	})
 	if !errors.Is(err, ErrTooFewJoined) {

@@ -147,6 +147,7 @@ func metricsURLFor(wsURL, path string) (string, error) {
 
 // spawned is an arena server this tool built and started.
 type spawned struct {
+	admin   string // the admin endpoints' host:port
 	dir     string
 	cmd     *exec.Cmd
 	addr    string
@@ -159,7 +160,7 @@ type spawned struct {
 // it is not empty, and starts it on a free 127.0.0.1 port, waiting until
 // /healthz answers. The build is not part of any measurement. Stop must be
 // called.
-func spawnArena(ctx context.Context, bin string, pprof bool, stderr io.Writer) (*spawned, error) {
+func spawnArena(ctx context.Context, bin string, stderr io.Writer) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "tickwire-loadtest-")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
@@ -181,15 +182,18 @@ func spawnArena(ctx context.Context, bin string, pprof bool, stderr io.Writer) (
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
 	}
 	s.addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	aport, err := freePort()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
+	}
+	s.admin = net.JoinHostPort("127.0.0.1", strconv.Itoa(aport))
 	logf, err := os.Create(s.logPath)
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
 	}
-	args := []string{"-addr", s.addr}
-	if pprof {
-		args = append(args, "-pprof")
-	}
+	args := []string{"-addr", s.addr, "-admin-addr", s.admin}
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {

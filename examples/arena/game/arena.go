@@ -72,13 +72,12 @@ var Large = Map{Width: 8000, Height: 8000, Pickups: 200, ViewRadius: 1200}
 
 // Arena is the room handler.
 type Arena struct {
-	room.Base[*arenav1.State]
+	room.Base[*arenav1.State, *arenav1.Input]
 	m          Map
 	w, h       int32 // quarter units
 	rng        *rand.Rand
 	nextPickup uint32
 	lastTag    map[uint32]uint32 // player id -> tick of its last tag
-	in         arenav1.Input
 	lag        *netcode.LagHistory
 	positions  []netcode.EntityPos
 	rewound    []netcode.EntityPos
@@ -98,12 +97,12 @@ func RoomTypes() map[string]*room.Definition {
 	return map[string]*room.Definition{
 		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, New),
 		"arena-large": room.Define(room.Config{TickRate: 20, MaxPlayers: 100, InterestField: "players"},
-			func() room.Handler[*arenav1.State] { return NewMap(Large) }),
+			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewMap(Large) }),
 	}
 }
 
 // New returns a handler for one standard arena room.
-func New() room.Handler[*arenav1.State] { return NewMap(Standard) }
+func New() room.Handler[*arenav1.State, *arenav1.Input] { return NewMap(Standard) }
 
 // NewMap returns a handler for one room on map m.
 func NewMap(m Map) *Arena {
@@ -161,16 +160,16 @@ func (a *Arena) indexPickups(s *arenav1.State) {
 }
 
 // JoinAttempt takes the player's name from the join options.
-func (a *Arena) JoinAttempt(_ *room.Context[*arenav1.State], p *room.Player, opts []byte) error {
+func (a *Arena) JoinAttempt(c *room.Context[*arenav1.State], p *room.Player, opts []byte) error {
 	var jo arenav1.JoinOptions
 	if err := proto.Unmarshal(opts, &jo); err != nil {
 		return room.Reject("join options do not decode")
 	}
 	if name := sanitizeName(jo.Name); name != "" {
-		p.Name = name
+		c.SetPlayerName(p, name)
 	}
-	if p.Name == "" {
-		p.Name = "player"
+	if p.Name() == "" {
+		c.SetPlayerName(p, "player")
 	}
 	return nil
 }
@@ -192,44 +191,39 @@ func sanitizeName(s string) string {
 func (a *Arena) Join(c *room.Context[*arenav1.State], p *room.Player) {
 	x, y := PlayerRadius+a.rng.Int32N(a.w-2*PlayerRadius), PlayerRadius+a.rng.Int32N(a.h-2*PlayerRadius)
 	if a.Spawn != nil {
-		x, y = a.Spawn(p.ID)
+		x, y = a.Spawn(p.ID())
 	}
-	c.State.Players[p.ID] = &arenav1.Player{X: x, Y: y, Name: p.Name, Score: proto.Uint32(0), Hue: uint32(a.rng.IntN(360))}
+	c.State.Players[p.ID()] = &arenav1.Player{X: x, Y: y, Name: p.Name(), Score: proto.Uint32(0), Hue: uint32(a.rng.IntN(360))}
 	if a.grid != nil {
 		q := 1.0 / float64(Quantum)
-		a.grid.Update(p.ID, netcode.Dequantize(x, q), netcode.Dequantize(y, q))
+		a.grid.Update(p.ID(), netcode.Dequantize(x, q), netcode.Dequantize(y, q))
 	}
 }
 
 // Leave removes the player from the state.
 func (a *Arena) Leave(c *room.Context[*arenav1.State], p *room.Player, _ room.LeaveReason) {
-	delete(c.State.Players, p.ID)
-	delete(a.lastTag, p.ID)
+	delete(c.State.Players, p.ID())
+	delete(a.lastTag, p.ID())
 	if a.grid != nil {
-		a.grid.Remove(p.ID)
+		a.grid.Remove(p.ID())
 	}
-	if c.State.It == p.ID {
+	if c.State.It == p.ID() {
 		c.State.It = 0
 	}
 }
 
 // Tick applies the inputs: movement, pickups, tags; then it records the
 // positions for lag compensation and the view grid.
-func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input) {
+func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input[*arenav1.Input]) {
 	s := c.State
 	for _, in := range inputs {
-		pl := s.Players[in.Player.ID]
+		pl := s.Players[in.Player.ID()]
 		if pl == nil {
 			continue
 		}
-		a.in.Reset()
-		if err := proto.Unmarshal(in.Payload, &a.in); err != nil {
-			c.BadInput(in.Player, err)
-			continue
-		}
-		pl.X, pl.Y = StepIn(pl.X, pl.Y, a.in.MoveX, a.in.MoveY, a.w, a.h)
+		pl.X, pl.Y = StepIn(pl.X, pl.Y, in.Msg.MoveX, in.Msg.MoveY, a.w, a.h)
 		a.collect(s, pl)
-		if a.in.Tag {
+		if in.Msg.Tag {
 			a.tag(c, in.Player, pl)
 		}
 	}
@@ -247,7 +241,7 @@ func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input) {
 // InView implements room.Interest for maps with a view radius: the players
 // within ViewRadius of p (p included).
 func (a *Arena) InView(c *room.Context[*arenav1.State], p *room.Player, dst []uint32) []uint32 {
-	pl := c.State.Players[p.ID]
+	pl := c.State.Players[p.ID()]
 	if pl == nil || a.grid == nil {
 		return dst
 	}
@@ -281,17 +275,17 @@ func (a *Arena) collect(s *arenav1.State, pl *arenav1.Player) {
 // tick minus the tagger's RTT and interpolation delay). The rewind covers
 // at most the lag history (1 s).
 func (a *Arena) tag(c *room.Context[*arenav1.State], p *room.Player, pl *arenav1.Player) {
-	if last, ok := a.lastTag[p.ID]; ok && c.Tick()-last < uint32(c.TickRate()) {
+	if last, ok := a.lastTag[p.ID()]; ok && c.Tick()-last < uint32(c.TickRate()) {
 		return
 	}
-	a.lastTag[p.ID] = c.Tick()
-	at := netcode.CommandTick(c.Tick(), c.TickRate(), p.RTT, p.InterpDelay)
+	a.lastTag[p.ID()] = c.Tick()
+	at := netcode.CommandTick(c.Tick(), c.TickRate(), p.RTT(), p.InterpDelay())
 	a.rewound = a.lag.Rewind(at, a.rewound[:0])
 	q := 1.0 / float64(Quantum)
 	me := netcode.Vec2{X: netcode.Dequantize(pl.X, q), Y: netcode.Dequantize(pl.Y, q)}
 	best, bestD := uint32(0), float64(arenav1.Constants_TAG_RANGE)*float64(arenav1.Constants_TAG_RANGE)
 	for _, e := range a.rewound { // sorted by id: ties go to the lowest id
-		if e.ID == p.ID || c.State.Players[e.ID] == nil {
+		if e.ID == p.ID() || c.State.Players[e.ID] == nil {
 			continue
 		}
 		dx, dy := e.Pos.X-me.X, e.Pos.Y-me.Y
@@ -304,6 +298,5 @@ func (a *Arena) tag(c *room.Context[*arenav1.State], p *room.Player, pl *arenav1
 	}
 	pl.Score = proto.Uint32(pl.GetScore() + 5)
 	c.State.It = best
-	ev, _ := proto.Marshal(&arenav1.Tagged{Tagger: p.ID, Target: best, Tick: c.Tick()})
-	c.Broadcast(uint32(arenav1.MessageType_MESSAGE_TYPE_TAGGED), ev)
+	c.Broadcast(&arenav1.Tagged{Tagger: p.ID(), Target: best, Tick: c.Tick()})
 }

@@ -2,9 +2,6 @@ package game
 
 import (
 	"context"
-	"io"
-	"log/slog"
-	"net"
 	"sync"
 	"testing"
 	"time"
@@ -16,24 +13,16 @@ import (
 	arenav1 "github.com/tickwire/tickwire/examples/arena/proto/arena/v1"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
+	"github.com/tickwire/tickwire/tickwiretest"
 )
 
-// serve starts an engine with one room type made by newArena.
+// serve starts a node with one room type made by newArena.
 func serve(t *testing.T, cfg room.Config, newArena func() *Arena) string {
 	t.Helper()
-	e := engine.New(engine.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 50 * time.Millisecond})
-	if err := e.RegisterRoom("t", room.Define(cfg, func() room.Handler[*arenav1.State] { return newArena() })); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = e.Serve(ctx, ln, nil); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return "ws://" + ln.Addr().String() + "/ws"
+	n := tickwiretest.StartNode(t, engine.Config{}, map[string]*room.Definition{
+		"t": room.Define(cfg, func() room.Handler[*arenav1.State, *arenav1.Input] { return newArena() }),
+	})
+	return n.URL
 }
 
 type player struct {
@@ -62,7 +51,7 @@ func join(t *testing.T, url string) *player {
 				p.errs = append(p.errs, e.Code)
 				p.mu.Unlock()
 			}
-			if msg := m.GetMessage(); msg != nil && msg.Type == uint32(arenav1.MessageType_MESSAGE_TYPE_TAGGED) {
+			if msg := m.GetMessage(); msg != nil && msg.TypeName == string((&arenav1.Tagged{}).ProtoReflect().Descriptor().FullName()) {
 				ev := &arenav1.Tagged{}
 				_ = proto.Unmarshal(msg.Payload, ev)
 				p.mu.Lock()

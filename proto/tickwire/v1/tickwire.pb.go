@@ -237,6 +237,9 @@ const (
 	ErrorCode_ERROR_CODE_BAD_REQUEST ErrorCode = 16
 	// Something failed on the server; details are in the server log.
 	ErrorCode_ERROR_CODE_INTERNAL ErrorCode = 17
+	// A RoomMessage whose type_name the room type does not handle, or whose
+	// payload does not decode as that type.
+	ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE ErrorCode = 18
 )
 
 // Enum value maps for ErrorCode.
@@ -260,6 +263,7 @@ var (
 		15: "ERROR_CODE_MATCHMAKING_UNAVAILABLE",
 		16: "ERROR_CODE_BAD_REQUEST",
 		17: "ERROR_CODE_INTERNAL",
+		18: "ERROR_CODE_UNKNOWN_MESSAGE",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":             0,
@@ -280,6 +284,7 @@ var (
 		"ERROR_CODE_MATCHMAKING_UNAVAILABLE": 15,
 		"ERROR_CODE_BAD_REQUEST":             16,
 		"ERROR_CODE_INTERNAL":                17,
+		"ERROR_CODE_UNKNOWN_MESSAGE":         18,
 	}
 )
 
@@ -1337,16 +1342,24 @@ func (x *Input) GetRoomId() string {
 	return ""
 }
 
-// RoomMessage is a game-defined message, both directions.
+// RoomMessage is a game-defined message, both directions. The payload is a
+// protobuf message of the game's own schema; type_name is that message's full
+// protobuf name (e.g. "arena.v1.Chat"), the same string protobuf-go's
+// MessageDescriptor.FullName and protobuf-es's DescMessage.typeName give, so
+// Go and TypeScript agree on message kinds without numbers agreed by hand.
+// Cost on the wire: the name's length plus 2 bytes (tag and length) per
+// message, e.g. 15 bytes for "arena.v1.Chat". Room messages are events, not
+// the per-tick stream (states and inputs carry no name).
 type RoomMessage struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Game-defined message kind.
-	Type    uint32 `protobuf:"varint,1,opt,name=type,proto3" json:"type,omitempty"`
+	// The game message, encoded.
 	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
 	// Client to server: optional target room (empty: the joined room).
 	RoomId string `protobuf:"bytes,3,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
 	// Server to client: the sending player, 0 for the room itself.
-	FromPlayer    uint32 `protobuf:"varint,4,opt,name=from_player,json=fromPlayer,proto3" json:"from_player,omitempty"`
+	FromPlayer uint32 `protobuf:"varint,4,opt,name=from_player,json=fromPlayer,proto3" json:"from_player,omitempty"`
+	// Full protobuf name of the payload's message type.
+	TypeName      string `protobuf:"bytes,5,opt,name=type_name,json=typeName,proto3" json:"type_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1381,13 +1394,6 @@ func (*RoomMessage) Descriptor() ([]byte, []int) {
 	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{9}
 }
 
-func (x *RoomMessage) GetType() uint32 {
-	if x != nil {
-		return x.Type
-	}
-	return 0
-}
-
 func (x *RoomMessage) GetPayload() []byte {
 	if x != nil {
 		return x.Payload
@@ -1407,6 +1413,13 @@ func (x *RoomMessage) GetFromPlayer() uint32 {
 		return x.FromPlayer
 	}
 	return 0
+}
+
+func (x *RoomMessage) GetTypeName() string {
+	if x != nil {
+		return x.TypeName
+	}
+	return ""
 }
 
 // State is one replicated state frame.
@@ -2151,13 +2164,13 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\rR\x03seq\x12\x19\n" +
 	"\back_tick\x18\x02 \x01(\rR\aackTick\x12\x18\n" +
 	"\apayload\x18\x03 \x01(\fR\apayload\x12\x17\n" +
-	"\aroom_id\x18\x04 \x01(\tR\x06roomId\"u\n" +
-	"\vRoomMessage\x12\x12\n" +
-	"\x04type\x18\x01 \x01(\rR\x04type\x12\x18\n" +
+	"\aroom_id\x18\x04 \x01(\tR\x06roomId\"\x8a\x01\n" +
+	"\vRoomMessage\x12\x18\n" +
 	"\apayload\x18\x02 \x01(\fR\apayload\x12\x17\n" +
 	"\aroom_id\x18\x03 \x01(\tR\x06roomId\x12\x1f\n" +
 	"\vfrom_player\x18\x04 \x01(\rR\n" +
-	"fromPlayer\"\x80\x01\n" +
+	"fromPlayer\x12\x1b\n" +
+	"\ttype_name\x18\x05 \x01(\tR\btypeNameJ\x04\b\x01\x10\x02R\x04type\"\x80\x01\n" +
 	"\x05State\x12\x12\n" +
 	"\x04tick\x18\x01 \x01(\rR\x04tick\x12#\n" +
 	"\rbaseline_tick\x18\x02 \x01(\rR\fbaselineTick\x12$\n" +
@@ -2226,7 +2239,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x1eCLOSE_CODE_RESERVATION_EXPIRED\x10\xab\x1f\x12 \n" +
 	"\x1bCLOSE_CODE_RESERVATION_USED\x10\xac\x1f\x12\x1e\n" +
 	"\x19CLOSE_CODE_ROOM_NOT_FOUND\x10\xad\x1f\x12$\n" +
-	"\x1fCLOSE_CODE_UPSTREAM_UNAVAILABLE\x10\xae\x1f*\x9d\x04\n" +
+	"\x1fCLOSE_CODE_UPSTREAM_UNAVAILABLE\x10\xae\x1f*\xbd\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_MESSAGE\x10\x01\x12!\n" +
@@ -2246,7 +2259,8 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x13ERROR_CODE_DRAINING\x10\x0e\x12&\n" +
 	"\"ERROR_CODE_MATCHMAKING_UNAVAILABLE\x10\x0f\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x10\x12\x17\n" +
-	"\x13ERROR_CODE_INTERNAL\x10\x11*\x98\x01\n" +
+	"\x13ERROR_CODE_INTERNAL\x10\x11\x12\x1e\n" +
+	"\x1aERROR_CODE_UNKNOWN_MESSAGE\x10\x12*\x98\x01\n" +
 	"\vLeaveReason\x12\x1c\n" +
 	"\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LEAVE_REASON_LEFT\x10\x01\x12\x1d\n" +

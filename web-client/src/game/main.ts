@@ -13,7 +13,6 @@ import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import {
   InputSchema,
   JoinOptionsSchema,
-  MessageType,
   StateSchema,
   TaggedSchema,
   type Player,
@@ -154,7 +153,7 @@ client.on("state", (ev) => {
   }
 });
 client.on("message", (m) => {
-  if (m.type !== MessageType.TAGGED) return;
+  if (m.typeName !== TaggedSchema.typeName) return;
   try {
     const t = fromBinary(TaggedSchema, m.payload);
     stats.tagsReceived++;

@@ -347,10 +347,14 @@ export class TickwireClient<Desc extends DescMessage> {
     return seq;
   }
 
-  /** Sends a game-defined room message. Returns false when not in a room. */
-  sendMessage(type: number, payload: Uint8Array): boolean {
+  /**
+   * Sends a game message: typeName is the full protobuf name of the
+   * message encoded in payload (its schema's typeName). Returns false when
+   * not in a room.
+   */
+  sendMessage(typeName: string, payload: Uint8Array): boolean {
     if (!this.room || this.connState !== "open") return false;
-    this.send({ kind: { case: "message", value: { type, payload } } });
+    this.send({ kind: { case: "message", value: { typeName, payload } } });
     return true;
   }
 

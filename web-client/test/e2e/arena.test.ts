@@ -96,7 +96,7 @@ const servers = new Set<Server>();
 
 async function startServer(bin: string, port: number): Promise<Server> {
   let log = "";
-  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", ""], { stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const srv: Server = {

@@ -118,54 +118,6 @@ func (Constants) EnumDescriptor() ([]byte, []int) {
 	return file_arena_v1_arena_proto_rawDescGZIP(), []int{0}
 }
 
-// Room message types (RoomMessage.type).
-type MessageType int32
-
-const (
-	MessageType_MESSAGE_TYPE_UNSPECIFIED MessageType = 0
-	// Server to clients: payload is a Tagged.
-	MessageType_MESSAGE_TYPE_TAGGED MessageType = 1
-)
-
-// Enum value maps for MessageType.
-var (
-	MessageType_name = map[int32]string{
-		0: "MESSAGE_TYPE_UNSPECIFIED",
-		1: "MESSAGE_TYPE_TAGGED",
-	}
-	MessageType_value = map[string]int32{
-		"MESSAGE_TYPE_UNSPECIFIED": 0,
-		"MESSAGE_TYPE_TAGGED":      1,
-	}
-)
-
-func (x MessageType) Enum() *MessageType {
-	p := new(MessageType)
-	*p = x
-	return p
-}
-
-func (x MessageType) String() string {
-	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
-}
-
-func (MessageType) Descriptor() protoreflect.EnumDescriptor {
-	return file_arena_v1_arena_proto_enumTypes[1].Descriptor()
-}
-
-func (MessageType) Type() protoreflect.EnumType {
-	return &file_arena_v1_arena_proto_enumTypes[1]
-}
-
-func (x MessageType) Number() protoreflect.EnumNumber {
-	return protoreflect.EnumNumber(x)
-}
-
-// Deprecated: Use MessageType.Descriptor instead.
-func (MessageType) EnumDescriptor() ([]byte, []int) {
-	return file_arena_v1_arena_proto_rawDescGZIP(), []int{1}
-}
-
 // State is the replicated room state.
 type State struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -496,7 +448,8 @@ func (x *JoinOptions) GetName() string {
 	return ""
 }
 
-// Tagged is broadcast when a tag lands.
+// Tagged is broadcast (a room message, type_name "arena.v1.Tagged") when a
+// tag lands.
 type Tagged struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Tagger        uint32                 `protobuf:"varint,1,opt,name=tagger,proto3" json:"tagger,omitempty"`
@@ -604,10 +557,7 @@ const file_arena_v1_arena_proto_rawDesc = "" +
 	"\aSPEED_Q\x100\x12\x11\n" +
 	"\rPLAYER_RADIUS\x10\x10\x12\x11\n" +
 	"\rPICKUP_RADIUS\x10\b\x12\r\n" +
-	"\tTAG_RANGE\x10@*D\n" +
-	"\vMessageType\x12\x1c\n" +
-	"\x18MESSAGE_TYPE_UNSPECIFIED\x10\x00\x12\x17\n" +
-	"\x13MESSAGE_TYPE_TAGGED\x10\x01BDZBgithub.com/tickwire/tickwire/examples/arena/proto/arena/v1;arenav1b\x06proto3"
+	"\tTAG_RANGE\x10@BDZBgithub.com/tickwire/tickwire/examples/arena/proto/arena/v1;arenav1b\x06proto3"
 
 var (
 	file_arena_v1_arena_proto_rawDescOnce sync.Once
@@ -621,25 +571,24 @@ func file_arena_v1_arena_proto_rawDescGZIP() []byte {
 	return file_arena_v1_arena_proto_rawDescData
 }
 
-var file_arena_v1_arena_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_arena_v1_arena_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_arena_v1_arena_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_arena_v1_arena_proto_goTypes = []any{
 	(Constants)(0),      // 0: arena.v1.Constants
-	(MessageType)(0),    // 1: arena.v1.MessageType
-	(*State)(nil),       // 2: arena.v1.State
-	(*Player)(nil),      // 3: arena.v1.Player
-	(*Pickup)(nil),      // 4: arena.v1.Pickup
-	(*Input)(nil),       // 5: arena.v1.Input
-	(*JoinOptions)(nil), // 6: arena.v1.JoinOptions
-	(*Tagged)(nil),      // 7: arena.v1.Tagged
-	nil,                 // 8: arena.v1.State.PlayersEntry
-	nil,                 // 9: arena.v1.State.PickupsEntry
+	(*State)(nil),       // 1: arena.v1.State
+	(*Player)(nil),      // 2: arena.v1.Player
+	(*Pickup)(nil),      // 3: arena.v1.Pickup
+	(*Input)(nil),       // 4: arena.v1.Input
+	(*JoinOptions)(nil), // 5: arena.v1.JoinOptions
+	(*Tagged)(nil),      // 6: arena.v1.Tagged
+	nil,                 // 7: arena.v1.State.PlayersEntry
+	nil,                 // 8: arena.v1.State.PickupsEntry
 }
 var file_arena_v1_arena_proto_depIdxs = []int32{
-	8, // 0: arena.v1.State.players:type_name -> arena.v1.State.PlayersEntry
-	9, // 1: arena.v1.State.pickups:type_name -> arena.v1.State.PickupsEntry
-	3, // 2: arena.v1.State.PlayersEntry.value:type_name -> arena.v1.Player
-	4, // 3: arena.v1.State.PickupsEntry.value:type_name -> arena.v1.Pickup
+	7, // 0: arena.v1.State.players:type_name -> arena.v1.State.PlayersEntry
+	8, // 1: arena.v1.State.pickups:type_name -> arena.v1.State.PickupsEntry
+	2, // 2: arena.v1.State.PlayersEntry.value:type_name -> arena.v1.Player
+	3, // 3: arena.v1.State.PickupsEntry.value:type_name -> arena.v1.Pickup
 	4, // [4:4] is the sub-list for method output_type
 	4, // [4:4] is the sub-list for method input_type
 	4, // [4:4] is the sub-list for extension type_name
@@ -658,7 +607,7 @@ func file_arena_v1_arena_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_arena_v1_arena_proto_rawDesc), len(file_arena_v1_arena_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      1,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -37,7 +37,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file arena/v1/arena.proto.
  */
 export const file_arena_v1_arena: GenFile = /*@__PURE__*/
-  fileDesc("ChRhcmVuYS92MS9hcmVuYS5wcm90bxIIYXJlbmEudjEioAIKBVN0YXRlEi0KB3BsYXllcnMYASADKAsyHC5hcmVuYS52MS5TdGF0ZS5QbGF5ZXJzRW50cnkSLQoHcGlja3VwcxgCIAMoCzIcLmFyZW5hLnYxLlN0YXRlLlBpY2t1cHNFbnRyeRIKCgJpdBgDIAEoDRITCgt3b3JsZF93aWR0aBgEIAEoDRIUCgx3b3JsZF9oZWlnaHQYBSABKA0aQAoMUGxheWVyc0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFyZW5hLnYxLlBsYXllcjoCOAEaQAoMUGlja3Vwc0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFyZW5hLnYxLlBpY2t1cDoCOAEiVwoGUGxheWVyEgkKAXgYASABKBESCQoBeRgCIAEoERIMCgRuYW1lGAMgASgJEhIKBXNjb3JlGAQgASgNSACIAQESCwoDaHVlGAUgASgNQggKBl9zY29yZSItCgZQaWNrdXASCQoBeBgBIAEoERIJCgF5GAIgASgREg0KBXZhbHVlGAMgASgNIjQKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESCwoDdGFnGAMgASgIIhsKC0pvaW5PcHRpb25zEgwKBG5hbWUYASABKAkiNgoGVGFnZ2VkEg4KBnRhZ2dlchgBIAEoDRIOCgZ0YXJnZXQYAiABKA0SDAoEdGljaxgDIAEoDSqaAQoJQ29uc3RhbnRzEhkKFUNPTlNUQU5UU19VTlNQRUNJRklFRBAAEhAKC1dPUkxEX1dJRFRIEMAMEhEKDFdPUkxEX0hFSUdIVBCEBxILCgdRVUFOVFVNEAQSCwoHU1BFRURfURAwEhEKDVBMQVlFUl9SQURJVVMQEBIRCg1QSUNLVVBfUkFESVVTEAgSDQoJVEFHX1JBTkdFEEAqRAoLTWVzc2FnZVR5cGUSHAoYTUVTU0FHRV9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTTUVTU0FHRV9UWVBFX1RBR0dFRBABQkRaQmdpdGh1Yi5jb20vdGlja3dpcmUvdGlja3dpcmUvZXhhbXBsZXMvYXJlbmEvcHJvdG8vYXJlbmEvdjE7YXJlbmF2MWIGcHJvdG8z");
+  fileDesc("ChRhcmVuYS92MS9hcmVuYS5wcm90bxIIYXJlbmEudjEioAIKBVN0YXRlEi0KB3BsYXllcnMYASADKAsyHC5hcmVuYS52MS5TdGF0ZS5QbGF5ZXJzRW50cnkSLQoHcGlja3VwcxgCIAMoCzIcLmFyZW5hLnYxLlN0YXRlLlBpY2t1cHNFbnRyeRIKCgJpdBgDIAEoDRITCgt3b3JsZF93aWR0aBgEIAEoDRIUCgx3b3JsZF9oZWlnaHQYBSABKA0aQAoMUGxheWVyc0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFyZW5hLnYxLlBsYXllcjoCOAEaQAoMUGlja3Vwc0VudHJ5EgsKA2tleRgBIAEoDRIfCgV2YWx1ZRgCIAEoCzIQLmFyZW5hLnYxLlBpY2t1cDoCOAEiVwoGUGxheWVyEgkKAXgYASABKBESCQoBeRgCIAEoERIMCgRuYW1lGAMgASgJEhIKBXNjb3JlGAQgASgNSACIAQESCwoDaHVlGAUgASgNQggKBl9zY29yZSItCgZQaWNrdXASCQoBeBgBIAEoERIJCgF5GAIgASgREg0KBXZhbHVlGAMgASgNIjQKBUlucHV0Eg4KBm1vdmVfeBgBIAEoERIOCgZtb3ZlX3kYAiABKBESCwoDdGFnGAMgASgIIhsKC0pvaW5PcHRpb25zEgwKBG5hbWUYASABKAkiNgoGVGFnZ2VkEg4KBnRhZ2dlchgBIAEoDRIOCgZ0YXJnZXQYAiABKA0SDAoEdGljaxgDIAEoDSqaAQoJQ29uc3RhbnRzEhkKFUNPTlNUQU5UU19VTlNQRUNJRklFRBAAEhAKC1dPUkxEX1dJRFRIEMAMEhEKDFdPUkxEX0hFSUdIVBCEBxILCgdRVUFOVFVNEAQSCwoHU1BFRURfURAwEhEKDVBMQVlFUl9SQURJVVMQEBIRCg1QSUNLVVBfUkFESVVTEAgSDQoJVEFHX1JBTkdFEEBCRFpCZ2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9leGFtcGxlcy9hcmVuYS9wcm90by9hcmVuYS92MTthcmVuYXYxYgZwcm90bzM");
 
 /**
  * State is the replicated room state.
@@ -211,7 +211,8 @@ export const JoinOptionsSchema: GenMessage<JoinOptions> = /*@__PURE__*/
   messageDesc(file_arena_v1_arena, 4);
 
 /**
- * Tagged is broadcast when a tag lands.
+ * Tagged is broadcast (a room message, type_name "arena.v1.Tagged") when a
+ * tag lands.
  *
  * @generated from message arena.v1.Tagged
  */
@@ -301,29 +302,4 @@ export enum Constants {
  */
 export const ConstantsSchema: GenEnum<Constants> = /*@__PURE__*/
   enumDesc(file_arena_v1_arena, 0);
-
-/**
- * Room message types (RoomMessage.type).
- *
- * @generated from enum arena.v1.MessageType
- */
-export enum MessageType {
-  /**
-   * @generated from enum value: MESSAGE_TYPE_UNSPECIFIED = 0;
-   */
-  UNSPECIFIED = 0,
-
-  /**
-   * Server to clients: payload is a Tagged.
-   *
-   * @generated from enum value: MESSAGE_TYPE_TAGGED = 1;
-   */
-  TAGGED = 1,
-}
-
-/**
- * Describes the enum arena.v1.MessageType.
- */
-export const MessageTypeSchema: GenEnum<MessageType> = /*@__PURE__*/
-  enumDesc(file_arena_v1_arena, 1);
 

@@ -1,4 +1,4 @@
-package room
+package roomrt
 
 import (
 	"container/heap"
@@ -14,78 +14,10 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/tickwire/tickwire/netcode"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
-
-// Definition is a registered room type: its Config and how to make its
-// handler. Create one with Define.
-type Definition struct {
-	cfg        Config
-	newRuntime func(r *Room) runtime
-	view       *netcode.ViewFilter
-	err        error
-}
-
-// Define describes a room type whose state is S. newHandler is called once
-// per room.
-func Define[S proto.Message](cfg Config, newHandler func() Handler[S]) *Definition {
-	d := &Definition{
-		cfg: cfg.withDefaults(),
-		newRuntime: func(r *Room) runtime {
-			var zero S
-			t := &typed[S]{h: newHandler()}
-			t.c = &Context[S]{r: r, State: zero.ProtoReflect().New().Interface().(S)}
-			t.interest, _ = t.h.(Interest[S])
-			return t
-		},
-	}
-	if cfg.InterestField != "" {
-		var zero S
-		d.view, d.err = netcode.NewViewFilter(zero.ProtoReflect().Descriptor(), protoreflect.Name(cfg.InterestField))
-		if d.err == nil {
-			if _, ok := newHandler().(Interest[S]); !ok {
-				d.err = fmt.Errorf("room: Config.InterestField is set but the handler does not implement room.Interest")
-			}
-		}
-	}
-	return d
-}
-
-// Config returns the room type's configuration with defaults applied.
-func (d *Definition) Config() Config { return d.cfg }
-
-// runtime is the non-generic face of a typed handler.
-type runtime interface {
-	init(opts []byte) error
-	joinAttempt(p *Player, opts []byte) error
-	join(p *Player)
-	leave(p *Player, reason LeaveReason)
-	tick(inputs []Input)
-	message(p *Player, m Message)
-	terminate(reason CloseReason)
-	state() proto.Message
-	inView(p *Player, dst []uint32) []uint32
-}
-
-type typed[S proto.Message] struct {
-	h        Handler[S]
-	c        *Context[S]
-	interest Interest[S]
-}
-
-func (t *typed[S]) inView(p *Player, dst []uint32) []uint32 { return t.interest.InView(t.c, p, dst) }
-
-func (t *typed[S]) init(opts []byte) error                   { return t.h.Init(t.c, opts) }
-func (t *typed[S]) joinAttempt(p *Player, opts []byte) error { return t.h.JoinAttempt(t.c, p, opts) }
-func (t *typed[S]) join(p *Player)                           { t.h.Join(t.c, p) }
-func (t *typed[S]) leave(p *Player, r LeaveReason)           { t.h.Leave(t.c, p, r) }
-func (t *typed[S]) tick(in []Input)                          { t.h.Tick(t.c, in) }
-func (t *typed[S]) message(p *Player, m Message)             { t.h.Message(t.c, p, m) }
-func (t *typed[S]) terminate(r CloseReason)                  { t.h.Terminate(t.c, r) }
-func (t *typed[S]) state() proto.Message                     { return t.c.State }
 
 // Info is a snapshot of a room's public description, for listings and
 // matchmaking.
@@ -133,13 +65,14 @@ const (
 )
 
 type inbound struct {
-	kind    inboundKind
-	player  uint32
-	seq     uint32 // input seq, or message type
-	ack     uint32
-	payload []byte
-	rtt     time.Duration
-	interp  time.Duration
+	kind     inboundKind
+	player   uint32
+	seq      uint32 // input seq
+	ack      uint32
+	typeName string // message type
+	payload  []byte
+	rtt      time.Duration
+	interp   time.Duration
 }
 
 type controlKind uint8
@@ -178,7 +111,7 @@ type Room struct {
 	clock   Clock
 	obs     Observer
 	log     *slog.Logger
-	rt      runtime
+	rt      Handler
 	onClose func(*Room)
 	created time.Time
 
@@ -242,7 +175,7 @@ func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *sl
 	}
 	r.meta.Store(&m)
 	r.sendEvery = uint32(max(1, cfg.TickRate/cfg.SendRate))
-	r.rt = def.newRuntime(r)
+	r.rt = def.newHandler(r)
 	return r
 }
 
@@ -359,9 +292,10 @@ func (r *Room) PostInput(playerID, seq, ackTick uint32, payload []byte) error {
 	return r.postInbound(inbound{kind: inInput, player: playerID, seq: seq, ack: ackTick, payload: payload})
 }
 
-// PostMessage queues a game-defined room message for the next tick.
-func (r *Room) PostMessage(playerID, typ uint32, payload []byte) error {
-	return r.postInbound(inbound{kind: inMessage, player: playerID, seq: typ, payload: payload})
+// PostMessage queues a game message (its full protobuf type name and its
+// encoding) for the next tick.
+func (r *Room) PostMessage(playerID uint32, typeName string, payload []byte) error {
+	return r.postInbound(inbound{kind: inMessage, player: playerID, typeName: typeName, payload: payload})
 }
 
 // ReportLatency records a player's own RTT and interpolation delay reports.
@@ -431,7 +365,7 @@ func (r *Room) start(opts []byte) error {
 
 func (r *Room) run(opts []byte, initErr chan<- error) {
 	defer close(r.done)
-	if err := r.protect(func() error { return r.rt.init(opts) }); err != nil {
+	if err := r.protect(func() error { return r.rt.Init(opts) }); err != nil {
 		r.shutdownQueues()
 		initErr <- fmt.Errorf("room %s: init: %w", r.typ, err)
 		return
@@ -539,7 +473,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 	}
 	p.poller, _ = req.Conn.(Poller)
 	var attempt error
-	if err := r.protect(func() error { attempt = r.rt.joinAttempt(p, req.Options); return nil }); err != nil {
+	if err := r.protect(func() error { attempt = r.rt.JoinAttempt(p, req.Options); return nil }); err != nil {
 		r.releaseSeat()
 		return JoinResult{}, ErrClosed
 	}
@@ -569,7 +503,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 		p.conn.SendFrame(b)
 	}
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerJoined{PlayerJoined: &tickwirev1.PlayerJoined{Player: p.Info()}}}, p)
-	_ = r.protect(func() error { r.rt.join(p); return nil })
+	_ = r.protect(func() error { r.rt.Join(p); return nil })
 	return JoinResult{RoomID: r.id, PlayerID: p.ID, Tick: r.tick}, nil
 }
 
@@ -583,7 +517,7 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	r.players.Add(-1)
 	r.releaseSeat()
 	r.obs.PlayerLeft(r.typ, reason)
-	_ = r.protect(func() error { r.rt.leave(p, reason); return nil })
+	_ = r.protect(func() error { r.rt.Leave(p, reason); return nil })
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerLeft{PlayerLeft: &tickwirev1.PlayerLeft{PlayerId: p.ID, Reason: reason}}}, nil)
 	p.conn.Removed(r.id, p.ID, reason, msg)
 	if len(r.order) == 0 {
@@ -650,8 +584,12 @@ func (r *Room) runTick(late time.Duration) {
 				r.inputRefused(p, err)
 			}
 		case inMessage:
-			msg := Message{Type: in.seq, Payload: in.payload}
-			_ = r.protect(func() error { r.rt.message(p, msg); return nil })
+			var merr error
+			_ = r.protect(func() error { merr = r.rt.Message(p, in.typeName, in.payload); return nil })
+			if merr != nil {
+				r.obs.InputDropped(r.typ, "unknown_message")
+				p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE, merr.Error())
+			}
 		case inLatency:
 			p.RTT, p.InterpDelay = in.rtt, in.interp
 		}
@@ -666,7 +604,7 @@ func (r *Room) runTick(late time.Duration) {
 			inputs = append(inputs, Input{Player: p, Seq: in.Seq, Payload: in.Payload})
 		}
 	}
-	_ = r.protect(func() error { r.rt.tick(inputs); return nil })
+	_ = r.protect(func() error { r.rt.Tick(inputs); return nil })
 	clear(inputs)
 	r.tickInputs = inputs[:0]
 
@@ -695,7 +633,7 @@ func (r *Room) inputRefused(p *Player, err error) {
 }
 
 func (r *Room) replicate() {
-	r.repl.Commit(r.tick, r.rt.state())
+	r.repl.Commit(r.tick, r.rt.State())
 	if r.def.view != nil {
 		r.replicateViews()
 		return
@@ -721,7 +659,7 @@ func (r *Room) replicateViews() {
 	_, snap := r.repl.Latest()
 	for _, p := range r.order {
 		var ids []uint32
-		if err := r.protect(func() error { ids = r.rt.inView(p, r.viewIDs[:0]); return nil }); err != nil {
+		if err := r.protect(func() error { ids = r.rt.InView(p, r.viewIDs[:0]); return nil }); err != nil {
 			return
 		}
 		r.viewIDs = ids
@@ -786,7 +724,7 @@ func (r *Room) finish() {
 	for len(r.order) > 0 {
 		r.remove(r.order[0], LeaveRoomClosed, "room closed")
 	}
-	_ = r.protect(func() error { r.rt.terminate(r.closing); return nil })
+	_ = r.protect(func() error { r.rt.Terminate(r.closing); return nil })
 	r.obs.RoomClosed(r.typ, r.closing)
 	r.log.Debug("room closed", "reason", r.closing.String())
 	if r.onClose != nil {
@@ -839,4 +777,10 @@ func (r *Room) runTimers(now time.Time) {
 			heap.Push(&r.timers, t)
 		}
 	}
+}
+
+// CallState is Call with the room's state passed to fn (test harnesses read
+// it on the room goroutine).
+func (r *Room) CallState(ctx context.Context, fn func(state proto.Message)) error {
+	return r.Call(ctx, func() { fn(r.rt.State()) })
 }

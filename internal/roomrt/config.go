@@ -1,0 +1,78 @@
+package roomrt
+
+import "time"
+
+// Config describes a room type. The zero value is usable: 20 Hz, state sent
+// every tick, 16 players, disposed 30 s after the last player left.
+type Config struct {
+	// TickRate is simulation ticks per second. Default 20. Max 1000.
+	TickRate int
+	// SendRate is state frames per second, at most TickRate; state goes out
+	// every TickRate/SendRate ticks. Default TickRate.
+	SendRate int
+	// MaxPlayers is the number of seats. Default 16.
+	MaxPlayers int
+	// DisposeAfter is how long a room stays open with no players (and no
+	// pending seat) before it closes. Default 30 s. Negative keeps empty rooms
+	// open until closed explicitly.
+	DisposeAfter time.Duration
+	// MailboxSize bounds the input queue. Default 64 per seat.
+	MailboxSize int
+	// MaxInputsPerTick is how many inputs of one player a tick applies;
+	// the rest wait for the next tick. Default 3 (absorbs network jitter).
+	MaxInputsPerTick int
+	// InputBuffer bounds the inputs pending per player; inputs beyond it are
+	// dropped and counted. Default 16.
+	InputBuffer int
+	// History is how many ticks of snapshots the room keeps as baselines.
+	// Default 8 (0.4 s at 20 Hz). Over WebSocket a client's baseline is the
+	// last frame written to its socket, normally one send interval old; a
+	// client further behind than History gets a full state, which costs
+	// bandwidth once, while every kept snapshot costs memory in every room.
+	History int
+	// MaxCatchUp is how many late ticks may run back to back before the
+	// schedule skips ahead (counted). Default 5.
+	MaxCatchUp int
+	// NoState disables state replication (rooms that only relay messages).
+	NoState bool
+	// InterestField turns on interest management: the name of a map field
+	// of the state (integer keys: entity ids) filtered per player by the
+	// handler's Interest.InView. The handler must implement Interest.
+	InterestField string
+}
+
+func (c Config) withDefaults() Config {
+	if c.TickRate <= 0 {
+		c.TickRate = 20
+	}
+	if c.TickRate > 1000 {
+		c.TickRate = 1000
+	}
+	if c.SendRate <= 0 || c.SendRate > c.TickRate {
+		c.SendRate = c.TickRate
+	}
+	if c.MaxPlayers <= 0 {
+		c.MaxPlayers = 16
+	}
+	if c.DisposeAfter == 0 {
+		c.DisposeAfter = 30 * time.Second
+	}
+	if c.MailboxSize <= 0 {
+		c.MailboxSize = 64 * c.MaxPlayers
+	}
+	if c.MaxInputsPerTick <= 0 {
+		c.MaxInputsPerTick = 3
+	}
+	if c.InputBuffer <= 0 {
+		c.InputBuffer = 16
+	}
+	if c.History <= 0 {
+		c.History = 8
+	}
+	if c.MaxCatchUp <= 0 {
+		c.MaxCatchUp = 5
+	}
+	return c
+}
+
+func interval(rate int) time.Duration { return time.Second / time.Duration(rate) }

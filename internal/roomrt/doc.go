@@ -1,0 +1,49 @@
+// Package roomrt is Tickwire's room actor runtime (package room is its author-facing API): one goroutine owns a room's state,
+// inputs queue into its mailbox, and a fixed-timestep loop calls the game's
+// Handler every tick.
+//
+// # Threading
+//
+// Every Handler method and every Context method runs on the room goroutine,
+// one at a time, so a handler needs no locks for its own state. The exported
+// methods of Room and Registry are safe for concurrent use; they talk to the
+// room goroutine through its mailbox.
+//
+// # Mailbox and overflow policy
+//
+// A room has two queues:
+//
+//   - the input queue (inputs and room messages from clients) is bounded by
+//     Config.MailboxSize. When it is full, a new input is refused with
+//     ErrMailboxFull (the engine answers the client ERROR_CODE_ROOM_BUSY and
+//     counts it). Inputs are processed at the start of the next tick, so
+//     posting one costs no wake-up.
+//   - the control queue (joins, leaves, disconnects, internal calls) is
+//     processed as soon as it is posted. Leaves and disconnects are never
+//     dropped: at most one is queued per player, so the queue is bounded by
+//     the number of players. Joins are bounded by the seats of the room
+//     (a join first reserves a seat).
+//
+// # Tick loop
+//
+// The loop runs at Config.TickRate on an absolute schedule (tick n is due at
+// start + n*interval), so it does not drift. A tick that starts late is
+// measured (Observer.ObserveTick lateness). When the room falls behind, up to
+// Config.MaxCatchUp late ticks run back to back; if it is still behind, the
+// schedule jumps forward and the skipped ticks are reported to
+// Observer.TicksSkipped: never skipped silently. The tick rate can be changed
+// at run time with Context.SetTickRate. State is sent every
+// TickRate/SendRate ticks.
+//
+// Timers (Context.After, Context.Every) run on the room goroutine, before the
+// handler's Tick, at the first tick at or after their due time; they die with
+// the room.
+//
+// # State replication
+//
+// The room's state is a protobuf message owned by the room goroutine
+// (Context.State). After each send tick the room commits a snapshot to a
+// netcode.Replicator and gives every player the state as a patch against
+// that player's baseline (the last state frame its connection wrote), encoded
+// once per distinct baseline and shared between players.
+package roomrt
