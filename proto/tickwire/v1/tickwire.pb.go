@@ -130,6 +130,13 @@ const (
 	CloseCode_CLOSE_CODE_ROOM_NOT_FOUND CloseCode = 4013
 	// The owning node of the room could not be reached by the proxying node.
 	CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE CloseCode = 4014
+	// The room this connection played in is gone with its node (it crashed or
+	// was killed). Seats cannot be resumed: join again (matchmake afresh).
+	CloseCode_CLOSE_CODE_ROOM_LOST CloseCode = 4015
+	// This node is going away (draining) but the room lives on another node:
+	// reconnect at once (through the load balancer) and resume the seat with
+	// Join.resume_token.
+	CloseCode_CLOSE_CODE_RECONNECT CloseCode = 4016
 )
 
 // Enum value maps for CloseCode.
@@ -150,6 +157,8 @@ var (
 		4012: "CLOSE_CODE_RESERVATION_USED",
 		4013: "CLOSE_CODE_ROOM_NOT_FOUND",
 		4014: "CLOSE_CODE_UPSTREAM_UNAVAILABLE",
+		4015: "CLOSE_CODE_ROOM_LOST",
+		4016: "CLOSE_CODE_RECONNECT",
 	}
 	CloseCode_value = map[string]int32{
 		"CLOSE_CODE_UNSPECIFIED":          0,
@@ -167,6 +176,8 @@ var (
 		"CLOSE_CODE_RESERVATION_USED":     4012,
 		"CLOSE_CODE_ROOM_NOT_FOUND":       4013,
 		"CLOSE_CODE_UPSTREAM_UNAVAILABLE": 4014,
+		"CLOSE_CODE_ROOM_LOST":            4015,
+		"CLOSE_CODE_RECONNECT":            4016,
 	}
 )
 
@@ -240,6 +251,11 @@ const (
 	// A RoomMessage whose type_name the room type does not handle, or whose
 	// payload does not decode as that type.
 	ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE ErrorCode = 18
+	// A Join.resume_token was refused; the message says why: "invalid"
+	// (forged, tampered or malformed), "expired", "used" (an older token of a
+	// seat that was resumed since), "seat gone" (the grace ended, or the room
+	// closed). The client joins afresh.
+	ErrorCode_ERROR_CODE_RESUME_REFUSED ErrorCode = 19
 )
 
 // Enum value maps for ErrorCode.
@@ -264,6 +280,7 @@ var (
 		16: "ERROR_CODE_BAD_REQUEST",
 		17: "ERROR_CODE_INTERNAL",
 		18: "ERROR_CODE_UNKNOWN_MESSAGE",
+		19: "ERROR_CODE_RESUME_REFUSED",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":             0,
@@ -285,6 +302,7 @@ var (
 		"ERROR_CODE_BAD_REQUEST":             16,
 		"ERROR_CODE_INTERNAL":                17,
 		"ERROR_CODE_UNKNOWN_MESSAGE":         18,
+		"ERROR_CODE_RESUME_REFUSED":          19,
 	}
 )
 
@@ -596,6 +614,8 @@ type ServerMessage struct {
 	//	*ServerMessage_Left
 	//	*ServerMessage_Error
 	//	*ServerMessage_MatchmakerMatched
+	//	*ServerMessage_RoomClosing
+	//	*ServerMessage_PlayerConnection
 	Kind isServerMessage_Kind `protobuf_oneof:"kind"`
 	// Echo of ClientMessage.request_id for replies; 0 otherwise.
 	RequestId     uint32 `protobuf:"varint,15,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -730,6 +750,24 @@ func (x *ServerMessage) GetMatchmakerMatched() *MatchmakerMatched {
 	return nil
 }
 
+func (x *ServerMessage) GetRoomClosing() *RoomClosing {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_RoomClosing); ok {
+			return x.RoomClosing
+		}
+	}
+	return nil
+}
+
+func (x *ServerMessage) GetPlayerConnection() *PlayerConnection {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_PlayerConnection); ok {
+			return x.PlayerConnection
+		}
+	}
+	return nil
+}
+
 func (x *ServerMessage) GetRequestId() uint32 {
 	if x != nil {
 		return x.RequestId
@@ -781,6 +819,14 @@ type ServerMessage_MatchmakerMatched struct {
 	MatchmakerMatched *MatchmakerMatched `protobuf:"bytes,10,opt,name=matchmaker_matched,json=matchmakerMatched,proto3,oneof"`
 }
 
+type ServerMessage_RoomClosing struct {
+	RoomClosing *RoomClosing `protobuf:"bytes,11,opt,name=room_closing,json=roomClosing,proto3,oneof"`
+}
+
+type ServerMessage_PlayerConnection struct {
+	PlayerConnection *PlayerConnection `protobuf:"bytes,12,opt,name=player_connection,json=playerConnection,proto3,oneof"`
+}
+
 func (*ServerMessage_State) isServerMessage_Kind() {}
 
 func (*ServerMessage_Pong) isServerMessage_Kind() {}
@@ -801,6 +847,10 @@ func (*ServerMessage_Error) isServerMessage_Kind() {}
 
 func (*ServerMessage_MatchmakerMatched) isServerMessage_Kind() {}
 
+func (*ServerMessage_RoomClosing) isServerMessage_Kind() {}
+
+func (*ServerMessage_PlayerConnection) isServerMessage_Kind() {}
+
 // Hello opens a session. It must be the first message.
 type Hello struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
@@ -811,7 +861,8 @@ type Hello struct {
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// Free-form client identification, e.g. "tickwire-web/0.1".
 	Client string `protobuf:"bytes,4,opt,name=client,proto3" json:"client,omitempty"`
-	// Reserved for seat resume after reconnect.
+	// Unused: a seat is resumed with Join.resume_token, which is routed to
+	// the room's node like any join.
 	ResumeToken   string `protobuf:"bytes,5,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -979,7 +1030,12 @@ type Join struct {
 	// Create the room private: it is never picked by join-or-create.
 	Private bool `protobuf:"varint,6,opt,name=private,proto3" json:"private,omitempty"`
 	// A signed seat reservation from the matchmaker (cluster mode).
-	Reservation   string `protobuf:"bytes,7,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	Reservation string `protobuf:"bytes,7,opt,name=reservation,proto3" json:"reservation,omitempty"`
+	// Resume a seat after a lost connection: the token of the last Joined.
+	// The other fields are ignored. The reply is Joined with resumed set and
+	// a new token (every token is single-use), then a full state; a refusal
+	// is ERROR_CODE_RESUME_REFUSED.
+	ResumeToken   string `protobuf:"bytes,8,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1063,6 +1119,13 @@ func (x *Join) GetReservation() string {
 	return ""
 }
 
+func (x *Join) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
 // Joined confirms a Join.
 type Joined struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -1079,9 +1142,21 @@ type Joined struct {
 	// Everyone in the room, including the joining player.
 	Players []*PlayerInfo `protobuf:"bytes,7,rep,name=players,proto3" json:"players,omitempty"`
 	// Game-defined data from the join handler.
-	Data          []byte `protobuf:"bytes,8,opt,name=data,proto3" json:"data,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Data []byte `protobuf:"bytes,8,opt,name=data,proto3" json:"data,omitempty"`
+	// Signed, single-use token that resumes this seat (Join.resume_token)
+	// after a lost connection, through any node, while the room type's
+	// reconnection grace runs. Every Joined carries a new one.
+	ResumeToken string `protobuf:"bytes,9,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
+	// This Joined resumed a seat (same player id); the states that follow
+	// start with a full snapshot.
+	Resumed bool `protobuf:"varint,10,opt,name=resumed,proto3" json:"resumed,omitempty"`
+	// The newest input sequence number of this player the room processed
+	// (on a resume: continue from here).
+	LastInputSeq uint32 `protobuf:"varint,11,opt,name=last_input_seq,json=lastInputSeq,proto3" json:"last_input_seq,omitempty"`
+	// How long a lost connection keeps the seat, in milliseconds (0: none).
+	ReconnectGraceMs uint32 `protobuf:"varint,12,opt,name=reconnect_grace_ms,json=reconnectGraceMs,proto3" json:"reconnect_grace_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Joined) Reset() {
@@ -1168,6 +1243,34 @@ func (x *Joined) GetData() []byte {
 		return x.Data
 	}
 	return nil
+}
+
+func (x *Joined) GetResumeToken() string {
+	if x != nil {
+		return x.ResumeToken
+	}
+	return ""
+}
+
+func (x *Joined) GetResumed() bool {
+	if x != nil {
+		return x.Resumed
+	}
+	return false
+}
+
+func (x *Joined) GetLastInputSeq() uint32 {
+	if x != nil {
+		return x.LastInputSeq
+	}
+	return 0
+}
+
+func (x *Joined) GetReconnectGraceMs() uint32 {
+	if x != nil {
+		return x.ReconnectGraceMs
+	}
+	return 0
 }
 
 // Leave asks to leave the current room. The server answers Left.
@@ -1556,6 +1659,124 @@ func (x *PlayerInfo) GetName() string {
 	return ""
 }
 
+// RoomClosing tells the players of a room that it will close (the node is
+// shutting down), and when.
+type RoomClosing struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	RoomId string                 `protobuf:"bytes,1,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// When the room closes at the latest, server wall clock, milliseconds
+	// since the Unix epoch.
+	CloseAtMs     float64 `protobuf:"fixed64,2,opt,name=close_at_ms,json=closeAtMs,proto3" json:"close_at_ms,omitempty"`
+	Reason        string  `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoomClosing) Reset() {
+	*x = RoomClosing{}
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoomClosing) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoomClosing) ProtoMessage() {}
+
+func (x *RoomClosing) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoomClosing.ProtoReflect.Descriptor instead.
+func (*RoomClosing) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RoomClosing) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RoomClosing) GetCloseAtMs() float64 {
+	if x != nil {
+		return x.CloseAtMs
+	}
+	return 0
+}
+
+func (x *RoomClosing) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PlayerConnection tells the others in the room that a player's connection
+// was lost (its seat is kept for the reconnection grace) or is back.
+type PlayerConnection struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PlayerId      uint32                 `protobuf:"varint,1,opt,name=player_id,json=playerId,proto3" json:"player_id,omitempty"`
+	Connected     bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PlayerConnection) Reset() {
+	*x = PlayerConnection{}
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PlayerConnection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PlayerConnection) ProtoMessage() {}
+
+func (x *PlayerConnection) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PlayerConnection.ProtoReflect.Descriptor instead.
+func (*PlayerConnection) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *PlayerConnection) GetPlayerId() uint32 {
+	if x != nil {
+		return x.PlayerId
+	}
+	return 0
+}
+
+func (x *PlayerConnection) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
+}
+
 // PlayerJoined is sent to the others in the room when a player joins.
 type PlayerJoined struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1566,7 +1787,7 @@ type PlayerJoined struct {
 
 func (x *PlayerJoined) Reset() {
 	*x = PlayerJoined{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[12]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1799,7 @@ func (x *PlayerJoined) String() string {
 func (*PlayerJoined) ProtoMessage() {}
 
 func (x *PlayerJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[12]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1812,7 @@ func (x *PlayerJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlayerJoined.ProtoReflect.Descriptor instead.
 func (*PlayerJoined) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{12}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PlayerJoined) GetPlayer() *PlayerInfo {
@@ -1612,7 +1833,7 @@ type PlayerLeft struct {
 
 func (x *PlayerLeft) Reset() {
 	*x = PlayerLeft{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[13]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1624,7 +1845,7 @@ func (x *PlayerLeft) String() string {
 func (*PlayerLeft) ProtoMessage() {}
 
 func (x *PlayerLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[13]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1637,7 +1858,7 @@ func (x *PlayerLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlayerLeft.ProtoReflect.Descriptor instead.
 func (*PlayerLeft) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{13}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PlayerLeft) GetPlayerId() uint32 {
@@ -1671,7 +1892,7 @@ type Ping struct {
 
 func (x *Ping) Reset() {
 	*x = Ping{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[14]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1904,7 @@ func (x *Ping) String() string {
 func (*Ping) ProtoMessage() {}
 
 func (x *Ping) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[14]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1917,7 @@ func (x *Ping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ping.ProtoReflect.Descriptor instead.
 func (*Ping) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{14}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Ping) GetClientTimeMs() float64 {
@@ -1744,7 +1965,7 @@ type Pong struct {
 
 func (x *Pong) Reset() {
 	*x = Pong{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[15]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1756,7 +1977,7 @@ func (x *Pong) String() string {
 func (*Pong) ProtoMessage() {}
 
 func (x *Pong) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[15]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1769,7 +1990,7 @@ func (x *Pong) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Pong.ProtoReflect.Descriptor instead.
 func (*Pong) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{15}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Pong) GetClientTimeMs() float64 {
@@ -1812,7 +2033,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[16]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2045,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[16]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2058,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{16}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Ack) GetTick() uint32 {
@@ -1858,7 +2079,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[17]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1870,7 +2091,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[17]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1883,7 +2104,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{17}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Error) GetCode() ErrorCode {
@@ -1915,7 +2136,7 @@ type MatchmakerAdd struct {
 
 func (x *MatchmakerAdd) Reset() {
 	*x = MatchmakerAdd{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[18]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2148,7 @@ func (x *MatchmakerAdd) String() string {
 func (*MatchmakerAdd) ProtoMessage() {}
 
 func (x *MatchmakerAdd) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[18]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2161,7 @@ func (x *MatchmakerAdd) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchmakerAdd.ProtoReflect.Descriptor instead.
 func (*MatchmakerAdd) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{18}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *MatchmakerAdd) GetQueue() string {
@@ -1981,7 +2202,7 @@ type MatchmakerCancel struct {
 
 func (x *MatchmakerCancel) Reset() {
 	*x = MatchmakerCancel{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[19]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2214,7 @@ func (x *MatchmakerCancel) String() string {
 func (*MatchmakerCancel) ProtoMessage() {}
 
 func (x *MatchmakerCancel) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[19]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2227,7 @@ func (x *MatchmakerCancel) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchmakerCancel.ProtoReflect.Descriptor instead.
 func (*MatchmakerCancel) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{19}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *MatchmakerCancel) GetTicketId() string {
@@ -2031,7 +2252,7 @@ type MatchmakerMatched struct {
 
 func (x *MatchmakerMatched) Reset() {
 	*x = MatchmakerMatched{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[20]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2043,7 +2264,7 @@ func (x *MatchmakerMatched) String() string {
 func (*MatchmakerMatched) ProtoMessage() {}
 
 func (x *MatchmakerMatched) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[20]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2056,7 +2277,7 @@ func (x *MatchmakerMatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchmakerMatched.ProtoReflect.Descriptor instead.
 func (*MatchmakerMatched) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{20}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *MatchmakerMatched) GetTicketId() string {
@@ -2105,7 +2326,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x0ematchmaker_add\x18\t \x01(\v2\x1a.tickwire.v1.MatchmakerAddH\x00R\rmatchmakerAdd\x12L\n" +
 	"\x11matchmaker_cancel\x18\n" +
 	" \x01(\v2\x1d.tickwire.v1.MatchmakerCancelH\x00R\x10matchmakerCancelB\x06\n" +
-	"\x04kind\"\xc6\x04\n" +
+	"\x04kind\"\xd3\x05\n" +
 	"\rServerMessage\x12*\n" +
 	"\x05state\x18\x01 \x01(\v2\x12.tickwire.v1.StateH\x00R\x05state\x12'\n" +
 	"\x04pong\x18\x02 \x01(\v2\x11.tickwire.v1.PongH\x00R\x04pong\x124\n" +
@@ -2118,7 +2339,9 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x04left\x18\b \x01(\v2\x11.tickwire.v1.LeftH\x00R\x04left\x12*\n" +
 	"\x05error\x18\t \x01(\v2\x12.tickwire.v1.ErrorH\x00R\x05error\x12O\n" +
 	"\x12matchmaker_matched\x18\n" +
-	" \x01(\v2\x1e.tickwire.v1.MatchmakerMatchedH\x00R\x11matchmakerMatched\x12\x1d\n" +
+	" \x01(\v2\x1e.tickwire.v1.MatchmakerMatchedH\x00R\x11matchmakerMatched\x12=\n" +
+	"\froom_closing\x18\v \x01(\v2\x18.tickwire.v1.RoomClosingH\x00R\vroomClosing\x12L\n" +
+	"\x11player_connection\x18\f \x01(\v2\x1d.tickwire.v1.PlayerConnectionH\x00R\x10playerConnection\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x0f \x01(\rR\trequestIdB\x06\n" +
 	"\x04kind\"\xb5\x01\n" +
@@ -2134,7 +2357,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"session_id\x18\x02 \x01(\tR\tsessionId\x12$\n" +
 	"\x0eserver_time_ms\x18\x03 \x01(\x01R\fserverTimeMs\x12\x17\n" +
 	"\anode_id\x18\x04 \x01(\tR\x06nodeId\x12\x17\n" +
-	"\auser_id\x18\x05 \x01(\tR\x06userId\"\x9c\x02\n" +
+	"\auser_id\x18\x05 \x01(\tR\x06userId\"\xbf\x02\n" +
 	"\x04Join\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\troom_type\x18\x02 \x01(\tR\broomType\x12\x16\n" +
@@ -2142,10 +2365,11 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x06filter\x18\x04 \x03(\v2\x1d.tickwire.v1.Join.FilterEntryR\x06filter\x12\x18\n" +
 	"\aoptions\x18\x05 \x01(\fR\aoptions\x12\x18\n" +
 	"\aprivate\x18\x06 \x01(\bR\aprivate\x12 \n" +
-	"\vreservation\x18\a \x01(\tR\vreservation\x1a9\n" +
+	"\vreservation\x18\a \x01(\tR\vreservation\x12!\n" +
+	"\fresume_token\x18\b \x01(\tR\vresumeToken\x1a9\n" +
 	"\vFilterEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xf0\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x81\x03\n" +
 	"\x06Joined\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1b\n" +
 	"\troom_type\x18\x02 \x01(\tR\broomType\x12\x1b\n" +
@@ -2154,7 +2378,12 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\ttick_rate\x18\x05 \x01(\rR\btickRate\x12\x1b\n" +
 	"\tsend_rate\x18\x06 \x01(\rR\bsendRate\x121\n" +
 	"\aplayers\x18\a \x03(\v2\x17.tickwire.v1.PlayerInfoR\aplayers\x12\x12\n" +
-	"\x04data\x18\b \x01(\fR\x04data\"\a\n" +
+	"\x04data\x18\b \x01(\fR\x04data\x12!\n" +
+	"\fresume_token\x18\t \x01(\tR\vresumeToken\x12\x18\n" +
+	"\aresumed\x18\n" +
+	" \x01(\bR\aresumed\x12$\n" +
+	"\x0elast_input_seq\x18\v \x01(\rR\flastInputSeq\x12,\n" +
+	"\x12reconnect_grace_ms\x18\f \x01(\rR\x10reconnectGraceMs\"\a\n" +
 	"\x05Leave\"k\n" +
 	"\x04Left\x12\x17\n" +
 	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x120\n" +
@@ -2180,7 +2409,14 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"PlayerInfo\x12\x1b\n" +
 	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x17\n" +
 	"\auser_id\x18\x02 \x01(\tR\x06userId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"?\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"^\n" +
+	"\vRoomClosing\x12\x17\n" +
+	"\aroom_id\x18\x01 \x01(\tR\x06roomId\x12\x1e\n" +
+	"\vclose_at_ms\x18\x02 \x01(\x01R\tcloseAtMs\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"M\n" +
+	"\x10PlayerConnection\x12\x1b\n" +
+	"\tplayer_id\x18\x01 \x01(\rR\bplayerId\x12\x1c\n" +
+	"\tconnected\x18\x02 \x01(\bR\tconnected\"?\n" +
 	"\fPlayerJoined\x12/\n" +
 	"\x06player\x18\x01 \x01(\v2\x17.tickwire.v1.PlayerInfoR\x06player\"[\n" +
 	"\n" +
@@ -2223,7 +2459,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\fnode_address\x18\x04 \x01(\tR\vnodeAddress*K\n" +
 	"\x0fProtocolVersion\x12 \n" +
 	"\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12PROTOCOL_VERSION_1\x10\x01*\xf0\x03\n" +
+	"\x12PROTOCOL_VERSION_1\x10\x01*\xa6\x04\n" +
 	"\tCloseCode\x12\x1a\n" +
 	"\x16CLOSE_CODE_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1eCLOSE_CODE_UNSUPPORTED_VERSION\x10\xa0\x1f\x12!\n" +
@@ -2239,7 +2475,9 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x1eCLOSE_CODE_RESERVATION_EXPIRED\x10\xab\x1f\x12 \n" +
 	"\x1bCLOSE_CODE_RESERVATION_USED\x10\xac\x1f\x12\x1e\n" +
 	"\x19CLOSE_CODE_ROOM_NOT_FOUND\x10\xad\x1f\x12$\n" +
-	"\x1fCLOSE_CODE_UPSTREAM_UNAVAILABLE\x10\xae\x1f*\xbd\x04\n" +
+	"\x1fCLOSE_CODE_UPSTREAM_UNAVAILABLE\x10\xae\x1f\x12\x19\n" +
+	"\x14CLOSE_CODE_ROOM_LOST\x10\xaf\x1f\x12\x19\n" +
+	"\x14CLOSE_CODE_RECONNECT\x10\xb0\x1f*\xdc\x04\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_MESSAGE\x10\x01\x12!\n" +
@@ -2260,7 +2498,8 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\"ERROR_CODE_MATCHMAKING_UNAVAILABLE\x10\x0f\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x10\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x11\x12\x1e\n" +
-	"\x1aERROR_CODE_UNKNOWN_MESSAGE\x10\x12*\x98\x01\n" +
+	"\x1aERROR_CODE_UNKNOWN_MESSAGE\x10\x12\x12\x1d\n" +
+	"\x19ERROR_CODE_RESUME_REFUSED\x10\x13*\x98\x01\n" +
 	"\vLeaveReason\x12\x1c\n" +
 	"\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LEAVE_REASON_LEFT\x10\x01\x12\x1d\n" +
@@ -2281,7 +2520,7 @@ func file_tickwire_v1_tickwire_proto_rawDescGZIP() []byte {
 }
 
 var file_tickwire_v1_tickwire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tickwire_v1_tickwire_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_tickwire_v1_tickwire_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_tickwire_v1_tickwire_proto_goTypes = []any{
 	(ProtocolVersion)(0),      // 0: tickwire.v1.ProtocolVersion
 	(CloseCode)(0),            // 1: tickwire.v1.CloseCode
@@ -2299,18 +2538,20 @@ var file_tickwire_v1_tickwire_proto_goTypes = []any{
 	(*RoomMessage)(nil),       // 13: tickwire.v1.RoomMessage
 	(*State)(nil),             // 14: tickwire.v1.State
 	(*PlayerInfo)(nil),        // 15: tickwire.v1.PlayerInfo
-	(*PlayerJoined)(nil),      // 16: tickwire.v1.PlayerJoined
-	(*PlayerLeft)(nil),        // 17: tickwire.v1.PlayerLeft
-	(*Ping)(nil),              // 18: tickwire.v1.Ping
-	(*Pong)(nil),              // 19: tickwire.v1.Pong
-	(*Ack)(nil),               // 20: tickwire.v1.Ack
-	(*Error)(nil),             // 21: tickwire.v1.Error
-	(*MatchmakerAdd)(nil),     // 22: tickwire.v1.MatchmakerAdd
-	(*MatchmakerCancel)(nil),  // 23: tickwire.v1.MatchmakerCancel
-	(*MatchmakerMatched)(nil), // 24: tickwire.v1.MatchmakerMatched
-	nil,                       // 25: tickwire.v1.Join.FilterEntry
-	nil,                       // 26: tickwire.v1.MatchmakerAdd.StringPropertiesEntry
-	nil,                       // 27: tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
+	(*RoomClosing)(nil),       // 16: tickwire.v1.RoomClosing
+	(*PlayerConnection)(nil),  // 17: tickwire.v1.PlayerConnection
+	(*PlayerJoined)(nil),      // 18: tickwire.v1.PlayerJoined
+	(*PlayerLeft)(nil),        // 19: tickwire.v1.PlayerLeft
+	(*Ping)(nil),              // 20: tickwire.v1.Ping
+	(*Pong)(nil),              // 21: tickwire.v1.Pong
+	(*Ack)(nil),               // 22: tickwire.v1.Ack
+	(*Error)(nil),             // 23: tickwire.v1.Error
+	(*MatchmakerAdd)(nil),     // 24: tickwire.v1.MatchmakerAdd
+	(*MatchmakerCancel)(nil),  // 25: tickwire.v1.MatchmakerCancel
+	(*MatchmakerMatched)(nil), // 26: tickwire.v1.MatchmakerMatched
+	nil,                       // 27: tickwire.v1.Join.FilterEntry
+	nil,                       // 28: tickwire.v1.MatchmakerAdd.StringPropertiesEntry
+	nil,                       // 29: tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
 }
 var file_tickwire_v1_tickwire_proto_depIdxs = []int32{
 	6,  // 0: tickwire.v1.ClientMessage.hello:type_name -> tickwire.v1.Hello
@@ -2318,35 +2559,37 @@ var file_tickwire_v1_tickwire_proto_depIdxs = []int32{
 	10, // 2: tickwire.v1.ClientMessage.leave:type_name -> tickwire.v1.Leave
 	12, // 3: tickwire.v1.ClientMessage.input:type_name -> tickwire.v1.Input
 	13, // 4: tickwire.v1.ClientMessage.message:type_name -> tickwire.v1.RoomMessage
-	18, // 5: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	20, // 6: tickwire.v1.ClientMessage.ack:type_name -> tickwire.v1.Ack
-	22, // 7: tickwire.v1.ClientMessage.matchmaker_add:type_name -> tickwire.v1.MatchmakerAdd
-	23, // 8: tickwire.v1.ClientMessage.matchmaker_cancel:type_name -> tickwire.v1.MatchmakerCancel
+	20, // 5: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	22, // 6: tickwire.v1.ClientMessage.ack:type_name -> tickwire.v1.Ack
+	24, // 7: tickwire.v1.ClientMessage.matchmaker_add:type_name -> tickwire.v1.MatchmakerAdd
+	25, // 8: tickwire.v1.ClientMessage.matchmaker_cancel:type_name -> tickwire.v1.MatchmakerCancel
 	14, // 9: tickwire.v1.ServerMessage.state:type_name -> tickwire.v1.State
-	19, // 10: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	21, // 10: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
 	13, // 11: tickwire.v1.ServerMessage.message:type_name -> tickwire.v1.RoomMessage
-	16, // 12: tickwire.v1.ServerMessage.player_joined:type_name -> tickwire.v1.PlayerJoined
-	17, // 13: tickwire.v1.ServerMessage.player_left:type_name -> tickwire.v1.PlayerLeft
+	18, // 12: tickwire.v1.ServerMessage.player_joined:type_name -> tickwire.v1.PlayerJoined
+	19, // 13: tickwire.v1.ServerMessage.player_left:type_name -> tickwire.v1.PlayerLeft
 	7,  // 14: tickwire.v1.ServerMessage.welcome:type_name -> tickwire.v1.Welcome
 	9,  // 15: tickwire.v1.ServerMessage.joined:type_name -> tickwire.v1.Joined
 	11, // 16: tickwire.v1.ServerMessage.left:type_name -> tickwire.v1.Left
-	21, // 17: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	24, // 18: tickwire.v1.ServerMessage.matchmaker_matched:type_name -> tickwire.v1.MatchmakerMatched
-	0,  // 19: tickwire.v1.Hello.protocol_version:type_name -> tickwire.v1.ProtocolVersion
-	0,  // 20: tickwire.v1.Welcome.protocol_version:type_name -> tickwire.v1.ProtocolVersion
-	25, // 21: tickwire.v1.Join.filter:type_name -> tickwire.v1.Join.FilterEntry
-	15, // 22: tickwire.v1.Joined.players:type_name -> tickwire.v1.PlayerInfo
-	3,  // 23: tickwire.v1.Left.reason:type_name -> tickwire.v1.LeaveReason
-	15, // 24: tickwire.v1.PlayerJoined.player:type_name -> tickwire.v1.PlayerInfo
-	3,  // 25: tickwire.v1.PlayerLeft.reason:type_name -> tickwire.v1.LeaveReason
-	2,  // 26: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	26, // 27: tickwire.v1.MatchmakerAdd.string_properties:type_name -> tickwire.v1.MatchmakerAdd.StringPropertiesEntry
-	27, // 28: tickwire.v1.MatchmakerAdd.numeric_properties:type_name -> tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	23, // 17: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	26, // 18: tickwire.v1.ServerMessage.matchmaker_matched:type_name -> tickwire.v1.MatchmakerMatched
+	16, // 19: tickwire.v1.ServerMessage.room_closing:type_name -> tickwire.v1.RoomClosing
+	17, // 20: tickwire.v1.ServerMessage.player_connection:type_name -> tickwire.v1.PlayerConnection
+	0,  // 21: tickwire.v1.Hello.protocol_version:type_name -> tickwire.v1.ProtocolVersion
+	0,  // 22: tickwire.v1.Welcome.protocol_version:type_name -> tickwire.v1.ProtocolVersion
+	27, // 23: tickwire.v1.Join.filter:type_name -> tickwire.v1.Join.FilterEntry
+	15, // 24: tickwire.v1.Joined.players:type_name -> tickwire.v1.PlayerInfo
+	3,  // 25: tickwire.v1.Left.reason:type_name -> tickwire.v1.LeaveReason
+	15, // 26: tickwire.v1.PlayerJoined.player:type_name -> tickwire.v1.PlayerInfo
+	3,  // 27: tickwire.v1.PlayerLeft.reason:type_name -> tickwire.v1.LeaveReason
+	2,  // 28: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	28, // 29: tickwire.v1.MatchmakerAdd.string_properties:type_name -> tickwire.v1.MatchmakerAdd.StringPropertiesEntry
+	29, // 30: tickwire.v1.MatchmakerAdd.numeric_properties:type_name -> tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_tickwire_proto_init() }
@@ -2376,15 +2619,17 @@ func file_tickwire_v1_tickwire_proto_init() {
 		(*ServerMessage_Left)(nil),
 		(*ServerMessage_Error)(nil),
 		(*ServerMessage_MatchmakerMatched)(nil),
+		(*ServerMessage_RoomClosing)(nil),
+		(*ServerMessage_PlayerConnection)(nil),
 	}
-	file_tickwire_v1_tickwire_proto_msgTypes[15].OneofWrappers = []any{}
+	file_tickwire_v1_tickwire_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_tickwire_proto_rawDesc), len(file_tickwire_v1_tickwire_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

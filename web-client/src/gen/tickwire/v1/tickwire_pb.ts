@@ -27,7 +27,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file tickwire/v1/tickwire.proto.
  */
 export const file_tickwire_v1_tickwire: GenFile = /*@__PURE__*/
-  fileDesc("Chp0aWNrd2lyZS92MS90aWNrd2lyZS5wcm90bxILdGlja3dpcmUudjEioAMKDUNsaWVudE1lc3NhZ2USEgoKcmVxdWVzdF9pZBgBIAEoDRIjCgVoZWxsbxgCIAEoCzISLnRpY2t3aXJlLnYxLkhlbGxvSAASIQoEam9pbhgDIAEoCzIRLnRpY2t3aXJlLnYxLkpvaW5IABIjCgVsZWF2ZRgEIAEoCzISLnRpY2t3aXJlLnYxLkxlYXZlSAASIwoFaW5wdXQYBSABKAsyEi50aWNrd2lyZS52MS5JbnB1dEgAEisKB21lc3NhZ2UYBiABKAsyGC50aWNrd2lyZS52MS5Sb29tTWVzc2FnZUgAEiEKBHBpbmcYByABKAsyES50aWNrd2lyZS52MS5QaW5nSAASHwoDYWNrGAggASgLMhAudGlja3dpcmUudjEuQWNrSAASNAoObWF0Y2htYWtlcl9hZGQYCSABKAsyGi50aWNrd2lyZS52MS5NYXRjaG1ha2VyQWRkSAASOgoRbWF0Y2htYWtlcl9jYW5jZWwYCiABKAsyHS50aWNrd2lyZS52MS5NYXRjaG1ha2VyQ2FuY2VsSABCBgoEa2luZCLaAwoNU2VydmVyTWVzc2FnZRIjCgVzdGF0ZRgBIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRlSAASIQoEcG9uZxgCIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIrCgdtZXNzYWdlGAMgASgLMhgudGlja3dpcmUudjEuUm9vbU1lc3NhZ2VIABIyCg1wbGF5ZXJfam9pbmVkGAQgASgLMhkudGlja3dpcmUudjEuUGxheWVySm9pbmVkSAASLgoLcGxheWVyX2xlZnQYBSABKAsyFy50aWNrd2lyZS52MS5QbGF5ZXJMZWZ0SAASJwoHd2VsY29tZRgGIAEoCzIULnRpY2t3aXJlLnYxLldlbGNvbWVIABIlCgZqb2luZWQYByABKAsyEy50aWNrd2lyZS52MS5Kb2luZWRIABIhCgRsZWZ0GAggASgLMhEudGlja3dpcmUudjEuTGVmdEgAEiMKBWVycm9yGAkgASgLMhIudGlja3dpcmUudjEuRXJyb3JIABI8ChJtYXRjaG1ha2VyX21hdGNoZWQYCiABKAsyHi50aWNrd2lyZS52MS5NYXRjaG1ha2VyTWF0Y2hlZEgAEhIKCnJlcXVlc3RfaWQYDyABKA1CBgoEa2luZCKCAQoFSGVsbG8SNgoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDjIcLnRpY2t3aXJlLnYxLlByb3RvY29sVmVyc2lvbhINCgV0b2tlbhgCIAEoCRIMCgRuYW1lGAMgASgJEg4KBmNsaWVudBgEIAEoCRIUCgxyZXN1bWVfdG9rZW4YBSABKAkijwEKB1dlbGNvbWUSNgoQcHJvdG9jb2xfdmVyc2lvbhgBIAEoDjIcLnRpY2t3aXJlLnYxLlByb3RvY29sVmVyc2lvbhISCgpzZXNzaW9uX2lkGAIgASgJEhYKDnNlcnZlcl90aW1lX21zGAMgASgBEg8KB25vZGVfaWQYBCABKAkSDwoHdXNlcl9pZBgFIAEoCSLPAQoESm9pbhIPCgdyb29tX2lkGAEgASgJEhEKCXJvb21fdHlwZRgCIAEoCRIOCgZjcmVhdGUYAyABKAgSLQoGZmlsdGVyGAQgAygLMh0udGlja3dpcmUudjEuSm9pbi5GaWx0ZXJFbnRyeRIPCgdvcHRpb25zGAUgASgMEg8KB3ByaXZhdGUYBiABKAgSEwoLcmVzZXJ2YXRpb24YByABKAkaLQoLRmlsdGVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKrAQoGSm9pbmVkEg8KB3Jvb21faWQYASABKAkSEQoJcm9vbV90eXBlGAIgASgJEhEKCXBsYXllcl9pZBgDIAEoDRIMCgR0aWNrGAQgASgNEhEKCXRpY2tfcmF0ZRgFIAEoDRIRCglzZW5kX3JhdGUYBiABKA0SKAoHcGxheWVycxgHIAMoCzIXLnRpY2t3aXJlLnYxLlBsYXllckluZm8SDAoEZGF0YRgIIAEoDCIHCgVMZWF2ZSJSCgRMZWZ0Eg8KB3Jvb21faWQYASABKAkSKAoGcmVhc29uGAIgASgOMhgudGlja3dpcmUudjEuTGVhdmVSZWFzb24SDwoHbWVzc2FnZRgDIAEoCSJICgVJbnB1dBILCgNzZXEYASABKA0SEAoIYWNrX3RpY2sYAiABKA0SDwoHcGF5bG9hZBgDIAEoDBIPCgdyb29tX2lkGAQgASgJImMKC1Jvb21NZXNzYWdlEg8KB3BheWxvYWQYAiABKAwSDwoHcm9vbV9pZBgDIAEoCRITCgtmcm9tX3BsYXllchgEIAEoDRIRCgl0eXBlX25hbWUYBSABKAlKBAgBEAJSBHR5cGUiVQoFU3RhdGUSDAoEdGljaxgBIAEoDRIVCg1iYXNlbGluZV90aWNrGAIgASgNEhYKDmxhc3RfaW5wdXRfc2VxGAMgASgNEg8KB3BheWxvYWQYBCABKAwiPgoKUGxheWVySW5mbxIRCglwbGF5ZXJfaWQYASABKA0SDwoHdXNlcl9pZBgCIAEoCRIMCgRuYW1lGAMgASgJIjcKDFBsYXllckpvaW5lZBInCgZwbGF5ZXIYASABKAsyFy50aWNrd2lyZS52MS5QbGF5ZXJJbmZvIkkKClBsYXllckxlZnQSEQoJcGxheWVyX2lkGAEgASgNEigKBnJlYXNvbhgCIAEoDjIYLnRpY2t3aXJlLnYxLkxlYXZlUmVhc29uIkcKBFBpbmcSFgoOY2xpZW50X3RpbWVfbXMYASABKAESDgoGcnR0X21zGAIgASgCEhcKD2ludGVycF9kZWxheV9tcxgDIAEoAiJmCgRQb25nEhYKDmNsaWVudF90aW1lX21zGAEgASgBEhYKDnNlcnZlcl90aW1lX21zGAIgASgBEgwKBHRpY2sYAyABKA0SFAoHaG9sZF9tcxgEIAEoAUgAiAEBQgoKCF9ob2xkX21zIhMKA0FjaxIMCgR0aWNrGAEgASgNIj4KBUVycm9yEiQKBGNvZGUYASABKA4yFi50aWNrd2lyZS52MS5FcnJvckNvZGUSDwoHbWVzc2FnZRgCIAEoCSK8AgoNTWF0Y2htYWtlckFkZBINCgVxdWV1ZRgBIAEoCRJLChFzdHJpbmdfcHJvcGVydGllcxgCIAMoCzIwLnRpY2t3aXJlLnYxLk1hdGNobWFrZXJBZGQuU3RyaW5nUHJvcGVydGllc0VudHJ5Ek0KEm51bWVyaWNfcHJvcGVydGllcxgDIAMoCzIxLnRpY2t3aXJlLnYxLk1hdGNobWFrZXJBZGQuTnVtZXJpY1Byb3BlcnRpZXNFbnRyeRINCgVwYXJ0eRgEIAMoCRo3ChVTdHJpbmdQcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARo4ChZOdW1lcmljUHJvcGVydGllc0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAToCOAEiJQoQTWF0Y2htYWtlckNhbmNlbBIRCgl0aWNrZXRfaWQYASABKAkiYgoRTWF0Y2htYWtlck1hdGNoZWQSEQoJdGlja2V0X2lkGAEgASgJEg8KB3Jvb21faWQYAiABKAkSEwoLcmVzZXJ2YXRpb24YAyABKAkSFAoMbm9kZV9hZGRyZXNzGAQgASgJKksKD1Byb3RvY29sVmVyc2lvbhIgChxQUk9UT0NPTF9WRVJTSU9OX1VOU1BFQ0lGSUVEEAASFgoSUFJPVE9DT0xfVkVSU0lPTl8xEAEq8AMKCUNsb3NlQ29kZRIaChZDTE9TRV9DT0RFX1VOU1BFQ0lGSUVEEAASIwoeQ0xPU0VfQ09ERV9VTlNVUFBPUlRFRF9WRVJTSU9OEKAfEiEKHENMT1NFX0NPREVfSEFORFNIQUtFX1RJTUVPVVQQoR8SHwoaQ0xPU0VfQ09ERV9UT09fTUFOWV9FUlJPUlMQoh8SHAoXQ0xPU0VfQ09ERV9SQVRFX0xJTUlURUQQox8SHAoXQ0xPU0VfQ09ERV9VTkFVVEhPUklaRUQQpB8SHQoYQ0xPU0VfQ09ERV9TTE9XX0NPTlNVTUVSEKUfEhYKEUNMT1NFX0NPREVfS0lDS0VEEKYfEhsKFkNMT1NFX0NPREVfUk9PTV9DTE9TRUQQpx8SHAoXQ0xPU0VfQ09ERV9JRExFX1RJTUVPVVQQqB8SIwoeQ0xPU0VfQ09ERV9SRVNFUlZBVElPTl9JTlZBTElEEKofEiMKHkNMT1NFX0NPREVfUkVTRVJWQVRJT05fRVhQSVJFRBCrHxIgChtDTE9TRV9DT0RFX1JFU0VSVkFUSU9OX1VTRUQQrB8SHgoZQ0xPU0VfQ09ERV9ST09NX05PVF9GT1VORBCtHxIkCh9DTE9TRV9DT0RFX1VQU1RSRUFNX1VOQVZBSUxBQkxFEK4fKr0ECglFcnJvckNvZGUSGgoWRVJST1JfQ09ERV9VTlNQRUNJRklFRBAAEhoKFkVSUk9SX0NPREVfQkFEX01FU1NBR0UQARIhCh1FUlJPUl9DT0RFX0hBTkRTSEFLRV9SRVFVSVJFRBACEhoKFkVSUk9SX0NPREVfTk9UX0lOX1JPT00QAxIZChVFUlJPUl9DT0RFX1dST05HX1JPT00QBBIgChxFUlJPUl9DT0RFX1VOS05PV05fUk9PTV9UWVBFEAUSHQoZRVJST1JfQ09ERV9ST09NX05PVF9GT1VORBAGEhgKFEVSUk9SX0NPREVfUk9PTV9GVUxMEAcSGgoWRVJST1JfQ09ERV9ST09NX0xPQ0tFRBAIEhwKGEVSUk9SX0NPREVfSk9JTl9SRUpFQ1RFRBAJEh4KGkVSUk9SX0NPREVfQUxSRUFEWV9JTl9ST09NEAoSGwoXRVJST1JfQ09ERV9SQVRFX0xJTUlURUQQCxIYChRFUlJPUl9DT0RFX1JPT01fQlVTWRAMEhwKGEVSUk9SX0NPREVfSU5WQUxJRF9JTlBVVBANEhcKE0VSUk9SX0NPREVfRFJBSU5JTkcQDhImCiJFUlJPUl9DT0RFX01BVENITUFLSU5HX1VOQVZBSUxBQkxFEA8SGgoWRVJST1JfQ09ERV9CQURfUkVRVUVTVBAQEhcKE0VSUk9SX0NPREVfSU5URVJOQUwQERIeChpFUlJPUl9DT0RFX1VOS05PV05fTUVTU0FHRRASKpgBCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIXChNMRUFWRV9SRUFTT05fS0lDS0VEEAMSHAoYTEVBVkVfUkVBU09OX1JPT01fQ0xPU0VEEARCO1o5Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM");
+  fileDesc("Chp0aWNrd2lyZS92MS90aWNrd2lyZS5wcm90bxILdGlja3dpcmUudjEioAMKDUNsaWVudE1lc3NhZ2USEgoKcmVxdWVzdF9pZBgBIAEoDRIjCgVoZWxsbxgCIAEoCzISLnRpY2t3aXJlLnYxLkhlbGxvSAASIQoEam9pbhgDIAEoCzIRLnRpY2t3aXJlLnYxLkpvaW5IABIjCgVsZWF2ZRgEIAEoCzISLnRpY2t3aXJlLnYxLkxlYXZlSAASIwoFaW5wdXQYBSABKAsyEi50aWNrd2lyZS52MS5JbnB1dEgAEisKB21lc3NhZ2UYBiABKAsyGC50aWNrd2lyZS52MS5Sb29tTWVzc2FnZUgAEiEKBHBpbmcYByABKAsyES50aWNrd2lyZS52MS5QaW5nSAASHwoDYWNrGAggASgLMhAudGlja3dpcmUudjEuQWNrSAASNAoObWF0Y2htYWtlcl9hZGQYCSABKAsyGi50aWNrd2lyZS52MS5NYXRjaG1ha2VyQWRkSAASOgoRbWF0Y2htYWtlcl9jYW5jZWwYCiABKAsyHS50aWNrd2lyZS52MS5NYXRjaG1ha2VyQ2FuY2VsSABCBgoEa2luZCLIBAoNU2VydmVyTWVzc2FnZRIjCgVzdGF0ZRgBIAEoCzISLnRpY2t3aXJlLnYxLlN0YXRlSAASIQoEcG9uZxgCIAEoCzIRLnRpY2t3aXJlLnYxLlBvbmdIABIrCgdtZXNzYWdlGAMgASgLMhgudGlja3dpcmUudjEuUm9vbU1lc3NhZ2VIABIyCg1wbGF5ZXJfam9pbmVkGAQgASgLMhkudGlja3dpcmUudjEuUGxheWVySm9pbmVkSAASLgoLcGxheWVyX2xlZnQYBSABKAsyFy50aWNrd2lyZS52MS5QbGF5ZXJMZWZ0SAASJwoHd2VsY29tZRgGIAEoCzIULnRpY2t3aXJlLnYxLldlbGNvbWVIABIlCgZqb2luZWQYByABKAsyEy50aWNrd2lyZS52MS5Kb2luZWRIABIhCgRsZWZ0GAggASgLMhEudGlja3dpcmUudjEuTGVmdEgAEiMKBWVycm9yGAkgASgLMhIudGlja3dpcmUudjEuRXJyb3JIABI8ChJtYXRjaG1ha2VyX21hdGNoZWQYCiABKAsyHi50aWNrd2lyZS52MS5NYXRjaG1ha2VyTWF0Y2hlZEgAEjAKDHJvb21fY2xvc2luZxgLIAEoCzIYLnRpY2t3aXJlLnYxLlJvb21DbG9zaW5nSAASOgoRcGxheWVyX2Nvbm5lY3Rpb24YDCABKAsyHS50aWNrd2lyZS52MS5QbGF5ZXJDb25uZWN0aW9uSAASEgoKcmVxdWVzdF9pZBgPIAEoDUIGCgRraW5kIoIBCgVIZWxsbxI2ChBwcm90b2NvbF92ZXJzaW9uGAEgASgOMhwudGlja3dpcmUudjEuUHJvdG9jb2xWZXJzaW9uEg0KBXRva2VuGAIgASgJEgwKBG5hbWUYAyABKAkSDgoGY2xpZW50GAQgASgJEhQKDHJlc3VtZV90b2tlbhgFIAEoCSKPAQoHV2VsY29tZRI2ChBwcm90b2NvbF92ZXJzaW9uGAEgASgOMhwudGlja3dpcmUudjEuUHJvdG9jb2xWZXJzaW9uEhIKCnNlc3Npb25faWQYAiABKAkSFgoOc2VydmVyX3RpbWVfbXMYAyABKAESDwoHbm9kZV9pZBgEIAEoCRIPCgd1c2VyX2lkGAUgASgJIuUBCgRKb2luEg8KB3Jvb21faWQYASABKAkSEQoJcm9vbV90eXBlGAIgASgJEg4KBmNyZWF0ZRgDIAEoCBItCgZmaWx0ZXIYBCADKAsyHS50aWNrd2lyZS52MS5Kb2luLkZpbHRlckVudHJ5Eg8KB29wdGlvbnMYBSABKAwSDwoHcHJpdmF0ZRgGIAEoCBITCgtyZXNlcnZhdGlvbhgHIAEoCRIUCgxyZXN1bWVfdG9rZW4YCCABKAkaLQoLRmlsdGVyRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKGAgoGSm9pbmVkEg8KB3Jvb21faWQYASABKAkSEQoJcm9vbV90eXBlGAIgASgJEhEKCXBsYXllcl9pZBgDIAEoDRIMCgR0aWNrGAQgASgNEhEKCXRpY2tfcmF0ZRgFIAEoDRIRCglzZW5kX3JhdGUYBiABKA0SKAoHcGxheWVycxgHIAMoCzIXLnRpY2t3aXJlLnYxLlBsYXllckluZm8SDAoEZGF0YRgIIAEoDBIUCgxyZXN1bWVfdG9rZW4YCSABKAkSDwoHcmVzdW1lZBgKIAEoCBIWCg5sYXN0X2lucHV0X3NlcRgLIAEoDRIaChJyZWNvbm5lY3RfZ3JhY2VfbXMYDCABKA0iBwoFTGVhdmUiUgoETGVmdBIPCgdyb29tX2lkGAEgASgJEigKBnJlYXNvbhgCIAEoDjIYLnRpY2t3aXJlLnYxLkxlYXZlUmVhc29uEg8KB21lc3NhZ2UYAyABKAkiSAoFSW5wdXQSCwoDc2VxGAEgASgNEhAKCGFja190aWNrGAIgASgNEg8KB3BheWxvYWQYAyABKAwSDwoHcm9vbV9pZBgEIAEoCSJjCgtSb29tTWVzc2FnZRIPCgdwYXlsb2FkGAIgASgMEg8KB3Jvb21faWQYAyABKAkSEwoLZnJvbV9wbGF5ZXIYBCABKA0SEQoJdHlwZV9uYW1lGAUgASgJSgQIARACUgR0eXBlIlUKBVN0YXRlEgwKBHRpY2sYASABKA0SFQoNYmFzZWxpbmVfdGljaxgCIAEoDRIWCg5sYXN0X2lucHV0X3NlcRgDIAEoDRIPCgdwYXlsb2FkGAQgASgMIj4KClBsYXllckluZm8SEQoJcGxheWVyX2lkGAEgASgNEg8KB3VzZXJfaWQYAiABKAkSDAoEbmFtZRgDIAEoCSJDCgtSb29tQ2xvc2luZxIPCgdyb29tX2lkGAEgASgJEhMKC2Nsb3NlX2F0X21zGAIgASgBEg4KBnJlYXNvbhgDIAEoCSI4ChBQbGF5ZXJDb25uZWN0aW9uEhEKCXBsYXllcl9pZBgBIAEoDRIRCgljb25uZWN0ZWQYAiABKAgiNwoMUGxheWVySm9pbmVkEicKBnBsYXllchgBIAEoCzIXLnRpY2t3aXJlLnYxLlBsYXllckluZm8iSQoKUGxheWVyTGVmdBIRCglwbGF5ZXJfaWQYASABKA0SKAoGcmVhc29uGAIgASgOMhgudGlja3dpcmUudjEuTGVhdmVSZWFzb24iRwoEUGluZxIWCg5jbGllbnRfdGltZV9tcxgBIAEoARIOCgZydHRfbXMYAiABKAISFwoPaW50ZXJwX2RlbGF5X21zGAMgASgCImYKBFBvbmcSFgoOY2xpZW50X3RpbWVfbXMYASABKAESFgoOc2VydmVyX3RpbWVfbXMYAiABKAESDAoEdGljaxgDIAEoDRIUCgdob2xkX21zGAQgASgBSACIAQFCCgoIX2hvbGRfbXMiEwoDQWNrEgwKBHRpY2sYASABKA0iPgoFRXJyb3ISJAoEY29kZRgBIAEoDjIWLnRpY2t3aXJlLnYxLkVycm9yQ29kZRIPCgdtZXNzYWdlGAIgASgJIrwCCg1NYXRjaG1ha2VyQWRkEg0KBXF1ZXVlGAEgASgJEksKEXN0cmluZ19wcm9wZXJ0aWVzGAIgAygLMjAudGlja3dpcmUudjEuTWF0Y2htYWtlckFkZC5TdHJpbmdQcm9wZXJ0aWVzRW50cnkSTQoSbnVtZXJpY19wcm9wZXJ0aWVzGAMgAygLMjEudGlja3dpcmUudjEuTWF0Y2htYWtlckFkZC5OdW1lcmljUHJvcGVydGllc0VudHJ5Eg0KBXBhcnR5GAQgAygJGjcKFVN0cmluZ1Byb3BlcnRpZXNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBGjgKFk51bWVyaWNQcm9wZXJ0aWVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgBOgI4ASIlChBNYXRjaG1ha2VyQ2FuY2VsEhEKCXRpY2tldF9pZBgBIAEoCSJiChFNYXRjaG1ha2VyTWF0Y2hlZBIRCgl0aWNrZXRfaWQYASABKAkSDwoHcm9vbV9pZBgCIAEoCRITCgtyZXNlcnZhdGlvbhgDIAEoCRIUCgxub2RlX2FkZHJlc3MYBCABKAkqSwoPUHJvdG9jb2xWZXJzaW9uEiAKHFBST1RPQ09MX1ZFUlNJT05fVU5TUEVDSUZJRUQQABIWChJQUk9UT0NPTF9WRVJTSU9OXzEQASqmBAoJQ2xvc2VDb2RlEhoKFkNMT1NFX0NPREVfVU5TUEVDSUZJRUQQABIjCh5DTE9TRV9DT0RFX1VOU1VQUE9SVEVEX1ZFUlNJT04QoB8SIQocQ0xPU0VfQ09ERV9IQU5EU0hBS0VfVElNRU9VVBChHxIfChpDTE9TRV9DT0RFX1RPT19NQU5ZX0VSUk9SUxCiHxIcChdDTE9TRV9DT0RFX1JBVEVfTElNSVRFRBCjHxIcChdDTE9TRV9DT0RFX1VOQVVUSE9SSVpFRBCkHxIdChhDTE9TRV9DT0RFX1NMT1dfQ09OU1VNRVIQpR8SFgoRQ0xPU0VfQ09ERV9LSUNLRUQQph8SGwoWQ0xPU0VfQ09ERV9ST09NX0NMT1NFRBCnHxIcChdDTE9TRV9DT0RFX0lETEVfVElNRU9VVBCoHxIjCh5DTE9TRV9DT0RFX1JFU0VSVkFUSU9OX0lOVkFMSUQQqh8SIwoeQ0xPU0VfQ09ERV9SRVNFUlZBVElPTl9FWFBJUkVEEKsfEiAKG0NMT1NFX0NPREVfUkVTRVJWQVRJT05fVVNFRBCsHxIeChlDTE9TRV9DT0RFX1JPT01fTk9UX0ZPVU5EEK0fEiQKH0NMT1NFX0NPREVfVVBTVFJFQU1fVU5BVkFJTEFCTEUQrh8SGQoUQ0xPU0VfQ09ERV9ST09NX0xPU1QQrx8SGQoUQ0xPU0VfQ09ERV9SRUNPTk5FQ1QQsB8q3AQKCUVycm9yQ29kZRIaChZFUlJPUl9DT0RFX1VOU1BFQ0lGSUVEEAASGgoWRVJST1JfQ09ERV9CQURfTUVTU0FHRRABEiEKHUVSUk9SX0NPREVfSEFORFNIQUtFX1JFUVVJUkVEEAISGgoWRVJST1JfQ09ERV9OT1RfSU5fUk9PTRADEhkKFUVSUk9SX0NPREVfV1JPTkdfUk9PTRAEEiAKHEVSUk9SX0NPREVfVU5LTk9XTl9ST09NX1RZUEUQBRIdChlFUlJPUl9DT0RFX1JPT01fTk9UX0ZPVU5EEAYSGAoURVJST1JfQ09ERV9ST09NX0ZVTEwQBxIaChZFUlJPUl9DT0RFX1JPT01fTE9DS0VEEAgSHAoYRVJST1JfQ09ERV9KT0lOX1JFSkVDVEVEEAkSHgoaRVJST1JfQ09ERV9BTFJFQURZX0lOX1JPT00QChIbChdFUlJPUl9DT0RFX1JBVEVfTElNSVRFRBALEhgKFEVSUk9SX0NPREVfUk9PTV9CVVNZEAwSHAoYRVJST1JfQ09ERV9JTlZBTElEX0lOUFVUEA0SFwoTRVJST1JfQ09ERV9EUkFJTklORxAOEiYKIkVSUk9SX0NPREVfTUFUQ0hNQUtJTkdfVU5BVkFJTEFCTEUQDxIaChZFUlJPUl9DT0RFX0JBRF9SRVFVRVNUEBASFwoTRVJST1JfQ09ERV9JTlRFUk5BTBAREh4KGkVSUk9SX0NPREVfVU5LTk9XTl9NRVNTQUdFEBISHQoZRVJST1JfQ09ERV9SRVNVTUVfUkVGVVNFRBATKpgBCgtMZWF2ZVJlYXNvbhIcChhMRUFWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIVChFMRUFWRV9SRUFTT05fTEVGVBABEh0KGUxFQVZFX1JFQVNPTl9ESVNDT05ORUNURUQQAhIXChNMRUFWRV9SRUFTT05fS0lDS0VEEAMSHAoYTEVBVkVfUkVBU09OX1JPT01fQ0xPU0VEEARCO1o5Z2l0aHViLmNvbS90aWNrd2lyZS90aWNrd2lyZS9wcm90by90aWNrd2lyZS92MTt0aWNrd2lyZXYxYgZwcm90bzM");
 
 /**
  * ClientMessage is the only message a client sends.
@@ -180,6 +180,18 @@ export type ServerMessage = Message<"tickwire.v1.ServerMessage"> & {
      */
     value: MatchmakerMatched;
     case: "matchmakerMatched";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.RoomClosing room_closing = 11;
+     */
+    value: RoomClosing;
+    case: "roomClosing";
+  } | {
+    /**
+     * @generated from field: tickwire.v1.PlayerConnection player_connection = 12;
+     */
+    value: PlayerConnection;
+    case: "playerConnection";
   } | { case: undefined; value?: undefined };
 
   /**
@@ -230,7 +242,8 @@ export type Hello = Message<"tickwire.v1.Hello"> & {
   client: string;
 
   /**
-   * Reserved for seat resume after reconnect.
+   * Unused: a seat is resumed with Join.resume_token, which is routed to
+   * the room's node like any join.
    *
    * @generated from field: string resume_token = 5;
    */
@@ -342,6 +355,16 @@ export type Join = Message<"tickwire.v1.Join"> & {
    * @generated from field: string reservation = 7;
    */
   reservation: string;
+
+  /**
+   * Resume a seat after a lost connection: the token of the last Joined.
+   * The other fields are ignored. The reply is Joined with resumed set and
+   * a new token (every token is single-use), then a full state; a refusal
+   * is ERROR_CODE_RESUME_REFUSED.
+   *
+   * @generated from field: string resume_token = 8;
+   */
+  resumeToken: string;
 };
 
 /**
@@ -408,6 +431,38 @@ export type Joined = Message<"tickwire.v1.Joined"> & {
    * @generated from field: bytes data = 8;
    */
   data: Uint8Array;
+
+  /**
+   * Signed, single-use token that resumes this seat (Join.resume_token)
+   * after a lost connection, through any node, while the room type's
+   * reconnection grace runs. Every Joined carries a new one.
+   *
+   * @generated from field: string resume_token = 9;
+   */
+  resumeToken: string;
+
+  /**
+   * This Joined resumed a seat (same player id); the states that follow
+   * start with a full snapshot.
+   *
+   * @generated from field: bool resumed = 10;
+   */
+  resumed: boolean;
+
+  /**
+   * The newest input sequence number of this player the room processed
+   * (on a resume: continue from here).
+   *
+   * @generated from field: uint32 last_input_seq = 11;
+   */
+  lastInputSeq: number;
+
+  /**
+   * How long a lost connection keeps the seat, in milliseconds (0: none).
+   *
+   * @generated from field: uint32 reconnect_grace_ms = 12;
+   */
+  reconnectGraceMs: number;
 };
 
 /**
@@ -624,6 +679,64 @@ export const PlayerInfoSchema: GenMessage<PlayerInfo> = /*@__PURE__*/
   messageDesc(file_tickwire_v1_tickwire, 11);
 
 /**
+ * RoomClosing tells the players of a room that it will close (the node is
+ * shutting down), and when.
+ *
+ * @generated from message tickwire.v1.RoomClosing
+ */
+export type RoomClosing = Message<"tickwire.v1.RoomClosing"> & {
+  /**
+   * @generated from field: string room_id = 1;
+   */
+  roomId: string;
+
+  /**
+   * When the room closes at the latest, server wall clock, milliseconds
+   * since the Unix epoch.
+   *
+   * @generated from field: double close_at_ms = 2;
+   */
+  closeAtMs: number;
+
+  /**
+   * @generated from field: string reason = 3;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message tickwire.v1.RoomClosing.
+ * Use `create(RoomClosingSchema)` to create a new message.
+ */
+export const RoomClosingSchema: GenMessage<RoomClosing> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_tickwire, 12);
+
+/**
+ * PlayerConnection tells the others in the room that a player's connection
+ * was lost (its seat is kept for the reconnection grace) or is back.
+ *
+ * @generated from message tickwire.v1.PlayerConnection
+ */
+export type PlayerConnection = Message<"tickwire.v1.PlayerConnection"> & {
+  /**
+   * @generated from field: uint32 player_id = 1;
+   */
+  playerId: number;
+
+  /**
+   * @generated from field: bool connected = 2;
+   */
+  connected: boolean;
+};
+
+/**
+ * Describes the message tickwire.v1.PlayerConnection.
+ * Use `create(PlayerConnectionSchema)` to create a new message.
+ */
+export const PlayerConnectionSchema: GenMessage<PlayerConnection> = /*@__PURE__*/
+  messageDesc(file_tickwire_v1_tickwire, 13);
+
+/**
  * PlayerJoined is sent to the others in the room when a player joins.
  *
  * @generated from message tickwire.v1.PlayerJoined
@@ -640,7 +753,7 @@ export type PlayerJoined = Message<"tickwire.v1.PlayerJoined"> & {
  * Use `create(PlayerJoinedSchema)` to create a new message.
  */
 export const PlayerJoinedSchema: GenMessage<PlayerJoined> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 12);
+  messageDesc(file_tickwire_v1_tickwire, 14);
 
 /**
  * PlayerLeft is sent to the others in the room when a player leaves.
@@ -664,7 +777,7 @@ export type PlayerLeft = Message<"tickwire.v1.PlayerLeft"> & {
  * Use `create(PlayerLeftSchema)` to create a new message.
  */
 export const PlayerLeftSchema: GenMessage<PlayerLeft> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 13);
+  messageDesc(file_tickwire_v1_tickwire, 15);
 
 /**
  * Ping measures round trip time and clock offset. The server answers at once
@@ -701,7 +814,7 @@ export type Ping = Message<"tickwire.v1.Ping"> & {
  * Use `create(PingSchema)` to create a new message.
  */
 export const PingSchema: GenMessage<Ping> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 14);
+  messageDesc(file_tickwire_v1_tickwire, 16);
 
 /**
  * Pong answers Ping.
@@ -750,7 +863,7 @@ export type Pong = Message<"tickwire.v1.Pong"> & {
  * Use `create(PongSchema)` to create a new message.
  */
 export const PongSchema: GenMessage<Pong> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 15);
+  messageDesc(file_tickwire_v1_tickwire, 17);
 
 /**
  * Ack acknowledges the state of a tick. Over WebSocket the server takes the
@@ -771,7 +884,7 @@ export type Ack = Message<"tickwire.v1.Ack"> & {
  * Use `create(AckSchema)` to create a new message.
  */
 export const AckSchema: GenMessage<Ack> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 16);
+  messageDesc(file_tickwire_v1_tickwire, 18);
 
 /**
  * Error reports a refused or failed request.
@@ -795,7 +908,7 @@ export type Error = Message<"tickwire.v1.Error"> & {
  * Use `create(ErrorSchema)` to create a new message.
  */
 export const ErrorSchema: GenMessage<Error> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 17);
+  messageDesc(file_tickwire_v1_tickwire, 19);
 
 /**
  * MatchmakerAdd puts a ticket into a matchmaking queue.
@@ -833,7 +946,7 @@ export type MatchmakerAdd = Message<"tickwire.v1.MatchmakerAdd"> & {
  * Use `create(MatchmakerAddSchema)` to create a new message.
  */
 export const MatchmakerAddSchema: GenMessage<MatchmakerAdd> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 18);
+  messageDesc(file_tickwire_v1_tickwire, 20);
 
 /**
  * MatchmakerCancel withdraws a ticket.
@@ -852,7 +965,7 @@ export type MatchmakerCancel = Message<"tickwire.v1.MatchmakerCancel"> & {
  * Use `create(MatchmakerCancelSchema)` to create a new message.
  */
 export const MatchmakerCancelSchema: GenMessage<MatchmakerCancel> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 19);
+  messageDesc(file_tickwire_v1_tickwire, 21);
 
 /**
  * MatchmakerMatched tells a client its ticket formed a match.
@@ -890,7 +1003,7 @@ export type MatchmakerMatched = Message<"tickwire.v1.MatchmakerMatched"> & {
  * Use `create(MatchmakerMatchedSchema)` to create a new message.
  */
 export const MatchmakerMatchedSchema: GenMessage<MatchmakerMatched> = /*@__PURE__*/
-  messageDesc(file_tickwire_v1_tickwire, 20);
+  messageDesc(file_tickwire_v1_tickwire, 22);
 
 /**
  * ProtocolVersion is sent in Hello and Welcome.
@@ -1034,6 +1147,23 @@ export enum CloseCode {
    * @generated from enum value: CLOSE_CODE_UPSTREAM_UNAVAILABLE = 4014;
    */
   UPSTREAM_UNAVAILABLE = 4014,
+
+  /**
+   * The room this connection played in is gone with its node (it crashed or
+   * was killed). Seats cannot be resumed: join again (matchmake afresh).
+   *
+   * @generated from enum value: CLOSE_CODE_ROOM_LOST = 4015;
+   */
+  ROOM_LOST = 4015,
+
+  /**
+   * This node is going away (draining) but the room lives on another node:
+   * reconnect at once (through the load balancer) and resume the seat with
+   * Join.resume_token.
+   *
+   * @generated from enum value: CLOSE_CODE_RECONNECT = 4016;
+   */
+  RECONNECT = 4016,
 }
 
 /**
@@ -1180,6 +1310,16 @@ export enum ErrorCode {
    * @generated from enum value: ERROR_CODE_UNKNOWN_MESSAGE = 18;
    */
   UNKNOWN_MESSAGE = 18,
+
+  /**
+   * A Join.resume_token was refused; the message says why: "invalid"
+   * (forged, tampered or malformed), "expired", "used" (an older token of a
+   * seat that was resumed since), "seat gone" (the grace ended, or the room
+   * closed). The client joins afresh.
+   *
+   * @generated from enum value: ERROR_CODE_RESUME_REFUSED = 19;
+   */
+  RESUME_REFUSED = 19,
 }
 
 /**
