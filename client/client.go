@@ -184,8 +184,18 @@ func (c *Client) JoinWithReservation(ctx context.Context, reservation string) (*
 	return c.join(ctx, &tickwirev1.Join{Reservation: reservation})
 }
 
+// Resume takes back a seat this player lost with its connection: token is
+// the resume token of the seat's last Joined (Room resumes by itself; this
+// is the layer beneath). The reply is a Joined with resumed set and a new
+// token; input sequence numbers continue after Joined.last_input_seq.
+func (c *Client) Resume(ctx context.Context, token string) (*tickwirev1.Joined, error) {
+	return c.join(ctx, &tickwirev1.Join{ResumeToken: token})
+}
+
 func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Joined, error) {
-	c.seq.Store(0)
+	if j.ResumeToken == "" {
+		c.seq.Store(0)
+	}
 	c.ackTick.Store(0)
 	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Join{Join: j}})
 	if err != nil {
@@ -194,6 +204,9 @@ func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Join
 	joined := rep.GetJoined()
 	if joined == nil {
 		return nil, fmt.Errorf("client: unexpected reply to Join: %v", rep)
+	}
+	if joined.Resumed && c.seq.Load() < joined.LastInputSeq {
+		c.seq.Store(joined.LastInputSeq)
 	}
 	c.mu.Lock()
 	c.roomID, c.player = joined.RoomId, joined.PlayerId

@@ -208,6 +208,11 @@ func (s *session) joinByIDClustered(ctx context.Context, reqID uint32, j *tickwi
 				e.metrics.ownerStale.Add(1)
 				continue
 			}
+			if j.ResumeToken != "" {
+				c, _ := e.tokens.verify(j.ResumeToken, time.Now()) // verified by onResume
+				s.resumeLocal(ctx, reqID, c, start)
+				return
+			}
 			s.admitLocal(ctx, reqID, j.RoomId, j.Options, start)
 			return
 		}
@@ -221,7 +226,7 @@ func (s *session) joinByIDClustered(ctx context.Context, reqID uint32, j *tickwi
 			s.clusterFail(reqID, cluster.ErrRoomNotFound)
 			return
 		}
-		switch s.relay(ctx, reqID, addr, &tickwirev1.Join{RoomId: j.RoomId, Options: j.Options}, attempt == 0) {
+		switch s.relay(ctx, reqID, addr, &tickwirev1.Join{RoomId: j.RoomId, Options: j.Options, ResumeToken: j.ResumeToken}, attempt == 0) {
 		case relayNotFound:
 			e.cl.owners.Remove(j.RoomId)
 			e.metrics.ownerStale.Add(1)

@@ -59,6 +59,10 @@ type Config struct {
 	// CheckOrigin decides whether a browser's Origin may connect. nil allows
 	// every origin.
 	CheckOrigin func(r *http.Request) bool
+	// ResumeTokenTTL is how long a resume token is valid after it was
+	// issued (each Joined issues one; every token is single-use and resumes
+	// only while the seat is held). Default 1 h.
+	ResumeTokenTTL time.Duration
 	// AdminAddr, when set, is where Serve and ListenAndServe also serve
 	// AdminHandler (metrics, room list, health, pprof). Keep it private,
 	// e.g. "127.0.0.1:9090". Empty: the embedder mounts AdminHandler itself.
@@ -173,7 +177,7 @@ func (c Config) validate() error {
 	for name, d := range map[string]time.Duration{
 		"PingInterval": c.PingInterval, "IdleTimeout": c.IdleTimeout,
 		"HandshakeTimeout": c.HandshakeTimeout, "JoinTimeout": c.JoinTimeout,
-		"DrainTimeout": c.DrainTimeout, "Cluster.HeartbeatInterval": c.Cluster.HeartbeatInterval,
+		"DrainTimeout": c.DrainTimeout, "ResumeTokenTTL": c.ResumeTokenTTL, "Cluster.HeartbeatInterval": c.Cluster.HeartbeatInterval,
 		"Cluster.NodeTTL": c.Cluster.NodeTTL, "Cluster.ReservationTTL": c.Cluster.ReservationTTL,
 	} {
 		if d < 0 {
@@ -266,6 +270,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = 30 * time.Second
+	}
+	if c.ResumeTokenTTL <= 0 {
+		c.ResumeTokenTTL = time.Hour
 	}
 	if c.Cluster.HeartbeatInterval <= 0 {
 		c.Cluster.HeartbeatInterval = time.Second

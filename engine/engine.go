@@ -38,6 +38,7 @@ type Engine struct {
 	rooms    *roomrt.Registry
 	upgrader *gws.Upgrader
 	cl       *clusterLink
+	tokens   resumeTokens
 	readBufs readBufs
 	state    atomic.Int32 // stateNew, stateRunning, stateStopped
 
@@ -87,8 +88,9 @@ func New(cfg Config) (*Engine, error) {
 	if e.cl.err != nil {
 		return nil, e.cl.err
 	}
+	e.tokens = resumeTokens{secret: []byte(cfg.Cluster.Secret), ttl: cfg.ResumeTokenTTL}
 	e.rooms = roomrt.NewRegistry(roomrt.RegistryConfig{
-		Clock: cfg.Clock, Observer: e.metrics, Logger: e.log,
+		Clock: cfg.Clock, Observer: e.metrics, Logger: e.log, Tokens: e.tokens,
 		OnRoomOpened: e.onRoomOpened, OnRoomClosed: e.onRoomClosed,
 	})
 	e.upgrader = gws.NewUpgrader(&upgradeHandler{}, &gws.ServerOption{
@@ -531,6 +533,7 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	e.beatNow(bctx)
 	bcancel()
 	e.rooms.Drain()
+	e.tellDrain(started.Add(e.cfg.DrainTimeout))
 	dctx, cancel := context.WithTimeout(ctx, e.cfg.DrainTimeout)
 	defer cancel()
 	err := e.rooms.Shutdown(dctx)
@@ -551,6 +554,25 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	e.state.Store(stateStopped)
 	e.log.Info("tickwire node stopped", "took", time.Since(started).Round(time.Millisecond), "err", err)
 	return err
+}
+
+// tellDrain tells every session what the drain means for it: one relaying
+// its player to a room on another node is closed with CLOSE_CODE_RECONNECT
+// (the SDKs reconnect through another node at once and resume the seat);
+// one in a room of this node hears RoomClosing with the time its room
+// closes at the latest.
+func (e *Engine) tellDrain(closeAt time.Time) {
+	for _, s := range e.sessionList() {
+		if s.up.Load() != nil {
+			s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_RECONNECT), "node shutting down; reconnect and resume")
+			continue
+		}
+		if r, _ := s.current(); r != nil {
+			s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_RoomClosing{RoomClosing: &tickwirev1.RoomClosing{
+				RoomId: r.ID(), CloseAtMs: float64(closeAt.UnixMilli()), Reason: "server shutting down",
+			}}})
+		}
+	}
 }
 
 // players counts the players in this node's rooms.

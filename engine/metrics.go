@@ -38,6 +38,9 @@ type Metrics struct {
 	encPatch       atomic.Uint64
 	encBytes       atomic.Uint64
 	players        atomic.Int64
+	inGrace        atomic.Int64      // players in their reconnection grace
+	resumes        atomic.Uint64     // seats resumed
+	resumeLatency  *histogram        // resume: Join received -> Joined queued
 	errors         [32]atomic.Uint64 // by tickwirev1.ErrorCode
 	tickDur        *histogram
 	tickLate       *histogram
@@ -58,6 +61,9 @@ type Metrics struct {
 	rooms   map[string]int64
 	dropped map[string]*atomic.Uint64 // inputs dropped by reason
 	closes  map[string]*atomic.Uint64 // connections closed by code
+	// resumeFails counts refused resumes by reason (invalid, expired,
+	// used, seat_gone)
+	resumeFails map[string]*atomic.Uint64
 }
 
 // ioCounters counts one connection's WebSocket messages and payload bytes.
@@ -92,13 +98,15 @@ func (m *Metrics) retire(c *ioCounters) {
 func newMetrics() *Metrics {
 	tickBuckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}
 	return &Metrics{
-		tickDur:     newHistogram(tickBuckets),
-		tickLate:    newHistogram(tickBuckets),
-		joinLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}),
-		mmLatency:   newHistogram([]float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
-		rooms:       map[string]int64{},
-		dropped:     map[string]*atomic.Uint64{},
-		closes:      map[string]*atomic.Uint64{},
+		tickDur:       newHistogram(tickBuckets),
+		tickLate:      newHistogram(tickBuckets),
+		joinLatency:   newHistogram([]float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}),
+		mmLatency:     newHistogram([]float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
+		rooms:         map[string]int64{},
+		dropped:       map[string]*atomic.Uint64{},
+		closes:        map[string]*atomic.Uint64{},
+		resumeFails:   map[string]*atomic.Uint64{},
+		resumeLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}),
 	}
 }
 
@@ -137,6 +145,15 @@ func (m *Metrics) RoomClosed(t string, _ roomrt.CloseReason) {
 
 // PlayerJoined implements roomrt.Observer.
 func (m *Metrics) PlayerJoined(string) { m.players.Add(1) }
+
+// PlayerDisconnected implements roomrt.Observer.
+func (m *Metrics) PlayerDisconnected(_ string, in bool) {
+	if in {
+		m.inGrace.Add(1)
+	} else {
+		m.inGrace.Add(-1)
+	}
+}
 
 // PlayerLeft implements roomrt.Observer.
 func (m *Metrics) PlayerLeft(string, roomrt.LeaveReason) { m.players.Add(-1) }
@@ -212,6 +229,9 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	m.tickDur.write(&b, "tickwire_tick_duration_seconds", "Time spent in a room tick (handler and replication).")
 	m.tickLate.write(&b, "tickwire_tick_lateness_seconds", "How late a tick started against its schedule.")
 	m.joinLatency.write(&b, "tickwire_join_seconds", "Join and join-or-create latency.")
+	gauge("tickwire_players_in_grace", "Players whose connection ended, their seat kept for the reconnection grace.", float64(m.inGrace.Load()))
+	counter("tickwire_resumes_total", "Seats resumed with a resume token.", m.resumes.Load())
+	m.resumeLatency.write(&b, "tickwire_resume_seconds", "Resume latency on the room's node: Join with a resume token received to Joined queued.")
 	var tot ioTotals
 	if m.liveIO != nil {
 		m.liveIO(&tot) // adds the closed totals too, consistently with retire
@@ -265,6 +285,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	counter("tickwire_cluster_errors_total", "Failed calls to the cluster backend.", m.clusterErrors.Load())
 	writeLabeled("tickwire_inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason", m.dropped)
 	writeLabeled("tickwire_closes_total", "Connections closed by the server, by close code.", "code", m.closes)
+	writeLabeled("tickwire_resume_failures_total", "Seat resumes refused, by reason.", "reason", m.resumeFails)
 	_, _ = io.WriteString(w, b.String())
 }
 

@@ -79,10 +79,12 @@ func TestRoomReadsItsPlayersOnTick(t *testing.T) {
 		return ok && st.Fields["n"].GetNumberValue() == 5006
 	})
 
-	// A client that goes away while read on the tick is cleaned up.
+	// A client that goes away while read on the tick is cleaned up; its
+	// player keeps the seat for the reconnection grace.
 	_ = b.Close()
 	eventually(t, "B's connection gone", func() bool {
-		return metricValue(t, s, "tickwire_connections") == 1 && metricValue(t, s, readOnTick) == 1 && metricValue(t, s, "tickwire_players") == 1
+		return metricValue(t, s, "tickwire_connections") == 1 && metricValue(t, s, readOnTick) == 1 &&
+			metricValue(t, s, "tickwire_players") == 2 && metricValue(t, s, "tickwire_players_in_grace") == 1
 	})
 	// A kick closes the connection the room was reading.
 	if err := a.SendMessage(wrapperspb.String("kick")); err != nil {
@@ -285,7 +287,7 @@ func TestPollDrainsTheSocketEachTick(t *testing.T) {
 // leaves the room and the connection is gone.
 func TestRoomPlayersGoneWithoutCloseFrameAreCleanedUp(t *testing.T) {
 	s := start(t, engine.Config{IdleTimeout: 300 * time.Millisecond, PingInterval: time.Minute, HandshakeTimeout: 400 * time.Millisecond},
-		room.Config{TickRate: 50, DisposeAfter: time.Minute})
+		room.Config{TickRate: 50, DisposeAfter: time.Minute, ReconnectGrace: 200 * time.Millisecond})
 	join := func() *raw {
 		r := dialRaw(t, s)
 		r.hello(t)

@@ -103,6 +103,7 @@ const (
 // sent Joined it forwards every frame to the client's outbound queue raw.
 type upstream struct {
 	s       *session
+	addr    string // the owner node's host:port
 	ws      wsConn
 	reqID   uint32
 	phase   atomic.Int32
@@ -137,10 +138,17 @@ func (u *upstream) OnClose(_ *gws.Conn, err error) {
 	if prev == phaseRelay {
 		u.s.e.metrics.relays.Add(-1)
 		code := uint16(u.code.Load())
+		reason := "upstream closed"
 		if code == 0 {
-			code = uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE)
+			// The room's node went away without a close frame: it died
+			// (the room is lost: join again) or the link broke (resume).
+			code = upstreamLostCode(u.addr)
+			reason = "room's node unreachable"
+			if code == uint16(tickwirev1.CloseCode_CLOSE_CODE_ROOM_LOST) {
+				reason = "room lost with its node"
+			}
 		}
-		u.s.closeWith(code, "upstream closed")
+		u.s.closeWith(code, reason)
 	}
 }
 
@@ -241,7 +249,7 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not on this node", false)
 		return relayDone
 	}
-	u := &upstream{s: s, reqID: reqID, replies: make(chan *tickwirev1.ServerMessage, 1), done: make(chan struct{})}
+	u := &upstream{s: s, addr: addr, reqID: reqID, replies: make(chan *tickwirev1.ServerMessage, 1), done: make(chan struct{})}
 	if reqID == 0 {
 		u.reqID = 1 << 31 // the owner must echo something non-zero
 	}

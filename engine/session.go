@@ -434,7 +434,8 @@ func (s *session) ended(error) {
 	s.tickets = nil
 	s.mu.Unlock()
 	if r != nil {
-		r.Leave(pid, roomrt.LeaveDisconnected)
+		// Not a Leave: the seat waits for a resume (the room's grace).
+		r.Disconnect(pid, s)
 	}
 	if seat != "" {
 		s.e.releaseSeat(seat)
@@ -612,7 +613,7 @@ func (s *session) onInput(reqID uint32, in *tickwirev1.Input) {
 func (s *session) onInputFields(reqID, seq, ack uint32, payload, roomID []byte) {
 	r, pid := s.current()
 	if r == nil {
-		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "input while not in a room", true)
+		s.notInRoom(reqID, "input while not in a room")
 		return
 	}
 	if len(roomID) != 0 && string(roomID) != r.ID() {
@@ -627,7 +628,7 @@ func (s *session) onInputFields(reqID, seq, ack uint32, payload, roomID []byte) 
 func (s *session) onRoomMessage(reqID uint32, m *tickwirev1.RoomMessage) {
 	r, pid := s.current()
 	if r == nil {
-		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, "message while not in a room", true)
+		s.notInRoom(reqID, "message while not in a room")
 		return
 	}
 	if m.RoomId != "" && m.RoomId != r.ID() {
@@ -637,6 +638,20 @@ func (s *session) onRoomMessage(reqID uint32, m *tickwirev1.RoomMessage) {
 	if err := r.PostMessage(pid, m.TypeName, m.Payload); err != nil {
 		s.roomPostFailed(reqID, err)
 	}
+}
+
+// notInRoom answers an input or message for no room. One that follows the
+// session's last room (it was in flight when the Left went out) is dropped
+// and counted, not an offense; any other is an offense.
+func (s *session) notInRoom(reqID uint32, msg string) {
+	s.mu.Lock()
+	after := s.removedRoom != ""
+	s.mu.Unlock()
+	if after {
+		s.e.metrics.InputDropped("", "after_left")
+		return
+	}
+	s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_NOT_IN_ROOM, msg, true)
 }
 
 func (s *session) roomPostFailed(reqID uint32, err error) {
@@ -706,6 +721,10 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 	}
 	// A new room starts from a full state: no baseline carries over.
 	s.resetBaseline(false)
+	if j.ResumeToken != "" {
+		s.onResume(ctx, reqID, j, start)
+		return
+	}
 	if j.Reservation != "" {
 		s.joinReservation(ctx, reqID, j)
 		return

@@ -33,6 +33,13 @@ type Config struct {
 	// MaxCatchUp is how many late ticks may run back to back before the
 	// schedule skips ahead (counted). Default 5.
 	MaxCatchUp int
+	// ReconnectGrace is how long a player whose connection ended without a
+	// Leave (closed, reset, timed out, replaced) keeps its seat,
+	// disconnected, waiting to resume with its resume token through any
+	// node. The handler hears Disconnected, then Reconnected or, when the
+	// grace ends, Leave with LeaveDisconnected. Default 10 s; negative turns
+	// it off (the player leaves at once).
+	ReconnectGrace time.Duration
 	// NoState disables state replication (rooms that only relay messages).
 	NoState bool
 	// InterestField turns on interest management: the name of a map field

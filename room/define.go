@@ -80,6 +80,10 @@ func (a *adapter[S, I]) Message(p *roomrt.Player, typeName string, payload []byt
 
 func (a *adapter[S, I]) Terminate(reason roomrt.CloseReason) { a.h.Terminate(a.c, CloseReason(reason)) }
 
+func (a *adapter[S, I]) Disconnected(p *roomrt.Player) { a.h.Disconnected(a.c, p.Handle.(*Player)) }
+
+func (a *adapter[S, I]) Reconnected(p *roomrt.Player) { a.h.Reconnected(a.c, p.Handle.(*Player)) }
+
 func (a *adapter[S, I]) State() proto.Message { return a.c.State }
 
 func (a *adapter[S, I]) InView(p *roomrt.Player, dst []uint32) []uint32 {

@@ -34,6 +34,14 @@ type Handler[S, I proto.Message] interface {
 	// number. The slice and the messages in it are reused after Tick
 	// returns: copy what you keep (proto.Clone).
 	Tick(c *Context[S], inputs []Input[I])
+	// Disconnected is called when p's connection ended without a Leave: p
+	// stays in the room (and in the state), its seat taken, for the room
+	// type's Config.ReconnectGrace. Then comes Reconnected, or Leave with
+	// LeaveDisconnected.
+	Disconnected(c *Context[S], p *Player)
+	// Reconnected is called when p resumed its seat on a new connection
+	// (same player, same id; its next state is a full snapshot).
+	Reconnected(c *Context[S], p *Player)
 	// Terminate is called once when the room closes, after every player left.
 	Terminate(c *Context[S], reason CloseReason)
 }
@@ -57,6 +65,8 @@ func (Base[S, I]) JoinAttempt(*Context[S], *Player, []byte) error { return nil }
 func (Base[S, I]) Join(*Context[S], *Player)                      {}
 func (Base[S, I]) Leave(*Context[S], *Player, LeaveReason)        {}
 func (Base[S, I]) Tick(*Context[S], []Input[I])                   {}
+func (Base[S, I]) Disconnected(*Context[S], *Player)              {}
+func (Base[S, I]) Reconnected(*Context[S], *Player)               {}
 func (Base[S, I]) Terminate(*Context[S], CloseReason)             {}
 
 // Input is one decoded client input.
@@ -95,6 +105,10 @@ func (p *Player) InterpDelay() time.Duration { return p.p.InterpDelay }
 
 // AckTick is the newest server tick the client said it applied.
 func (p *Player) AckTick() uint32 { return p.p.AckTick }
+
+// Connected reports whether the player has a connection; false while it is
+// in its reconnection grace (see Handler.Disconnected).
+func (p *Player) Connected() bool { return !p.p.Disconnected }
 
 // LastInput is the sequence number of the newest input the room processed
 // for the player (sent back in every state, for reconciliation).

@@ -267,6 +267,11 @@ func (f *fakeConn) Removed(_ string, _ uint32, reason roomrt.LeaveReason, _ stri
 	f.removed = reason
 	f.mu.Unlock()
 }
+func (f *fakeConn) Superseded(string, uint32) {
+	f.mu.Lock()
+	f.removed = roomrt.LeaveDisconnected
+	f.mu.Unlock()
+}
 func (f *fakeConn) frames() []*tickwirev1.ServerMessage {
 	f.mu.Lock()
 	raw := append([][]byte(nil), f.raw...)

@@ -33,6 +33,10 @@ type Config struct {
 	// MaxCatchUp is how many late ticks may run back to back before the
 	// schedule skips ahead (counted). Default 5.
 	MaxCatchUp int
+	// ReconnectGrace is how long a player whose connection ended without a
+	// Leave keeps its seat, disconnected, waiting to resume. Default 10 s;
+	// negative turns it off (the player leaves at once).
+	ReconnectGrace time.Duration
 	// NoState disables state replication (rooms that only relay messages).
 	NoState bool
 	// InterestField turns on interest management: the name of a map field
@@ -68,6 +72,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.History <= 0 {
 		c.History = 8
+	}
+	if c.ReconnectGrace == 0 {
+		c.ReconnectGrace = 10 * time.Second
 	}
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 5

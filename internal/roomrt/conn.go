@@ -25,8 +25,19 @@ type Conn interface {
 	// repeated rejections disconnect the client.
 	Reject(code tickwirev1.ErrorCode, msg string)
 	// Removed tells the connection that its player is no longer in the room,
-	// for any reason. It is called exactly once per successful join.
+	// for any reason. It is called exactly once per successful join, unless
+	// Superseded is called instead.
 	Removed(roomID string, playerID uint32, reason LeaveReason, msg string)
+	// Superseded tells the connection that another connection resumed its
+	// seat: it is no longer in the room (its seat lives on with the new
+	// connection) and should close.
+	Superseded(roomID string, playerID uint32)
+}
+
+// TokenIssuer signs resume tokens. It must be safe for concurrent use.
+type TokenIssuer interface {
+	// Issue returns a token for generation gen of player's seat in room.
+	Issue(roomID string, playerID, gen uint32) string
 }
 
 // Poller is implemented by a Conn whose client frames the room goroutine
@@ -74,6 +85,10 @@ type Observer interface {
 	// PlayerJoined and PlayerLeft track the number of players in rooms.
 	PlayerJoined(roomType string)
 	PlayerLeft(roomType string, reason LeaveReason)
+	// PlayerDisconnected tracks the players in their reconnection grace:
+	// in is true when one enters it, false when one leaves it (resumed or
+	// gone).
+	PlayerDisconnected(roomType string, in bool)
 }
 
 // NopObserver discards every measurement.
@@ -87,3 +102,4 @@ func (NopObserver) RoomOpened(string)                                {}
 func (NopObserver) RoomClosed(string, CloseReason)                   {}
 func (NopObserver) PlayerJoined(string)                              {}
 func (NopObserver) PlayerLeft(string, LeaveReason)                   {}
+func (NopObserver) PlayerDisconnected(string, bool)                  {}

@@ -22,6 +22,9 @@ type RegistryConfig struct {
 	Logger *slog.Logger
 	// NewID makes room ids. Default: 12 random base-32 characters.
 	NewID func() string
+	// Tokens signs resume tokens; nil turns seat resume (and the
+	// reconnection grace) off.
+	Tokens TokenIssuer
 	// OnRoomOpened, when set, is called once a room created by this
 	// registry has run its Init, on the goroutine that called Create. It
 	// must not block (the engine queues directory updates).
@@ -122,6 +125,7 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 	}
 	r := newRoom(id, typ, def, g.cfg.Clock, g.cfg.Observer, g.cfg.Logger, opts.Private, opts.Metadata)
 	r.onClose = g.remove
+	r.tokens = g.cfg.Tokens
 	g.mu.Lock()
 	if _, dup := g.rooms[id]; dup {
 		g.mu.Unlock()

@@ -83,11 +83,15 @@ const (
 	ctlKick
 	ctlClose
 	ctlCall
+	ctlDisconnect
+	ctlResume
 )
 
 type control struct {
 	kind   controlKind
 	join   *JoinRequest
+	resume *ResumeRequest
+	conn   Conn
 	player uint32
 	reason LeaveReason
 	msg    string
@@ -112,6 +116,7 @@ type Room struct {
 	obs     Observer
 	log     *slog.Logger
 	rt      Handler
+	tokens  TokenIssuer
 	onClose func(*Room)
 	created time.Time
 
@@ -303,6 +308,52 @@ func (r *Room) ReportLatency(playerID uint32, rtt, interpDelay time.Duration) {
 	_ = r.postInbound(inbound{kind: inLatency, player: playerID, rtt: rtt, interp: interpDelay})
 }
 
+// Disconnect reports that conn, the connection of player playerID, ended
+// without a Leave. The player stays in the room, disconnected, for
+// Config.ReconnectGrace (the handler hears Disconnected), then leaves with
+// LeaveDisconnected unless a Resume brought it back. A Disconnect for a
+// connection the player no longer uses (it resumed on another) is ignored.
+// It never blocks and is never dropped.
+func (r *Room) Disconnect(playerID uint32, conn Conn) {
+	r.post(control{kind: ctlDisconnect, player: playerID, conn: conn})
+}
+
+// ResumeRequest asks for a disconnected (or superseded) seat back.
+type ResumeRequest struct {
+	PlayerID uint32
+	// Gen is the generation of the resume token presented; only the newest
+	// one issued resumes.
+	Gen uint32
+	// Conn takes the seat over. Required.
+	Conn Conn
+	// RequestID is echoed in the Joined frame.
+	RequestID uint32
+}
+
+// Resume gives a seat back to a new connection: the player keeps its id,
+// its inputs continue, its old connection (if still open) is superseded,
+// and its next state is a full snapshot. It returns ErrNotInRoom when the
+// seat is gone and ErrTokenUsed for a token of an older generation.
+func (r *Room) Resume(ctx context.Context, req ResumeRequest) (JoinResult, error) {
+	reply := make(chan joinReply, 1)
+	if !r.post(control{kind: ctlResume, resume: &req, reply: reply}) {
+		return JoinResult{}, ErrClosed
+	}
+	select {
+	case rep := <-reply:
+		return rep.res, rep.err
+	case <-ctx.Done():
+		go func() {
+			// A late success leaves the seat disconnected again: the
+			// connection that asked is gone.
+			if rep := <-reply; rep.err == nil {
+				r.Disconnect(rep.res.PlayerID, req.Conn)
+			}
+		}()
+		return JoinResult{}, ctx.Err()
+	}
+}
+
 // Call runs fn on the room goroutine (between ticks) and waits for it. Use
 // it to read or change room state from outside safely.
 func (r *Room) Call(ctx context.Context, fn func()) error {
@@ -456,6 +507,13 @@ func (r *Room) drainControl() {
 			}
 		case ctlCall:
 			_ = r.protect(func() error { c.fn(); return nil })
+		case ctlDisconnect:
+			if p := r.byID[c.player]; p != nil && p.conn == c.conn {
+				r.disconnect(p)
+			}
+		case ctlResume:
+			res, err := r.handleResume(c.resume)
+			c.reply <- joinReply{res: res, err: err}
 		}
 	}
 }
@@ -497,7 +555,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 	joined := &tickwirev1.ServerMessage{RequestId: req.RequestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{
 		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
 		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
-		Players: infos,
+		Players: infos, ResumeToken: r.issueToken(p), ReconnectGraceMs: r.graceMs(),
 	}}}
 	if b, err := proto.Marshal(joined); err == nil {
 		p.conn.SendFrame(b)
@@ -512,6 +570,10 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 		return
 	}
 	p.leaving = true
+	if p.graceTimer != 0 {
+		r.CancelTimer(p.graceTimer)
+		p.graceTimer = 0
+	}
 	delete(r.byID, p.ID)
 	r.order = slices.DeleteFunc(r.order, func(q *Player) bool { return q == p })
 	r.players.Add(-1)
@@ -523,6 +585,92 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	if len(r.order) == 0 {
 		r.emptySince = r.clock.Now()
 	}
+}
+
+// disconnect starts p's grace, or removes p when the room has none.
+func (r *Room) disconnect(p *Player) {
+	if p.Disconnected {
+		return
+	}
+	if r.cfg.ReconnectGrace < 0 || r.tokens == nil {
+		r.remove(p, LeaveDisconnected, "")
+		return
+	}
+	p.Disconnected, p.DisconnectedAt = true, r.clock.Now()
+	r.obs.PlayerDisconnected(r.typ, true)
+	p.graceTimer = r.addTimer(r.cfg.ReconnectGrace, 0, func() {
+		p.graceTimer = 0
+		if r.byID[p.ID] == p && p.Disconnected {
+			r.obs.PlayerDisconnected(r.typ, false)
+			p.Disconnected = false
+			r.remove(p, LeaveDisconnected, "reconnection grace ended")
+		}
+	})
+	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerConnection{PlayerConnection: &tickwirev1.PlayerConnection{PlayerId: p.ID}}}, p)
+	_ = r.protect(func() error { r.rt.Disconnected(p); return nil })
+}
+
+// handleResume moves p's seat to the new connection of req.
+func (r *Room) handleResume(req *ResumeRequest) (JoinResult, error) {
+	p := r.byID[req.PlayerID]
+	switch {
+	case r.closing != 0:
+		return JoinResult{}, ErrClosed
+	case p == nil || p.leaving:
+		return JoinResult{}, ErrNotInRoom
+	case req.Gen != p.resumeGen:
+		return JoinResult{}, ErrTokenUsed
+	}
+	old := p.conn
+	if !p.Disconnected {
+		// A ghost: the old connection is still open (a silent drop). It
+		// goes at once, so that no frame ever shows two copies of one
+		// player.
+		old.Superseded(r.id, p.ID)
+	} else {
+		p.Disconnected = false
+		r.obs.PlayerDisconnected(r.typ, false)
+		if p.graceTimer != 0 {
+			r.CancelTimer(p.graceTimer)
+			p.graceTimer = 0
+		}
+	}
+	p.conn = req.Conn
+	p.poller, _ = req.Conn.(Poller)
+	p.views = nil // a new connection has no baseline: its first state is full
+	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
+	for i, q := range r.order {
+		infos[i] = q.Info()
+	}
+	joined := &tickwirev1.ServerMessage{RequestId: req.RequestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{
+		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
+		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
+		Players: infos, ResumeToken: r.issueToken(p), Resumed: true, LastInputSeq: p.inputs.LastProcessed(),
+		ReconnectGraceMs: r.graceMs(),
+	}}}
+	if b, err := proto.Marshal(joined); err == nil {
+		p.conn.SendFrame(b)
+	}
+	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerConnection{PlayerConnection: &tickwirev1.PlayerConnection{PlayerId: p.ID, Connected: true}}}, p)
+	_ = r.protect(func() error { r.rt.Reconnected(p); return nil })
+	return JoinResult{RoomID: r.id, PlayerID: p.ID, Tick: r.tick}, nil
+}
+
+// issueToken returns a new resume token for p (its generation advances:
+// every older token is spent).
+func (r *Room) issueToken(p *Player) string {
+	if r.tokens == nil || r.cfg.ReconnectGrace < 0 {
+		return ""
+	}
+	p.resumeGen++
+	return r.tokens.Issue(r.id, p.ID, p.resumeGen)
+}
+
+func (r *Room) graceMs() uint32 {
+	if r.tokens == nil || r.cfg.ReconnectGrace < 0 {
+		return 0
+	}
+	return uint32(r.cfg.ReconnectGrace / time.Millisecond)
 }
 
 func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
@@ -546,7 +694,7 @@ func (r *Room) runTick(late time.Duration) {
 	// Read the connections that read on the tick (Poller) first, so what
 	// they bring is used at this tick.
 	for _, p := range r.order {
-		if p.poller != nil {
+		if p.poller != nil && !p.Disconnected {
 			p.poller.Poll(r)
 		}
 	}
@@ -640,6 +788,9 @@ func (r *Room) replicate() {
 	}
 	before := r.repl.Stats().Encodes
 	for _, p := range r.order {
+		if p.Disconnected {
+			continue
+		}
 		payload, used, err := r.repl.Encode(p.conn.Baseline())
 		if err != nil {
 			r.log.Error("encode state", "err", err)
@@ -658,6 +809,9 @@ func (r *Room) replicate() {
 func (r *Room) replicateViews() {
 	_, snap := r.repl.Latest()
 	for _, p := range r.order {
+		if p.Disconnected {
+			continue
+		}
 		var ids []uint32
 		if err := r.protect(func() error { ids = r.rt.InView(p, r.viewIDs[:0]); return nil }); err != nil {
 			return

@@ -19,13 +19,14 @@ import (
 
 // fakeConn records what a room sends to one player.
 type fakeConn struct {
-	mu       sync.Mutex
-	frames   []*tickwirev1.ServerMessage
-	states   []StateFrame
-	rejects  []tickwirev1.ErrorCode
-	removed  []LeaveReason
-	baseline atomic.Uint32
-	autoAck  bool // baseline follows every state (a client that keeps up)
+	mu         sync.Mutex
+	frames     []*tickwirev1.ServerMessage
+	states     []StateFrame
+	rejects    []tickwirev1.ErrorCode
+	removed    []LeaveReason
+	baseline   atomic.Uint32
+	autoAck    bool // baseline follows every state (a client that keeps up)
+	superseded int
 }
 
 func (f *fakeConn) SendState(s StateFrame) {
@@ -54,6 +55,11 @@ func (f *fakeConn) Reject(code tickwirev1.ErrorCode, _ string) {
 func (f *fakeConn) Removed(_ string, _ uint32, reason LeaveReason, _ string) {
 	f.mu.Lock()
 	f.removed = append(f.removed, reason)
+	f.mu.Unlock()
+}
+func (f *fakeConn) Superseded(string, uint32) {
+	f.mu.Lock()
+	f.superseded++
 	f.mu.Unlock()
 }
 func (f *fakeConn) snapshot() ([]*tickwirev1.ServerMessage, []StateFrame, []LeaveReason) {

@@ -75,3 +75,15 @@ func (a *testAdapter[S]) State() proto.Message                  { return a.c.Sta
 func (a *testAdapter[S]) InView(p *Player, dst []uint32) []uint32 {
 	return a.in.InView(a.c, p, dst)
 }
+
+func (a *testAdapter[S]) Disconnected(p *Player) {
+	if h, ok := a.h.(interface{ Disconnected(*Context[S], *Player) }); ok {
+		h.Disconnected(a.c, p)
+	}
+}
+
+func (a *testAdapter[S]) Reconnected(p *Player) {
+	if h, ok := a.h.(interface{ Reconnected(*Context[S], *Player) }); ok {
+		h.Reconnected(a.c, p)
+	}
+}

@@ -28,6 +28,10 @@ type Handler interface {
 	// decode error wrapping it) when the room does not handle typeName.
 	Message(p *Player, typeName string, payload []byte) error
 	Terminate(reason CloseReason)
+	// Disconnected: p's connection ended; its seat waits for a resume.
+	Disconnected(p *Player)
+	// Reconnected: p resumed its seat on a new connection.
+	Reconnected(p *Player)
 	State() proto.Message
 	InView(p *Player, dst []uint32) []uint32
 }
@@ -83,6 +87,13 @@ type Player struct {
 	// Handle is the handler's view of this player (package room's
 	// *room.Player), set by the Handler in JoinAttempt.
 	Handle any
+	// Disconnected is set while the player's connection is gone and its
+	// seat waits for a resume (since DisconnectedAt).
+	Disconnected   bool
+	DisconnectedAt time.Time
+
+	resumeGen  uint32 // generation of the newest resume token issued
+	graceTimer uint64 // the timer that ends the grace
 
 	conn    Conn
 	poller  Poller // conn, when it reads on the tick
@@ -160,4 +171,7 @@ var (
 	ErrDraining       = errors.New("room: registry is draining")
 	ErrInvalidInput   = errors.New("room: invalid input")
 	ErrUnknownMessage = errors.New("room: unknown message type")
+	// ErrTokenUsed: a resume token of an older generation (the seat was
+	// resumed since, or the token was used already).
+	ErrTokenUsed = errors.New("room: resume token already used")
 )
