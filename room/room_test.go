@@ -3,6 +3,7 @@ package room_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -123,5 +124,58 @@ func TestSendReachesOnlyThePlayer(t *testing.T) {
 	h.Leave(bob)
 	if why, ok := bob.Left(); !ok || why != room.LeaveLeft {
 		t.Fatalf("bob left = %v %v", why, ok)
+	}
+}
+
+// grace records the reconnection hooks.
+type grace struct {
+	recorder
+}
+
+func (g *grace) Disconnected(_ *room.Context[*wrapperspb.Int64Value], p *room.Player) {
+	g.events = append(g.events, "disconnected "+p.Name())
+}
+
+func (g *grace) Reconnected(_ *room.Context[*wrapperspb.Int64Value], p *room.Player) {
+	g.events = append(g.events, "reconnected "+p.Name())
+}
+
+func TestReconnectionHooks(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		resume bool
+		want   []string
+	}{
+		{"resumed within the grace", true, []string{"join ada", "disconnected ada", "reconnected ada", "input ada"}},
+		{"grace runs out", false, []string{"join ada", "disconnected ada", "leave ada disconnected"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := &grace{}
+			def := room.Define(room.Config{TickRate: 10, ReconnectGrace: time.Second},
+				func() room.Handler[*wrapperspb.Int64Value, *wrapperspb.Int32Value] { return g })
+			h := tickwiretest.NewRoom[*wrapperspb.Int64Value, *wrapperspb.Int32Value](t, def, tickwiretest.RoomOptions{})
+			ada := h.Join("ada", nil)
+			h.Disconnect(ada)
+			h.Tick(5) // half the grace
+			if tt.resume {
+				back, err := h.Resume(ada)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if back.ID != ada.ID {
+					t.Fatalf("resumed as player %d, was %d", back.ID, ada.ID)
+				}
+				h.Input(back, wrapperspb.Int32(1))
+			}
+			h.Tick(10) // past the grace
+			if !slices.Equal(g.events, tt.want) {
+				t.Fatalf("events %q, want %q", g.events, tt.want)
+			}
+			if !tt.resume {
+				if _, err := h.Resume(ada); err == nil {
+					t.Fatal("resumed a seat whose grace ended")
+				}
+			}
+		})
 	}
 }

@@ -58,7 +58,7 @@ func NewRoom[S, I proto.Message](t testing.TB, def *room.Definition, opts RoomOp
 		opts.Start = time.Unix(0, 0)
 	}
 	h := &Room[S, I]{t: t, clock: NewClock(opts.Start)}
-	h.reg = roomrt.NewRegistry(roomrt.RegistryConfig{Clock: h.clock, Logger: discardLogger()})
+	h.reg = roomrt.NewRegistry(roomrt.RegistryConfig{Clock: h.clock, Logger: discardLogger(), Tokens: harnessTokens{}})
 	if err := h.reg.Register("test", def); err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +106,28 @@ func (h *Room[S, I]) TryJoin(name string, opts []byte) (*Player, error) {
 		return nil, err
 	}
 	return &Player{ID: res.PlayerID, c: c}, nil
+}
+
+// Disconnect ends p's connection without a Leave: p keeps its seat for the
+// room type's ReconnectGrace (the handler hears Disconnected), then leaves
+// unless Resume brings it back. Advance time with Tick.
+func (h *Room[S, I]) Disconnect(p *Player) {
+	h.r.Disconnect(p.ID, p.c)
+	h.call(func(proto.Message) {})
+}
+
+// Resume gives p's seat to a new connection, as a client presenting its
+// resume token would: the returned Player has the same ID. It fails when
+// the seat is gone (the grace ended).
+func (h *Room[S, I]) Resume(p *Player) (*Player, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c := &fakeConn{}
+	res, err := h.r.Resume(ctx, roomrt.ResumeRequest{PlayerID: p.ID, Gen: p.c.gen(), Conn: c})
+	if err != nil {
+		return nil, err
+	}
+	return &Player{ID: res.PlayerID, seq: p.seq, c: c}, nil
 }
 
 // Leave removes p as if it asked to leave.
@@ -272,6 +294,20 @@ func (f *fakeConn) Superseded(string, uint32) {
 	f.removed = roomrt.LeaveDisconnected
 	f.mu.Unlock()
 }
+
+// gen returns the generation of the newest resume token the room sent.
+func (f *fakeConn) gen() uint32 {
+	var g uint32
+	for _, m := range f.frames() {
+		if j := m.GetJoined(); j != nil {
+			if n, err := fmt.Sscanf(j.ResumeToken, "gen-%d", &g); n != 1 || err != nil {
+				g = 0
+			}
+		}
+	}
+	return g
+}
+
 func (f *fakeConn) frames() []*tickwirev1.ServerMessage {
 	f.mu.Lock()
 	raw := append([][]byte(nil), f.raw...)
@@ -285,5 +321,11 @@ func (f *fakeConn) frames() []*tickwirev1.ServerMessage {
 	}
 	return out
 }
+
+// harnessTokens issues readable resume tokens: the harness resumes on the
+// room directly, without the engine's signatures.
+type harnessTokens struct{}
+
+func (harnessTokens) Issue(_ string, _, gen uint32) string { return fmt.Sprintf("gen-%d", gen) }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
