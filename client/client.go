@@ -54,8 +54,32 @@ type Options struct {
 	// a request: PlayerJoined, PlayerLeft, RoomMessage, MatchmakerMatched,
 	// and Left or Error frames the server sent on its own.
 	OnEvent func(m *tickwirev1.ServerMessage)
-	// OnClose is called once when the connection ends.
+	// OnClose is called once when the client is done: closed by Close, or
+	// its connection ended and could not be brought back.
 	OnClose func(err error)
+
+	// NoReconnect turns automatic reconnection off. By default, when the
+	// connection of a client in a room is lost (reset, timeout, the node
+	// going away), the client redials the same URL (a load balancer picks
+	// a node) with exponential backoff and jitter for as long as the
+	// room's reconnection grace, and resumes its seat with the resume
+	// token: same player, the next state a full snapshot. When the room
+	// itself is gone (CLOSE_CODE_ROOM_LOST, or the seat cannot be
+	// resumed), a client that joined by room type joins a room of that
+	// type afresh. A client in no room, kicked, refused or closed by Close
+	// does not reconnect.
+	NoReconnect bool
+	// OnReconnecting is called before each reconnection attempt, with why
+	// the connection was lost.
+	OnReconnecting func(attempt int, cause error)
+	// OnReconnected is called once the client is back: j.Resumed says
+	// whether it kept its seat (else it joined a new room, j.RoomId).
+	OnReconnected func(j *tickwirev1.Joined)
+	// SilenceTimeout: a client in a room that hears nothing from the server
+	// for this long (states arrive every send tick) takes its connection
+	// for lost (a silent drop) and reconnects. Default 3 s; negative turns
+	// it off.
+	SilenceTimeout time.Duration
 }
 
 // Sentinel errors.
@@ -84,12 +108,16 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("client: closed by server: %d %s", e.Code, e.Reason)
 }
 
-// Client is a connection to a Tickwire node.
+// Client is a connection to a Tickwire node; it reconnects by itself
+// (Options.NoReconnect).
 type Client struct {
 	opts    Options
-	ws      *gws.Conn
+	url     string
+	wsp     atomic.Pointer[gws.Conn] // the current connection
 	welcome *tickwirev1.Welcome
 	start   time.Time
+	stop    chan struct{} // closed by Close: no more reconnecting
+	wg      sync.WaitGroup
 
 	reqID   atomic.Uint32
 	seq     atomic.Uint32
@@ -105,7 +133,15 @@ type Client struct {
 	err     error
 	done    chan struct{}
 	// hook routes states and events to the typed Room joined last.
-	hook atomic.Pointer[roomHook]
+	hook   atomic.Pointer[roomHook]
+	inRoom atomic.Bool // arms the silence timeout
+	// for reconnecting, guarded by mu: the last join by room type (to join
+	// afresh when the room is lost), the seat's resume token and grace
+	joinReq      *tickwirev1.Join
+	resumeToken  string
+	grace        time.Duration
+	reconnecting bool
+	stopping     bool
 }
 
 // Dial connects to url (ws://host:port/ws) and completes the handshake.
@@ -113,39 +149,53 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 	if opts.MaxMessageSize <= 0 {
 		opts.MaxMessageSize = 1 << 20
 	}
+	if opts.SilenceTimeout == 0 {
+		opts.SilenceTimeout = 3 * time.Second
+	}
 	c := &Client{
-		opts: opts, start: time.Now(),
+		opts: opts, url: url, start: time.Now(),
 		pending: map[uint32]chan *tickwirev1.ServerMessage{},
 		clock:   netcode.NewClockSync(netcode.ClockSyncConfig{}),
 		ticks:   netcode.NewTickClock(50*time.Millisecond, netcode.TickClockConfig{}),
 		done:    make(chan struct{}),
+		stop:    make(chan struct{}),
 	}
-	timeout := 10 * time.Second
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	ws, _, err := gws.NewClient(&events{c}, &gws.ClientOption{
-		Addr:               url,
-		RequestHeader:      opts.Header,
-		HandshakeTimeout:   timeout,
-		ReadMaxPayloadSize: opts.MaxMessageSize,
-		NewSession:         func() gws.SessionStorage { return &nopSession{} },
-	})
-	if err != nil {
-		return nil, fmt.Errorf("client: dial %s: %w", url, err)
-	}
-	c.ws = ws
-	go ws.ReadLoop()
-	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{
-		ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1,
-		Token:           opts.Token, Name: opts.Name, Client: "tickwire-go/0.1",
-	}}})
+	welcome, err := c.connect(ctx)
 	if err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	c.welcome = rep.GetWelcome()
+	c.welcome = welcome
 	return c, nil
+}
+
+// connect dials c.url, makes the new connection current and completes the
+// handshake on it.
+func (c *Client) connect(ctx context.Context) (*tickwirev1.Welcome, error) {
+	timeout := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ws, _, err := gws.NewClient(&events{c: c}, &gws.ClientOption{
+		Addr:               c.url,
+		RequestHeader:      c.opts.Header,
+		HandshakeTimeout:   timeout,
+		ReadMaxPayloadSize: c.opts.MaxMessageSize,
+		NewSession:         func() gws.SessionStorage { return &nopSession{} },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("client: dial %s: %w", c.url, err)
+	}
+	c.wsp.Store(ws)
+	go ws.ReadLoop()
+	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{
+		ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1,
+		Token:           c.opts.Token, Name: c.opts.Name, Client: "tickwire-go/0.1",
+	}}})
+	if err != nil {
+		return nil, err
+	}
+	return rep.GetWelcome(), nil
 }
 
 // Welcome returns the server's handshake reply.
@@ -210,6 +260,14 @@ func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Join
 	}
 	c.mu.Lock()
 	c.roomID, c.player = joined.RoomId, joined.PlayerId
+	if j.RoomType != "" && j.ResumeToken == "" && j.Reservation == "" {
+		c.joinReq = &tickwirev1.Join{RoomType: j.RoomType, Filter: j.Filter, Options: j.Options}
+	} else if j.ResumeToken == "" {
+		c.joinReq = nil // a room by id or reservation cannot be joined afresh
+	}
+	c.resumeToken = joined.ResumeToken
+	c.grace = time.Duration(joined.ReconnectGraceMs) * time.Millisecond
+	c.inRoom.Store(true)
 	iv := time.Duration(0)
 	if joined.TickRate > 0 {
 		iv = time.Second / time.Duration(joined.TickRate)
@@ -227,7 +285,12 @@ func (c *Client) Leave(ctx context.Context) (*tickwirev1.Left, error) {
 	}
 	c.mu.Lock()
 	c.ticks.Reset(0)
+	c.resumeToken, c.joinReq = "", nil
+	c.inRoom.Store(false)
 	c.mu.Unlock()
+	if ws := c.wsp.Load(); ws != nil {
+		_ = ws.SetReadDeadline(time.Time{})
+	}
 	return rep.GetLeft(), nil
 }
 
@@ -265,10 +328,10 @@ func (c *Client) SendMessage(msg proto.Message) error {
 func (c *Client) SendRaw(m *tickwirev1.ClientMessage) error { return c.send(m) }
 
 // SendBytes sends an arbitrary binary frame (tests of bad input use it).
-func (c *Client) SendBytes(b []byte) error { return c.ws.WriteMessage(gws.OpcodeBinary, b) }
+func (c *Client) SendBytes(b []byte) error { return c.writeOp(gws.OpcodeBinary, b) }
 
 // SendText sends a text frame (which the server refuses).
-func (c *Client) SendText(s string) error { return c.ws.WriteString(s) }
+func (c *Client) SendText(s string) error { return c.writeOp(gws.OpcodeText, []byte(s)) }
 
 // RequestFullState asks the server for a full state in the next frame.
 func (c *Client) RequestFullState() error {
@@ -361,20 +424,36 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Close closes the connection with 1000. It returns within about 3 s even
-// when the server stopped reading.
+// Close closes the connection with 1000 and stops any reconnection. It
+// returns within about 3 s even when the server stopped reading.
 func (c *Client) Close() error {
 	c.mu.Lock()
-	closed := c.closed
+	closed, first := c.closed, !c.stopping
+	c.stopping = true
+	reconnecting := c.reconnecting
 	c.mu.Unlock()
+	if first {
+		close(c.stop)
+	}
 	if closed {
+		return nil
+	}
+	if reconnecting {
+		c.wg.Wait() // the loop sees stop and finishes the client
+		<-c.done
+		return nil
+	}
+	ws := c.wsp.Load()
+	if ws == nil { // Dial failed before a connection existed
+		c.finish(ErrClosed)
 		return nil
 	}
 	// gws closes the socket right after the close frame; the deadline keeps
 	// a peer that stopped reading from blocking Close.
-	_ = c.ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
-	err := c.ws.WriteClose(1000, nil)
+	_ = ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	err := ws.WriteClose(1000, nil)
 	<-c.done
+	c.wg.Wait()
 	if errors.Is(err, gws.ErrConnClosed) {
 		return nil
 	}
@@ -390,8 +469,16 @@ func (c *Client) send(m *tickwirev1.ClientMessage) error {
 }
 
 // write sends one encoded ClientMessage.
-func (c *Client) write(frame []byte) error {
-	if err := c.ws.WriteMessage(gws.OpcodeBinary, frame); err != nil {
+func (c *Client) write(frame []byte) error { return c.writeOp(gws.OpcodeBinary, frame) }
+
+// writeOp writes one frame on the current connection; while the client
+// reconnects there is none and it fails with ErrClosed.
+func (c *Client) writeOp(op gws.Opcode, frame []byte) error {
+	ws := c.wsp.Load()
+	if ws == nil {
+		return ErrClosed
+	}
+	if err := ws.WriteMessage(op, frame); err != nil {
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return nil
@@ -441,25 +528,37 @@ func (c *Client) closedErr() error {
 	return ErrClosed
 }
 
+// events receives one connection's gws events.
 type events struct{ c *Client }
 
 func (e *events) OnOpen(*gws.Conn) {}
 
-func (e *events) OnClose(_ *gws.Conn, err error) {
+func (e *events) OnClose(ws *gws.Conn, err error) {
 	c := e.c
 	var ce *gws.CloseError
 	if errors.As(err, &ce) {
 		err = &CloseError{Code: ce.Code, Reason: string(ce.Reason)}
 	}
+	if err == nil {
+		err = ErrClosed
+	}
+	if c.wsp.Load() != ws {
+		return // an older connection, replaced already
+	}
+	if c.startReconnect(err) {
+		return
+	}
+	c.finish(err)
+}
+
+// finish ends the client: Done closes, OnClose runs, once.
+func (c *Client) finish(err error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return
 	}
 	c.closed = true
-	if err == nil {
-		err = ErrClosed
-	}
 	c.err = err
 	c.mu.Unlock()
 	close(c.done)
@@ -471,9 +570,12 @@ func (e *events) OnClose(_ *gws.Conn, err error) {
 func (e *events) OnPing(ws *gws.Conn, p []byte) { _ = ws.WritePong(p) }
 func (e *events) OnPong(*gws.Conn, []byte)      {}
 
-func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
+func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
 	defer msg.Close()
 	c := e.c
+	if c.opts.SilenceTimeout > 0 && c.inRoom.Load() {
+		_ = ws.SetReadDeadline(time.Now().Add(c.opts.SilenceTimeout))
+	}
 	if f, ok := wire.DecodeState(msg.Bytes()); ok {
 		// Fast path for the per-tick state frame; the payload is copied
 		// because gws reuses its read buffer.
@@ -492,6 +594,9 @@ func (e *events) OnMessage(_ *gws.Conn, msg *gws.Message) {
 		c.mu.Lock()
 		if c.roomID == left.RoomId {
 			c.roomID, c.player = "", 0
+			c.resumeToken, c.joinReq = "", nil
+			c.inRoom.Store(false)
+			_ = ws.SetReadDeadline(time.Time{})
 			c.hook.Store(nil)
 		}
 		c.mu.Unlock()

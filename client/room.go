@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -23,8 +24,8 @@ import (
 // goroutine, one at a time, and must not block.
 type Room[S proto.Message] struct {
 	c      *Client
-	joined *tickwirev1.Joined
-	states *StateTracker[S]
+	joined atomic.Pointer[tickwirev1.Joined]
+	states atomic.Pointer[StateTracker[S]]
 	hook   *roomHook
 
 	mu        sync.Mutex
@@ -39,6 +40,9 @@ type Room[S proto.Message] struct {
 type roomHook struct {
 	state func(st *tickwirev1.State)
 	event func(m *tickwirev1.ServerMessage) bool
+	// rejoined: the client reconnected (resumed, or joined a new room of
+	// the same type after the old one was lost).
+	rejoined func(j *tickwirev1.Joined)
 }
 
 // JoinOrCreate joins a room of roomType with a free seat, or creates one,
@@ -64,34 +68,51 @@ func JoinWithReservation[S proto.Message](ctx context.Context, c *Client, reserv
 }
 
 func joinTyped[S proto.Message](ctx context.Context, c *Client, j *tickwirev1.Join) (*Room[S], error) {
-	r := &Room[S]{c: c, states: NewStateTracker[S](), onMessage: map[protoreflect.FullName]func(uint32, []byte){}}
+	r := &Room[S]{c: c, onMessage: map[protoreflect.FullName]func(uint32, []byte){}}
+	r.states.Store(NewStateTracker[S]())
 	// The hook is in place before the Join goes out: the first state can
 	// follow the Joined reply at once.
-	r.hook = &roomHook{state: r.applyState, event: r.event}
+	r.hook = &roomHook{state: r.applyState, event: r.event, rejoined: r.rejoined}
 	c.hook.Store(r.hook)
 	joined, err := c.join(ctx, j)
 	if err != nil {
 		c.hook.CompareAndSwap(r.hook, nil)
 		return nil, err
 	}
-	r.joined = joined
+	r.joined.Store(joined)
 	return r, nil
+}
+
+// rejoined runs when the client came back after a lost connection.
+func (r *Room[S]) rejoined(j *tickwirev1.Joined) {
+	if !j.Resumed {
+		// A new room: its states start afresh.
+		r.states.Store(NewStateTracker[S]())
+	}
+	r.joined.Store(j)
+	r.mu.Lock()
+	r.resyncAt = 0
+	r.mu.Unlock()
 }
 
 // Joined returns the server's Joined reply (room id, player id, tick rate,
 // the players already in).
-func (r *Room[S]) Joined() *tickwirev1.Joined { return r.joined }
+// After a reconnection it is the Joined of the resume (or of the new room
+// when the old one was lost).
+func (r *Room[S]) Joined() *tickwirev1.Joined { return r.joined.Load() }
 
 // ID returns the room id.
-func (r *Room[S]) ID() string { return r.joined.RoomId }
+func (r *Room[S]) ID() string { return r.joined.Load().RoomId }
 
 // PlayerID returns this client's player id in the room.
-func (r *Room[S]) PlayerID() uint32 { return r.joined.PlayerId }
+func (r *Room[S]) PlayerID() uint32 { return r.joined.Load().PlayerId }
 
 // State returns a copy of the newest state (yours to keep and change), its
 // tick, and the sequence number of the newest input of yours the server
 // had processed; ok is false before the first state.
-func (r *Room[S]) State() (state S, tick, lastInput uint32, ok bool) { return r.states.Latest() }
+func (r *Room[S]) State() (state S, tick, lastInput uint32, ok bool) {
+	return r.states.Load().Latest()
+}
 
 // OnState sets fn to receive every new state with its tick. state is a
 // copy: fn may keep it.
@@ -161,7 +182,7 @@ func OnMessage[M, S proto.Message](r *Room[S], fn func(from uint32, msg M)) {
 
 // applyState runs on the read goroutine for every State frame.
 func (r *Room[S]) applyState(st *tickwirev1.State) {
-	s, err := r.states.Apply(st)
+	s, err := r.states.Load().Apply(st)
 	if errors.Is(err, netcode.ErrUnknownBaseline) {
 		// Ask once per gap: the full state answers every patch after it.
 		r.mu.Lock()

@@ -1,0 +1,116 @@
+package engine_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/tickwire/tickwire/client"
+	"github.com/tickwire/tickwire/engine"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
+)
+
+// The Go client brings its seat back by itself: the same player, its inputs
+// in sequence, and never two copies of it in the room.
+func TestClientReconnectsAndResumes(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		drop func(p *faultProxy)
+	}{
+		{"reset", (*faultProxy).Reset},
+		{"silent drop", (*faultProxy).Blackhole},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := start(t, engine.Config{}, room.Config{TickRate: 50})
+			proxy := newFaultProxy(t, hostOf(t, s.url))
+			ctx := ctx5(t)
+			var mu sync.Mutex
+			var events []string
+			note := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+			back := make(chan *tickwirev1.Joined, 1)
+			a, err := client.Dial(ctx, proxy.URL(), client.Options{
+				Name: "ada", SilenceTimeout: 300 * time.Millisecond,
+				OnReconnecting: func(n int, _ error) { note("reconnecting") },
+				OnReconnected:  func(j *tickwirev1.Joined) { back <- j },
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = a.Close() })
+			ra, err := client.JoinOrCreate[*structpb.Struct](ctx, a, "sum", client.JoinOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id := ra.PlayerID()
+			b := dial(t, s, nil)
+			if _, err := b.JoinByID(ctx, ra.ID(), client.JoinOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			// Watch the room: it must never hold three players.
+			var most atomic.Int32
+			stop := make(chan struct{})
+			var wg sync.WaitGroup
+			wg.Go(func() {
+				for {
+					if n := int32(playersIn(s, ra.ID())); n > most.Load() {
+						most.Store(n)
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(time.Millisecond):
+					}
+				}
+			})
+			defer func() { close(stop); wg.Wait() }()
+
+			if _, err := ra.SendInput(wrapperspb.Bytes([]byte("ab"))); err != nil {
+				t.Fatal(err)
+			}
+			tt.drop(proxy)
+			var j *tickwirev1.Joined
+			select {
+			case j = <-back:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("no reconnection; events %v, err %v", events, a.Err())
+			}
+			if !j.Resumed || j.PlayerId != id || ra.PlayerID() != id {
+				t.Fatalf("came back as %+v, want player %d resumed", j, id)
+			}
+			if _, err := ra.SendInput(wrapperspb.Bytes([]byte("cde"))); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "both inputs applied in sequence", func() bool {
+				_, _, last, ok := ra.State()
+				return ok && last >= 2
+			})
+			if n := most.Load(); n != 2 {
+				t.Fatalf("the room held %d players at once: one person was two", n)
+			}
+		})
+	}
+}
+
+func TestClientNoReconnect(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{TickRate: 50})
+	proxy := newFaultProxy(t, hostOf(t, s.url))
+	ctx := ctx5(t)
+	a, err := client.Dial(ctx, proxy.URL(), client.Options{NoReconnect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.JoinOrCreate(ctx, "sum", client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	proxy.Reset()
+	select {
+	case <-a.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a client without reconnection did not end")
+	}
+}
