@@ -18,6 +18,6 @@ done < <(find "$tmp" -type f)
 # Generated files that no longer have a source.
 while IFS= read -r rel; do
   [ -e "$tmp/$rel" ] || { echo "generated file without a source: $rel" >&2; status=1; }
-done < <(git ls-files '*.pb.go' 'web-client/src/gen/*' 2>/dev/null)
+done < <(git ls-files '*.pb.go' 'web-client/src/gen/*' 'web-client/packages/client/src/gen/*' 'web-client/packages/client/test/gen/*' 2>/dev/null)
 [ $status -eq 0 ] && echo "generated code is up to date"
 exit $status

@@ -5,7 +5,9 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { PlayerSchema, StateSchema, type State } from "../src/gen/arena/v1/arena_pb.js";
-import { applyPatch, decodeServer, encodeServer } from "../src/sdk/index.js";
+import { applyPatch } from "@tickwire/client";
+import { decodeServer } from "../packages/client/src/wire.js";
+import { encodeServer } from "../packages/client/test/wire-helpers.js";
 
 const players: State["players"] = {};
 for (let i = 1; i <= 10; i++) players[i] = create(PlayerSchema, { x: 400 + i * 40, y: 300 + i * 20, name: `bot-${i}`, score: i, hue: i * 36 });

@@ -23,6 +23,8 @@ const result = await build({
   format: "iife",
   target: ["es2020"],
   platform: "browser",
+  // The SDK (@tickwire/client, a workspace package) from its source.
+  conditions: ["@tickwire/source"],
   legalComments: "none",
   write: false,
   logLevel: "warning",

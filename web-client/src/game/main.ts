@@ -9,7 +9,7 @@
  * "arena") or the toggle in the top bar, which rewrites the URL and moves to
  * a room of the other type.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "@bufbuild/protobuf";
 import {
   InputSchema,
   JoinOptionsSchema,
@@ -25,11 +25,15 @@ import {
   Predictor,
   TickwireClient,
   lerp,
-} from "../sdk/index.js";
+  type DeepReadonly,
+} from "@tickwire/client";
 import { Controls, Cooldown, type ControlInput } from "./controls.js";
 import { alignedInputAt } from "./pacing.js";
 import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
 import { CorrectionSmoother, camera, interpolatePlayers, visibleRect, type Camera, type RenderPlayer } from "./view.js";
+
+/** A room state as the SDK hands it out: shared with its patch baselines, read-only. */
+type ArenaState = DeepReadonly<State>;
 
 const NAME_KEY = "tickwire.arena.name";
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -70,7 +74,7 @@ nameInput.value = playerName;
 
 const client = new TickwireClient(StateSchema, { name: playerName, interpDelayMs: DEFAULT_INTERP_DELAY_MS });
 const controls = new Controls(canvas, tagButton);
-const interp = new InterpolationBuffer<State>(32);
+const interp = new InterpolationBuffer<ArenaState>(32);
 /** The world of the current room, from its states (used by prediction and rendering). */
 let world: World = STANDARD_WORLD;
 const predictor = new Predictor<Pos, ControlInput>((p, input) => step(p, input, world));
@@ -78,7 +82,7 @@ const smoother = new CorrectionSmoother();
 const tagCooldown = new Cooldown(1000);
 
 let myId = 0;
-let latest: State | undefined;
+let latest: ArenaState | undefined;
 let status = "Connecting…";
 let lastStepAt = 0;
 let prevPredicted: Pos | undefined;
@@ -152,10 +156,8 @@ client.on("state", (ev) => {
     }
   }
 });
-client.on("message", (m) => {
-  if (m.typeName !== TaggedSchema.typeName) return;
-  try {
-    const t = fromBinary(TaggedSchema, m.payload);
+client.onMessage(TaggedSchema, (t) => {
+  {
     stats.tagsReceived++;
     const name = (id: number) => (id === myId ? "You" : latest?.players[id]?.name || `#${id}`);
     toast(t.target === myId ? `${name(t.tagger)} tagged you — you're it!` : `${name(t.tagger)} tagged ${name(t.target)}!`);
@@ -163,8 +165,6 @@ client.on("message", (m) => {
     if (t.target === myId) itFlashUntil = now + 1500;
     const target = t.target === myId ? predictor.state : latest?.players[t.target];
     if (target) tagFx.push({ tagger: t.tagger, target: t.target, at: now, tx: target.x, ty: target.y });
-  } catch (e) {
-    console.warn("arena: ignored a Tagged message that does not decode", e);
   }
 });
 client.on("error", (e) => console.warn("arena:", e.message));
@@ -578,7 +578,7 @@ function drawMinimap(
   }
 }
 
-function drawPlayer(p: Player, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
+function drawPlayer(p: DeepReadonly<Player>, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
   const x = qx / QUANTUM;
   const y = qy / QUANTUM;
   const color = `hsl(${p.hue} 80% 60%)`;

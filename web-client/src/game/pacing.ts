@@ -1,7 +1,7 @@
 /**
  * When the arena game sends its next input, on the tick timeline.
  */
-import { DEFAULT_INPUT_LEAD_MS, nextInputSendMs, type TickClock } from "../sdk/index.js";
+import { DEFAULT_INPUT_LEAD_MS, nextInputSendMs, type TickClock } from "@tickwire/client";
 
 /**
  * The next input send time on the tick timeline (nextInputSendMs), or

@@ -4,7 +4,7 @@
  * prediction corrections.
  */
 import type { Player, State } from "../gen/arena/v1/arena_pb.js";
-import type { Bracket } from "../sdk/index.js";
+import type { Bracket, DeepReadonly } from "@tickwire/client";
 import { SPEED_Q, WORLD_H, WORLD_W, type World } from "./sim.js";
 
 /** World-to-canvas transform: canvas = world × scale + (ox, oy). */
@@ -57,7 +57,7 @@ export function visibleRect(c: Camera, cw: number, ch: number): { x0: number; y0
 
 /** A remote player at render time, position in quarter units. */
 export interface RenderPlayer {
-  p: Player;
+  p: DeepReadonly<Player>;
   x: number;
   y: number;
 }
@@ -72,7 +72,7 @@ export interface RenderPlayer {
  *   - only in `from` (left, or left the view): not drawn. Nothing per entity
  *     outlives the snapshots, which the buffer drops as render time passes.
  */
-export function interpolatePlayers(b: Bracket<State> | undefined): Map<number, RenderPlayer> {
+export function interpolatePlayers(b: Bracket<DeepReadonly<State>> | undefined): Map<number, RenderPlayer> {
   const out = new Map<number, RenderPlayer>();
   if (!b) return out;
   for (const [k, to] of Object.entries(b.to.players)) {

@@ -6,7 +6,7 @@ import { Cooldown } from "../../src/game/controls.js";
 import { alignedInputAt } from "../../src/game/pacing.js";
 import { STANDARD_WORLD, step, worldOf } from "../../src/game/sim.js";
 import { CAMERA_MARGIN, CorrectionSmoother, camera, interpolatePlayers, visibleRect } from "../../src/game/view.js";
-import { TickClock, type Bracket } from "../../src/sdk/index.js";
+import { TickClock, type Bracket } from "@tickwire/client";
 
 test("step uses the world size (values from the Go server's StepIn)", () => {
   const cases = [

@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { ClientMessageSchema, ProtocolVersion, ServerMessageSchema } from "../../src/gen/tickwire/v1/tickwire_pb.js";
-import { DecodeError, decodeClient, decodeServer, encodeClient, encodeServer } from "../../src/sdk/index.js";
+import { ClientMessageSchema, ProtocolVersion, ServerMessageSchema } from "../src/gen/tickwire/v1/tickwire_pb.js";
+import { DecodeError } from "../src/index.js";
+import { decodeServer, encodeClient } from "../src/wire.js";
+import { decodeClient, encodeServer } from "./wire-helpers.js";
 
 test("client envelope round trip", () => {
   const cases = [

@@ -28,6 +28,7 @@ import {
 } from "@bufbuild/protobuf";
 import { PatchError } from "./errors.js";
 import { Reader, unzigzag32, unzigzag64 } from "./reader.js";
+import type { DeepReadonly } from "./readonly.js";
 
 // biome-ignore lint: dynamic access to generated message objects.
 type Obj = Record<string, any>;
@@ -56,7 +57,7 @@ function sortedFields(desc: DescMessage): readonly DescField[] {
  */
 export function applyPatch<Desc extends DescMessage>(
   schema: Desc,
-  base: MessageShape<Desc>,
+  base: MessageShape<Desc> | DeepReadonly<MessageShape<Desc>>,
   patch: Uint8Array,
 ): MessageShape<Desc> {
   const r = new Reader(patch);

@@ -10,11 +10,12 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { equals, fromBinary, type DescMessage } from "@bufbuild/protobuf";
-import { applyPatch } from "../../src/sdk/index.js";
+import { applyPatch } from "../src/index.js";
+import { deepFreeze } from "../src/readonly.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const goldenDir = join(here, "../../../netcode/testdata/golden");
-const genDir = join(here, "../../src/gen/tickwire/testing");
+const goldenDir = join(here, "../../../../netcode/testdata/golden");
+const genDir = join(here, "gen/tickwire/testing");
 
 function walk(dir: string): string[] {
   if (!existsSync(dir)) return [];
@@ -41,12 +42,13 @@ test("golden delta vectors from the Go encoder", async (t) => {
   const ids = [...new Set(names.filter((n) => n.endsWith(".patch.bin")).map((n) => n.slice(0, -".patch.bin".length)))].sort();
   assert.ok(ids.length > 0, `${goldenDir} holds no *.patch.bin vectors`);
   const schema = await testStateSchema();
-  assert.ok(schema, "tickwire.testing.v1.TestState is not generated under src/gen (run make proto)");
+  assert.ok(schema, "tickwire.testing.v1.TestState is not generated under test/gen (run make proto)");
   for (const id of ids) {
     const read = (kind: string) => readFileSync(join(goldenDir, `${id}.${kind}.bin`));
     const base = fromBinary(schema, read("base"));
     const cur = fromBinary(schema, read("cur"));
-    const got = applyPatch(schema, base, read("patch"));
+    // A frozen baseline (the client's dev mode): applyPatch must copy, never write.
+    const got = applyPatch(schema, deepFreeze(base), read("patch"));
     assert.ok(equals(schema, got, cur), `vector ${id}: apply(base, patch) != cur`);
     // Not compared byte for byte: protobuf-es writes string-keyed map
     // entries in insertion order, which a patch legitimately changes.

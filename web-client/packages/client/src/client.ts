@@ -9,9 +9,21 @@
  *
  * Threading: everything runs on the page's event loop; listeners are called
  * synchronously from WebSocket callbacks. States passed to listeners are
- * shared with the client's ring and must be treated as read-only.
+ * shared with the client's ring (later patches apply to them), so they are
+ * typed {@link DeepReadonly}, and deep-frozen when `dev` is on.
+ *
+ * Game messages are protobuf messages of the game's own schema, named on the
+ * wire by their full type name (RoomMessage.type_name): `send(Schema, msg)`
+ * and `onMessage(Schema, (msg, from) => ...)`.
  */
-import { create, fromBinary, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import {
   CloseCode,
   ErrorCode,
@@ -24,13 +36,14 @@ import {
   type RoomMessage,
   type ServerMessage,
   type Welcome,
-} from "../gen/tickwire/v1/tickwire_pb.js";
+} from "./gen/tickwire/v1/tickwire_pb.js";
 import { ConnectionClosedError, DecodeError, PatchError, ServerError } from "./errors.js";
 import { Emitter } from "./emitter.js";
 import { applyPatch } from "./delta.js";
 import { ClockSync, TickClock, pongSentMs } from "./clock.js";
 import { StateRing } from "./ring.js";
 import { decodeServer, encodeClient, type ClientMessageInit } from "./wire.js";
+import { deepFreeze, type DeepReadonly } from "./readonly.js";
 
 /** The subset of the browser WebSocket the client uses (injectable for tests). */
 export interface WebSocketLike {
@@ -84,14 +97,38 @@ export interface ClientOptions {
   webSocket?: (url: string) => WebSocketLike;
   /** Monotonic clock, ms. Default performance.now. */
   now?: () => number;
-  /** Where the client logs dropped frames and listener errors. Default console. */
-  logger?: Pick<Console, "warn" | "info">;
+  /**
+   * Where the client logs dropped frames and listener errors (warn), closes
+   * (info) and ignored room messages of types without a handler (debug).
+   * Default console.
+   */
+  logger?: Logger;
+  /**
+   * Development checks. Default false. When true, every state handed out
+   * (StateEvent.state, client.state) is deep-frozen with Object.freeze, so
+   * code that mutates a state throws a TypeError at the mutation (ES modules
+   * are strict mode) instead of silently corrupting the states later patches
+   * are applied to. Freezing walks only what changed since the previous state
+   * (shared parts are already frozen); production builds leave it off and
+   * pay nothing. Example: `dev: location.hostname === "localhost"`.
+   */
+  dev?: boolean;
 }
+
+/** The logging the client does; `debug` is optional. */
+export type Logger = Pick<Console, "warn" | "info"> & Partial<Pick<Console, "debug">>;
+
+/**
+ * A game message listener: the decoded message and the room player id of the
+ * sender (0: the room itself, i.e. the game's server code).
+ */
+export type MessageListener<M> = (msg: M, from: number) => void;
 
 /** A state frame applied to the client's copy of the room state. */
 export interface StateEvent<S> {
   tick: number;
-  state: S;
+  /** The room state at `tick`. Read-only: it shares structure with the patch baselines. */
+  state: DeepReadonly<S>;
   /** The highest input seq from this client the room has processed. */
   lastInputSeq: number;
   /** True when the frame carried a full state rather than a patch. */
@@ -122,7 +159,6 @@ export interface ClientEvents<S> {
   joined: Joined;
   left: Left;
   state: StateEvent<S>;
-  message: RoomMessage;
   playerJoined: PlayerInfo;
   playerLeft: PlayerLeft;
   /** Error frames without a pending request, and dropped frames (DecodeError, PatchError). */
@@ -150,6 +186,11 @@ export interface Counters {
   /** Patches refused or without a baseline (a full state was requested). */
   patchErrors: number;
   missingBaselines: number;
+  /**
+   * Room messages ignored because no onMessage listener handles their type
+   * name (logged at debug level).
+   */
+  unknownMessages: number;
 }
 
 const DEFAULT_NO_RECONNECT: readonly number[] = [
@@ -201,6 +242,11 @@ function defaultUrl(): string {
   return `${loc.protocol === "https:" ? "wss:" : "ws:"}//${loc.host}/ws`;
 }
 
+interface MessageRoute {
+  schema: DescMessage;
+  listeners: MessageListener<never>[];
+}
+
 interface Pending {
   resolve: (m: ServerMessage) => void;
   reject: (e: Error) => void;
@@ -216,12 +262,14 @@ export class TickwireClient<Desc extends DescMessage> {
   private readonly emitter: Emitter<ClientEvents<MessageShape<Desc>>>;
   private readonly opts: Required<Pick<ClientOptions, "pingIntervalMs" | "interpDelayMs" | "clientName">> & ClientOptions;
   private readonly now: () => number;
-  private readonly log: Pick<Console, "warn" | "info">;
+  private readonly log: Logger;
+  private readonly dev: boolean;
+  private readonly routes = new Map<string, MessageRoute>();
   private ws: WebSocketLike | undefined;
   private connState: ConnectionState = "idle";
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
-  private readonly ring: StateRing<MessageShape<Desc>>;
+  private readonly ring: StateRing<DeepReadonly<MessageShape<Desc>>>;
   private timers: ReturnType<typeof setTimeout>[] = [];
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -232,7 +280,14 @@ export class TickwireClient<Desc extends DescMessage> {
 
   /** Counters since creation. */
   readonly counters: Counters = {
-    bytesIn: 0, bytesOut: 0, framesIn: 0, framesOut: 0, decodeErrors: 0, patchErrors: 0, missingBaselines: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    framesIn: 0,
+    framesOut: 0,
+    decodeErrors: 0,
+    patchErrors: 0,
+    missingBaselines: 0,
+    unknownMessages: 0,
   };
   /** RTT and server wall clock, from Ping/Pong (net of the server's hold, Pong.hold_ms). */
   readonly clock = new ClockSync();
@@ -245,8 +300,8 @@ export class TickwireClient<Desc extends DescMessage> {
   welcome: Welcome | undefined;
   /** The current room, undefined when not in one. */
   room: Joined | undefined;
-  /** The newest applied state and its tick. */
-  state: MessageShape<Desc> | undefined;
+  /** The newest applied state (read-only) and its tick. */
+  state: DeepReadonly<MessageShape<Desc>> | undefined;
   stateTick = 0;
   /** The last input seq sent in this room. */
   inputSeq = 0;
@@ -261,6 +316,7 @@ export class TickwireClient<Desc extends DescMessage> {
     this.opts = { pingIntervalMs: 1000, interpDelayMs: 100, clientName: "tickwire-web/0.1", ...options };
     this.now = options.now ?? (() => performance.now());
     this.log = options.logger ?? console;
+    this.dev = options.dev ?? false;
     this.ring = new StateRing(options.stateRingSize ?? 64);
     this.emitter = new Emitter((err) => this.log.warn("tickwire: listener threw", err));
   }
@@ -271,6 +327,31 @@ export class TickwireClient<Desc extends DescMessage> {
     fn: (ev: ClientEvents<MessageShape<Desc>>[K]) => void,
   ): () => void {
     return this.emitter.on(type, fn);
+  }
+
+  /**
+   * Listens for game messages of one type from the room: `schema` is the
+   * message's generated schema (e.g. `ChatSchema`); the listener gets the
+   * decoded message and the sender's player id (0: the room). Messages are
+   * matched by full protobuf type name (RoomMessage.type_name); messages of
+   * a type nobody listens for are ignored, logged at debug level and counted
+   * in `counters.unknownMessages`. Returns a function that removes the
+   * listener.
+   */
+  onMessage<D extends DescMessage>(schema: D, fn: MessageListener<MessageShape<D>>): () => void {
+    let route = this.routes.get(schema.typeName);
+    if (!route) {
+      route = { schema, listeners: [] };
+      this.routes.set(schema.typeName, route);
+    }
+    const r = route;
+    const l = fn as MessageListener<never>;
+    r.listeners.push(l);
+    return () => {
+      const i = r.listeners.indexOf(l);
+      if (i >= 0) r.listeners.splice(i, 1);
+      if (r.listeners.length === 0 && this.routes.get(schema.typeName) === r) this.routes.delete(schema.typeName);
+    };
   }
 
   get connectionState(): ConnectionState {
@@ -343,18 +424,22 @@ export class TickwireClient<Desc extends DescMessage> {
   sendInput(payload: Uint8Array): number {
     if (!this.room || this.connState !== "open") return 0;
     const seq = ++this.inputSeq;
-    this.send({ kind: { case: "input", value: { seq, ackTick: this.stateTick, payload } } });
+    this.write({ kind: { case: "input", value: { seq, ackTick: this.stateTick, payload } } });
     return seq;
   }
 
   /**
-   * Sends a game message: typeName is the full protobuf name of the
-   * message encoded in payload (its schema's typeName). Returns false when
-   * not in a room.
+   * Sends a game message to the room: `message` (a message or its init
+   * shape) is encoded with `schema` and named by `schema.typeName`, which
+   * the server's handler for that type decodes. Returns false when not in a
+   * room (nothing is sent).
+   *
+   * @example client.send(ChatSchema, { text: "gg" })
    */
-  sendMessage(typeName: string, payload: Uint8Array): boolean {
+  send<D extends DescMessage>(schema: D, message: MessageInitShape<D>): boolean {
     if (!this.room || this.connState !== "open") return false;
-    this.send({ kind: { case: "message", value: { typeName, payload } } });
+    const payload = toBinary(schema, create(schema, message));
+    this.write({ kind: { case: "message", value: { typeName: schema.typeName, payload } } });
     return true;
   }
 
@@ -388,7 +473,7 @@ export class TickwireClient<Desc extends DescMessage> {
     const t = this.now();
     if (t - this.lastResyncRequest < 250) return;
     this.lastResyncRequest = t;
-    this.send({ kind: { case: "ack", value: { tick: 0 } } });
+    this.write({ kind: { case: "ack", value: { tick: 0 } } });
   }
 
   // ---- internals ----
@@ -433,7 +518,7 @@ export class TickwireClient<Desc extends DescMessage> {
       resolve: (m) => this.onWelcome(m.kind.value as Welcome),
       reject: (e) => this.log.warn("tickwire: handshake refused", e),
     });
-    this.send({
+    this.write({
       requestId: id,
       kind: {
         case: "hello",
@@ -504,7 +589,7 @@ export class TickwireClient<Desc extends DescMessage> {
 
   private ping(): void {
     if (this.connState !== "open") return;
-    this.send({
+    this.write({
       kind: {
         case: "ping",
         value: { clientTimeMs: this.now(), rttMs: this.clock.rttMs, interpDelayMs: this.opts.interpDelayMs },
@@ -519,11 +604,11 @@ export class TickwireClient<Desc extends DescMessage> {
     const requestId = this.nextRequestId++;
     return new Promise<ServerMessage>((resolve, reject) => {
       this.pending.set(requestId, { resolve, reject });
-      this.send({ requestId, kind });
+      this.write({ requestId, kind });
     });
   }
 
-  private send(msg: ClientMessageInit): void {
+  private write(msg: ClientMessageInit): void {
     const ws = this.ws;
     if (!ws || ws.readyState !== 1) return;
     const bytes = encodeClient(msg);
@@ -581,7 +666,7 @@ export class TickwireClient<Desc extends DescMessage> {
         return;
       }
       case "message":
-        this.emitter.emit("message", k.value);
+        this.onRoomMessage(k.value);
         return;
       case "playerJoined":
         if (k.value.player) {
@@ -600,6 +685,32 @@ export class TickwireClient<Desc extends DescMessage> {
       case "matchmakerMatched":
         this.onReply(msg);
         return;
+    }
+  }
+
+  private onRoomMessage(m: RoomMessage): void {
+    const route = this.routes.get(m.typeName);
+    if (!route) {
+      this.counters.unknownMessages++;
+      this.log.debug?.(`tickwire: ignored a room message of type "${m.typeName}" (no onMessage listener)`);
+      return;
+    }
+    let msg: MessageShape<DescMessage>;
+    try {
+      msg = fromBinary(route.schema, m.payload);
+    } catch (e) {
+      this.counters.decodeErrors++;
+      const err = new DecodeError(`room message ${m.typeName} does not decode: ${String(e)}`);
+      this.log.warn("tickwire: ignored a room message", err);
+      this.emitter.emit("error", err);
+      return;
+    }
+    for (const fn of [...route.listeners]) {
+      try {
+        (fn as MessageListener<MessageShape<DescMessage>>)(msg, m.fromPlayer);
+      } catch (err) {
+        this.log.warn("tickwire: listener threw", err);
+      }
     }
   }
 
@@ -642,11 +753,11 @@ export class TickwireClient<Desc extends DescMessage> {
 
   private onState(tick: number, baselineTick: number, lastInputSeq: number, payload: Uint8Array, size: number): void {
     if (!this.room) return;
-    let next: MessageShape<Desc>;
+    let next: DeepReadonly<MessageShape<Desc>>;
     const full = baselineTick === 0;
     try {
       if (full) {
-        next = decodeState(this.stateSchema, payload);
+        next = decodeState(this.stateSchema, payload) as DeepReadonly<MessageShape<Desc>>;
       } else {
         const base = this.ring.get(baselineTick);
         if (base === undefined) {
@@ -654,7 +765,7 @@ export class TickwireClient<Desc extends DescMessage> {
           this.requestFullState();
           return;
         }
-        next = applyPatch(this.stateSchema, base, payload);
+        next = applyPatch(this.stateSchema, base, payload) as DeepReadonly<MessageShape<Desc>>;
       }
     } catch (e) {
       this.counters.patchErrors++;
@@ -663,6 +774,7 @@ export class TickwireClient<Desc extends DescMessage> {
       this.requestFullState();
       return;
     }
+    if (this.dev) deepFreeze(next);
     this.ring.put(tick, next);
     if (tick < this.stateTick) return; // older than what we show: kept only as a baseline
     const receivedAt = this.now();

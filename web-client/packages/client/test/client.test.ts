@@ -1,9 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { StateSchema } from "../../src/gen/arena/v1/arena_pb.js";
-import { CloseCode, type ClientMessage } from "../../src/gen/tickwire/v1/tickwire_pb.js";
-import { TickwireClient, decodeClient, encodeServer, type WebSocketLike } from "../../src/sdk/index.js";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { JoinOptionsSchema, StateSchema, TaggedSchema, type State } from "../../../src/gen/arena/v1/arena_pb.js";
+import { CloseCode, type ClientMessage } from "../src/gen/tickwire/v1/tickwire_pb.js";
+import { TickwireClient, type ClientOptions, type DeepReadonly, type WebSocketLike } from "../src/index.js";
+import { decodeClient, encodeServer } from "./wire-helpers.js";
 
 /** An in-memory WebSocket; the test plays the server. */
 class FakeSocket implements WebSocketLike {
@@ -39,7 +40,9 @@ class FakeSocket implements WebSocketLike {
 
 const quiet = { warn: () => {}, info: () => {} };
 
-async function connected(opts: { reconnect?: false; now?: () => number } = {}) {
+async function connected(
+  opts: { reconnect?: false; now?: () => number; dev?: boolean; logger?: ClientOptions["logger"] } = {},
+) {
   const sockets: FakeSocket[] = [];
   const c = new TickwireClient(StateSchema, {
     url: "ws://test/ws",
@@ -48,7 +51,8 @@ async function connected(opts: { reconnect?: false; now?: () => number } = {}) {
       sockets.push(s);
       return s;
     },
-    logger: quiet,
+    logger: opts.logger ?? quiet,
+    dev: opts.dev ?? false,
     pingIntervalMs: 60_000,
     ...(opts.now ? { now: opts.now } : {}),
     reconnect: opts.reconnect === false ? false : { initialDelayMs: 1, jitter: 0 },
@@ -66,6 +70,14 @@ async function connected(opts: { reconnect?: false; now?: () => number } = {}) {
   ws.deliver(encodeServer({ requestId: join.requestId, kind: { case: "joined", value: { roomId: "r1", playerId: 7, tick: 5, tickRate: 20, sendRate: 20 } } }));
   assert.equal((await joined).roomId, "r1");
   return { c, ws, sockets };
+}
+
+async function leave(c: TickwireClient<typeof StateSchema>, ws: FakeSocket): Promise<void> {
+  const left = c.leave();
+  const req = ws.last();
+  assert.equal(req.kind.case, "leave");
+  ws.deliver(encodeServer({ requestId: req.requestId, kind: { case: "left", value: { roomId: "r1" } } }));
+  await left;
 }
 
 const full = toBinary(StateSchema, create(StateSchema, { players: { 7: { x: 100, y: 200, name: "ada" } }, it: 0 }));
@@ -171,3 +183,93 @@ test("client: Pong.hold_ms is taken out of the round trip; a Pong without it is 
   assert.equal(c.clock.offsetMs, 1_700_000_000_000);
   assert.deepEqual(pongs, [20, 25]);
 });
+
+test("client: typed room messages are sent and dispatched by full type name", async (t) => {
+  const debug: string[] = [];
+  const { c, ws } = await connected({ logger: { ...quiet, debug: (m: string) => debug.push(m) } });
+  t.after(() => c.close());
+  // Send: the payload is the message encoded with its schema, named by typeName.
+  assert.equal(c.send(TaggedSchema, { tagger: 7, target: 3, tick: 12 }), true);
+  const out = ws.last();
+  assert.ok(out.kind.case === "message");
+  assert.equal(out.kind.value.typeName, "arena.v1.Tagged");
+  assert.deepEqual(fromBinary(TaggedSchema, out.kind.value.payload).target, 3);
+
+  // Receive: each listener of the type gets the decoded message and the sender.
+  const got: string[] = [];
+  const off = c.onMessage(TaggedSchema, (m, from) => got.push(`a ${m.tagger}>${m.target}@${m.tick} from ${from}`));
+  c.onMessage(TaggedSchema, (m) => got.push(`b ${m.target}`));
+  c.onMessage(JoinOptionsSchema, (m) => got.push(`name ${m.name}`));
+  const msg = (typeName: string, payload: Uint8Array, fromPlayer = 0) =>
+    ws.deliver(encodeServer({ kind: { case: "message", value: { typeName, payload, fromPlayer } } }));
+  msg("arena.v1.Tagged", toBinary(TaggedSchema, create(TaggedSchema, { tagger: 1, target: 2, tick: 30 })));
+  msg("arena.v1.JoinOptions", toBinary(JoinOptionsSchema, create(JoinOptionsSchema, { name: "bo" })), 4);
+  assert.deepEqual(got, ["a 1>2@30 from 0", "b 2", "name bo"]);
+
+  // Unknown type names are ignored, logged at debug level and counted.
+  msg("arena.v1.Nope", new Uint8Array([8, 1]));
+  msg("", new Uint8Array());
+  assert.equal(c.counters.unknownMessages, 2);
+  assert.equal(debug.length, 2);
+  assert.match(debug[0]!, /arena\.v1\.Nope/);
+
+  // A payload that does not decode as the named type: counted, "error", no listener call.
+  let errors = 0;
+  c.on("error", () => errors++);
+  msg("arena.v1.Tagged", new Uint8Array([0xff, 0xff]));
+  assert.equal(c.counters.decodeErrors, 1);
+  assert.equal(errors, 1);
+
+  // A listener that throws does not stop the others; removed listeners are not called.
+  off();
+  c.onMessage(TaggedSchema, () => {
+    throw new Error("game bug");
+  });
+  got.length = 0;
+  msg("arena.v1.Tagged", toBinary(TaggedSchema, create(TaggedSchema, { target: 5 })));
+  assert.deepEqual(got, ["b 5"]);
+  assert.equal(c.connectionState, "open");
+
+  // Not in a room: nothing is sent.
+  await leave(c, ws);
+  const n = ws.sent.length;
+  assert.equal(c.send(TaggedSchema, { target: 1 }), false);
+  assert.equal(ws.sent.length, n);
+  c.close();
+});
+
+test("client: states are deep-frozen with dev on, and not with it off", async (t) => {
+  for (const dev of [true, false]) {
+    const { c, ws } = await connected({ dev });
+    t.after(() => c.close());
+    const states: DeepReadonly<State>[] = [];
+    c.on("state", (e) => states.push(e.state));
+    ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 10, baselineTick: 0, payload: full } } }));
+    ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 11, baselineTick: 10, payload: new Uint8Array([0x03, 0, 0, 1, 7, 0x0f, 2, 1]) } } }));
+    assert.equal(states.length, 2);
+    for (const s of states) {
+      assert.equal(Object.isFrozen(s), dev);
+      assert.equal(Object.isFrozen(s.players), dev);
+      assert.equal(Object.isFrozen(s.players[7]), dev);
+    }
+    if (dev) {
+      // ES modules are strict: a mutation throws instead of corrupting the baseline.
+      assert.throws(() => {
+        (states[1]!.players[7] as { x: number }).x = 0;
+      }, TypeError);
+    }
+    assert.equal(states[1]!.players[7]!.x, 101);
+    assert.equal(states[0]!.players[7]!.x, 100, "the baseline was changed");
+    c.close();
+  }
+});
+
+// Type-level checks (tsc --noEmit): states are read-only all the way down.
+export function readonlyStateTypes(s: DeepReadonly<State>): void {
+  // @ts-expect-error a state's fields are read-only
+  s.it = 1;
+  // @ts-expect-error so are the fields of nested messages in maps
+  s.players[1]!.x = 1;
+  // @ts-expect-error and the maps themselves
+  delete s.players[1];
+}

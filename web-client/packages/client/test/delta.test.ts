@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { clone, create, equals, isFieldSet, toBinary } from "@bufbuild/protobuf";
-import { PlayerSchema, StateSchema, type State } from "../../src/gen/arena/v1/arena_pb.js";
-import { applyPatch, PatchError } from "../../src/sdk/index.js";
+import { PlayerSchema, StateSchema, type State } from "../../../src/gen/arena/v1/arena_pb.js";
+import { applyPatch, PatchError } from "../src/index.js";
 
 function hex(s: string): Uint8Array {
   const clean = s.replace(/\s+/g, "");

@@ -34,7 +34,12 @@ export class PatchError extends Error {
 export class DecodeError extends Error {
   override readonly name = "DecodeError";
   constructor(message: string, options?: { cause?: unknown }) {
-    super(`tickwire: bad frame: ${message}`, options);
+    super(`tickwire: bad frame: ${message}`);
+    // Error's cause, set by hand: the ES2022 Error(message, options) form
+    // would make consumers' type checks need lib ES2022.
+    if (options && "cause" in options) {
+      Object.defineProperty(this, "cause", { value: options.cause, writable: true, configurable: true });
+    }
   }
 }
 

@@ -1,14 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  ClockSync,
-  DEFAULT_INPUT_LEAD_MS,
-  MAX_PONG_HOLD_MS,
-  TickClock,
-  median,
-  nextInputSendMs,
-  pongSentMs,
-} from "../../src/sdk/index.js";
+import { ClockSync, DEFAULT_INPUT_LEAD_MS, TickClock, nextInputSendMs } from "../src/index.js";
+import { MAX_PONG_HOLD_MS, median, pongSentMs } from "../src/clock.js";
 
 test("median", () => {
   const cases: [number[], number][] = [

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Predictor, StateRing } from "../../src/sdk/index.js";
+import { Predictor } from "../src/index.js";
+import { StateRing } from "../src/ring.js";
 
 type P = { x: number };
 const step = (s: P, dx: number): P => ({ x: s.x + dx });

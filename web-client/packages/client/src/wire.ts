@@ -6,16 +6,15 @@ import { create, fromBinary, toBinary, type MessageInitShape } from "@bufbuild/p
 import {
   ClientMessageSchema,
   ServerMessageSchema,
-  type ClientMessage,
   type ServerMessage,
-} from "../gen/tickwire/v1/tickwire_pb.js";
+} from "./gen/tickwire/v1/tickwire_pb.js";
 import { DecodeError } from "./errors.js";
 
 /** A ClientMessage in the shape `create` accepts. */
 export type ClientMessageInit = MessageInitShape<typeof ClientMessageSchema>;
 
 /** encodeClient encodes one client envelope into frame bytes. */
-export function encodeClient(msg: ClientMessageInit | ClientMessage): Uint8Array {
+export function encodeClient(msg: ClientMessageInit): Uint8Array {
   return toBinary(ClientMessageSchema, create(ClientMessageSchema, msg));
 }
 
@@ -27,23 +26,6 @@ export function decodeServer(frame: Uint8Array): ServerMessage {
   let msg: ServerMessage;
   try {
     msg = fromBinary(ServerMessageSchema, frame);
-  } catch (e) {
-    throw new DecodeError(e instanceof Error ? e.message : String(e), { cause: e });
-  }
-  if (msg.kind.case === undefined) throw new DecodeError("empty envelope (no kind)");
-  return msg;
-}
-
-/** encodeServer encodes a server envelope (tests and fake servers). */
-export function encodeServer(msg: MessageInitShape<typeof ServerMessageSchema>): Uint8Array {
-  return toBinary(ServerMessageSchema, create(ServerMessageSchema, msg));
-}
-
-/** decodeClient decodes a client frame (tests and fake servers). */
-export function decodeClient(frame: Uint8Array): ClientMessage {
-  let msg: ClientMessage;
-  try {
-    msg = fromBinary(ClientMessageSchema, frame);
   } catch (e) {
     throw new DecodeError(e instanceof Error ? e.message : String(e), { cause: e });
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { InterpolationBuffer, lerp } from "../../src/sdk/index.js";
+import { InterpolationBuffer, lerp } from "../src/index.js";
 
 test("InterpolationBuffer brackets and alpha", () => {
   const b = new InterpolationBuffer<number>(8);
