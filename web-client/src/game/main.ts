@@ -7,7 +7,8 @@
  *
  * The map is picked with `?map=large` (room type "arena-large", else
  * "arena") or the toggle in the top bar, which rewrites the URL and moves to
- * a room of the other type.
+ * a room of the other type. `?dev` turns on the SDK's development checks
+ * (states deep-frozen: a mutation throws).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import {
@@ -15,7 +16,6 @@ import {
   JoinOptionsSchema,
   StateSchema,
   TaggedSchema,
-  type Player,
   type State,
 } from "../gen/arena/v1/arena_pb.js";
 import {
@@ -30,7 +30,18 @@ import {
 import { Controls, Cooldown, type ControlInput } from "./controls.js";
 import { alignedInputAt } from "./pacing.js";
 import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
-import { CorrectionSmoother, camera, interpolatePlayers, visibleRect, type Camera, type RenderPlayer } from "./view.js";
+import {
+  CorrectionSmoother,
+  camera,
+  currentIt,
+  interpolatePlayers,
+  layoutLabels,
+  playerColor,
+  visibleRect,
+  type Camera,
+  type LabelBox,
+  type RenderPlayer,
+} from "./view.js";
 
 /** A room state as the SDK hands it out: shared with its patch baselines, read-only. */
 type ArenaState = DeepReadonly<State>;
@@ -53,6 +64,8 @@ const scoreboard = $("scoreboard");
 const toastEl = $("toast");
 const nameInput = $<HTMLInputElement>("name");
 const tagButton = $("tag");
+const touchHint = $("touch-hint");
+const helpEl = $("help");
 const boardTitle = $("board-title");
 const mapButtons = { standard: $("map-standard"), large: $("map-large") };
 
@@ -72,7 +85,11 @@ function loadName(): string {
 let playerName = loadName();
 nameInput.value = playerName;
 
-const client = new TickwireClient(StateSchema, { name: playerName, interpDelayMs: DEFAULT_INTERP_DELAY_MS });
+const client = new TickwireClient(StateSchema, {
+  name: playerName,
+  interpDelayMs: DEFAULT_INTERP_DELAY_MS,
+  dev: new URLSearchParams(location.search).has("dev"),
+});
 const controls = new Controls(canvas, tagButton);
 const interp = new InterpolationBuffer<ArenaState>(32);
 /** The world of the current room, from its states (used by prediction and rendering). */
@@ -87,6 +104,8 @@ let status = "Connecting…";
 let lastStepAt = 0;
 let prevPredicted: Pos | undefined;
 let itFlashUntil = 0;
+/** The newest tag (Tagged), which says who is "it" until a state of its tick arrives. */
+let lastTag: { target: number; tick: number } | undefined;
 let tagPulseAt = -Infinity;
 const stats = { tagsSent: 0, tagsReceived: 0 };
 
@@ -128,6 +147,8 @@ client.on("joined", (j) => {
   latest = undefined;
   world = STANDARD_WORLD;
   tagFx = [];
+  lastTag = undefined;
+  renderIt();
   everJoined = true;
   setStatus("");
   // A rejoin after a reconnect replays the old request: follow a map or
@@ -139,6 +160,8 @@ client.on("left", () => {
 });
 client.on("state", (ev) => {
   latest = ev.state;
+  if (lastTag && ev.tick >= lastTag.tick) lastTag = undefined;
+  renderIt();
   world = worldOf(ev.state);
   interp.push(ev.tick, ev.state);
   const me = ev.state.players[myId];
@@ -157,16 +180,33 @@ client.on("state", (ev) => {
   }
 });
 client.onMessage(TaggedSchema, (t) => {
-  {
-    stats.tagsReceived++;
-    const name = (id: number) => (id === myId ? "You" : latest?.players[id]?.name || `#${id}`);
-    toast(t.target === myId ? `${name(t.tagger)} tagged you — you're it!` : `${name(t.tagger)} tagged ${name(t.target)}!`);
-    const now = performance.now();
-    if (t.target === myId) itFlashUntil = now + 1500;
-    const target = t.target === myId ? predictor.state : latest?.players[t.target];
-    if (target) tagFx.push({ tagger: t.tagger, target: t.target, at: now, tx: target.x, ty: target.y });
-  }
+  stats.tagsReceived++;
+  // The HUD first, so that it already agrees when the toast shows.
+  if (t.tick > client.stateTick) lastTag = { target: t.target, tick: t.tick };
+  renderIt();
+  const name = (id: number) => (id === myId ? "You" : latest?.players[id]?.name || `#${id}`);
+  toast(t.target === myId ? `${name(t.tagger)} tagged you — you're it!` : `${name(t.tagger)} tagged ${name(t.target)}!`);
+  const now = performance.now();
+  if (t.target === myId) itFlashUntil = now + 1500;
+  const target = t.target === myId ? predictor.state : latest?.players[t.target];
+  if (target) tagFx.push({ tagger: t.tagger, target: t.target, at: now, tx: target.x, ty: target.y });
 });
+
+/** Who is "it" now: the newest state, or a newer tag (see currentIt). */
+function itNow(): number {
+  return currentIt(latest?.it ?? 0, client.stateTick, lastTag);
+}
+
+/** The HUD's "it" row, updated whenever "it" may have changed. */
+function renderIt(): void {
+  const it = itNow();
+  const text = !it
+    ? "–"
+    : it === myId
+      ? "you!"
+      : latest?.players[it]?.name || client.room?.players.find((p) => p.playerId === it)?.name || `#${it}`;
+  if (hud.it.textContent !== text) hud.it.textContent = text;
+}
 client.on("error", (e) => console.warn("arena:", e.message));
 client.on("close", (c) => {
   myId = 0;
@@ -329,8 +369,7 @@ setInterval(() => {
   const total = client.room?.players.length ?? 0;
   const seen = latest ? Object.keys(latest.players).length : 0;
   hud.players.textContent = !client.room ? "–" : seen < total ? `${total} (${seen} near)` : String(total);
-  const it = latest?.it ?? 0;
-  hud.it.textContent = !it ? "–" : it === myId ? "you!" : latest?.players[it]?.name || client.room?.players.find((p) => p.playerId === it)?.name || `#${it}`;
+  renderIt();
   renderScoreboard();
 }, 1000);
 
@@ -353,10 +392,10 @@ function renderScoreboard(): void {
       if (id === myId) li.className = "me";
       const dot = document.createElement("span");
       dot.className = "dot";
-      dot.style.background = `hsl(${p.hue} 80% 60%)`;
+      dot.style.background = playerColor(id);
       const name = document.createElement("span");
       name.className = "n";
-      name.textContent = (p.name || `#${id}`) + (latest!.it === id ? " ★" : "");
+      name.textContent = (p.name || `#${id}`) + (itNow() === id ? " ★" : "");
       const score = document.createElement("span");
       score.className = "s";
       score.textContent = String(p.score ?? 0);
@@ -462,10 +501,12 @@ function frame(): void {
     ctx.shadowBlur = 0;
   }
 
-  const it = latest?.it ?? 0;
+  const it = itNow();
+  const labels: Label[] = [];
   for (const [id, r] of remotes) {
     if (id === myId || !inView(r.x, r.y, PLAYER_RADIUS + 40)) continue;
-    drawPlayer(r.p, r.x, r.y, id === it, false);
+    drawPlayer(id, r.x, r.y, id === it, false);
+    labels.push({ id, name: r.p.name || `#${id}`, x: r.x / QUANTUM, y: r.y / QUANTUM, isIt: id === it });
   }
   if (mine && me) {
     const pulse = (now - tagPulseAt) / 300;
@@ -482,13 +523,17 @@ function frame(): void {
     ctx.arc(me.x / QUANTUM, me.y / QUANTUM, TAG_RANGE, 0, Math.PI * 2);
     ctx.stroke();
     ctx.setLineDash([]);
-    drawPlayer(mine, me.x, me.y, myId === it || now < itFlashUntil, true);
+    drawPlayer(myId, me.x, me.y, myId === it || now < itFlashUntil, true);
+    labels.unshift({ id: myId, name: mine.name || "you", x: me.x / QUANTUM, y: me.y / QUANTUM, isIt: myId === it });
   }
   drawTagFx(now, remotes, me);
 
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   const dpr = W / innerWidth;
+  drawLabels(labels, dpr);
+
   if (controls.stick.active) {
+    touchHint.classList.add("used");
     ctx.strokeStyle = "rgba(255,255,255,0.35)";
     ctx.lineWidth = 3;
     ctx.beginPath();
@@ -553,7 +598,13 @@ function drawMinimap(
   const mw = world.w * s;
   const mh = world.h * s;
   const x0 = 12 * dpr;
-  const y0 = canvas.height - mh - 36 * dpr;
+  // Above the help line or the touch hint, whichever shows.
+  let bottom = 36;
+  for (const el of [helpEl, touchHint]) {
+    const r = el.getBoundingClientRect();
+    if (r.height > 0) bottom = Math.max(bottom, innerHeight - r.top + 8);
+  }
+  const y0 = canvas.height - mh - bottom * dpr;
   ctx.fillStyle = "rgba(10,14,26,0.8)";
   ctx.fillRect(x0, y0, mw, mh);
   ctx.strokeStyle = "rgba(140,180,255,0.6)";
@@ -571,17 +622,17 @@ function drawMinimap(
     ctx.fill();
   };
   for (const [id, r] of remotes) {
-    if (id !== myId) dot(r, id === it ? 3.5 : 2.5, id === it ? "#ff4d6d" : `hsl(${r.p.hue} 80% 60%)`);
+    if (id !== myId) dot(r, id === it ? 3.5 : 2.5, id === it ? "#ff4d6d" : playerColor(id));
   }
   if (me) {
     dot(me, 4, myId === it ? "#ff4d6d" : "#fff");
   }
 }
 
-function drawPlayer(p: DeepReadonly<Player>, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
+function drawPlayer(id: number, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
   const x = qx / QUANTUM;
   const y = qy / QUANTUM;
-  const color = `hsl(${p.hue} 80% 60%)`;
+  const color = playerColor(id);
   if (isIt) {
     ctx.strokeStyle = "#ff4d6d";
     ctx.lineWidth = 4;
@@ -601,17 +652,61 @@ function drawPlayer(p: DeepReadonly<Player>, qx: number, qy: number, isIt: boole
     ctx.lineWidth = 2.5;
     ctx.stroke();
   }
+}
+
+/** A name label to draw above a player (world units). */
+interface Label {
+  id: number;
+  name: string;
+  x: number;
+  y: number;
+  isIt: boolean;
+}
+
+/**
+ * Name labels on dark pills, in screen pixels (readable whatever the
+ * camera's scale, e.g. on a phone), placed so that none covers another when
+ * players overlap (layoutLabels; the local player's, first, keeps its
+ * place). A label moved off its player gets a thin line down to it. "It" is
+ * marked on the label: "IT · name" in red. Call with the identity transform.
+ */
+function drawLabels(labels: Label[], dpr: number): void {
+  if (!labels.length) return;
+  ctx.font = `600 ${Math.round(12 * dpr)}px system-ui, sans-serif`;
+  const text = (l: Label) => (l.isIt ? `IT · ${l.name}` : l.name);
+  const sx = (x: number) => x * cam.scale + cam.ox;
+  const sy = (y: number) => y * cam.scale + cam.oy;
+  const ringTop = (l: Label) => sy(l.y - PLAYER_RADIUS - (l.isIt ? 9 : 0)) - 3 * dpr;
+  const boxes: LabelBox[] = labels.map((l) => ({
+    id: l.id,
+    x: sx(l.x),
+    y: ringTop(l),
+    w: ctx.measureText(text(l)).width + 10 * dpr,
+    h: 17 * dpr,
+  }));
+  const placed = layoutLabels(boxes);
   ctx.textAlign = "center";
-  if (isIt) {
-    ctx.font = "800 12px system-ui, sans-serif";
-    ctx.fillStyle = "#ff4d6d";
-    ctx.fillText("IT", x, y - PLAYER_RADIUS - 24);
+  ctx.textBaseline = "middle";
+  for (let i = 0; i < labels.length; i++) {
+    const l = labels[i]!;
+    const b = boxes[i]!;
+    const p = placed[i]!;
+    if (p.moved) {
+      ctx.strokeStyle = "rgba(232,238,252,0.35)";
+      ctx.lineWidth = dpr;
+      ctx.beginPath();
+      ctx.moveTo(p.left + b.w / 2, p.top + b.h);
+      ctx.lineTo(b.x, ringTop(l));
+      ctx.stroke();
+    }
+    ctx.fillStyle = l.isIt ? "rgba(60,8,20,0.82)" : "rgba(10,14,26,0.72)";
+    ctx.beginPath();
+    ctx.roundRect(p.left, p.top, b.w, b.h, 6 * dpr);
+    ctx.fill();
+    ctx.fillStyle = l.isIt ? "#ff8fa3" : l.id === myId ? "#ffffff" : "#e8eefc";
+    ctx.fillText(text(l), p.left + b.w / 2, p.top + b.h / 2 + 1);
   }
-  ctx.font = "600 14px system-ui, sans-serif";
-  ctx.fillStyle = "rgba(0,0,0,0.55)";
-  ctx.fillText(p.name, x + 1, y - PLAYER_RADIUS - 7);
-  ctx.fillStyle = "#e8eefc";
-  ctx.fillText(p.name, x, y - PLAYER_RADIUS - 8);
+  ctx.textBaseline = "alphabetic";
 }
 
 requestAnimationFrame(frame);
@@ -666,6 +761,8 @@ window.__arena = {
   },
   corrections: () => ({ smoothed: smoother.smoothed, snapped: smoother.snapped }),
   tags: () => ({ ...stats }),
+  /** The colour a player is drawn in. */
+  color: (id: number) => playerColor(id),
   players(): { id: number; x: number; y: number; name: string; score: number }[] {
     if (!latest) return [];
     return Object.entries(latest.players).map(([id, p]) => ({

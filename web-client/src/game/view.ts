@@ -146,3 +146,92 @@ export class CorrectionSmoother {
     this.oy = 0;
   }
 }
+
+/**
+ * Player colours: a fixed palette picked by room player id (ids count up
+ * from 1 in a room), so the first ten players present at once all differ and
+ * every client draws a player the same colour. No entry is near the orbs'
+ * teal (hue 163) and gold (hue 45) or the red of "it" (hue 350); entries
+ * that share a hue region differ in lightness. (The server's Player.hue is
+ * random and can land two players, or a player and the orbs, on one
+ * colour; the client does not use it.)
+ */
+export const PLAYER_COLORS: readonly string[] = [
+  "hsl(210 90% 62%)", // blue
+  "hsl(285 75% 68%)", // violet
+  "hsl(115 60% 52%)", // green
+  "hsl(22 95% 58%)", // orange
+  "hsl(320 80% 70%)", // pink
+  "hsl(240 80% 75%)", // periwinkle
+  "hsl(85 75% 45%)", // olive green
+  "hsl(195 35% 82%)", // pale steel
+  "hsl(15 50% 45%)", // rust
+  "hsl(270 30% 45%)", // slate purple
+];
+
+/** The colour of room player `id` (1, 2, ...). */
+export function playerColor(id: number): string {
+  const n = PLAYER_COLORS.length;
+  return PLAYER_COLORS[(((id - 1) % n) + n) % n]!;
+}
+
+/** A name label to place: anchored centred above (x, y), w × h, canvas units. */
+export interface LabelBox {
+  id: number;
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+/** Where a label goes: its box's top-left corner, and whether it had to move. */
+export interface PlacedLabel {
+  id: number;
+  left: number;
+  top: number;
+  moved: boolean;
+}
+
+/**
+ * Places name labels so that none overlaps another: in the given order
+ * (put the local player first: it keeps its place), each label goes at its
+ * anchor (bottom edge at y, centred on x) or, when that overlaps an
+ * already placed label, is stacked upwards one row at a time (up to
+ * `maxRows` rows), then sideways; the first free spot wins. A label with no
+ * free spot stays at its anchor (moved: false is not promised then).
+ */
+export function layoutLabels(labels: readonly LabelBox[], gap = 2, maxRows = 4): PlacedLabel[] {
+  const placed: { l: number; t: number; r: number; b: number }[] = [];
+  const out: PlacedLabel[] = [];
+  const free = (l: number, t: number, w: number, h: number) =>
+    placed.every((p) => l + w + gap <= p.l || l >= p.r + gap || t + h + gap <= p.t || t >= p.b + gap);
+  for (const lb of labels) {
+    const left0 = lb.x - lb.w / 2;
+    const top0 = lb.y - lb.h;
+    let spot: { l: number; t: number } | undefined;
+    search: for (let row = 0; row <= maxRows; row++) {
+      const t = top0 - row * (lb.h + gap);
+      for (const dx of [0, lb.w / 2 + gap, -(lb.w / 2 + gap)]) {
+        if (free(left0 + dx, t, lb.w, lb.h)) {
+          spot = { l: left0 + dx, t };
+          break search;
+        }
+      }
+    }
+    const s = spot ?? { l: left0, t: top0 };
+    placed.push({ l: s.l, t: s.t, r: s.l + lb.w, b: s.t + lb.h });
+    out.push({ id: lb.id, left: s.l, top: s.t, moved: s.l !== left0 || s.t !== top0 });
+  }
+  return out;
+}
+
+/**
+ * Who is "it" right now. A Tagged message can arrive before the state of
+ * its tick (messages are sent at once, states on the send tick): until a
+ * state at or after the tag's tick arrives, the tag decides, so the toast,
+ * the HUD and the red ring agree from the moment the toast shows.
+ */
+export function currentIt(stateIt: number, stateTick: number, lastTag: { target: number; tick: number } | undefined): number {
+  if (lastTag && stateTick < lastTag.tick) return lastTag.target;
+  return stateIt;
+}

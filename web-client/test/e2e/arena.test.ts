@@ -6,7 +6,12 @@
  *     A steers next to B and tags it (Space): both get Tagged, B is "it";
  *   - the large map: `?map=large` and the top-bar toggle join the same
  *     "arena-large" room, the camera follows, players() works;
- *   - a server restart: the page says it is reconnecting, then rejoins.
+ *   - a server restart: the page says it is reconnecting, then rejoins;
+ *   - the layout at 1280×720 and on a 390×844 touch phone: the top bar's
+ *     name field and map toggle, the HUD, the scores, the tag button, the
+ *     help or touch hint and the toast do not overlap and stay on screen.
+ * Page A of the first test runs with `?dev` (states deep-frozen: a game that
+ * mutated one would throw, and the test fails on page errors).
  * Skipped only when ./examples/arena does not build. TICKWIRE_ARENA_BIN=path
  * uses a prebuilt server binary instead (it must embed the current bundle).
  */
@@ -125,9 +130,18 @@ async function startServer(bin: string, port: number): Promise<Server> {
  */
 const expectedWhileDown = /WebSocket connection to '.*' failed/;
 
+/** A browser window: desktop by default, or a touch phone. */
+interface Device {
+  viewport: { width: number; height: number };
+  hasTouch?: boolean;
+  isMobile?: boolean;
+}
+const desktop: Device = { viewport: { width: 1280, height: 720 } };
+const phone: Device = { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true };
+
 /** Opens a page, records its console errors and uncaught exceptions. */
-async function openPage(browser: Browser, url: string, label: string, errors: string[]): Promise<Page> {
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+async function openPage(browser: Browser, url: string, label: string, errors: string[], device: Device = desktop): Promise<Page> {
+  const ctx = await browser.newContext({ ...device, deviceScaleFactor: 1 });
   const page = await ctx.newPage();
   page.on("console", (m) => {
     if (m.type() === "error") errors.push(`${label}: ${m.text()}`);
@@ -178,7 +192,7 @@ describe("arena e2e", () => {
     const consoleErrors: string[] = [];
     const contexts: { close(): Promise<void> }[] = [];
     try {
-      const a = await openPage(browser!, server.base, "A", consoleErrors);
+      const a = await openPage(browser!, `${server.base}/?dev`, "A", consoleErrors);
       const b = await openPage(browser!, server.base, "B", consoleErrors);
       contexts.push(a.context(), b.context());
       const arena = (p: Page) => p.evaluate(() => {
@@ -242,6 +256,16 @@ describe("arena e2e", () => {
         await hold([]);
       }
       await a.waitForTimeout(250); // let the server see A stopped next to B
+      // Record the HUD's "it" row whenever B's toast changes: they must agree
+      // from the first moment (the Tagged message can beat the state).
+      await b.evaluate(() => {
+        const w = window as unknown as { __toastHud: string[] };
+        w.__toastHud = [];
+        const toast = document.querySelector("#toast")!;
+        new MutationObserver(() => {
+          w.__toastHud.push(`${toast.textContent} | ${document.querySelector("#hud-it")!.textContent}`);
+        }).observe(toast, { childList: true, characterData: true, subtree: true });
+      });
       await a.keyboard.press("Space");
       const tagged = (bid: number) => {
         const x = (window as unknown as { __arena: Arena }).__arena;
@@ -250,8 +274,10 @@ describe("arena e2e", () => {
       await b.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
       await a.waitForFunction(tagged, sb.id, { timeout: 5000, polling: 50 });
       assert.equal(await a.evaluate(() => (window as unknown as { __arena: Arena }).__arena.tags().tagsSent), 1);
-      // The HUD refreshes on its own timer: wait for it rather than read it once.
-      await b.waitForFunction(() => document.querySelector("#hud-it")?.textContent === "you!", null, { timeout: 5000, polling: 50 });
+      assert.equal(await b.locator("#hud-it").textContent(), "you!");
+      const seen = await b.evaluate(() => (window as unknown as { __toastHud: string[] }).__toastHud);
+      assert.ok(seen.length > 0, "B's toast never changed");
+      for (const r of seen) assert.ok(!/you're it/.test(r) || r.endsWith("| you!"), `toast and HUD disagree: ${r}`);
 
       mkdirSync(results, { recursive: true });
       await b.waitForTimeout(150);
@@ -335,6 +361,62 @@ describe("arena e2e", () => {
       assert.deepEqual(errors, [], "console errors");
     } finally {
       for (const c of contexts) await c.close();
+      await server.stop();
+    }
+  });
+
+  test("layout: nothing overlaps at 1280×720 or on a 390×844 touch phone", async (t) => {
+    if (skip) return t.skip(skip);
+    const server = await startServer(bin, await freePort());
+    const errors: string[] = [];
+    const pages: Page[] = [];
+    try {
+      for (const [name, device] of [["desktop", desktop], ["phone", phone]] as const) {
+        const page = await openPage(browser!, server.base, name, errors, device);
+        pages.push(page);
+        // A scoreboard with a row and the longest toast the game shows.
+        await until(page, "a scoreboard row", () => document.querySelectorAll("#scoreboard li").length > 0);
+        const boxes = await page.evaluate(() => {
+          const toast = document.querySelector<HTMLElement>("#toast")!;
+          toast.textContent = "player-12345678901234 tagged you — you're it!";
+          const out: Record<string, { x: number; y: number; w: number; h: number } | null> = {};
+          for (const sel of ["#name", ".maps", ".hud", ".board", "#tag", "#help", "#touch-hint", "#toast"]) {
+            const el = document.querySelector<HTMLElement>(sel)!;
+            const r = el.getBoundingClientRect();
+            const shown = getComputedStyle(el).display !== "none" && r.width > 0 && r.height > 0;
+            out[sel] = shown ? { x: r.x, y: r.y, w: r.width, h: r.height } : null;
+          }
+          return out;
+        });
+        const { width: W, height: H } = device.viewport;
+        const shown = Object.entries(boxes).filter((e): e is [string, NonNullable<(typeof e)[1]>] => e[1] !== null);
+        for (const sel of ["#name", ".maps", ".hud", ".board", "#toast"]) assert.ok(boxes[sel], `${name}: ${sel} is not shown`);
+        if (device.hasTouch) {
+          assert.ok(boxes["#tag"] && boxes["#touch-hint"], `${name}: no tag button or touch hint`);
+          assert.equal(boxes["#help"], null, `${name}: the keyboard help shows on a touch screen`);
+          assert.match((await page.locator("#touch-hint").textContent()) ?? "", /drag/i);
+        } else {
+          assert.ok(boxes["#help"], `${name}: no keyboard help`);
+          assert.equal(boxes["#touch-hint"], null, `${name}: the touch hint shows without touch`);
+        }
+        for (const [sel, b] of shown) {
+          assert.ok(b.x >= 0 && b.y >= 0 && b.x + b.w <= W && b.y + b.h <= H, `${name}: ${sel} is off screen: ${JSON.stringify(b)}`);
+        }
+        for (let i = 0; i < shown.length; i++) {
+          for (let j = i + 1; j < shown.length; j++) {
+            const [sa, a] = shown[i]!;
+            const [sb, b] = shown[j]!;
+            const overlap = a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+            assert.ok(!overlap, `${name} ${W}×${H}: ${sa} ${JSON.stringify(a)} overlaps ${sb} ${JSON.stringify(b)}`);
+          }
+        }
+        await page.evaluate(() => (document.querySelector("#toast")!.textContent = ""));
+        mkdirSync(results, { recursive: true });
+        await page.screenshot({ path: join(results, `arena-${name}-${W}x${H}.png`) });
+      }
+      assert.deepEqual(errors, [], "console errors");
+    } finally {
+      for (const p of pages) await p.context().close();
       await server.stop();
     }
   });

@@ -5,7 +5,17 @@ import { PlayerSchema, StateSchema, type State } from "../../src/gen/arena/v1/ar
 import { Cooldown } from "../../src/game/controls.js";
 import { alignedInputAt } from "../../src/game/pacing.js";
 import { STANDARD_WORLD, step, worldOf } from "../../src/game/sim.js";
-import { CAMERA_MARGIN, CorrectionSmoother, camera, interpolatePlayers, visibleRect } from "../../src/game/view.js";
+import {
+  CAMERA_MARGIN,
+  CorrectionSmoother,
+  PLAYER_COLORS,
+  camera,
+  currentIt,
+  interpolatePlayers,
+  layoutLabels,
+  playerColor,
+  visibleRect,
+} from "../../src/game/view.js";
 import { TickClock, type Bracket } from "@tickwire/client";
 
 test("step uses the world size (values from the Go server's StepIn)", () => {
@@ -197,4 +207,42 @@ test("alignedInputAt: the first send and the send after a stall are due at once"
     { last: 1040, now: 1100, want: 1070 }, // a late poll still sends for 1070
   ];
   for (const c of cases) assert.equal(alignedInputAt(tc, c.last, c.now, 10, 20), c.want, `last ${c.last} now ${c.now}`);
+});
+
+test("playerColor: ten players present at once get ten colours, none an orb's or it's colour", () => {
+  const seen = new Set<string>();
+  for (let id = 1; id <= 10; id++) seen.add(playerColor(id));
+  assert.equal(seen.size, 10);
+  assert.equal(playerColor(11), playerColor(1));
+  const hueDist = (a: number, b: number) => Math.min(Math.abs(a - b), 360 - Math.abs(a - b));
+  for (const c of PLAYER_COLORS) {
+    const m = /^hsl\((\d+) (\d+)% (\d+)%\)$/.exec(c);
+    assert.ok(m, c);
+    const [h, s] = [Number(m[1]), Number(m[2])];
+    if (s < 40) continue; // greyish: far from the saturated orbs whatever the hue
+    for (const avoid of [45, 163, 350]) assert.ok(hueDist(h, avoid) >= 20, `${c} is near hue ${avoid}`);
+  }
+});
+
+test("layoutLabels: overlapping labels are stacked, apart ones stay", () => {
+  const box = (id: number, x: number, y: number) => ({ id, x, y, w: 60, h: 16 });
+  const overlaps = (a: { left: number; top: number }, b: { left: number; top: number }) =>
+    a.left < b.left + 60 && b.left < a.left + 60 && a.top < b.top + 16 && b.top < a.top + 16;
+  // Four players on one spot, one far away.
+  const got = layoutLabels([box(1, 100, 100), box(2, 102, 101), box(3, 99, 100), box(4, 100, 98), box(5, 400, 100)]);
+  assert.equal(got.length, 5);
+  assert.deepEqual(got[0], { id: 1, left: 70, top: 84, moved: false });
+  assert.deepEqual(got[4], { id: 5, left: 370, top: 84, moved: false });
+  for (let i = 0; i < got.length; i++) {
+    for (let j = i + 1; j < got.length; j++) assert.ok(!overlaps(got[i]!, got[j]!), `labels ${i + 1} and ${j + 1} overlap`);
+  }
+  assert.ok(got.slice(1, 4).every((l) => l.moved));
+});
+
+test("currentIt: a tag decides until a state of its tick arrives", () => {
+  assert.equal(currentIt(3, 100, undefined), 3);
+  assert.equal(currentIt(3, 100, { target: 7, tick: 102 }), 7);
+  assert.equal(currentIt(7, 102, { target: 7, tick: 102 }), 7);
+  // Later states win (e.g. someone else tagged since).
+  assert.equal(currentIt(9, 110, { target: 7, tick: 102 }), 9);
 });
