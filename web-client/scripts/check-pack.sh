@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The SDK as a team outside this repository gets it: `npm pack` the
 # @tickwire/client package, install the tarball (and its peer
-# @bufbuild/protobuf, from the npm cache) into a scratch project in a temp
-# dir, then:
+# @bufbuild/protobuf, the workspace's copy packed too) into a scratch project
+# in a temp dir, offline, then:
 #   - type-check a tiny client (scripts/pack-fixture/main.ts) with the
 #     configuration `tsc --init` writes, and again with an ES2018 target and
 #     lib (the SDK must not need lib ES2022; ES2018 is what @bufbuild/protobuf's own types need);
@@ -10,8 +10,7 @@
 #   - import the package in plain Node ESM and compare its exports with the
 #     public API below (test helpers must not leak);
 #   - print the packed size and the SDK's minified + gzipped size.
-# Fails on any error. Offline: `npm install --offline` uses only the cache
-# that `npm ci` of web-client filled.
+# Fails on any error. Needs only `npm ci` of web-client before (no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 web=$PWD
@@ -19,7 +18,6 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 tsc="node $web/node_modules/typescript/bin/tsc"
 esbuild="$web/node_modules/.bin/esbuild"
-protobuf_version=$(node -p 'require("./node_modules/@bufbuild/protobuf/package.json").version')
 
 npm pack -w @tickwire/client --pack-destination "$tmp" --silent >/dev/null
 tarball=$(ls "$tmp"/tickwire-client-*.tgz)
@@ -37,7 +35,10 @@ cd "$app"
 cat >package.json <<JSON
 { "name": "scratch-game", "version": "0.0.0", "private": true, "type": "module" }
 JSON
-npm install --offline --no-audit --no-fund --silent "$tarball" "@bufbuild/protobuf@$protobuf_version"
+# The peer @bufbuild/protobuf: the workspace's installed copy, packed, so
+# that the install needs neither the network nor registry metadata.
+peer=$(cd "$tmp" && npm pack "$web/node_modules/@bufbuild/protobuf" --ignore-scripts --silent)
+npm install --offline --no-audit --no-fund --silent "$tarball" "$tmp/$peer"
 
 # 1. The configuration `tsc --init` writes (TypeScript $(tsc --version)).
 $tsc --init >/dev/null

@@ -205,7 +205,10 @@ function renderIt(): void {
     : it === myId
       ? "you!"
       : latest?.players[it]?.name || client.room?.players.find((p) => p.playerId === it)?.name || `#${it}`;
-  if (hud.it.textContent !== text) hud.it.textContent = text;
+  if (hud.it.textContent !== text) {
+    hud.it.textContent = text;
+    renderScoreboard(); // its ★
+  }
 }
 client.on("error", (e) => console.warn("arena:", e.message));
 client.on("close", (c) => {
