@@ -419,6 +419,8 @@ document.addEventListener("visibilitychange", () => {
 
 // ---- rendering ----
 let cam: Camera = camera(STANDARD_WORLD, 1, 1);
+/** Camera scale floor, CSS pixels per world unit (see camera). */
+const MIN_SCALE_CSS = 0.5;
 function resize(): void {
   const dpr = Math.min(devicePixelRatio || 1, 2);
   canvas.width = Math.round(innerWidth * dpr);
@@ -454,7 +456,9 @@ function frame(): void {
   const me = localPosition(now);
   const mine = latest?.players[myId];
   const focus = me ?? mine;
-  cam = camera(world, W, H, focus ? { x: focus.x / QUANTUM, y: focus.y / QUANTUM } : undefined);
+  // At least half a CSS pixel per world unit (a player 16 px across): a
+  // phone zooms in on the standard map and follows the player.
+  cam = camera(world, W, H, focus ? { x: focus.x / QUANTUM, y: focus.y / QUANTUM } : undefined, MIN_SCALE_CSS * (W / innerWidth));
   const vis = visibleRect(cam, W, H);
   const inView = (qx: number, qy: number, r: number) =>
     qx / QUANTUM + r >= vis.x0 && qx / QUANTUM - r <= vis.x1 && qy / QUANTUM + r >= vis.y0 && qy / QUANTUM - r <= vis.y1;

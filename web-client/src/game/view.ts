@@ -26,16 +26,19 @@ export interface Camera {
 export const CAMERA_MARGIN = 40;
 
 /**
- * The camera for a canvas of cw × ch pixels. The scale is always the one at
- * which the standard map fills the canvas (96 %), so players have the same
- * size on every map. A world that fits at that scale is centred whole (the
- * standard map); a larger one is followed: centred on `focus` (world units,
+ * The camera for a canvas of cw × ch pixels. The scale is the one at which
+ * the standard map fills the canvas (96 %), so players have the same size on
+ * every map, but never below `minScale` canvas pixels per world unit (0: no
+ * floor): on a narrow portrait phone the whole standard map would make a
+ * player a few pixels wide, so the camera zooms in and follows instead. A
+ * world that fits at the scale is centred whole (the standard map on a
+ * desktop); a larger one is followed: centred on `focus` (world units,
  * usually the local player's rendered position; the world centre when
  * undefined) and clamped so that at most CAMERA_MARGIN units beyond the
  * edge show. Each axis is decided on its own.
  */
-export function camera(world: World, cw: number, ch: number, focus?: { x: number; y: number }): Camera {
-  const scale = Math.min(cw / WORLD_W, ch / WORLD_H) * 0.96;
+export function camera(world: World, cw: number, ch: number, focus?: { x: number; y: number }, minScale = 0): Camera {
+  const scale = Math.max(Math.min(cw / WORLD_W, ch / WORLD_H) * 0.96, minScale);
   const vw = cw / scale;
   const vh = ch / scale;
   const axis = (size: number, view: number, f: number | undefined): number => {

@@ -246,3 +246,18 @@ test("currentIt: a tag decides until a state of its tick arrives", () => {
   // Later states win (e.g. someone else tagged since).
   assert.equal(currentIt(9, 110, { target: 7, tick: 102 }), 9);
 });
+
+test("camera: a scale floor zooms a narrow canvas in and follows on the standard map", () => {
+  // A 390 × 844 phone: the standard map would be drawn at 0.23 px per unit.
+  const loose = camera(STANDARD_WORLD, 390, 844, { x: 100, y: 450 });
+  assert.ok(loose.scale < 0.25 && !loose.follow);
+  const c = camera(STANDARD_WORLD, 390, 844, { x: 100, y: 450 }, 0.5);
+  assert.equal(c.scale, 0.5);
+  assert.ok(c.follow, "the camera does not follow a map wider than its view");
+  // x follows the focus (clamped at the left edge), y is centred whole (900 < 1688).
+  assert.equal(c.cx, 390 / 0.5 / 2 - CAMERA_MARGIN);
+  assert.equal(c.cy, 450);
+  // A desktop canvas is above the floor: unchanged.
+  const d = camera(STANDARD_WORLD, 1280, 720, undefined, 0.5);
+  assert.deepEqual(d, camera(STANDARD_WORLD, 1280, 720));
+});
