@@ -84,8 +84,11 @@ type Options struct {
 
 // Sentinel errors.
 var (
-	ErrClosed    = errors.New("client: connection closed")
-	ErrNotInRoom = errors.New("client: not in a room")
+	ErrClosed = errors.New("client: connection closed")
+	// ErrConnectionLost: the connection a request went out on was lost
+	// before the reply (the client may be reconnecting).
+	ErrConnectionLost = errors.New("client: connection lost")
+	ErrNotInRoom      = errors.New("client: not in a room")
 )
 
 // ServerError is an Error frame received in reply to a request.
@@ -508,6 +511,9 @@ func (c *Client) request(ctx context.Context, m *tickwirev1.ClientMessage) (*tic
 	}
 	select {
 	case rep := <-ch:
+		if rep == nil { // the connection it went out on was lost
+			return nil, ErrConnectionLost
+		}
 		if e := rep.GetError(); e != nil {
 			return nil, &ServerError{Code: e.Code, Message: e.Message}
 		}
@@ -545,10 +551,25 @@ func (e *events) OnClose(ws *gws.Conn, err error) {
 	if c.wsp.Load() != ws {
 		return // an older connection, replaced already
 	}
+	c.failPending()
 	if c.startReconnect(err) {
 		return
 	}
 	c.finish(err)
+}
+
+// failPending answers every request waiting on the current connection:
+// it is gone, and so are their replies.
+func (c *Client) failPending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, ch := range c.pending {
+		select {
+		case ch <- nil:
+		default:
+		}
+		delete(c.pending, id)
+	}
 }
 
 // finish ends the client: Done closes, OnClose runs, once.
