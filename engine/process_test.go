@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -37,25 +34,11 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 		t.Skip("builds and runs node processes")
 	}
 	rs := redistest.Start(t)
-	bin := filepath.Join(t.TempDir(), "arena")
-	build := exec.Command("go", "build", "-o", bin, "../examples/arena")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build arena: %v\n%s", err, out)
-	}
 	const secret = "process test secret"
-	procs := make([]*exec.Cmd, 3)
-	urls := make([]string, 3)
-	for i := range procs {
-		addr := freeAddr(t)
-		cmd := exec.Command(bin, "-addr", addr, "-admin-addr", freeAddr(t), "-drain-timeout", "1s")
-		cmd.Env = append(os.Environ(),
-			"TICKWIRE_REDIS_ADDR="+rs.Addr(), fmt.Sprintf("TICKWIRE_NODE_ID=p%d", i+1),
-			"TICKWIRE_ADVERTISE_ADDR="+addr, "TICKWIRE_CLUSTER_SECRET="+secret, "TICKWIRE_CAPACITY=100")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		procs[i], urls[i] = cmd, "ws://"+addr+"/ws"
+	procs, addrs := arenaNodes(t, rs.Addr(), secret, 3)
+	urls := make([]string, len(addrs))
+	for i, a := range addrs {
+		urls[i] = "ws://" + a + "/ws"
 	}
 	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: rs.Addr()})
 	if err != nil {
