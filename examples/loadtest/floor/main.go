@@ -109,7 +109,6 @@ type room struct {
 	id      string
 	mu      sync.Mutex
 	players []*player
-	stop    chan struct{}
 }
 
 // server places players in rooms and runs the rooms.
