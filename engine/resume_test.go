@@ -10,6 +10,7 @@ import (
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
+	"github.com/tickwire/tickwire/engine/internal/redistest"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -199,3 +200,50 @@ func TestNoGraceLeavesAtOnce(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// A resume that reaches a node that does not own the room is relayed to
+// the owner, and a token spent through one node is spent on every node.
+func TestResumeThroughAnotherNode(t *testing.T) {
+	rs := redistest.Start(t)
+	nodes := startCluster(t, rs.Addr(), 2, room.Config{TickRate: 50})
+	ctx := ctx5(t)
+	owner := dial(t, nodes[1], nil)
+	jo, err := owner.Create(ctx, "sum", client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Ada enters through node 1 (a proxy the test controls) and is relayed
+	// to node 2, which owns the room.
+	proxy := newFaultProxy(t, hostOf(t, nodes[0].url))
+	back := make(chan *tickwirev1.Joined, 1)
+	a, err := client.Dial(ctx, proxy.URL(), client.Options{OnReconnected: func(j *tickwirev1.Joined) { back <- j }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	ja, err := a.JoinByID(ctx, jo.RoomId, client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.Reset()
+	var j *tickwirev1.Joined
+	select {
+	case j = <-back:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no resume through node 1 (err %v)", a.Err())
+	}
+	if !j.Resumed || j.PlayerId != ja.PlayerId {
+		t.Fatalf("resumed as %+v, want player %d", j, ja.PlayerId)
+	}
+	if n := playersIn(nodes[1], jo.RoomId); n != 2 {
+		t.Fatalf("%d players in the room, want 2", n)
+	}
+	// The first token was spent through node 1: node 2 refuses it, and so
+	// does node 1 again.
+	for i, n := range nodes {
+		c := dial(t, n, nil)
+		if _, err := c.Resume(ctx, ja.ResumeToken); !isResumeRefused(err, "used") {
+			t.Fatalf("the spent token on node %d: %v, want RESUME_REFUSED used", i+1, err)
+		}
+	}
+}
