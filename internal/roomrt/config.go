@@ -2,47 +2,21 @@ package roomrt
 
 import "time"
 
-// Config describes a room type. The zero value is usable: 20 Hz, state sent
-// every tick, 16 players, disposed 30 s after the last player left.
+// Config is package room's Config (converted field by field in
+// room.Define, so the two cannot drift apart); its documentation is there.
 type Config struct {
-	// TickRate is simulation ticks per second. Default 20. Max 1000.
-	TickRate int
-	// SendRate is state frames per second, at most TickRate; state goes out
-	// every TickRate/SendRate ticks. Default TickRate.
-	SendRate int
-	// MaxPlayers is the number of seats. Default 16.
-	MaxPlayers int
-	// DisposeAfter is how long a room stays open with no players (and no
-	// pending seat) before it closes. Default 30 s. Negative keeps empty rooms
-	// open until closed explicitly.
-	DisposeAfter time.Duration
-	// MailboxSize bounds the input queue. Default 64 per seat.
-	MailboxSize int
-	// MaxInputsPerTick is how many inputs of one player a tick applies;
-	// the rest wait for the next tick. Default 3 (absorbs network jitter).
+	TickRate         int
+	SendRate         int
+	MaxPlayers       int
+	DisposeAfter     time.Duration
+	MailboxSize      int
 	MaxInputsPerTick int
-	// InputBuffer bounds the inputs pending per player; inputs beyond it are
-	// dropped and counted. Default 16.
-	InputBuffer int
-	// History is how many ticks of snapshots the room keeps as baselines.
-	// Default 8 (0.4 s at 20 Hz). Over WebSocket a client's baseline is the
-	// last frame written to its socket, normally one send interval old; a
-	// client further behind than History gets a full state, which costs
-	// bandwidth once, while every kept snapshot costs memory in every room.
-	History int
-	// MaxCatchUp is how many late ticks may run back to back before the
-	// schedule skips ahead (counted). Default 5.
-	MaxCatchUp int
-	// ReconnectGrace is how long a player whose connection ended without a
-	// Leave keeps its seat, disconnected, waiting to resume. Default 10 s;
-	// negative turns it off (the player leaves at once).
-	ReconnectGrace time.Duration
-	// NoState disables state replication (rooms that only relay messages).
-	NoState bool
-	// InterestField turns on interest management: the name of a map field
-	// of the state (integer keys: entity ids) filtered per player by the
-	// handler's Interest.InView. The handler must implement Interest.
-	InterestField string
+	InputBuffer      int
+	History          int
+	MaxCatchUp       int
+	ReconnectGrace   time.Duration
+	NoState          bool
+	InterestField    string
 }
 
 func (c Config) withDefaults() Config {
