@@ -4,8 +4,11 @@
  * Flow: WebSocket (binary frames) → Hello → Welcome → Join → Joined → State
  * frames and room events. The client keeps a ring of recent states so patches
  * against an older baseline apply, assigns input sequence numbers, pings for
- * RTT and clock offset, counts bytes, and reconnects with backoff, rejoining
- * the room it was in.
+ * RTT and clock offset, counts bytes, and reconnects by itself (see
+ * {@link ReconnectOptions}): a lost connection is redialed with backoff and
+ * the seat resumed with the room's resume token (same player id, a full
+ * state next, input seqs continuing), or, when the seat or the room is gone,
+ * a room of the same type joined afresh.
  *
  * Threading: everything runs on the page's event loop; listeners are called
  * synchronously from WebSocket callbacks. States passed to listeners are
@@ -31,8 +34,10 @@ import {
   ProtocolVersion,
   type Joined,
   type Left,
+  type PlayerConnection,
   type PlayerInfo,
   type PlayerLeft,
+  type RoomClosing,
   type RoomMessage,
   type ServerMessage,
   type Welcome,
@@ -57,16 +62,34 @@ export interface WebSocketLike {
   onerror: ((ev: unknown) => void) | null;
 }
 
+/**
+ * Automatic reconnection (on by default; `reconnect: false` turns it off).
+ *
+ * When the connection is lost (reset, Wi-Fi gone, a silent drop caught by
+ * `silenceTimeoutMs`, the node going away), the client redials the same URL
+ * (a load balancer picks a node) after attempt n's delay: `initialDelayMs`
+ * × `factor`^(n−1), capped at `maxDelayMs`, then spread by ±`jitter` (so the
+ * players of a dead node do not all come back in the same millisecond).
+ * In a room, it resumes the seat with the last Joined's resume token while
+ * the room's reconnection grace (Joined.reconnect_grace_ms) runs, and delays
+ * are cut to end within the grace: the same player id comes back, the next
+ * state is a full snapshot, input seqs continue. CLOSE_CODE_RECONNECT (the
+ * node is draining) is redialed at once. When the seat cannot be resumed
+ * (CLOSE_CODE_ROOM_LOST, a refused resume, the grace over), a client that
+ * joined by room type joins a room of that type afresh, one joined by id
+ * that room again. Never after a final close (see `noReconnectCodes`) or
+ * close().
+ */
 export interface ReconnectOptions {
-  /** First retry delay, ms. Default 250. */
+  /** First retry delay, ms. Default 100. */
   initialDelayMs?: number;
-  /** Delay cap, ms. Default 5000. */
+  /** Delay cap, ms. Default 2000. */
   maxDelayMs?: number;
   /** Multiplier per failed attempt. Default 2. */
   factor?: number;
-  /** Random extra delay, as a fraction of the delay. Default 0.2. */
+  /** The delay is spread uniformly by ± this fraction of itself. Default 0.5. */
   jitter?: number;
-  /** Give up after this many attempts; 0 (default) retries forever. */
+  /** Give up after this many attempts in a row; 0 (default) retries forever. */
   maxAttempts?: number;
 }
 
@@ -79,14 +102,23 @@ export interface ClientOptions {
   name?: string;
   /** Client identification (Hello.client). Default "tickwire-web/0.1". */
   clientName?: string;
-  /** Reconnect with backoff after an unexpected close. Default on; false turns it off. */
+  /** Reconnect and resume after an unexpected close. Default on; false turns it off. */
   reconnect?: ReconnectOptions | false;
   /**
-   * Close codes after which the client does not reconnect. Default: 4000
-   * (unsupported version), 4004 (unauthorized), 4006 (kicked) and the
-   * reservation codes 4010-4012, which would fail again.
+   * Close codes after which the client does not reconnect: reconnecting
+   * would fail again or must not happen. Default {@link FINAL_CLOSE_CODES}:
+   * 1000, 1002, 1003, 1007, 1008, 1009, 4000 (unsupported version), 4002
+   * (too many bad messages), 4003 (rate limited), 4004 (unauthorized), 4006
+   * (kicked, or replaced by this player's own newer connection), 4007 (room
+   * closed) and the reservation codes 4010-4012.
    */
   noReconnectCodes?: readonly number[];
+  /**
+   * A client in a room that receives no frame for this long (states come
+   * every send tick) takes its connection for lost, a silent drop with no
+   * FIN or RST, and reconnects. Default 3000 ms; 0 turns it off.
+   */
+  silenceTimeoutMs?: number;
   /** Ping period once warmed up, ms. Default 1000. */
   pingIntervalMs?: number;
   /** States kept for patch baselines. Default 64. */
@@ -151,6 +183,54 @@ export interface ReconnectingInfo {
   attempt: number;
   delayMs: number;
   lastClose: CloseInfo;
+  /** A seat is kept for this client and the attempt will resume it. */
+  resuming: boolean;
+}
+
+/** An open connection was lost (emitted once per outage). */
+export interface DisconnectedInfo extends CloseInfo {
+  /** The client was in a room. */
+  inRoom: boolean;
+  /**
+   * How long the server keeps the seat (the room's reconnection grace), ms;
+   * 0 when there is no seat to resume (not in a room, room lost, grace off).
+   */
+  graceMs: number;
+}
+
+/** The client is back in a room after an outage. */
+export interface ReconnectedInfo {
+  joined: Joined;
+  /** True: the same seat (same player id, room, score). False: a room joined afresh. */
+  resumed: boolean;
+  /** From the loss of the connection to the Joined, ms (options.now). */
+  downtimeMs: number;
+}
+
+/** The seat could not be resumed. */
+export interface ResumeFailedInfo {
+  /**
+   * Why: the server's refusal ("invalid", "expired", "used", "seat gone"),
+   * "room not found", "room lost" (CLOSE_CODE_ROOM_LOST: the room died with
+   * its node) or "grace over" (no connection came back within the grace).
+   */
+  reason: string;
+  /** The refusal, when the server sent one. */
+  error?: ServerError;
+  /** The client joins a room afresh (it joined by type or by id). */
+  willRejoin: boolean;
+}
+
+/** The room will close (its node is shutting down). */
+export interface RoomClosingInfo {
+  roomId: string;
+  /** When, server wall clock (ms since the epoch). */
+  closeAtMs: number;
+  /** Estimated ms from now (clock-synced when pongs arrived; never negative). */
+  closesInMs: number;
+  /** Local time (options.now) the notice arrived. */
+  receivedAt: number;
+  reason: string;
 }
 
 export interface ClientEvents<S> {
@@ -164,7 +244,22 @@ export interface ClientEvents<S> {
   /** Error frames without a pending request, and dropped frames (DecodeError, PatchError). */
   error: ServerError | DecodeError | PatchError;
   close: CloseInfo;
+  /** An open connection was lost; `willReconnect` says whether the client comes back by itself. */
+  disconnected: DisconnectedInfo;
+  /** A reconnection attempt is scheduled. */
   reconnecting: ReconnectingInfo;
+  /** Back in a room after an outage: the seat resumed, or a room joined afresh. Follows "joined". */
+  reconnected: ReconnectedInfo;
+  /** The seat could not be resumed (a fresh join follows when willRejoin). */
+  resumeFailed: ResumeFailedInfo;
+  /** The room will close at a given time (node draining): tell the player. */
+  roomClosing: RoomClosingInfo;
+  /**
+   * Another player's connection was lost (connected false: their seat is
+   * kept for the grace; draw them greyed out) or is back. See
+   * `client.disconnectedPlayers`.
+   */
+  playerConnection: PlayerConnection;
   /**
    * A Pong updated the clock estimates (rttMs: the filtered RTT after the
    * sample). Not emitted for a Pong that is not a usable sample (no hold_ms,
@@ -193,14 +288,40 @@ export interface Counters {
   unknownMessages: number;
 }
 
-const DEFAULT_NO_RECONNECT: readonly number[] = [
+/**
+ * Close codes after which the client never reconnects (the default of
+ * ClientOptions.noReconnectCodes): a normal or protocol-level close, and
+ * the server's verdicts that reconnecting would not change (or, for 4006,
+ * must not undo: a person replaced by their own new connection must not
+ * take the seat back).
+ */
+export const FINAL_CLOSE_CODES: readonly number[] = [
+  1000,
+  1002,
+  1003,
+  1007,
+  1008,
+  1009,
   CloseCode.UNSUPPORTED_VERSION,
+  CloseCode.TOO_MANY_ERRORS,
+  CloseCode.RATE_LIMITED,
   CloseCode.UNAUTHORIZED,
   CloseCode.KICKED,
+  CloseCode.ROOM_CLOSED,
   CloseCode.RESERVATION_INVALID,
   CloseCode.RESERVATION_EXPIRED,
   CloseCode.RESERVATION_USED,
 ];
+
+/**
+ * The delay before reconnection attempt n (1, 2, ...): initial × factor^(n−1)
+ * capped at max, spread uniformly by ±jitter. `random` is in [0, 1).
+ */
+export function backoffDelayMs(attempt: number, o: ReconnectOptions = {}, random: number = Math.random()): number {
+  const base = Math.min(o.maxDelayMs ?? 2000, (o.initialDelayMs ?? 100) * Math.pow(o.factor ?? 2, Math.max(0, attempt - 1)));
+  const j = Math.min(1, Math.max(0, o.jitter ?? 0.5));
+  return Math.round(base * (1 - j + 2 * j * random));
+}
 
 /** A human-readable explanation of a WebSocket close code. */
 export function describeClose(code: number, reason = ""): string {
@@ -227,6 +348,8 @@ export function describeClose(code: number, reason = ""): string {
     [CloseCode.RESERVATION_USED]: "seat reservation already used",
     [CloseCode.ROOM_NOT_FOUND]: "room not found",
     [CloseCode.UPSTREAM_UNAVAILABLE]: "the room's server is unreachable",
+    [CloseCode.ROOM_LOST]: "the room was lost with its server",
+    [CloseCode.RECONNECT]: "the server is going away: reconnecting elsewhere",
   };
   const base = known[code] ?? `connection closed (code ${code})`;
   return reason ? `${base}: ${reason}` : base;
@@ -252,10 +375,27 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
-/** The last successful join, replayed after a reconnect. */
+/** The last successful join, replayed after a reconnect when the seat is gone. */
 interface JoinIntent {
   join: ClientMessageInit["kind"] & { case: "join" };
   roomId: string;
+}
+
+/** A seat kept for this client while its connection is down. */
+interface Seat {
+  token: string;
+  roomId: string;
+  /** options.now time the grace ends. */
+  expiresAt: number;
+}
+
+/** The current outage of a client that was in a room. */
+interface Outage {
+  since: number;
+  /** The seat to resume, undefined when it is gone (a fresh join is next). */
+  seat: Seat | undefined;
+  /** The room itself is gone (CLOSE_CODE_ROOM_LOST): do not try it by id. */
+  lost?: boolean;
 }
 
 export class TickwireClient<Desc extends DescMessage> {
@@ -273,8 +413,14 @@ export class TickwireClient<Desc extends DescMessage> {
   private timers: ReturnType<typeof setTimeout>[] = [];
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
+  private silenceTimer: ReturnType<typeof setInterval> | undefined;
+  private lastFrameAt = 0;
   private attempt = 0;
   private intent: JoinIntent | undefined;
+  /** Set while a client that was in a room is disconnected; cleared when it is back in one. */
+  private outage: Outage | undefined;
+  /** The current room's reconnection grace, ms. */
+  private graceMs = 0;
   private lastResyncRequest = -Infinity;
   private welcomeWaiters: Pending[] = [];
 
@@ -293,8 +439,14 @@ export class TickwireClient<Desc extends DescMessage> {
   readonly clock = new ClockSync();
   /** The tick timeline of received states (for interpolation). */
   readonly ticks = new TickClock(50);
-  /** Sent in Hello.resume_token when set (seat resume, a later server feature). */
+  /**
+   * The current seat's resume token (the last Joined's; single-use, each
+   * resume brings a new one), "" when not in a room. The SDK resumes by
+   * itself; this is for {@link resume} by hand with `reconnect: false`.
+   */
   resumeToken = "";
+  /** Players of the current room whose connection is lost (seat kept for the grace). */
+  readonly disconnectedPlayers = new Set<number>();
 
   /** The session's Welcome, undefined until connected. */
   welcome: Welcome | undefined;
@@ -409,9 +561,24 @@ export class TickwireClient<Desc extends DescMessage> {
     return joined;
   }
 
+  /**
+   * Takes back a seat lost with a connection: `token` is the seat's last
+   * resume token (default: this client's). The reply is a Joined with
+   * `resumed` set (same player id) and a new token; the next state is full
+   * and input seqs continue after Joined.last_input_seq. A refusal rejects
+   * with a ServerError of code RESUME_REFUSED ("invalid", "expired", "used",
+   * "seat gone"). The SDK does this by itself after a reconnect; call it
+   * only with `reconnect: false`.
+   */
+  async resume(token = this.resumeToken): Promise<Joined> {
+    const reply = await this.request({ case: "join", value: create(JoinSchema, { resumeToken: token }) });
+    return reply.kind.value as Joined;
+  }
+
   /** Leaves the current room; resolves with the server's Left. */
   async leave(): Promise<Left> {
     this.intent = undefined;
+    this.outage = undefined;
     const reply = await this.request({ case: "leave", value: {} });
     return reply.kind.value as Left;
   }
@@ -446,6 +613,7 @@ export class TickwireClient<Desc extends DescMessage> {
   /** Closes the connection for good (no reconnect). */
   close(): void {
     this.intent = undefined;
+    this.outage = undefined;
     this.setState("closed");
     this.stopTimers();
     if (this.reconnectTimer !== undefined) clearTimeout(this.reconnectTimer);
@@ -527,7 +695,6 @@ export class TickwireClient<Desc extends DescMessage> {
           token: this.opts.token ?? "",
           name: this.opts.name ?? "",
           client: this.opts.clientName,
-          resumeToken: this.resumeToken,
         },
       },
     });
@@ -542,35 +709,87 @@ export class TickwireClient<Desc extends DescMessage> {
     for (const waiter of this.welcomeWaiters.splice(0)) {
       waiter.resolve({ kind: { case: "welcome", value: w } } as ServerMessage);
     }
-    if (this.intent) void this.rejoin(this.intent);
+    if (this.outage) void this.comeBack(this.outage);
   }
 
   /**
-   * Rejoins after a reconnect: the same room by id first; if it is gone,
-   * full or refuses, the original request again (join-or-create by type).
+   * Brings a client that lost its connection in a room back into one: the
+   * seat resumed while the grace runs, else (or when the resume is refused)
+   * a fresh join of the last join request (by id: that room; by type: the
+   * same room by id first, unless it was lost, then join-or-create).
    */
-  private async rejoin(intent: JoinIntent): Promise<void> {
-    const orig = intent.join.value;
-    try {
-      await this.join({ roomId: intent.roomId, options: orig.options });
-      return;
-    } catch (e) {
-      if (!(e instanceof ServerError) || !orig.roomType) {
-        this.log.warn("tickwire: rejoin failed", e);
+  private async comeBack(outage: Outage): Promise<void> {
+    const seat = outage.seat;
+    if (seat && this.now() < seat.expiresAt) {
+      try {
+        const j = await this.resume(seat.token);
+        this.backInRoom(outage, j, true);
         return;
+      } catch (e) {
+        if (e instanceof ConnectionClosedError) return; // the next attempt tries again
+        if (!(e instanceof ServerError)) throw e;
+        if (e.code !== ErrorCode.RESUME_REFUSED && e.code !== ErrorCode.ROOM_NOT_FOUND) {
+          // e.g. DRAINING: this node cannot take us; another may (the
+          // load balancer), while the grace runs.
+          this.log.warn("tickwire: resume failed, reconnecting", e);
+          this.dropConnection(1013, `resume failed: ${e.message}`);
+          return;
+        }
+        outage.seat = undefined;
+        const why = e.message.startsWith(`${e.codeName}: `) ? e.message.slice(e.codeName.length + 2) : e.message;
+        this.resumeFailed(e.code === ErrorCode.ROOM_NOT_FOUND ? "room not found" : why, e);
       }
+    } else if (seat) {
+      outage.seat = undefined;
+      this.resumeFailed("grace over");
     }
+    const intent = this.intent;
+    if (!intent) {
+      this.outage = undefined; // nothing to come back to
+      return;
+    }
+    const orig = intent.join.value;
+    const lost = !!outage.lost;
+    // The original request stays the intent (a rejoin by id must not replace a join by type).
+    const back = (j: Joined) => {
+      this.intent = { join: intent.join, roomId: j.roomId };
+      this.backInRoom(outage, j, false);
+    };
     try {
-      await this.join({
-        roomType: orig.roomType,
-        options: orig.options,
-        filter: orig.filter,
-        create: orig.create,
-        private: orig.private,
-      });
+      if (!lost || !orig.roomType) {
+        try {
+          back(await this.join({ roomId: intent.roomId, options: orig.options }));
+          return;
+        } catch (e) {
+          if (!(e instanceof ServerError) || !orig.roomType) throw e;
+        }
+      }
+      back(
+        await this.join({
+          roomType: orig.roomType,
+          options: orig.options,
+          filter: orig.filter,
+          create: orig.create,
+          private: orig.private,
+        }),
+      );
     } catch (e) {
+      if (e instanceof ConnectionClosedError) return;
+      this.outage = undefined;
       this.log.warn("tickwire: rejoin failed", e);
+      if (e instanceof ServerError) this.emitter.emit("error", e);
     }
+  }
+
+  private backInRoom(outage: Outage, joined: Joined, resumed: boolean): void {
+    if (this.outage === outage) this.outage = undefined;
+    this.emitter.emit("reconnected", { joined, resumed, downtimeMs: this.now() - outage.since });
+  }
+
+  private resumeFailed(reason: string, error?: ServerError): void {
+    const willRejoin = !!this.intent;
+    this.log.info(`tickwire: seat not resumed (${reason})${willRejoin ? ", joining afresh" : ""}`);
+    this.emitter.emit("resumeFailed", error ? { reason, error, willRejoin } : { reason, willRejoin });
   }
 
   private startPings(): void {
@@ -578,6 +797,11 @@ export class TickwireClient<Desc extends DescMessage> {
     // A few quick samples first, then one per interval.
     for (const d of [0, 150, 300, 450]) this.timers.push(setTimeout(() => this.ping(), d));
     this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
+    const silence = this.opts.silenceTimeoutMs ?? 3000;
+    if (silence > 0) {
+      this.lastFrameAt = this.now();
+      this.silenceTimer = setInterval(() => this.checkSilence(silence), Math.max(50, Math.min(500, silence / 4)));
+    }
   }
 
   private stopTimers(): void {
@@ -585,6 +809,29 @@ export class TickwireClient<Desc extends DescMessage> {
     this.timers = [];
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);
     this.pingTimer = undefined;
+    if (this.silenceTimer !== undefined) clearInterval(this.silenceTimer);
+    this.silenceTimer = undefined;
+  }
+
+  /** In a room, no frame for `silence` ms: a silent drop; reconnect. */
+  private checkSilence(silence: number): void {
+    if (!this.room || this.connState !== "open") return;
+    const quiet = this.now() - this.lastFrameAt;
+    if (quiet > silence) this.dropConnection(1006, `no frame for ${Math.round(quiet)} ms (silent drop)`);
+  }
+
+  /** Abandons the current connection as if it closed with `code`. */
+  private dropConnection(code: number, reason: string): void {
+    const ws = this.ws;
+    if (!ws) return;
+    this.ws = undefined;
+    this.detach(ws);
+    try {
+      ws.close(4000, reason.slice(0, 100));
+    } catch {
+      /* already closed */
+    }
+    this.handleClose(code, reason);
   }
 
   private ping(): void {
@@ -628,6 +875,7 @@ export class TickwireClient<Desc extends DescMessage> {
       return;
     }
     const bytes = new Uint8Array(data);
+    this.lastFrameAt = this.now();
     this.counters.bytesIn += bytes.length;
     this.counters.framesIn++;
     let msg: ServerMessage;
@@ -676,7 +924,16 @@ export class TickwireClient<Desc extends DescMessage> {
         return;
       case "playerLeft":
         if (this.room) this.room.players = this.room.players.filter((p) => p.playerId !== k.value.playerId);
+        this.disconnectedPlayers.delete(k.value.playerId);
         this.emitter.emit("playerLeft", k.value);
+        return;
+      case "playerConnection":
+        if (k.value.connected) this.disconnectedPlayers.delete(k.value.playerId);
+        else this.disconnectedPlayers.add(k.value.playerId);
+        this.emitter.emit("playerConnection", k.value);
+        return;
+      case "roomClosing":
+        this.onRoomClosing(k.value);
         return;
       case "welcome":
       case "joined":
@@ -686,6 +943,18 @@ export class TickwireClient<Desc extends DescMessage> {
         this.onReply(msg);
         return;
     }
+  }
+
+  private onRoomClosing(m: RoomClosing): void {
+    const receivedAt = this.now();
+    const serverNow = this.clock.sampleCount > 0 ? this.clock.serverTime(receivedAt) : Date.now();
+    this.emitter.emit("roomClosing", {
+      roomId: m.roomId,
+      closeAtMs: m.closeAtMs,
+      closesInMs: Math.max(0, m.closeAtMs - serverNow),
+      receivedAt,
+      reason: m.reason,
+    });
   }
 
   private onRoomMessage(m: RoomMessage): void {
@@ -731,11 +1000,22 @@ export class TickwireClient<Desc extends DescMessage> {
 
   private enterRoom(j: Joined): void {
     this.room = j;
-    this.ring.clear();
+    this.ring.clear(); // a resume too: the next state is full
     this.state = undefined;
     this.stateTick = 0;
-    this.inputSeq = 0;
-    this.lastInputSeq = 0;
+    this.lastFrameAt = this.now();
+    this.resumeToken = j.resumeToken;
+    this.graceMs = j.reconnectGraceMs;
+    this.disconnectedPlayers.clear();
+    if (j.resumed) {
+      // Input seqs continue after what the room processed; inputs sent
+      // after it on the lost connection never arrived.
+      this.inputSeq = Math.max(this.inputSeq, j.lastInputSeq);
+      this.lastInputSeq = j.lastInputSeq;
+    } else {
+      this.inputSeq = 0;
+      this.lastInputSeq = 0;
+    }
     // Ticks are numbered at the tick rate whatever the send rate is.
     this.ticks.tickMs = 1000 / (j.tickRate || 20);
     this.ticks.reset();
@@ -748,6 +1028,9 @@ export class TickwireClient<Desc extends DescMessage> {
     this.state = undefined;
     this.stateTick = 0;
     this.intent = undefined; // left, kicked or room closed: do not rejoin
+    this.outage = undefined;
+    this.resumeToken = "";
+    this.disconnectedPlayers.clear();
     this.emitter.emit("left", l);
   }
 
@@ -794,31 +1077,46 @@ export class TickwireClient<Desc extends DescMessage> {
   private handleClose(code: number, reason: string): void {
     this.stopTimers();
     const wasOpen = this.connState === "open";
+    const now = this.now();
     this.failPending(new ConnectionClosedError(code, reason));
-    if (this.room) {
-      this.room = undefined;
-      this.ring.clear();
-    }
     const rc = this.opts.reconnect;
-    const noRetry = (this.opts.noReconnectCodes ?? DEFAULT_NO_RECONNECT).includes(code);
+    const noRetry = (this.opts.noReconnectCodes ?? FINAL_CLOSE_CODES).includes(code);
     const maxAttempts = rc ? (rc.maxAttempts ?? 0) : 0;
     const willReconnect =
       rc !== false && this.connState !== "closed" && !noRetry && (maxAttempts === 0 || this.attempt < maxAttempts);
     const info: CloseInfo = { code, reason, message: describeClose(code, reason), willReconnect };
+    const room = this.room;
+    if (room) {
+      this.room = undefined;
+      this.ring.clear();
+      this.disconnectedPlayers.clear();
+      const seat =
+        this.resumeToken && this.graceMs > 0 && code !== CloseCode.ROOM_LOST
+          ? { token: this.resumeToken, roomId: room.roomId, expiresAt: now + this.graceMs }
+          : undefined;
+      this.outage = willReconnect ? { since: now, seat, lost: code === CloseCode.ROOM_LOST } : undefined;
+    }
     if (wasOpen || this.attempt === 0) this.log.info(`tickwire: ${info.message}`);
     this.emitter.emit("close", info);
+    if (wasOpen) {
+      const graceMs = this.outage?.seat ? this.graceMs : 0;
+      this.emitter.emit("disconnected", { ...info, inRoom: !!room, graceMs });
+    }
+    if (room && code === CloseCode.ROOM_LOST) this.resumeFailed("room lost");
     if (!willReconnect) {
+      this.outage = undefined;
       this.setState("closed");
       const err = new ConnectionClosedError(code, reason);
       for (const w of this.welcomeWaiters.splice(0)) w.reject(err);
       return;
     }
-    const o = rc || {};
-    const base = Math.min(o.maxDelayMs ?? 5000, (o.initialDelayMs ?? 250) * Math.pow(o.factor ?? 2, this.attempt));
-    const delayMs = Math.round(base * (1 + (o.jitter ?? 0.2) * Math.random()));
     this.attempt++;
+    let delayMs = code === CloseCode.RECONNECT && this.attempt === 1 ? 0 : backoffDelayMs(this.attempt, rc || {});
+    const seat = this.outage?.seat;
+    // Bounded by the grace: the attempt starts while the seat is still kept.
+    if (seat) delayMs = Math.max(0, Math.min(delayMs, seat.expiresAt - now - 100));
     this.setState("reconnecting");
-    this.emitter.emit("reconnecting", { attempt: this.attempt, delayMs, lastClose: info });
+    this.emitter.emit("reconnecting", { attempt: this.attempt, delayMs, lastClose: info, resuming: !!seat && now < seat.expiresAt });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.connState === "reconnecting") this.open();

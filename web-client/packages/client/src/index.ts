@@ -14,17 +14,21 @@
  *
  * @packageDocumentation
  */
-export { TickwireClient, describeClose } from "./client.js";
+export { TickwireClient, describeClose, backoffDelayMs, FINAL_CLOSE_CODES } from "./client.js";
 export type {
   ClientEvents,
   ClientOptions,
   CloseInfo,
   ConnectionState,
   Counters,
+  DisconnectedInfo,
   Logger,
   MessageListener,
   ReconnectOptions,
+  ReconnectedInfo,
   ReconnectingInfo,
+  ResumeFailedInfo,
+  RoomClosingInfo,
   StateEvent,
   WebSocketLike,
 } from "./client.js";
@@ -40,4 +44,4 @@ export { Predictor } from "./predict.js";
 export type { StepFn, PendingInput } from "./predict.js";
 /** Protocol values the client's events and errors carry (tickwire.v1). */
 export { CloseCode, ErrorCode } from "./gen/tickwire/v1/tickwire_pb.js";
-export type { Joined, Left, PlayerInfo, PlayerLeft, Welcome } from "./gen/tickwire/v1/tickwire_pb.js";
+export type { Joined, Left, PlayerConnection, PlayerInfo, PlayerLeft, Welcome } from "./gen/tickwire/v1/tickwire_pb.js";
