@@ -3,40 +3,9 @@ import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { JoinOptionsSchema, StateSchema, TaggedSchema, type State } from "../../../src/gen/arena/v1/arena_pb.js";
 import { CloseCode, type ClientMessage } from "../src/gen/tickwire/v1/tickwire_pb.js";
-import { TickwireClient, type ClientOptions, type DeepReadonly, type WebSocketLike } from "../src/index.js";
-import { decodeClient, encodeServer } from "./wire-helpers.js";
-
-/** An in-memory WebSocket; the test plays the server. */
-class FakeSocket implements WebSocketLike {
-  binaryType = "";
-  readyState = 0;
-  sent: ClientMessage[] = [];
-  onopen: ((ev: unknown) => void) | null = null;
-  onmessage: ((ev: { data: unknown }) => void) | null = null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null = null;
-  onerror: ((ev: unknown) => void) | null = null;
-  send(data: Uint8Array): void {
-    this.sent.push(decodeClient(data));
-  }
-  close(): void {
-    this.readyState = 3;
-  }
-  open(): void {
-    this.readyState = 1;
-    this.onopen?.({});
-  }
-  deliver(frame: Uint8Array): void {
-    const ab = frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.byteLength);
-    this.onmessage?.({ data: ab });
-  }
-  drop(code: number): void {
-    this.readyState = 3;
-    this.onclose?.({ code, reason: "" });
-  }
-  last(): ClientMessage {
-    return this.sent[this.sent.length - 1]!;
-  }
-}
+import { TickwireClient, type ClientOptions, type DeepReadonly } from "../src/index.js";
+import { encodeServer } from "./wire-helpers.js";
+import { FakeSocket } from "./fake-socket.js";
 
 const quiet = { warn: () => {}, info: () => {} };
 
