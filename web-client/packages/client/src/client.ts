@@ -119,6 +119,12 @@ export interface ClientOptions {
    * FIN or RST, and reconnects. Default 3000 ms; 0 turns it off.
    */
   silenceTimeoutMs?: number;
+  /**
+   * A connection attempt whose handshake (WebSocket open, then Welcome) has
+   * not completed after this long is abandoned and counts as failed (a
+   * half-open network can hold it forever). Default 5000 ms; 0 turns it off.
+   */
+  connectTimeoutMs?: number;
   /** Ping period once warmed up, ms. Default 1000. */
   pingIntervalMs?: number;
   /** States kept for patch baselines. Default 64. */
@@ -414,6 +420,7 @@ export class TickwireClient<Desc extends DescMessage> {
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private silenceTimer: ReturnType<typeof setInterval> | undefined;
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFrameAt = 0;
   private attempt = 0;
   private intent: JoinIntent | undefined;
@@ -663,6 +670,13 @@ export class TickwireClient<Desc extends DescMessage> {
     }
     ws.binaryType = "arraybuffer";
     this.ws = ws;
+    const timeout = this.opts.connectTimeoutMs ?? 5000;
+    if (timeout > 0) {
+      this.connectTimer = setTimeout(() => {
+        this.connectTimer = undefined;
+        if (this.ws === ws && this.connState !== "open") this.dropConnection(1006, `no handshake within ${timeout} ms`);
+      }, timeout);
+    }
     ws.onopen = () => this.onOpen();
     ws.onmessage = (ev) => this.onFrame(ev.data);
     ws.onerror = () => {
@@ -805,6 +819,8 @@ export class TickwireClient<Desc extends DescMessage> {
   }
 
   private stopTimers(): void {
+    if (this.connectTimer !== undefined) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
     for (const t of this.timers) clearTimeout(t);
     this.timers = [];
     if (this.pingTimer !== undefined) clearInterval(this.pingTimer);

@@ -340,3 +340,18 @@ test("client: RoomClosing and PlayerConnection events; disconnectedPlayers", asy
   assert.deepEqual([...c.disconnectedPlayers], []);
   assert.deepEqual(conn, ["3 false", "4 false", "3 true"]);
 });
+
+test("reconnect: an attempt whose handshake hangs is abandoned after connectTimeoutMs", async (t) => {
+  const { ws, sockets, ev, advance } = await inRoom(t, { connectTimeoutMs: 2000 });
+  ws.drop(1006);
+  await advance(ev.reconnecting[0]!.delayMs);
+  const hung = sockets[1]!;
+  await advance(1999);
+  assert.equal(hung.closedWith, undefined);
+  assert.equal(ev.reconnecting.length, 1);
+  await advance(1);
+  assert.equal(hung.closedWith, 4000, "the hung attempt was not abandoned");
+  assert.equal(ev.reconnecting.length, 2);
+  assert.equal(ev.reconnecting[1]!.attempt, 2);
+  assert.equal(ev.reconnecting[1]!.resuming, true);
+});
