@@ -29,6 +29,7 @@ import {
 } from "@tickwire/client";
 import { Controls, Cooldown, type ControlInput } from "./controls.js";
 import { alignedInputAt } from "./pacing.js";
+import { ConnectionView, reconnectingText } from "./connection.js";
 import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
 import {
   CorrectionSmoother,
@@ -91,6 +92,8 @@ const client = new TickwireClient(StateSchema, {
   dev: new URLSearchParams(location.search).has("dev"),
 });
 const controls = new Controls(canvas, tagButton);
+/** The reconnecting veil, the room-closing notice, offline players. */
+const conn = new ConnectionView(client, $("veil"), $("notice"));
 const interp = new InterpolationBuffer<ArenaState>(32);
 /** The world of the current room, from its states (used by prediction and rendering). */
 let world: World = STANDARD_WORLD;
@@ -215,11 +218,7 @@ client.on("close", (c) => {
   myId = 0;
   setStatus(c.willReconnect ? `Disconnected: ${c.message}` : `Disconnected: ${c.message}. Reload the page to retry.`);
 });
-client.on("reconnecting", (r) => {
-  const secs = (r.delayMs / 1000).toFixed(1);
-  const down = r.lastClose.code === 1006 || r.lastClose.code === 1001;
-  setStatus(`${down ? "Server unavailable" : r.lastClose.message}: reconnecting… (attempt ${r.attempt}, in ${secs} s)`);
-});
+client.on("reconnecting", (r) => setStatus(reconnectingText(r, conn.seatGraceMs)));
 client.on("open", () => {
   // The SDK rejoins by itself after a reconnect; until a first join
   // succeeded, joining is ours.
@@ -512,8 +511,11 @@ function frame(): void {
   const labels: Label[] = [];
   for (const [id, r] of remotes) {
     if (id === myId || !inView(r.x, r.y, PLAYER_RADIUS + 40)) continue;
-    drawPlayer(id, r.x, r.y, id === it, false);
-    labels.push({ id, name: r.p.name || `#${id}`, x: r.x / QUANTUM, y: r.y / QUANTUM, isIt: id === it });
+    const off = conn.offline(id); // connection lost, seat kept: greyed out
+    if (off) ctx.globalAlpha = 0.35;
+    drawPlayer(id, r.x, r.y, id === it, false, off);
+    ctx.globalAlpha = 1;
+    labels.push({ id, name: (r.p.name || `#${id}`) + (off ? " (offline)" : ""), x: r.x / QUANTUM, y: r.y / QUANTUM, isIt: id === it });
   }
   if (mine && me) {
     const pulse = (now - tagPulseAt) / 300;
@@ -636,10 +638,10 @@ function drawMinimap(
   }
 }
 
-function drawPlayer(id: number, qx: number, qy: number, isIt: boolean, isMe: boolean): void {
+function drawPlayer(id: number, qx: number, qy: number, isIt: boolean, isMe: boolean, offline = false): void {
   const x = qx / QUANTUM;
   const y = qy / QUANTUM;
-  const color = playerColor(id);
+  const color = offline ? "#8a8f99" : playerColor(id);
   if (isIt) {
     ctx.strokeStyle = "#ff4d6d";
     ctx.lineWidth = 4;
@@ -781,4 +783,18 @@ window.__arena = {
     }));
   },
   counters: () => ({ ...client.counters }),
+  /** The reconnecting veil is shown. */
+  get reconnecting() {
+    return conn.reconnecting;
+  },
+  /** How the page last came back after a lost connection: "resumed", "rejoined" or "". */
+  get comeback() {
+    return conn.lastComeback;
+  },
+  /** Ids of the other players whose connection is lost (drawn greyed out). */
+  offline: () => [...client.disconnectedPlayers],
+  /** The room-closing notice ("" when none). */
+  get notice() {
+    return conn.noticeText;
+  },
 };
