@@ -3,7 +3,7 @@
 // configuration, esbuild. Used by scripts/check-pack.sh, not shipped.
 import { create, toBinary } from "@bufbuild/protobuf";
 import { DurationSchema, StructSchema, TimestampSchema, type Struct } from "@bufbuild/protobuf/wkt";
-import { ErrorCode, ServerError, TickwireClient, type DeepReadonly, type StateEvent } from "@tickwire/client";
+import { ErrorCode, ServerError, TickwireClient, type DeepReadonly, type ReconnectedInfo, type StateEvent } from "@tickwire/client";
 
 // The "game": state is a Struct, inputs are Durations, messages Timestamps.
 const client = new TickwireClient(StructSchema, { name: "ada", dev: true });
@@ -14,6 +14,12 @@ client.on("state", (ev: StateEvent<Struct>) => {
   state.fields = {};
   console.log(`tick ${ev.tick}: ${Object.keys(state.fields).length} fields`);
 });
+// Reconnection is on by default: show it, and the seat kept or lost.
+client.on("disconnected", (d) => console.log(`lost (${d.message}); seat kept ${d.graceMs} ms`));
+client.on("reconnected", (r: ReconnectedInfo) => console.log(r.resumed ? `resumed as ${r.joined.playerId}` : "new room"));
+client.on("resumeFailed", (f) => console.log(`seat gone: ${f.reason}`));
+client.on("roomClosing", (c) => console.log(`room closes in ${Math.round(c.closesInMs / 1000)} s`));
+client.on("playerConnection", (p) => console.log(`player ${p.playerId} ${p.connected ? "back" : "offline"}`));
 client.onMessage(TimestampSchema, (t, from) => console.log(`player ${from} says ${t.nanos}`));
 
 async function main(): Promise<void> {
