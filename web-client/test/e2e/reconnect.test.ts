@@ -272,9 +272,18 @@ describe("arena e2e: reconnection", () => {
           w.__veilTimer = setInterval(() => (w.__veil ||= w.__arena.reconnecting), 10);
         });
 
+        const downAt = Date.now();
         if (how === "blackhole") proxy.blackhole();
         else proxy.reset();
-        await a.waitForTimeout(3000);
+        if (how === "reset") {
+          // The server saw the reset: B draws A greyed out, A shows the veil.
+          await until(b, "B to show A offline", (id) => (window as unknown as Win).__arena.offline().includes(id), sa.id, 40);
+          await until(a, "A's reconnecting veil", () => (window as unknown as Win).__arena.reconnecting, null, 40);
+          mkdirSync(results, { recursive: true });
+          await b.screenshot({ path: join(results, "reconnect-page-b-sees-a-offline.png") });
+          await a.screenshot({ path: join(results, "reconnect-page-a-reconnecting.png") });
+        }
+        await a.waitForTimeout(Math.max(0, 3000 - (Date.now() - downAt)));
         proxy.restore();
 
         await until(a, `A to resume after the ${how}`, () => {
