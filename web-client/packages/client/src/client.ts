@@ -422,6 +422,7 @@ export class TickwireClient<Desc extends DescMessage> {
   private silenceTimer: ReturnType<typeof setInterval> | undefined;
   private connectTimer: ReturnType<typeof setTimeout> | undefined;
   private lastFrameAt = 0;
+  private lastSilenceCheck = 0;
   private attempt = 0;
   private intent: JoinIntent | undefined;
   /** Set while a client that was in a room is disconnected; cleared when it is back in one. */
@@ -813,7 +814,7 @@ export class TickwireClient<Desc extends DescMessage> {
     this.pingTimer = setInterval(() => this.ping(), this.opts.pingIntervalMs);
     const silence = this.opts.silenceTimeoutMs ?? 3000;
     if (silence > 0) {
-      this.lastFrameAt = this.now();
+      this.lastFrameAt = this.lastSilenceCheck = this.now();
       this.silenceTimer = setInterval(() => this.checkSilence(silence), Math.max(50, Math.min(500, silence / 4)));
     }
   }
@@ -831,8 +832,18 @@ export class TickwireClient<Desc extends DescMessage> {
 
   /** In a room, no frame for `silence` ms: a silent drop; reconnect. */
   private checkSilence(silence: number): void {
+    const now = this.now();
+    const sinceCheck = now - this.lastSilenceCheck;
+    this.lastSilenceCheck = now;
     if (!this.room || this.connState !== "open") return;
-    const quiet = this.now() - this.lastFrameAt;
+    if (sinceCheck > silence / 2) {
+      // This timer itself was stalled (a frozen or suspended page, a hidden
+      // tab's throttling): frames queued meanwhile have not been read yet.
+      // Not evidence of a dead connection; start the window again.
+      this.lastFrameAt = now;
+      return;
+    }
+    const quiet = now - this.lastFrameAt;
     if (quiet > silence) this.dropConnection(1006, `no frame for ${Math.round(quiet)} ms (silent drop)`);
   }
 
