@@ -742,12 +742,11 @@ export class TickwireClient<Desc extends DescMessage> {
         return;
       } catch (e) {
         if (e instanceof ConnectionClosedError) return; // the next attempt tries again
-        if (!(e instanceof ServerError)) throw e;
-        if (e.code !== ErrorCode.RESUME_REFUSED && e.code !== ErrorCode.ROOM_NOT_FOUND) {
+        if (!(e instanceof ServerError) || (e.code !== ErrorCode.RESUME_REFUSED && e.code !== ErrorCode.ROOM_NOT_FOUND)) {
           // e.g. DRAINING: this node cannot take us; another may (the
           // load balancer), while the grace runs.
           this.log.warn("tickwire: resume failed, reconnecting", e);
-          this.dropConnection(1013, `resume failed: ${e.message}`);
+          this.dropConnection(1013, `resume failed: ${String(e)}`);
           return;
         }
         outage.seat = undefined;

@@ -358,3 +358,17 @@ test("reconnect: an attempt whose handshake hangs is abandoned after connectTime
   assert.equal(ev.reconnecting[1]!.attempt, 2);
   assert.equal(ev.reconnecting[1]!.resuming, true);
 });
+
+test("reconnect: a resume refused for another reason (a draining node) tries again elsewhere, with the same token", async (t) => {
+  const { ws, ev, reopen } = await inRoom(t);
+  ws.drop(1006);
+  const ws2 = await reopen();
+  assert.equal(joinOf(ws2.last()).resumeToken, "t1");
+  ws2.deliver(encodeServer({ requestId: ws2.last().requestId, kind: { case: "error", value: { code: ErrorCode.DRAINING, message: "node draining" } } }));
+  await flush();
+  assert.equal(ws2.closedWith, 4000, "the draining node's connection was kept");
+  assert.equal(ev.resumeFailed.length, 0);
+  assert.equal(ev.reconnecting[ev.reconnecting.length - 1]!.resuming, true);
+  const ws3 = await reopen();
+  assert.equal(joinOf(ws3.last()).resumeToken, "t1");
+});
