@@ -793,6 +793,8 @@ window.__arena = {
   },
   /** Ids of the other players whose connection is lost (drawn greyed out). */
   offline: () => [...client.disconnectedPlayers],
+  /** The orbs, world units. */
+  pickups: (): { x: number; y: number }[] => Object.values(latest?.pickups ?? {}).map((p) => ({ x: p.x / QUANTUM, y: p.y / QUANTUM })),
   /** The room-closing notice ("" when none). */
   get notice() {
     return conn.noticeText;

@@ -38,6 +38,8 @@ type Arena = {
   notice: string;
   offline(): number[];
   players(): Player[];
+  pickups(): { x: number; y: number }[];
+  local(): { x: number; y: number } | null;
 };
 type Win = { __arena: Arena; __watch?: Watch };
 /** What page B's watcher recorded about A (see watchOther). */
@@ -249,16 +251,41 @@ describe("arena e2e: reconnection", () => {
       const nameA = meA.name;
       assert.ok(nameA, "A has no name");
 
-      // Collect an orb or two (bounded), so that the score to keep is not 0.
+      // Steer A onto the nearest orb (held arrow keys, bounded), so that
+      // the score to keep is not 0.
       await a.bringToFront();
-      const keys = ["KeyD", "KeyS", "KeyA", "KeyW"];
-      for (let i = 0; i < 8 && (await arena(a)).players.find((p) => p.id === sa.id)!.score === 0; i++) {
-        const k = keys[i % 4]!;
-        await a.keyboard.down(k);
-        await a.waitForTimeout(1200);
-        await a.keyboard.up(k);
+      const held = new Set<string>();
+      const hold = async (want: string[]) => {
+        for (const k of [...held]) if (!want.includes(k)) (held.delete(k), await a.keyboard.up(k));
+        for (const k of want) if (!held.has(k)) (held.add(k), await a.keyboard.down(k));
+      };
+      try {
+        for (let i = 0; i < 400; i++) {
+          const v = await a.evaluate(() => {
+            const x = (window as unknown as Win).__arena;
+            const me = x.local();
+            const score = x.players().find((p) => p.id === x.playerId)?.score ?? 0;
+            if (!me || score > 0) return { score, dx: 0, dy: 0 };
+            let best = { dx: 0, dy: 0, d: Infinity };
+            for (const o of x.pickups()) {
+              const d = Math.hypot(o.x - me.x, o.y - me.y);
+              if (d < best.d) best = { dx: o.x - me.x, dy: o.y - me.y, d };
+            }
+            return { score, dx: best.dx, dy: best.dy };
+          });
+          if (v.score > 0) break;
+          const want: string[] = [];
+          if (Math.abs(v.dx) > 4) want.push(v.dx > 0 ? "ArrowRight" : "ArrowLeft");
+          if (Math.abs(v.dy) > 4) want.push(v.dy > 0 ? "ArrowDown" : "ArrowUp");
+          await hold(want);
+          await a.waitForTimeout(40);
+        }
+      } finally {
+        await hold([]);
       }
       await a.waitForTimeout(300); // at rest on the server
+      const scored = (await arena(b)).players.find((p) => p.id === sa.id)!.score;
+      assert.ok(scored > 0, "A collected no orb: the score check would prove nothing");
 
       for (const how of ["blackhole", "reset"] as const) {
         const before = await arena(b);
