@@ -271,6 +271,11 @@ func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Join
 	c.resumeToken = joined.ResumeToken
 	c.grace = time.Duration(joined.ReconnectGraceMs) * time.Millisecond
 	c.inRoom.Store(true)
+	if ws := c.wsp.Load(); ws != nil && c.opts.SilenceTimeout > 0 {
+		// Armed now, not only at the room's first frame: a link that dies
+		// before any frame of the room arrives is noticed too.
+		_ = ws.SetReadDeadline(time.Now().Add(c.opts.SilenceTimeout))
+	}
 	iv := time.Duration(0)
 	if joined.TickRate > 0 {
 		iv = time.Second / time.Duration(joined.TickRate)

@@ -14,8 +14,8 @@ import (
 
 // BenchmarkResume measures a seat's resume on loopback the way a player
 // lives it: from the new TCP connection to the first state after the
-// resume (a 20 Hz room: the state comes at the room's next tick, so half a
-// tick on average). It reports the p50 and p99 in ms.
+// resume (the room sends the newest snapshot with the resumed Joined). It
+// reports the p50 and p99 in ms.
 func BenchmarkResume(b *testing.B) {
 	s := start(b, engine.Config{}, room.Config{TickRate: 20})
 	ctx := b.Context()
