@@ -45,6 +45,8 @@ func main() {
 	capacity := flag.Int("capacity", envInt("TICKWIRE_CAPACITY", 0), "max players placed on this node, 0 = unlimited (env TICKWIRE_CAPACITY)")
 	drain := flag.Duration("drain-timeout", envDuration("TICKWIRE_DRAIN_TIMEOUT", 30*time.Second), "how long SIGTERM lets rooms finish (env TICKWIRE_DRAIN_TIMEOUT)")
 	matchSize := flag.Int("match-size", envInt("TICKWIRE_MATCH_SIZE", 4), "players per match of the \"arena\" matchmaking queue")
+	roundLen := flag.Duration("round", envDuration("TICKWIRE_ARENA_ROUND", 90*time.Second), "how long an arena round is played (env TICKWIRE_ARENA_ROUND)")
+	roundBreak := flag.Duration("round-break", envDuration("TICKWIRE_ARENA_ROUND_BREAK", 8*time.Second), "how long the winner is shown between rounds (env TICKWIRE_ARENA_ROUND_BREAK)")
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
@@ -68,7 +70,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "arena:", err)
 		os.Exit(2)
 	}
-	for name, def := range game.RoomTypes() {
+	for name, def := range game.RoomTypesWith(game.Rounds{Play: *roundLen, Break: *roundBreak}) {
 		if err := e.RegisterRoom(name, def); err != nil {
 			log.Error("register room", "type", name, "err", err)
 			os.Exit(1)

@@ -8,6 +8,7 @@ package game
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -70,6 +71,32 @@ var Standard = Map{Width: int32(arenav1.Constants_WORLD_WIDTH), Height: int32(ar
 // management: a player receives the players within 1200 units.
 var Large = Map{Width: 8000, Height: 8000, Pickups: 200, ViewRadius: 1200}
 
+// Rounds are the arena's timed rounds. The zero value plays 90 s rounds
+// with an 8 s break showing the winner.
+type Rounds struct {
+	// Play is how long a round is played. Default 90 s.
+	Play time.Duration
+	// Break is how long the winner is shown before the next round. Default 8 s.
+	Break time.Duration
+}
+
+func (r Rounds) withDefaults() Rounds {
+	if r.Play <= 0 {
+		r.Play = 90 * time.Second
+	}
+	if r.Break <= 0 {
+		r.Break = 8 * time.Second
+	}
+	return r
+}
+
+// Spawn distances from another player on maps with a view radius, world
+// units: near enough to be seen at once, not on top of each other.
+const (
+	spawnNearMin = 150
+	spawnNearMax = 450
+)
+
 // Arena is the room handler.
 type Arena struct {
 	room.Base[*arenav1.State, *arenav1.Input]
@@ -87,29 +114,39 @@ type Arena struct {
 	// chasing each pickup's pointer) cost more than the rest of the rules.
 	pickups   []pickupPos
 	pickupsOf *arenav1.State
+	rounds    Rounds
 	// Spawn, when set, places joining players (quarter units); tests use it.
 	Spawn func(id uint32) (x, y int32)
 }
 
 // RoomTypes returns the arena's room types: "arena" (standard map, rooms of
-// 10) and "arena-large" (large map, rooms of 100, interest management).
-func RoomTypes() map[string]*room.Definition {
+// 10) and "arena-large" (large map, rooms of 100, interest management),
+// with the default rounds.
+func RoomTypes() map[string]*room.Definition { return RoomTypesWith(Rounds{}) }
+
+// RoomTypesWith is RoomTypes with rounds r.
+func RoomTypesWith(r Rounds) map[string]*room.Definition {
 	return map[string]*room.Definition{
-		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10}, New),
+		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10},
+			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewRounds(Standard, r) }),
 		"arena-large": room.Define(room.Config{TickRate: 20, MaxPlayers: 100, InterestField: "players"},
-			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewMap(Large) }),
+			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewRounds(Large, r) }),
 	}
 }
 
 // New returns a handler for one standard arena room.
 func New() room.Handler[*arenav1.State, *arenav1.Input] { return NewMap(Standard) }
 
-// NewMap returns a handler for one room on map m.
-func NewMap(m Map) *Arena {
+// NewMap returns a handler for one room on map m, with the default rounds.
+func NewMap(m Map) *Arena { return NewRounds(m, Rounds{}) }
+
+// NewRounds returns a handler for one room on map m with rounds r.
+func NewRounds(m Map, r Rounds) *Arena {
 	a := &Arena{
 		m: m, w: m.Width * Quantum, h: m.Height * Quantum,
 		rng:     rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		lastTag: map[uint32]uint32{},
+		rounds:  r.withDefaults(),
 	}
 	if m.ViewRadius > 0 {
 		a.grid = netcode.NewGrid(m.ViewRadius / 2)
@@ -117,7 +154,7 @@ func NewMap(m Map) *Arena {
 	return a
 }
 
-// Init places the pickups.
+// Init places the pickups and starts round 1.
 func (a *Arena) Init(c *room.Context[*arenav1.State], _ []byte) error {
 	c.State.Players = map[uint32]*arenav1.Player{}
 	c.State.Pickups = map[uint32]*arenav1.Pickup{}
@@ -129,6 +166,7 @@ func (a *Arena) Init(c *room.Context[*arenav1.State], _ []byte) error {
 		a.spawnPickup(c.State)
 	}
 	a.lag = netcode.NewLagHistory(netcode.LagHistoryConfig{TickRate: c.TickRate()})
+	a.startRound(c)
 	return nil
 }
 
@@ -187,9 +225,15 @@ func sanitizeName(s string) string {
 	return string(out)
 }
 
-// Join spawns the player at a random spot.
+// Join spawns the player at a random spot; on a map with a view radius,
+// near a random other player (so that a newcomer sees someone at once).
 func (a *Arena) Join(c *room.Context[*arenav1.State], p *room.Player) {
 	x, y := PlayerRadius+a.rng.Int32N(a.w-2*PlayerRadius), PlayerRadius+a.rng.Int32N(a.h-2*PlayerRadius)
+	if a.m.ViewRadius > 0 {
+		if near := a.randomPlayer(c.State); near != nil {
+			x, y = a.spawnNear(near)
+		}
+	}
 	if a.Spawn != nil {
 		x, y = a.Spawn(p.ID())
 	}
@@ -198,6 +242,31 @@ func (a *Arena) Join(c *room.Context[*arenav1.State], p *room.Player) {
 		q := 1.0 / float64(Quantum)
 		a.grid.Update(p.ID(), netcode.Dequantize(x, q), netcode.Dequantize(y, q))
 	}
+}
+
+// randomPlayer returns a uniformly chosen player of s, or nil.
+func (a *Arena) randomPlayer(s *arenav1.State) *arenav1.Player {
+	if len(s.Players) == 0 {
+		return nil
+	}
+	k := a.rng.IntN(len(s.Players))
+	for _, pl := range s.Players {
+		if k == 0 {
+			return pl
+		}
+		k--
+	}
+	return nil
+}
+
+// spawnNear returns a spot spawnNearMin..spawnNearMax world units from pl
+// in a random direction, inside the world.
+func (a *Arena) spawnNear(pl *arenav1.Player) (x, y int32) {
+	ang := a.rng.Float64() * 2 * math.Pi
+	d := float64(spawnNearMin+a.rng.IntN(spawnNearMax-spawnNearMin)) * float64(Quantum)
+	x = clamp(pl.X+int32(d*math.Cos(ang)), PlayerRadius, a.w-PlayerRadius)
+	y = clamp(pl.Y+int32(d*math.Sin(ang)), PlayerRadius, a.h-PlayerRadius)
+	return x, y
 }
 
 // Leave removes the player from the state.
@@ -216,12 +285,17 @@ func (a *Arena) Leave(c *room.Context[*arenav1.State], p *room.Player, _ room.Le
 // positions for lag compensation and the view grid.
 func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input[*arenav1.Input]) {
 	s := c.State
+	a.advanceRound(c)
+	playing := s.Phase == arenav1.RoundPhase_ROUND_PHASE_PLAYING
 	for _, in := range inputs {
 		pl := s.Players[in.Player.ID()]
 		if pl == nil {
 			continue
 		}
 		pl.X, pl.Y = StepIn(pl.X, pl.Y, in.Msg.MoveX, in.Msg.MoveY, a.w, a.h)
+		if !playing {
+			continue
+		}
 		a.collect(s, pl)
 		if in.Msg.Tag {
 			a.tag(c, in.Player, pl)
@@ -236,6 +310,66 @@ func (a *Arena) Tick(c *room.Context[*arenav1.State], inputs []room.Input[*arena
 		}
 	}
 	a.lag.Record(c.Tick(), a.positions)
+}
+
+// ticks converts a duration to room ticks (at least 1).
+func ticks(c *room.Context[*arenav1.State], d time.Duration) uint32 {
+	return uint32(max(1, (d*time.Duration(c.TickRate())+time.Second-1)/time.Second))
+}
+
+// startRound starts the next round: scores back to 0, nobody "it".
+func (a *Arena) startRound(c *room.Context[*arenav1.State]) {
+	s := c.State
+	s.Round++
+	s.Phase = arenav1.RoundPhase_ROUND_PHASE_PLAYING
+	s.PhaseEndsTick = c.Tick() + ticks(c, a.rounds.Play)
+	s.Winner, s.WinnerName, s.WinnerScore = 0, "", 0
+	s.It = 0
+	clear(a.lastTag)
+	for _, pl := range s.Players {
+		pl.Score = proto.Uint32(0)
+	}
+}
+
+// advanceRound moves the round on at the end of its phase, and drains the
+// score of "it" (1 point a second) while the round is played.
+func (a *Arena) advanceRound(c *room.Context[*arenav1.State]) {
+	s := c.State
+	if c.Tick() >= s.PhaseEndsTick {
+		if s.Phase == arenav1.RoundPhase_ROUND_PHASE_PLAYING {
+			a.endRound(c)
+		} else {
+			a.startRound(c)
+		}
+		return
+	}
+	if s.Phase != arenav1.RoundPhase_ROUND_PHASE_PLAYING || s.It == 0 || c.Tick()%uint32(c.TickRate()) != 0 {
+		return
+	}
+	if it := s.Players[s.It]; it != nil && it.GetScore() > 0 {
+		it.Score = proto.Uint32(it.GetScore() - 1)
+	}
+}
+
+// endRound ends the round: the highest score wins (ties: the lower id;
+// nobody when all are 0), shown for the break.
+func (a *Arena) endRound(c *room.Context[*arenav1.State]) {
+	s := c.State
+	var win uint32
+	var best uint32
+	for id, pl := range s.Players {
+		if sc := pl.GetScore(); sc > best || (sc == best && sc > 0 && id < win) {
+			win, best = id, sc
+		}
+	}
+	s.Phase = arenav1.RoundPhase_ROUND_PHASE_OVER
+	s.PhaseEndsTick = c.Tick() + ticks(c, a.rounds.Break)
+	s.Winner, s.WinnerScore, s.WinnerName = win, best, ""
+	if win != 0 {
+		s.WinnerName = s.Players[win].GetName()
+	}
+	s.It = 0
+	c.Broadcast(&arenav1.RoundOver{Round: s.Round, Winner: win, Name: s.WinnerName, Score: best})
 }
 
 // InView implements room.Interest for maps with a view radius: the players

@@ -14,6 +14,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import {
   InputSchema,
   JoinOptionsSchema,
+  RoundOverSchema,
   StateSchema,
   TaggedSchema,
   type State,
@@ -30,6 +31,7 @@ import {
 import { Controls, Cooldown, type ControlInput } from "./controls.js";
 import { alignedInputAt } from "./pacing.js";
 import { ConnectionView, reconnectingText } from "./connection.js";
+import { roundView } from "./round.js";
 import { PICKUP_RADIUS, PLAYER_RADIUS, QUANTUM, STANDARD_WORLD, TAG_RANGE, step, worldOf, type Pos, type World } from "./sim.js";
 import {
   CorrectionSmoother,
@@ -165,6 +167,7 @@ client.on("state", (ev) => {
   latest = ev.state;
   if (lastTag && ev.tick >= lastTag.tick) lastTag = undefined;
   renderIt();
+  renderRound();
   world = worldOf(ev.state);
   interp.push(ev.tick, ev.state);
   const me = ev.state.players[myId];
@@ -193,6 +196,24 @@ client.onMessage(TaggedSchema, (t) => {
   if (t.target === myId) itFlashUntil = now + 1500;
   const target = t.target === myId ? predictor.state : latest?.players[t.target];
   if (target) tagFx.push({ tagger: t.tagger, target: t.target, at: now, tx: target.x, ty: target.y });
+});
+
+// ---- rounds: the countdown by the scores, the winner banner in the break ----
+const roundEl = $("round");
+const bannerEl = $("banner");
+const bannerTitle = $("banner-title");
+const bannerNext = $("banner-next");
+function renderRound(): void {
+  const v = roundView(latest, client.stateTick, client.room?.tickRate ?? 20, myId);
+  if (roundEl.textContent !== v.label) roundEl.textContent = v.label;
+  roundEl.classList.toggle("ending", v.banner === "" && v.label !== "" && v.secondsLeft <= 10);
+  bannerEl.hidden = v.banner === "";
+  if (bannerTitle.textContent !== v.banner) bannerTitle.textContent = v.banner;
+  if (bannerNext.textContent !== v.next) bannerNext.textContent = v.next;
+}
+setInterval(renderRound, 200);
+client.onMessage(RoundOverSchema, (r) => {
+  toast(r.winner === 0 ? `Round ${r.round} over` : r.winner === myId ? `You win round ${r.round}!` : `${r.name || `#${r.winner}`} wins round ${r.round}!`);
 });
 
 /** Who is "it" now: the newest state, or a newer tag (see currentIt). */
@@ -758,6 +779,16 @@ window.__arena = {
   /** Camera centre (world units), scale and whether it follows the player. */
   get camera() {
     return { x: cam.cx, y: cam.cy, scale: cam.scale, follow: cam.follow };
+  },
+  /** The round: number, phase (1 playing, 2 over), winner and the page's countdown label and banner. */
+  get round() {
+    return {
+      number: latest?.round ?? 0,
+      phase: latest?.phase ?? 0,
+      winner: latest?.winner ?? 0,
+      label: roundEl.textContent ?? "",
+      banner: bannerEl.hidden ? "" : (bannerTitle.textContent ?? ""),
+    };
   },
   /** Player id of "it" (0: nobody). */
   get it() {

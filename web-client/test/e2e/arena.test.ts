@@ -6,6 +6,9 @@
  *     A steers next to B and tags it (Space): both get Tagged, B is "it";
  *   - the large map: `?map=large` and the top-bar toggle join the same
  *     "arena-large" room, the camera follows, players() works;
+ *   - timed rounds (a server with 12 s rounds): the countdown shows, A tags
+ *     B and wins, both pages show the winner banner, then round 2 starts
+ *     with every score back to 0;
  *   - a server restart: the page says it is reconnecting, then rejoins;
  *   - the layout at 1280×720 and on a 390×844 touch phone: the top bar's
  *     name field and map toggle, the HUD, the scores, the tag button, the
@@ -40,9 +43,10 @@ type Arena = {
   world: { w: number; h: number };
   camera: { x: number; y: number; scale: number; follow: boolean };
   it: number;
+  round: { number: number; phase: number; winner: number; label: string; banner: string };
   tags(): { tagsSent: number; tagsReceived: number };
   local(): { x: number; y: number } | null;
-  players(): { id: number; x: number; y: number }[];
+  players(): { id: number; x: number; y: number; score: number }[];
 };
 
 function freePort(): Promise<number> {
@@ -99,9 +103,9 @@ interface Server {
 
 const servers = new Set<Server>();
 
-async function startServer(bin: string, port: number): Promise<Server> {
+async function startServer(bin: string, port: number, extraArgs: string[] = []): Promise<Server> {
   let log = "";
-  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", ""], { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", "", ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
   proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   const srv: Server = {
@@ -150,6 +154,35 @@ async function openPage(browser: Browser, url: string, label: string, errors: st
   await page.goto(url);
   await until(page, `${label} to join`, joinedFn);
   return page;
+}
+
+/** Steers page a's player next to player bid with held arrow keys (bounded). */
+async function steerNextTo(a: Page, bid: number): Promise<void> {
+  await a.bringToFront();
+  const held = new Set<string>();
+  const hold = async (want: string[]) => {
+    for (const k of [...held]) if (!want.includes(k)) (held.delete(k), await a.keyboard.up(k));
+    for (const k of want) if (!held.has(k)) (held.add(k), await a.keyboard.down(k));
+  };
+  try {
+    for (let i = 0; i < 150; i++) {
+      const v = await a.evaluate((bid) => {
+        const x = (window as unknown as { __arena: Arena }).__arena;
+        const me = x.local();
+        const other = x.players().find((p) => p.id === bid);
+        return me && other ? { dx: other.x - me.x, dy: other.y - me.y } : null;
+      }, bid);
+      assert.ok(v, "A lost sight of B");
+      if (Math.hypot(v.dx, v.dy) < 30) break;
+      const want: string[] = [];
+      if (Math.abs(v.dx) > 10) want.push(v.dx > 0 ? "ArrowRight" : "ArrowLeft");
+      if (Math.abs(v.dy) > 10) want.push(v.dy > 0 ? "ArrowDown" : "ArrowUp");
+      await hold(want);
+      await a.waitForTimeout(40);
+    }
+  } finally {
+    await hold([]);
+  }
 }
 
 describe("arena e2e", () => {
@@ -231,30 +264,7 @@ describe("arena e2e", () => {
 
       // Steer A next to B (held arrow keys, bounded), then tag with Space:
       // both pages get the Tagged message and B becomes "it".
-      const held = new Set<string>();
-      const hold = async (want: string[]) => {
-        for (const k of [...held]) if (!want.includes(k)) (held.delete(k), await a.keyboard.up(k));
-        for (const k of want) if (!held.has(k)) (held.add(k), await a.keyboard.down(k));
-      };
-      try {
-        for (let i = 0; i < 150; i++) {
-          const v = await a.evaluate((bid) => {
-            const x = (window as unknown as { __arena: Arena }).__arena;
-            const me = x.local();
-            const other = x.players().find((p) => p.id === bid);
-            return me && other ? { dx: other.x - me.x, dy: other.y - me.y } : null;
-          }, sb.id);
-          assert.ok(v, "A lost sight of B");
-          if (Math.hypot(v.dx, v.dy) < 30) break;
-          const want: string[] = [];
-          if (Math.abs(v.dx) > 10) want.push(v.dx > 0 ? "ArrowRight" : "ArrowLeft");
-          if (Math.abs(v.dy) > 10) want.push(v.dy > 0 ? "ArrowDown" : "ArrowUp");
-          await hold(want);
-          await a.waitForTimeout(40);
-        }
-      } finally {
-        await hold([]);
-      }
+      await steerNextTo(a, sb.id);
       await a.waitForTimeout(250); // let the server see A stopped next to B
       // Record the HUD's "it" row whenever B's toast changes: they must agree
       // from the first moment (the Tagged message can beat the state).
@@ -417,6 +427,54 @@ describe("arena e2e", () => {
       assert.deepEqual(errors, [], "console errors");
     } finally {
       for (const p of pages) await p.context().close();
+      await server.stop();
+    }
+  });
+
+  test("rounds: a countdown, the winner banner, then scores back to 0", async (t) => {
+    if (skip) return t.skip(skip);
+    const server = await startServer(bin, await freePort(), ["-round", "12s", "-round-break", "3s"]);
+    const errors: string[] = [];
+    const contexts: { close(): Promise<void> }[] = [];
+    try {
+      const a = await openPage(browser!, server.base, "A", errors);
+      const b = await openPage(browser!, server.base, "B", errors);
+      contexts.push(a.context(), b.context());
+      const round = (p: Page) => p.evaluate(() => (window as unknown as { __arena: Arena }).__arena.round);
+      const ids = async (p: Page) => p.evaluate(() => (window as unknown as { __arena: Arena }).__arena.playerId);
+      const [ida, idb] = [await ids(a), await ids(b)];
+      // Both joined in round 1 or 2 (12 s each): play in the next full round.
+      await until(a, "a fresh round with 9+ s left", () => {
+        const r = (window as unknown as { __arena: Arena }).__arena.round;
+        return r.phase === 1 && /· 0:(09|1\d)$/.test(r.label);
+      });
+      const r0 = await round(a);
+      assert.match(await a.locator("#round").textContent() ?? "", /^Round \d+ · 0:\d\d$/);
+      await until(b, "B to see A", () => (window as unknown as { __arena: Arena }).__arena.players().length >= 2);
+      await steerNextTo(a, idb);
+      await a.waitForTimeout(250);
+      await a.keyboard.press("Space");
+      await a.waitForFunction((bid) => (window as unknown as { __arena: Arena }).__arena.it === bid, idb, { timeout: 5000, polling: 50 });
+      // The round ends: A (5 points for the tag, B drained to 0) wins.
+      for (const [p, want] of [[a, /^You win round \d+ · \d+ points?$/], [b, /^\S+ wins round \d+ · \d+ points?$/]] as const) {
+        await p.waitForFunction(() => (window as unknown as { __arena: Arena }).__arena.round.phase === 2, null, { timeout: 15000, polling: 100 });
+        const r = await round(p);
+        assert.equal(r.number, r0.number, "the round changed before it was won");
+        assert.equal(r.winner, ida);
+        assert.match(r.banner, want);
+        assert.ok(await p.locator("#banner").isVisible(), "the winner banner is hidden");
+      }
+      mkdirSync(results, { recursive: true });
+      await b.screenshot({ path: join(results, "arena-round-over.png") });
+      // The next round: scores back to 0, the banner gone.
+      await until(a, "the next round", () => (window as unknown as { __arena: Arena }).__arena.round.phase === 1);
+      assert.equal((await round(a)).number, r0.number + 1);
+      assert.equal(await a.locator("#banner").isVisible(), false);
+      const scores = await a.evaluate(() => (window as unknown as { __arena: Arena }).__arena.players().map((p) => p.score));
+      assert.ok(scores.every((s) => s <= 3), `scores not reset: ${scores}`); // orbs may score again at once
+      assert.deepEqual(errors, [], "console errors");
+    } finally {
+      for (const c of contexts) await c.close();
       await server.stop();
     }
   });

@@ -261,3 +261,19 @@ test("camera: a scale floor zooms a narrow canvas in and follows on the standard
   const d = camera(STANDARD_WORLD, 1280, 720, undefined, 0.5);
   assert.deepEqual(d, camera(STANDARD_WORLD, 1280, 720));
 });
+
+test("roundView: countdown while played, winner banner in the break", async () => {
+  const { roundView, clock } = await import("../../src/game/round.js");
+  const { RoundPhase } = await import("../../src/gen/arena/v1/arena_pb.js");
+  assert.equal(clock(72), "1:12");
+  assert.equal(clock(0.2), "0:01");
+  assert.equal(clock(-3), "0:00");
+  assert.deepEqual(roundView(undefined, 5, 20, 1), { label: "", secondsLeft: 0, banner: "", next: "" });
+  const playing = create(StateSchema, { round: 3, phase: RoundPhase.PLAYING, phaseEndsTick: 2000 });
+  assert.deepEqual(roundView(playing, 2000 - 20 * 72, 20, 1), { label: "Round 3 · 1:12", secondsLeft: 72, banner: "", next: "" });
+  const over = create(StateSchema, { round: 3, phase: RoundPhase.OVER, phaseEndsTick: 100, winner: 2, winnerName: "ada", winnerScore: 42 });
+  assert.deepEqual(roundView(over, 0, 20, 1), { label: "Round 3 over", secondsLeft: 5, banner: "ada wins round 3 · 42 points", next: "next round in 5" });
+  assert.equal(roundView(over, 0, 20, 2).banner, "You win round 3 · 42 points");
+  const nobody = create(StateSchema, { round: 1, phase: RoundPhase.OVER, phaseEndsTick: 10 });
+  assert.equal(roundView(nobody, 0, 20, 1).banner, "Round 1 over · nobody scored");
+});
