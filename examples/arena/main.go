@@ -1,6 +1,6 @@
-// Command arena is the sample game's server: the Tickwire engine with the
-// arena room type, serving the browser game (embedded bundle) on the same
-// port. With no flags it runs a single node on :8080 with no Redis.
+// Command arena is the sample games' server: the Tickwire engine with the
+// arena room types and connect four's, serving the browser games (embedded
+// bundle: the arena at /, connect four at /connect4/) on the same port. With no flags it runs a single node on :8080 with no Redis.
 package main
 
 import (
@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/tickwire/tickwire/engine"
 	"github.com/tickwire/tickwire/examples/arena/game"
+	connect4 "github.com/tickwire/tickwire/examples/connect4/game"
 )
 
 //go:embed all:web/dist
@@ -47,6 +49,7 @@ func main() {
 	matchSize := flag.Int("match-size", envInt("TICKWIRE_MATCH_SIZE", 4), "players per match of the \"arena\" matchmaking queue")
 	roundLen := flag.Duration("round", envDuration("TICKWIRE_ARENA_ROUND", 90*time.Second), "how long an arena round is played (env TICKWIRE_ARENA_ROUND)")
 	roundBreak := flag.Duration("round-break", envDuration("TICKWIRE_ARENA_ROUND_BREAK", 8*time.Second), "how long the winner is shown between rounds (env TICKWIRE_ARENA_ROUND_BREAK)")
+	turnTime := flag.Duration("connect4-turn", envDuration("TICKWIRE_CONNECT4_TURN", 30*time.Second), "connect four's time per move (env TICKWIRE_CONNECT4_TURN)")
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
@@ -70,7 +73,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "arena:", err)
 		os.Exit(2)
 	}
-	for name, def := range game.RoomTypesWith(game.Rounds{Play: *roundLen, Break: *roundBreak}) {
+	rooms := game.RoomTypesWith(game.Rounds{Play: *roundLen, Break: *roundBreak})
+	maps.Copy(rooms, connect4.RoomTypes(connect4.Options{TurnTime: *turnTime})) // served at /connect4/
+	for name, def := range rooms {
 		if err := e.RegisterRoom(name, def); err != nil {
 			log.Error("register room", "type", name, "err", err)
 			os.Exit(1)
