@@ -1,6 +1,7 @@
-// Builds the arena game bundle into examples/arena/web/dist (embedded by the
-// Go server with go:embed): app.js (minified, ES2020), app.js.map, and the
-// static files. `--check` builds in memory and fails when the committed files
+// Builds the games' bundles into examples/arena/web/dist (embedded by the
+// Go server with go:embed): the arena's app.js (minified, ES2020) and
+// app.js.map, connect four's connect4/app.js and its map, and the static
+// files (static/, connect four's in static/connect4/). `--check` builds in memory and fails when the committed files
 // differ from a fresh build (a stale bundle), without writing anything.
 import { build } from "esbuild";
 import { readFileSync, writeFileSync, mkdirSync, readdirSync, existsSync } from "node:fs";
@@ -15,8 +16,8 @@ const limitGz = 60 * 1024;
 
 const result = await build({
   absWorkingDir: root,
-  entryPoints: ["src/game/main.ts"],
-  outfile: join(outdir, "app.js"),
+  entryPoints: { app: "src/game/main.ts", "connect4/app": "src/connect4/main.ts" },
+  outdir,
   bundle: true,
   minify: true,
   sourcemap: true,
@@ -33,13 +34,16 @@ const result = await build({
 /** @type {Map<string, Uint8Array>} */
 const files = new Map();
 for (const f of result.outputFiles) files.set(f.path, f.contents);
-for (const name of readdirSync(join(root, "static"))) {
-  files.set(join(outdir, name), readFileSync(join(root, "static", name)));
+for (const ent of readdirSync(join(root, "static"), { recursive: true, withFileTypes: true })) {
+  if (!ent.isFile()) continue;
+  const rel = relative(join(root, "static"), join(ent.parentPath, ent.name));
+  files.set(join(outdir, rel), readFileSync(join(root, "static", rel)));
 }
 
 const app = files.get(join(outdir, "app.js"));
 const gz = gzipSync(app, { level: 9 }).length;
-const report = `app.js ${app.length} B, ${gz} B gzipped (limit ${limitGz})`;
+const c4 = files.get(join(outdir, "connect4/app.js"));
+const report = `app.js ${app.length} B, ${gz} B gzipped (limit ${limitGz}); connect4/app.js ${c4.length} B, ${gzipSync(c4, { level: 9 }).length} B gzipped`;
 if (gz > limitGz) {
   console.error(`bundle too big: ${report}`);
   process.exit(1);
@@ -56,7 +60,9 @@ if (check) {
   if (stale) process.exit(1);
   console.log(`bundle is up to date: ${report}`);
 } else {
-  mkdirSync(outdir, { recursive: true });
-  for (const [path, data] of files) writeFileSync(path, data);
+  for (const [path, data] of files) {
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, data);
+  }
   console.log(`wrote ${relative(process.cwd(), outdir)}: ${report}`);
 }

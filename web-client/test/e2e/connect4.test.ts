@@ -1,0 +1,173 @@
+/**
+ * Connect four end to end in Debian's Chromium: builds the Go server (the
+ * arena's, which serves connect four at /connect4/), then two pages play a
+ * full game in a private room: A follows the arena page's link to connect
+ * four and creates a game; B opens A's invite link; they play in turn until
+ * red (A) has four in a column; both pages show the winner; both ask for a
+ * rematch and the colours swap. The turn timer is 30 s (never reached).
+ * Skipped only when ./examples/arena does not build; TICKWIRE_ARENA_BIN=path
+ * uses a prebuilt server.
+ */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium, type Browser, type Page } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, "../../..");
+const results = resolve(here, "../../test-results");
+
+type C4 = { playerId: number; roomId: string; seat: number; status: number; turn: number; winner: number; game: number; message: string };
+const c4 = (p: Page) => p.evaluate(() => ({ ...(window as unknown as { __c4: C4 }).__c4 }));
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
+    });
+  });
+}
+
+let tmp = "";
+let bin = "";
+let skip = "";
+let browser: Browser | undefined;
+let proc: ChildProcess | undefined;
+let base = "";
+
+before(async () => {
+  bin = process.env.TICKWIRE_ARENA_BIN ?? "";
+  if (!bin) {
+    tmp = mkdtempSync(join(tmpdir(), "tickwire-c4-"));
+    bin = join(tmp, "arena");
+    try {
+      execFileSync("go", ["build", "-o", bin, "./examples/arena"], { cwd: repo, stdio: "pipe" });
+    } catch (e) {
+      skip = `examples/arena does not build: ${(e as { stderr?: Buffer }).stderr?.toString().slice(0, 500) ?? String(e)}`;
+      return;
+    }
+  }
+  const port = await freePort();
+  let log = "";
+  proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", ""], { stdio: ["ignore", "pipe", "pipe"] });
+  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
+  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
+  base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null || i === 200) throw new Error(`server did not come up:\n${log}`);
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (proc && proc.exitCode === null) {
+    const exited = new Promise((r) => proc!.once("exit", r));
+    proc.kill("SIGKILL");
+    await exited;
+  }
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function newPage(errors: string[], label: string, phone = false): Promise<Page> {
+  const ctx = await browser!.newContext(
+    phone ? { viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true, deviceScaleFactor: 1 } : { viewport: { width: 1280, height: 720 }, deviceScaleFactor: 1 },
+  );
+  const page = await ctx.newPage();
+  page.on("console", (m) => {
+    if (m.type() === "error") errors.push(`${label}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => errors.push(`${label}: uncaught ${e.message}`));
+  return page;
+}
+
+test("two pages play connect four to a win, then a rematch", async (t) => {
+  if (skip) return t.skip(skip);
+  const errors: string[] = [];
+  const a = await newPage(errors, "A");
+  const b = await newPage(errors, "B", true);
+  try {
+    // A: from the arena page's link to connect four, then "Create a game".
+    await a.goto(`${base}/`);
+    await a.click("#c4-link");
+    await a.waitForURL(/\/connect4\/$/);
+    await a.fill("#name", "ada");
+    await a.click("#create");
+    await a.waitForFunction(() => (window as unknown as { __c4: C4 }).__c4.roomId !== "", null, { timeout: 10000 });
+    assert.ok(await a.locator("#share").isVisible(), "no invite while waiting");
+    const link = await a.inputValue("#link");
+    const code = (await c4(a)).roomId;
+    assert.equal(link, `${base}/connect4/#${code}`);
+    assert.equal(await a.locator("#code-show").textContent(), code);
+
+    // B opens the shared link and joins at once.
+    await b.goto(link);
+    for (const p of [a, b]) {
+      await p.waitForFunction(() => (window as unknown as { __c4: C4 }).__c4.status === 2, null, { timeout: 10000 });
+    }
+    assert.equal(await a.locator("#share").isVisible(), false, "the invite shows during the game");
+    const [sa, sb] = [await c4(a), await c4(b)];
+    assert.equal(sb.roomId, sa.roomId);
+    assert.deepEqual([sa.seat, sb.seat], [1, 2], "A is red, B yellow");
+    assert.equal(sa.message, "Your turn");
+
+    // Red (A) builds column 0, yellow (B) column 1; each move waits for the turn.
+    const move = async (p: Page, seat: number, col: number) => {
+      await p.waitForFunction((s) => (window as unknown as { __c4: C4 }).__c4.turn === s, seat, { timeout: 5000, polling: 50 });
+      await p.locator(`.cell[data-col="${col}"]`).first().click();
+      await p.waitForFunction((s) => (window as unknown as { __c4: C4 }).__c4.turn !== s, seat, { timeout: 5000, polling: 50 });
+    };
+    // Yellow moving out of turn is refused and says so.
+    await b.locator('.cell[data-col="3"]').first().click();
+    await b.waitForFunction(() => /not your turn/i.test((window as unknown as { __c4: C4 }).__c4.message), null, { timeout: 5000 });
+    for (let i = 0; i < 3; i++) {
+      await move(a, 1, 0);
+      await move(b, 2, 1);
+    }
+    await move(a, 1, 0);
+    for (const p of [a, b]) {
+      await p.waitForFunction(() => (window as unknown as { __c4: C4 }).__c4.status === 3, null, { timeout: 5000 });
+    }
+    assert.equal((await c4(a)).winner, 1);
+    assert.equal(await a.locator("#msg").textContent(), "You win!");
+    assert.equal(await b.locator("#msg").textContent(), "ada wins!");
+    assert.equal(await a.locator(".cell.win").count(), 4);
+    mkdirSync(results, { recursive: true });
+    await a.screenshot({ path: join(results, "connect4-desktop-win.png") });
+    await b.screenshot({ path: join(results, "connect4-phone-win.png") });
+
+    // Rematch: both ask; the colours swap (B starts as red).
+    await a.click("#rematch");
+    await a.waitForFunction(() => /waiting/i.test(document.querySelector("#rematch")!.textContent ?? ""), null, { timeout: 5000 });
+    await b.click("#rematch");
+    for (const p of [a, b]) {
+      await p.waitForFunction(() => {
+        const x = (window as unknown as { __c4: C4 }).__c4;
+        return x.status === 2 && x.game === 2;
+      }, null, { timeout: 5000 });
+    }
+    assert.deepEqual([(await c4(a)).seat, (await c4(b)).seat], [2, 1], "colours did not swap");
+    assert.equal(await a.locator(".cell.red, .cell.yellow").count(), 0, "the board was not cleared");
+    assert.deepEqual(errors, [], "console errors");
+  } finally {
+    await a.context().close();
+    await b.context().close();
+  }
+});
