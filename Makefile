@@ -23,6 +23,7 @@ test-web:
 proto:
 	@if [ -f web-client/package.json ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
 	$(BUF) generate
+	cd examples/starter && PATH="$(CURDIR)/web-client/node_modules/.bin:$$PATH" $(BUF) generate
 
 check-generated:
 	@if [ -f web-client/package.json ] && [ ! -d web-client/node_modules ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
@@ -36,6 +37,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BUF) lint
+	cd examples/starter && $(BUF) lint
 
 bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./...

@@ -7,6 +7,9 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 BUF=${BUF:-go run github.com/bufbuild/buf/cmd/buf@v1.75.0}
 $BUF generate -o "$tmp"
+# The starter game is its own buf module (examples/starter/buf.yaml); its
+# TypeScript plugin is found on PATH.
+(cd examples/starter && PATH="$PWD/../../web-client/node_modules/.bin:$PATH" $BUF generate -o "$tmp/examples/starter")
 status=0
 while IFS= read -r f; do
   rel=${f#"$tmp"/}
@@ -18,6 +21,6 @@ done < <(find "$tmp" -type f)
 # Generated files that no longer have a source.
 while IFS= read -r rel; do
   [ -e "$tmp/$rel" ] || { echo "generated file without a source: $rel" >&2; status=1; }
-done < <(git ls-files '*.pb.go' 'web-client/src/gen/*' 'web-client/packages/client/src/gen/*' 'web-client/packages/client/test/gen/*' 2>/dev/null)
+done < <(git ls-files '*.pb.go' 'web-client/src/gen/*' 'web-client/packages/client/src/gen/*' 'web-client/packages/client/test/gen/*' 'examples/starter/web/src/gen/*' 2>/dev/null)
 [ $status -eq 0 ] && echo "generated code is up to date"
 exit $status
