@@ -5,13 +5,13 @@ ADDR    ?= :8080
 BENCH   ?= .
 COUNT   ?= 6
 
-.PHONY: run test test-go test-web proto check-generated web check-web bench lint cluster fuzz loadtest
+.PHONY: run test test-go test-web proto check-generated check-starter-copy web check-web bench lint cluster fuzz loadtest
 
 run:
 	$(GO) run ./examples/arena -addr $(ADDR)
 
-## test: every test: generated code fresh, vet, Go tests with the race detector, web tests.
-test: check-generated lint test-go test-web
+## test: every test: generated code fresh, vet, Go tests with the race detector, the starter copied out, web tests.
+test: check-generated lint test-go check-starter-copy test-web
 
 test-go:
 	$(GO) test -race -count=1 ./...
@@ -28,6 +28,11 @@ proto:
 check-generated:
 	@if [ -f web-client/package.json ] && [ ! -d web-client/node_modules ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
 	./scripts/check-generated.sh
+
+## check-starter-copy: examples/starter copied out as its own module (its README's steps) builds and passes its tests.
+check-starter-copy:
+	@if [ -f web-client/package.json ] && [ ! -d web-client/node_modules ]; then (cd web-client && npm ci --no-audit --no-fund >/dev/null); fi
+	./scripts/check-starter-copy.sh
 
 ## web: build the browser bundle that examples/arena embeds.
 web:
