@@ -401,6 +401,15 @@ describe("arena e2e", () => {
         const { width: W, height: H } = device.viewport;
         const shown = Object.entries(boxes).filter((e): e is [string, NonNullable<(typeof e)[1]>] => e[1] !== null);
         for (const sel of ["#name", ".maps", ".hud", ".board", "#toast"]) assert.ok(boxes[sel], `${name}: ${sel} is not shown`);
+        // The round's countdown and the connect four link sit inside the scores panel.
+        const inside = await page.evaluate(() => {
+          const board = document.querySelector(".board")!.getBoundingClientRect();
+          return ["#round", "#c4-link"].map((sel) => {
+            const r = document.querySelector(sel)!.getBoundingClientRect();
+            return { sel, ok: r.width > 0 && r.left >= board.left && r.right <= board.right && r.top >= board.top && r.bottom <= board.bottom };
+          });
+        });
+        for (const r of inside) assert.ok(r.ok, `${name}: ${r.sel} is not inside the scores panel`);
         if (device.hasTouch) {
           assert.ok(boxes["#tag"] && boxes["#touch-hint"], `${name}: no tag button or touch hint`);
           assert.equal(boxes["#help"], null, `${name}: the keyboard help shows on a touch screen`);
