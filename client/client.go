@@ -145,6 +145,7 @@ type Client struct {
 	grace        time.Duration
 	reconnecting bool
 	stopping     bool
+	lost         error // why the last connection ended
 }
 
 // Dial connects to url (ws://host:port/ws) and completes the handshake.
@@ -517,7 +518,10 @@ func (c *Client) request(ctx context.Context, m *tickwirev1.ClientMessage) (*tic
 	select {
 	case rep := <-ch:
 		if rep == nil { // the connection it went out on was lost
-			return nil, ErrConnectionLost
+			c.mu.Lock()
+			cause := c.lost
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %w", ErrConnectionLost, cause)
 		}
 		if e := rep.GetError(); e != nil {
 			return nil, &ServerError{Code: e.Code, Message: e.Message}
@@ -556,7 +560,7 @@ func (e *events) OnClose(ws *gws.Conn, err error) {
 	if c.wsp.Load() != ws {
 		return // an older connection, replaced already
 	}
-	c.failPending()
+	c.failPending(err)
 	if c.startReconnect(err) {
 		return
 	}
@@ -565,9 +569,10 @@ func (e *events) OnClose(ws *gws.Conn, err error) {
 
 // failPending answers every request waiting on the current connection:
 // it is gone, and so are their replies.
-func (c *Client) failPending() {
+func (c *Client) failPending(cause error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lost = cause
 	for id, ch := range c.pending {
 		select {
 		case ch <- nil:
