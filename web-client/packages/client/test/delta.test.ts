@@ -122,8 +122,10 @@ const bad: { name: string; patch: string; code: PatchError["code"] }[] = [
   { name: "PATCH of a missing map entry", patch: "03 00 00 01 08 0f 02 01", code: "missing-baseline" },
   { name: "PATCH of an unset scalar", patch: "30 02", code: "missing-baseline" },
   // State has 5 fields (indexes 0-4): index 5 is bits 10-11 (second mask byte, bit 3).
-  { name: "op past the last field", patch: "80 08", code: "field-index" },
-  { name: "op past the last field in a later group", patch: "80 80 01", code: "field-index" },
+  // arena.v1.State has 11 fields (indices 0-10): field 11's SET is bit 22,
+  // in the mask's fourth group; field 13's is bit 26.
+  { name: "op past the last field", patch: "80 80 80 02", code: "field-index" },
+  { name: "op past the last field in a later group", patch: "80 80 80 20", code: "field-index" },
   { name: "huge count", patch: "04 ff ff ff ff 0f", code: "truncated" },
   { name: "varint too long", patch: "10 ff ff ff ff ff ff ff ff ff ff 01", code: "bad-value" },
   { name: "bad UTF-8", patch: "03 00 00 01 07 10 01 ff", code: "bad-value" },
