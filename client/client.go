@@ -22,6 +22,7 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -29,9 +30,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/wsframe"
 	"github.com/tickwire/tickwire/netcode"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/proto/wire"
@@ -45,8 +46,10 @@ type Options struct {
 	Token string
 	// Header is added to the WebSocket upgrade request.
 	Header http.Header
-	// MaxMessageSize is the largest frame accepted from the server.
-	// Default 1 MiB.
+	// TLSConfig is used for wss:// URLs (nil: the system's roots).
+	TLSConfig *tls.Config
+	// MaxMessageSize is the largest message accepted from the server; a
+	// bigger one closes the connection with 1009. Default 1 MiB.
 	MaxMessageSize int
 	// OnState receives every State frame (raw; see StateTracker to apply them).
 	OnState func(st *tickwirev1.State)
@@ -111,12 +114,25 @@ func (e *CloseError) Error() string {
 	return fmt.Sprintf("client: closed by server: %d %s", e.Code, e.Reason)
 }
 
+// ProtocolError is a server that broke the WebSocket protocol (a malformed
+// frame, a length or opcode no server may send): the client closed the
+// connection with Code (1002, 1007 or 1009). Such a server never crashes
+// the client.
+type ProtocolError struct {
+	Code   uint16
+	Reason string
+}
+
+func (e *ProtocolError) Error() string {
+	return fmt.Sprintf("client: server broke the protocol: %s (closed with %d)", e.Reason, e.Code)
+}
+
 // Client is a connection to a Tickwire node; it reconnects by itself
 // (Options.NoReconnect).
 type Client struct {
 	opts    Options
 	url     string
-	wsp     atomic.Pointer[gws.Conn] // the current connection
+	wsp     atomic.Pointer[wsframe.Conn] // the current connection
 	welcome *tickwirev1.Welcome
 	start   time.Time
 	stop    chan struct{} // closed by Close: no more reconnecting
@@ -180,18 +196,14 @@ func (c *Client) connect(ctx context.Context) (*tickwirev1.Welcome, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	ws, _, err := gws.NewClient(&events{c: c}, &gws.ClientOption{
-		Addr:               c.url,
-		RequestHeader:      c.opts.Header,
-		HandshakeTimeout:   timeout,
-		ReadMaxPayloadSize: c.opts.MaxMessageSize,
-		NewSession:         func() gws.SessionStorage { return &nopSession{} },
-	})
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	ws, err := wsframe.Dial(dctx, c.url, wsframe.DialOptions{Header: c.opts.Header, TLSConfig: c.opts.TLSConfig, MaxMessage: c.opts.MaxMessageSize})
+	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("client: dial %s: %w", c.url, err)
 	}
 	c.wsp.Store(ws)
-	go ws.ReadLoop()
+	go c.readLoop(ws)
 	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{
 		ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1,
 		Token:           c.opts.Token, Name: c.opts.Name, Client: "tickwire-go/0.1",
@@ -315,7 +327,7 @@ func (c *Client) Room() (string, uint32) {
 func (c *Client) SendInput(payload []byte) (uint32, error) {
 	seq := c.seq.Add(1)
 	// The per-tick frame is encoded without building the message (the
-	// bytes are those proto.Marshal would produce); gws copies them into
+	// bytes are those proto.Marshal would produce); the writer copies them into
 	// its own frame before WriteMessage returns.
 	var buf [128]byte
 	return seq, c.write(wire.AppendInput(buf[:0], wire.Input{Seq: seq, AckTick: c.ackTick.Load(), Payload: payload}))
@@ -337,10 +349,10 @@ func (c *Client) SendMessage(msg proto.Message) error {
 func (c *Client) SendRaw(m *tickwirev1.ClientMessage) error { return c.send(m) }
 
 // SendBytes sends an arbitrary binary frame (tests of bad input use it).
-func (c *Client) SendBytes(b []byte) error { return c.writeOp(gws.OpcodeBinary, b) }
+func (c *Client) SendBytes(b []byte) error { return c.writeOp(wsframe.OpBinary, b) }
 
 // SendText sends a text frame (which the server refuses).
-func (c *Client) SendText(s string) error { return c.writeOp(gws.OpcodeText, []byte(s)) }
+func (c *Client) SendText(s string) error { return c.writeOp(wsframe.OpText, []byte(s)) }
 
 // RequestFullState asks the server for a full state in the next frame.
 func (c *Client) RequestFullState() error {
@@ -457,16 +469,17 @@ func (c *Client) Close() error {
 		c.finish(ErrClosed)
 		return nil
 	}
-	// gws closes the socket right after the close frame; the deadline keeps
-	// a peer that stopped reading from blocking Close.
+	// The server answers the close frame and closes; the deadlines keep a
+	// peer that stopped reading or answering from blocking Close.
 	_ = ws.SetWriteDeadline(time.Now().Add(3 * time.Second))
-	err := ws.WriteClose(1000, nil)
+	err := ws.WriteClose(1000, "")
+	_ = ws.SetReadDeadline(time.Now().Add(3 * time.Second))
 	<-c.done
 	c.wg.Wait()
-	if errors.Is(err, gws.ErrConnClosed) {
-		return nil
+	if err != nil && !errors.Is(err, wsframe.ErrClosed) {
+		return err
 	}
-	return err
+	return nil
 }
 
 func (c *Client) send(m *tickwirev1.ClientMessage) error {
@@ -478,11 +491,11 @@ func (c *Client) send(m *tickwirev1.ClientMessage) error {
 }
 
 // write sends one encoded ClientMessage.
-func (c *Client) write(frame []byte) error { return c.writeOp(gws.OpcodeBinary, frame) }
+func (c *Client) write(frame []byte) error { return c.writeOp(wsframe.OpBinary, frame) }
 
 // writeOp writes one frame on the current connection; while the client
 // reconnects there is none and it fails with ErrClosed.
-func (c *Client) writeOp(op gws.Opcode, frame []byte) error {
+func (c *Client) writeOp(op wsframe.Opcode, frame []byte) error {
 	ws := c.wsp.Load()
 	if ws == nil {
 		return ErrClosed
@@ -543,16 +556,33 @@ func (c *Client) closedErr() error {
 	return ErrClosed
 }
 
-// events receives one connection's gws events.
-type events struct{ c *Client }
+// readLoop is one connection's read goroutine: it hands each server
+// message to onMessage until the connection ends. Any byte sequence from the
+// server ends in a message, a close or a protocol error, never a panic.
+func (c *Client) readLoop(ws *wsframe.Conn) {
+	for {
+		op, data, err := ws.ReadMessage()
+		if err != nil {
+			c.connEnded(ws, err)
+			return
+		}
+		if op == wsframe.OpBinary {
+			c.onMessage(ws, data)
+		}
+	}
+}
 
-func (e *events) OnOpen(*gws.Conn) {}
-
-func (e *events) OnClose(ws *gws.Conn, err error) {
-	c := e.c
-	var ce *gws.CloseError
-	if errors.As(err, &ce) {
-		err = &CloseError{Code: ce.Code, Reason: string(ce.Reason)}
+// connEnded runs once a connection has ended: the client reconnects or is
+// done.
+func (c *Client) connEnded(ws *wsframe.Conn, err error) {
+	_ = ws.Close()
+	var pc *wsframe.PeerCloseError
+	var ce *wsframe.CloseError
+	switch {
+	case errors.As(err, &pc):
+		err = &CloseError{Code: pc.Code, Reason: pc.Reason}
+	case errors.As(err, &ce):
+		err = &ProtocolError{Code: ce.Code, Reason: ce.Reason}
 	}
 	if err == nil {
 		err = ErrClosed
@@ -598,23 +628,20 @@ func (c *Client) finish(err error) {
 	}
 }
 
-func (e *events) OnPing(ws *gws.Conn, p []byte) { _ = ws.WritePong(p) }
-func (e *events) OnPong(*gws.Conn, []byte)      {}
-
-func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
-	defer msg.Close()
-	c := e.c
+// onMessage handles one binary server message of connection ws (data is
+// valid until its next read).
+func (c *Client) onMessage(ws *wsframe.Conn, data []byte) {
 	if c.opts.SilenceTimeout > 0 && c.inRoom.Load() {
 		_ = ws.SetReadDeadline(time.Now().Add(c.opts.SilenceTimeout))
 	}
-	if f, ok := wire.DecodeState(msg.Bytes()); ok {
+	if f, ok := wire.DecodeState(data); ok {
 		// Fast path for the per-tick state frame; the payload is copied
-		// because gws reuses its read buffer.
+		// because the read buffer is reused.
 		c.onState(&tickwirev1.State{Tick: f.Tick, BaselineTick: f.Baseline, LastInputSeq: f.LastInputSeq, Payload: bytes.Clone(f.Payload)})
 		return
 	}
 	m := &tickwirev1.ServerMessage{}
-	if err := proto.Unmarshal(msg.Bytes(), m); err != nil {
+	if err := proto.Unmarshal(data, m); err != nil {
 		return // a frame we cannot decode is ignored
 	}
 	if st := m.GetState(); st != nil {
@@ -637,7 +664,10 @@ func (e *events) OnMessage(ws *gws.Conn, msg *gws.Message) {
 		ch := c.pending[m.RequestId]
 		c.mu.Unlock()
 		if ch != nil {
-			ch <- m
+			select {
+			case ch <- m:
+			default: // a second reply to one request: a misbehaving server
+			}
 			return
 		}
 	}
@@ -664,11 +694,3 @@ func (c *Client) onState(st *tickwirev1.State) {
 		h.state(st)
 	}
 }
-
-type nopSession struct{}
-
-func (nopSession) Len() int                     { return 0 }
-func (nopSession) Load(string) (any, bool)      { return nil, false }
-func (nopSession) Delete(string)                {}
-func (nopSession) Store(string, any)            {}
-func (nopSession) Range(func(string, any) bool) {}
