@@ -32,6 +32,9 @@ type Metrics struct {
 	// protocol (unmasked, reserved bits or opcodes, bad fragmentation,
 	// oversize); each also closes its connection (counted by close code).
 	protocolErrors atomic.Uint64
+	// relayProtocolErrors counts owner-node streams that broke the
+	// protocol on a relay (the upstream is closed with 1002/1007/1009).
+	relayProtocolErrors atomic.Uint64
 	ticks          atomic.Uint64
 	skipped        atomic.Uint64
 	encFull        atomic.Uint64
@@ -64,6 +67,7 @@ type Metrics struct {
 	// resumeFails counts refused resumes by reason (invalid, expired,
 	// used, seat_gone)
 	resumeFails map[string]*atomic.Uint64
+	limits      map[string]*atomic.Uint64 // requests refused by a count limit, by limit
 }
 
 // ioCounters counts one connection's WebSocket messages and payload bytes.
@@ -107,8 +111,12 @@ func newMetrics() *Metrics {
 		closes:        map[string]*atomic.Uint64{},
 		resumeFails:   map[string]*atomic.Uint64{},
 		resumeLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}),
+		limits:        map[string]*atomic.Uint64{},
 	}
 }
+
+// limited counts one refusal by the named limit.
+func (m *Metrics) limited(name string) { m.labeled(m.limits, name).Add(1) }
 
 // ObserveTick implements roomrt.Observer.
 func (m *Metrics) ObserveTick(_ string, d, late time.Duration) {
@@ -284,6 +292,8 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	counter("tickwire_directory_updates_dropped_total", "Directory updates dropped because the queue was full.", m.dirDropped.Load())
 	counter("tickwire_cluster_errors_total", "Failed calls to the cluster backend.", m.clusterErrors.Load())
 	writeLabeled("tickwire_inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason", m.dropped)
+	counter("tickwire_relay_protocol_errors_total", "Owner-node connections of relays closed for breaking the WebSocket protocol.", m.relayProtocolErrors.Load())
+	writeLabeled("tickwire_limit_refusals_total", "Frames, requests and connections refused by a configured limit (Config.Limits), by limit.", "limit", m.limits)
 	writeLabeled("tickwire_closes_total", "Connections closed by the server, by close code.", "code", m.closes)
 	writeLabeled("tickwire_resume_failures_total", "Seat resumes refused, by reason.", "reason", m.resumeFails)
 	_, _ = io.WriteString(w, b.String())

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/wsframe"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
@@ -112,26 +114,64 @@ type upstream struct {
 	code    atomic.Uint32 // close code from the owner, 0 if the link broke
 }
 
-func (u *upstream) OnOpen(*gws.Conn) {}
-func (u *upstream) OnPing(c *gws.Conn, p []byte) {
-	u.alive(c)
-	_ = c.WritePong(p)
+// relayConn is the owner connection as the session's wsConn.
+type relayConn struct{ *wsframe.Conn }
+
+func (c relayConn) WriteMessage(op gws.Opcode, p []byte) error {
+	return c.Conn.WriteMessage(wsframe.Opcode(op), p)
 }
-func (u *upstream) OnPong(c *gws.Conn, _ []byte) { u.alive(c) }
+
+func (c relayConn) WriteClose(code uint16, reason []byte) error {
+	return c.Conn.WriteClose(code, string(reason))
+}
 
 // alive pushes the upstream's read deadline out: an owner that goes silent
 // (no frame and no ping for IdleTimeout; owners ping quiet connections every
 // PingInterval) ends the relay with CLOSE_CODE_UPSTREAM_UNAVAILABLE instead
 // of hanging the client.
-func (u *upstream) alive(c *gws.Conn) {
+func (u *upstream) alive(c *wsframe.Conn) {
 	_ = c.SetReadDeadline(time.Now().Add(u.s.e.cfg.IdleTimeout))
 }
 
-func (u *upstream) OnClose(_ *gws.Conn, err error) {
-	var ce *gws.CloseError
-	if errors.As(err, &ce) && ce.Code >= 1000 && ce.Code < 5000 && ce.Code != 1005 && ce.Code != 1006 {
-		u.code.Store(uint32(ce.Code))
+// readLoop reads the owner's frames until the connection ends. The owner is
+// a peer node, and no byte sequence from it may crash this one: a frame
+// that breaks the protocol closes the upstream with 1002 (or 1007/1009),
+// is counted in tickwire_relay_protocol_errors_total, and the client is
+// closed with CLOSE_CODE_UPSTREAM_UNAVAILABLE.
+func (u *upstream) readLoop(c *wsframe.Conn) {
+	c.OnControl(func(wsframe.Opcode) { u.alive(c) })
+	for {
+		op, data, err := c.ReadMessage()
+		if err != nil {
+			u.ended(err)
+			return
+		}
+		u.alive(c)
+		if op == wsframe.OpBinary {
+			u.onMessage(data)
+		}
+		if u.phase.Load() == phaseClosed {
+			// Detached (the owner sent Left): nothing more to read.
+			u.ended(wsframe.ErrClosed)
+			return
+		}
 	}
+}
+
+// ended runs once the owner connection has ended.
+func (u *upstream) ended(err error) {
+	var pc *wsframe.PeerCloseError
+	var ce *wsframe.CloseError
+	switch {
+	case errors.As(err, &pc):
+		if pc.Code >= 1000 && pc.Code < 5000 && pc.Code != 1005 && pc.Code != 1006 {
+			u.code.Store(uint32(pc.Code))
+		}
+	case errors.As(err, &ce):
+		u.s.e.metrics.relayProtocolErrors.Add(1)
+		u.s.e.log.Warn("owner node broke the WebSocket protocol; relay closed", "session", u.s.id, "err", err)
+	}
+	_ = u.ws.NetConn().Close()
 	prev := u.phase.Swap(phaseClosed)
 	close(u.done)
 	u.s.up.CompareAndSwap(u, nil)
@@ -152,28 +192,27 @@ func (u *upstream) OnClose(_ *gws.Conn, err error) {
 	}
 }
 
-func (u *upstream) OnMessage(c *gws.Conn, m *gws.Message) {
-	u.alive(c)
+// onMessage handles one binary frame from the owner (data is valid until
+// the next read).
+func (u *upstream) onMessage(data []byte) {
 	if u.phase.Load() == phaseRelay {
-		data := m.Bytes()
 		u.s.e.metrics.relayFrames[1].Add(1)
 		u.s.e.metrics.relayBytes[1].Add(uint64(len(data)))
 		left := isLeft(data)
-		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: data, msg: m})
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: bytes.Clone(data)})
 		if left {
 			u.detach()
 		}
 		return
 	}
-	defer m.Close()
 	var sm tickwirev1.ServerMessage
-	if proto.Unmarshal(m.Bytes(), &sm) != nil || sm.RequestId != u.reqID || u.reqID == 0 {
+	if proto.Unmarshal(data, &sm) != nil || sm.RequestId != u.reqID || u.reqID == 0 {
 		return // Welcome (request 0) and anything before the join reply
 	}
 	switch {
 	case sm.GetJoined() != nil:
 		// Forward Joined first, then switch: later frames are relayed in order.
-		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: append([]byte(nil), m.Bytes()...)})
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: bytes.Clone(data)})
 		u.phase.Store(phaseRelay)
 		u.s.e.metrics.relays.Add(1)
 	case sm.GetError() != nil:
@@ -259,26 +298,20 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	ws, _, err := gws.NewClient(u, &gws.ClientOption{
-		Addr:               "ws://" + addr + e.cfg.Path,
-		RequestHeader:      h,
-		HandshakeTimeout:   timeout,
-		ReadMaxPayloadSize: 4 << 20,
-		ReadBufferSize:     4096,
-		CheckUtf8Enabled:   false,
-		NewSession:         func() gws.SessionStorage { return &slotStorage{} },
-	})
+	dctx, dcancel := context.WithTimeout(ctx, timeout)
+	ws, err := wsframe.Dial(dctx, "ws://"+addr+e.cfg.Path, wsframe.DialOptions{Header: h, MaxMessage: 4 << 20})
+	dcancel()
 	if err != nil {
 		e.log.Info("relay dial failed", "addr", addr, "err", err)
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
 		return relayDone
 	}
-	u.ws = ws
+	u.ws = relayConn{ws}
 	u.alive(ws)
-	go ws.ReadLoop()
+	go u.readLoop(ws) // not gws's ReadLoop: a peer node's bytes must not crash this one
 	hello, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Hello{Hello: &tickwirev1.Hello{ProtocolVersion: tickwirev1.ProtocolVersion_PROTOCOL_VERSION_1, Name: s.identity.Name, Client: "tickwire-relay"}}})
 	join, _ := proto.Marshal(&tickwirev1.ClientMessage{RequestId: u.reqID, Kind: &tickwirev1.ClientMessage_Join{Join: j}})
-	if ws.WriteMessage(gws.OpcodeBinary, hello) != nil || ws.WriteMessage(gws.OpcodeBinary, join) != nil {
+	if ws.WriteMessage(wsframe.OpBinary, hello) != nil || ws.WriteMessage(wsframe.OpBinary, join) != nil {
 		u.close()
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
 		return relayDone

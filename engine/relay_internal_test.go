@@ -106,18 +106,16 @@ func BenchmarkRelayUpstream(b *testing.B) {
 }
 
 // BenchmarkRelayDownstream: one owner frame (a 60-byte state) queued and
-// written to the client by the entry node, as gws hands it over.
+// written to the client by the entry node, as the owner connection reads it.
 func BenchmarkRelayDownstream(b *testing.B) {
 	s, u, client, _ := relayedSession(b)
 	frame := bytes.Repeat([]byte{0x0a}, 60)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf := bytes.NewBuffer(make([]byte, 0, 64))
-		buf.Write(frame)
 		s.omu.Lock()
 		s.writing = true // the writer is "running": enqueue only queues
 		s.omu.Unlock()
-		u.OnMessage(nil, &gws.Message{Opcode: gws.OpcodeBinary, Data: buf})
+		u.onMessage(frame)
 		s.flush()
 	}
 	if client.frames != b.N {

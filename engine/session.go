@@ -34,8 +34,6 @@ type outFrame struct {
 	// close, when non-zero, writes a close frame with this code (and data as
 	// the reason) and ends the connection.
 	close uint16
-	// msg, when set, owns data (a relayed frame) and is recycled once written.
-	msg *gws.Message
 }
 
 // session is one client connection. Its reader (a read goroutine, or the
@@ -341,9 +339,6 @@ func (s *session) flush() {
 			if err := s.ws.WriteMessage(f.op, f.data); err != nil {
 				s.abort()
 				return
-			}
-			if f.msg != nil {
-				_ = f.msg.Close()
 			}
 			if f.op == gws.OpcodeBinary {
 				s.io.msgsOut.Add(1)

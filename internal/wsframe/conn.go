@@ -59,6 +59,7 @@ type Conn struct {
 	buf  []byte
 	r, w int
 	readErr error
+	onControl func(op Opcode)
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -212,6 +213,11 @@ func newConn(nc net.Conn, br *bufio.Reader, maxMessage int) *Conn {
 	}
 }
 
+// OnControl sets a function ReadMessage calls (on the reading goroutine)
+// after it handled a ping or pong from the peer; a reader uses it to keep
+// a connection alive by the peer's keepalives. Set it before reading.
+func (c *Conn) OnControl(f func(op Opcode)) { c.onControl = f }
+
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.c }
 
@@ -255,8 +261,14 @@ func (c *Conn) ReadMessage() (Opcode, []byte, error) {
 		switch op {
 		case OpPing:
 			_ = c.writeFrame(OpPong, payload)
+			if c.onControl != nil {
+				c.onControl(op)
+			}
 			continue
 		case OpPong:
+			if c.onControl != nil {
+				c.onControl(op)
+			}
 			continue
 		case OpClose:
 			code, reason, reply, ok := ParseClose(payload)
