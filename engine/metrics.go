@@ -35,19 +35,19 @@ type Metrics struct {
 	// relayProtocolErrors counts owner-node streams that broke the
 	// protocol on a relay (the upstream is closed with 1002/1007/1009).
 	relayProtocolErrors atomic.Uint64
-	ticks          atomic.Uint64
-	skipped        atomic.Uint64
-	encFull        atomic.Uint64
-	encPatch       atomic.Uint64
-	encBytes       atomic.Uint64
-	players        atomic.Int64
-	inGrace        atomic.Int64      // players in their reconnection grace
-	resumes        atomic.Uint64     // seats resumed
-	resumeLatency  *histogram        // resume: Join received -> Joined queued
-	errors         [32]atomic.Uint64 // by tickwirev1.ErrorCode
-	tickDur        *histogram
-	tickLate       *histogram
-	joinLatency    *histogram
+	ticks               atomic.Uint64
+	skipped             atomic.Uint64
+	encFull             atomic.Uint64
+	encPatch            atomic.Uint64
+	encBytes            atomic.Uint64
+	players             atomic.Int64
+	inGrace             atomic.Int64      // players in their reconnection grace
+	resumes             atomic.Uint64     // seats resumed
+	resumeLatency       *histogram        // resume: Join received -> Joined queued
+	errors              [32]atomic.Uint64 // by tickwirev1.ErrorCode
+	tickDur             *histogram
+	tickLate            *histogram
+	joinLatency         *histogram
 	// cluster
 	mmLatency     *histogram       // ticket added -> matched notice delivered
 	relayFrames   [2]atomic.Uint64 // 0 client->owner, 1 owner->client

@@ -56,9 +56,9 @@ type Conn struct {
 	br *bufio.Reader
 	p  Parser
 	// read state (the reader only)
-	buf  []byte
-	r, w int
-	readErr error
+	buf       []byte
+	r, w      int
+	readErr   error
 	onControl func(op Opcode)
 
 	wmu     sync.Mutex
