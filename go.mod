@@ -7,6 +7,7 @@ require (
 	github.com/lxzan/gws v1.8.9
 	github.com/redis/go-redis/v9 v9.23.0
 	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/time v0.16.0
 	google.golang.org/protobuf v1.36.12
 )
 

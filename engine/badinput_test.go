@@ -199,14 +199,23 @@ func TestBadInputGetsClosed(t *testing.T) {
 				_ = r.ws.WriteMessage(gws.OpcodeBinary, []byte{0xff})
 			}
 		}, uint16(tickwirev1.CloseCode_CLOSE_CODE_TOO_MANY_ERRORS)},
-		{"flood", engine.Config{RateLimit: 5, RateBurst: 5}, func(t *testing.T, r *raw) {
+		{"flood", engine.Config{RateLimit: 5, RateBurst: 5, Limits: engine.Limits{FloodTimeout: 500 * time.Millisecond}}, func(t *testing.T, r *raw) {
 			r.hello(t)
 			ping, _ := proto.Marshal(&tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_Ping{Ping: &tickwirev1.Ping{}}})
-			// Burst 5, then more than RateLimit (5) strikes: 12 frames are
-			// enough. Stop writing there, so the close frame is read before
-			// any reset caused by writes to a closed socket.
-			for range 12 {
-				_ = r.ws.WriteMessage(gws.OpcodeBinary, ping)
+			// 40 times the rate until closed (at most 1,000 frames, 5 s):
+			// the burst passes, then the flood is refused for FloodTimeout.
+			// Stop writing at the close frame, so that it is read before any
+			// reset caused by writes to a closed socket.
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for range 1000 {
+				select {
+				case ce := <-r.closed:
+					r.closed <- ce
+					return
+				case <-tick.C:
+					_ = r.ws.WriteMessage(gws.OpcodeBinary, ping)
+				}
 			}
 		}, uint16(tickwirev1.CloseCode_CLOSE_CODE_RATE_LIMITED)},
 		{"no hello", engine.Config{HandshakeTimeout: 100 * time.Millisecond, PingInterval: 50 * time.Millisecond}, func(t *testing.T, r *raw) {}, uint16(tickwirev1.CloseCode_CLOSE_CODE_HANDSHAKE_TIMEOUT)},

@@ -45,8 +45,9 @@ type Config struct {
 	HandshakeTimeout time.Duration
 	// JoinTimeout bounds a join (room creation included). Default 5 s.
 	JoinTimeout time.Duration
-	// RateLimit is the sustained messages per second a client may send,
-	// RateBurst the bucket size. Defaults 120/s and 240.
+	// RateLimit is the sustained frames per second a client may send (of
+	// every kind, counted before decoding), RateBurst the token bucket's
+	// size. Defaults 120/s and 240. See Limits.FloodTimeout.
 	RateLimit float64
 	RateBurst int
 	// MaxOffenses is how many bad messages (malformed, out of order, over
@@ -56,8 +57,8 @@ type Config struct {
 	// Authenticate checks a client's credentials at Hello. nil accepts
 	// everyone with a random user id.
 	Authenticate AuthFunc
-	// CheckOrigin decides whether a browser's Origin may connect. nil allows
-	// every origin.
+	// CheckOrigin decides whether a browser's Origin may connect. nil
+	// applies the same-origin default: see AllowedOrigins.
 	CheckOrigin func(r *http.Request) bool
 	// ResumeTokenTTL is how long a resume token is valid after it was
 	// issued (each Joined issues one; every token is single-use and resumes
@@ -67,6 +68,19 @@ type Config struct {
 	// AdminHandler (metrics, room list, health, pprof). Keep it private,
 	// e.g. "127.0.0.1:9090". Empty: the embedder mounts AdminHandler itself.
 	AdminAddr string
+	// AllowedOrigins lists the browser origins ("https://game.example.com",
+	// scheme and host as the Origin header has them) allowed to connect
+	// besides the request's own host. A request whose Origin header names
+	// another site is refused with 403: with cookie-based authentication,
+	// any page the player visits could otherwise open a WebSocket carrying
+	// the player's cookies (cross-site WebSocket hijacking). Requests with
+	// no Origin (non-browser clients, other servers) are allowed; browsers
+	// always send one. "*" allows every origin. Ignored when CheckOrigin
+	// is set.
+	AllowedOrigins []string
+	// Limits bounds what one client, one IP address or the whole node may
+	// make the node hold. The zero value has safe defaults.
+	Limits Limits
 	// Clock drives the rooms' tick loops. Default: the system clock; tests
 	// use tickwiretest.NewClock to run ticks by hand.
 	Clock room.Clock
@@ -77,6 +91,81 @@ type Config struct {
 	// an embedded single node (in-memory matchmaker, local joins).
 	Cluster ClusterConfig
 }
+
+// Limits bound every resource an unauthenticated client can make a node
+// hold, by count. Each refusal is counted in
+// tickwire_limit_refusals_total{limit="..."} and answered as documented on
+// the field. Zero means the default; a negative value turns the limit off.
+type Limits struct {
+	// FloodTimeout: a client that keeps sending frames over RateLimit (of
+	// any kind: data, ping, pong, continuation; checked before any
+	// decoding) is closed with CLOSE_CODE_RATE_LIMITED once its frames
+	// have been refused for this long without a second's pause, whatever
+	// share of them passes. Frames over the rate are dropped meanwhile
+	// (limit "frames_per_second"). Default 2 s.
+	FloodTimeout time.Duration
+	// RoomsPerConnPerMinute and RoomsPerIPPerMinute bound the rooms one
+	// connection and one IP address may create in a minute (by a create
+	// join, or a join-or-create that created); over it a join that would
+	// create gets ERROR_CODE_RATE_LIMITED (limits "rooms_per_connection",
+	// "rooms_per_ip"). Defaults 10 and 60.
+	RoomsPerConnPerMinute int
+	RoomsPerIPPerMinute   int
+	// MaxRooms bounds the rooms open on the node; a join that would create
+	// one more gets ERROR_CODE_ROOM_BUSY (limit "rooms"). Default 10,000.
+	MaxRooms int
+	// MaxFilterEntries and MaxFilterBytes bound a join's filter, which
+	// becomes a created room's metadata (listed by /rooms): entries, and
+	// the bytes of keys and values together. Over either the join gets
+	// ERROR_CODE_BAD_REQUEST (limit "filter"). Defaults 8 and 512.
+	MaxFilterEntries int
+	MaxFilterBytes   int
+	// MaxTicketsPerSession bounds a connection's open matchmaking tickets;
+	// over it MatchmakerAdd gets ERROR_CODE_RATE_LIMITED (limit
+	// "tickets"). Default 4.
+	MaxTicketsPerSession int
+	// MaxConnsPerIP bounds the open connections from one IP address (the
+	// TCP peer: put the node behind a proxy that keeps it per client, or
+	// raise it); over it the upgrade is refused with HTTP 429 (limit
+	// "connections_per_ip"). Default 64.
+	MaxConnsPerIP int
+	// MaxRoomless bounds the node's connections that are not in a room
+	// (handshake, lobby, matchmaking); over it the upgrade is refused with
+	// HTTP 503 (limit "roomless"). Default 10,000.
+	MaxRoomless int
+	// SlowConsumerTimeout: a client in a room whose acknowledged tick
+	// falls this far behind the room's, or whose socket accepts no byte
+	// for this long, is closed with CLOSE_CODE_SLOW_CONSUMER; it is also
+	// the deadline of every blocking write (limit "slow_consumer").
+	// Default 5 s.
+	SlowConsumerTimeout time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.RoomsPerConnPerMinute, 10)
+	def(&l.RoomsPerIPPerMinute, 60)
+	def(&l.MaxRooms, 10_000)
+	def(&l.MaxFilterEntries, 8)
+	def(&l.MaxFilterBytes, 512)
+	def(&l.MaxTicketsPerSession, 4)
+	def(&l.MaxConnsPerIP, 64)
+	def(&l.MaxRoomless, 10_000)
+	if l.FloodTimeout == 0 {
+		l.FloodTimeout = 2 * time.Second
+	}
+	if l.SlowConsumerTimeout == 0 {
+		l.SlowConsumerTimeout = 5 * time.Second
+	}
+	return l
+}
+
+// over says whether n is over the limit max (a negative max is no limit).
+func over(n, max int) bool { return max >= 0 && n > max }
 
 // ClusterConfig configures cluster mode. The zero value runs the embedded
 // single node: an in-memory [cluster.Memory] backs the ticket matchmaker and
@@ -265,6 +354,7 @@ func (c Config) withDefaults() Config {
 	if c.MaxOffenses <= 0 {
 		c.MaxOffenses = 10
 	}
+	c.Limits = c.Limits.withDefaults()
 	if c.Clock == nil {
 		c.Clock = roomrt.SystemClock()
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/lxzan/gws"
+	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tickwire/tickwire/engine/cluster"
@@ -62,9 +63,9 @@ type session struct {
 	rest        []byte        // a frame not complete yet
 	pending     *pendingFrame // left by the room goroutine
 	readBroken  bool          // protocol error or close: read only until the end
-	tokens      float64
-	tokensAt    time.Time
-	rateStrikes int
+	lim         *rate.Limiter // frames per second, of every kind
+	floodStart  time.Time     // first refusal of the current flood
+	lastRefused time.Time
 	lastRateErr time.Time
 
 	// cluster (reader unless noted)
@@ -467,9 +468,6 @@ func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arriv
 		s.closeWith(closeUnsupported, "binary frames only")
 		return
 	}
-	if !s.allow(now) {
-		return
-	}
 	if u := s.up.Load(); u != nil {
 		u.forward(data) // relayed: frames go to the owner undecoded
 		return
@@ -527,29 +525,37 @@ func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arriv
 	}
 }
 
-// allow applies the token-bucket rate limit. Over the limit the message is
-// dropped; a client that stays over it is disconnected.
-func (s *session) allow(now time.Time) bool {
+// floodPause is how long a client must stay within the rate for a flood
+// to be over (Limits.FloodTimeout starts again at the next refusal).
+const floodPause = time.Second
+
+// allowFrame applies the token bucket (Config.RateLimit, RateBurst) to one
+// frame of any kind, before it is decoded. Over the limit the frame is
+// dropped (with an Error frame at most once a second); a client whose
+// frames keep being refused for Limits.FloodTimeout is closed with
+// CLOSE_CODE_RATE_LIMITED, however many of its frames pass meanwhile.
+func (s *session) allowFrame(now time.Time) bool {
 	cfg := &s.e.cfg
-	if s.tokensAt.IsZero() {
-		s.tokens, s.tokensAt = float64(cfg.RateBurst), now
+	if s.lim == nil {
+		s.lim = rate.NewLimiter(rate.Limit(cfg.RateLimit), cfg.RateBurst)
 	}
-	s.tokens = min(float64(cfg.RateBurst), s.tokens+now.Sub(s.tokensAt).Seconds()*cfg.RateLimit)
-	s.tokensAt = now
-	if s.tokens >= 1 {
-		s.tokens--
-		s.rateStrikes = 0
+	if s.lim.AllowN(now, 1) {
 		return true
 	}
-	s.rateStrikes++
-	s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED)
-	if s.rateStrikes > int(cfg.RateLimit) { // over the limit for about a second's worth of messages
+	s.e.metrics.limited("frames_per_second")
+	if s.floodStart.IsZero() || now.Sub(s.lastRefused) > floodPause {
+		s.floodStart = now
+	}
+	s.lastRefused = now
+	if now.Sub(s.floodStart) >= cfg.Limits.FloodTimeout {
+		s.readBroken = true
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_RATE_LIMITED), "rate limit exceeded")
 		return false
 	}
 	if now.Sub(s.lastRateErr) >= time.Second {
 		s.lastRateErr = now
-		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{Code: tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED, Message: "rate limit exceeded; message dropped"}}})
+		s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED)
+		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{Code: tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED, Message: "rate limit exceeded; frames dropped"}}})
 	}
 	return false
 }

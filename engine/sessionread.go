@@ -288,6 +288,14 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 			break
 		}
 		off += n
+		// Every frame counts against the rate, before anything decodes it.
+		// A close frame always passes: it ends the connection anyway.
+		if !(msg && op == gws.OpcodeCloseConnection) && !s.allowFrame(now) {
+			if s.readBroken {
+				return len(data), false
+			}
+			continue // dropped (a refused final fragment drops its message)
+		}
 		if !msg {
 			continue
 		}
@@ -350,9 +358,7 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 	switch op {
 	case gws.OpcodePing:
 		s.lastSeen.Store(now.UnixNano())
-		if s.allow(now) { // a ping flood is a flood like any other
-			s.enqueue(outFrame{op: gws.OpcodePong, data: bytes.Clone(data)})
-		}
+		s.enqueue(outFrame{op: gws.OpcodePong, data: bytes.Clone(data)})
 		return
 	case gws.OpcodePong:
 		s.lastSeen.Store(now.UnixNano())
