@@ -292,6 +292,12 @@ func (s *session) onMatchmakerAdd(reqID uint32, m *tickwirev1.MatchmakerAdd) {
 	}
 	// Record the ticket first: its notice may arrive before AddTicket returns.
 	s.mu.Lock()
+	if over(len(s.tickets)+1, e.cfg.Limits.MaxTicketsPerSession) {
+		s.mu.Unlock()
+		e.metrics.limited("tickets")
+		s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED, "too many open matchmaking tickets; cancel one first", false)
+		return
+	}
 	if s.tickets == nil {
 		s.tickets = map[string]ticketInfo{}
 	}

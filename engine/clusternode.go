@@ -421,5 +421,9 @@ func (e *Engine) materialize(ctx context.Context, c cluster.Claims, opts []byte)
 		return nil, roomrt.ErrNotFound
 	}
 	co.ID, co.Options = c.RoomID, opts
+	if over(e.rooms.Len()+1, e.cfg.Limits.MaxRooms) {
+		e.metrics.limited("rooms")
+		return nil, roomrt.ErrFull
+	}
 	return e.rooms.Create(ctx, c.RoomType, co)
 }

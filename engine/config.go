@@ -124,11 +124,17 @@ type Limits struct {
 	// over it MatchmakerAdd gets ERROR_CODE_RATE_LIMITED (limit
 	// "tickets"). Default 4.
 	MaxTicketsPerSession int
-	// MaxConnsPerIP bounds the open connections from one IP address (the
-	// TCP peer: put the node behind a proxy that keeps it per client, or
-	// raise it); over it the upgrade is refused with HTTP 429 (limit
-	// "connections_per_ip"). Default 64.
+	// MaxConnsPerIP bounds the open connections from one IP address; over
+	// it the upgrade is refused with HTTP 429 (limit "connections_per_ip").
+	// The address is the TCP peer's, or, when the peer is a TrustedProxies
+	// address, the last one in its X-Forwarded-For header. A loopback peer
+	// without that header (a load tool, tests) is not limited. Default 64.
 	MaxConnsPerIP int
+	// TrustedProxies lists the proxies and load balancers (CIDRs or
+	// addresses) whose X-Forwarded-For names the client. Default: loopback
+	// and the private ranges (10/8, 172.16/12, 192.168/16, fc00::/7), where
+	// a node's load balancer lives and no internet client comes from.
+	TrustedProxies []string
 	// MaxRoomless bounds the node's connections that are not in a room
 	// (handshake, lobby, matchmaking); over it the upgrade is refused with
 	// HTTP 503 (limit "roomless"). Default 10,000.

@@ -10,6 +10,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,6 +48,9 @@ type Engine struct {
 	mu       sync.Mutex
 	sessions map[*session]struct{}
 	byID     map[string]*session
+	ipConns  map[string]int          // open connections by IP (Limits.MaxConnsPerIP)
+	ipRooms  map[string]*minuteCount // rooms created by IP this minute
+	trusted  []netip.Prefix          // Limits.TrustedProxies
 	draining bool
 }
 
@@ -82,8 +88,15 @@ func New(cfg Config) (*Engine, error) {
 		metrics:  newMetrics(),
 		sessions: map[*session]struct{}{},
 		byID:     map[string]*session{},
+		ipConns:  map[string]int{},
+		ipRooms:  map[string]*minuteCount{},
 	}
 	e.metrics.liveIO = e.ioTotals
+	trusted, err := parseTrusted(cfg.Limits.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	e.trusted = trusted
 	e.cl = newClusterLink(cfg)
 	if e.cl.err != nil {
 		return nil, e.cl.err
@@ -241,7 +254,8 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "node not running", http.StatusServiceUnavailable)
 		return
 	}
-	if e.cfg.CheckOrigin != nil && !e.cfg.CheckOrigin(r) {
+	if !e.originAllowed(r) {
+		e.metrics.limited("origin")
 		http.Error(w, "origin not allowed", http.StatusForbidden)
 		return
 	}
@@ -260,6 +274,20 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.id, s.identity, s.relayed = sid, id, true
+	}
+	ip := e.clientIP(r)
+	if v := r.Header.Get(proxiedHeader); v != "" {
+		// Reverse-proxied by another node (signed): the client is the
+		// address that node forwarded, not the node.
+		if _, _, err := verifyRelay(e.cl.secret, s.created, v); err == nil {
+			if fwd := lastForwarded(r); fwd != "" {
+				ip = fwd
+			}
+		}
+	}
+	if status, msg := e.admit(s, ip); status != 0 {
+		http.Error(w, msg, status)
+		return
 	}
 	// A reservation in the URL is verified and consumed at connect. For a
 	// room owned by another node the upgrade itself is reverse-proxied
@@ -283,6 +311,9 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 				break
 			}
 			cancel()
+			e.mu.Lock()
+			e.releaseIPLocked(s) // the owner node counts it
+			e.mu.Unlock()
 			e.proxyUpgrade(w, r, addr)
 			return
 		default:
@@ -300,6 +331,9 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws, err := e.upgrader.Upgrade(w, r)
 	if err != nil {
 		e.log.Debug("websocket upgrade failed", "err", err)
+		e.mu.Lock()
+		e.releaseIPLocked(s)
+		e.mu.Unlock()
 		return
 	}
 	s.ws = ws
@@ -322,6 +356,28 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 	go s.readLoop() // not gws's ReadLoop: see sessionread.go
 }
 
+// originAllowed applies Config.CheckOrigin, or the same-origin default:
+// no Origin header (not a browser), an Origin whose host is the request's
+// Host, or one listed in Config.AllowedOrigins. See AllowedOrigins for why.
+func (e *Engine) originAllowed(r *http.Request) bool {
+	if e.cfg.CheckOrigin != nil {
+		return e.cfg.CheckOrigin(r)
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range e.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}
+
 // ioTotals adds up the I/O counters of the open sessions and the closed
 // ones, under e.mu so that a session retiring is counted exactly once.
 func (e *Engine) ioTotals(t *ioTotals) {
@@ -342,6 +398,7 @@ func (e *Engine) removeSession(s *session) {
 	}
 	if ok {
 		e.metrics.retire(&s.io) // under e.mu: a scrape counts s once
+		e.releaseIPLocked(s)
 	}
 	e.mu.Unlock()
 	if ok {
@@ -435,6 +492,7 @@ func (e *Engine) sessionList() []*session {
 
 // sweep pings quiet connections and closes idle and handshake-less ones.
 func (e *Engine) sweep(now time.Time) {
+	e.sweepLimits(now)
 	list := e.sessionList()
 	for _, s := range list {
 		quiet := now.Sub(time.Unix(0, s.lastSeen.Load()))

@@ -29,7 +29,9 @@ const (
 	// the cluster secret: "ts.sid.user.name.mac", each base64url.
 	relayHeader = "X-Tickwire-Relay"
 	// proxiedHeader marks an upgrade reverse-proxied by another node, so
-	// the owner never proxies it again.
+	// the owner never proxies it again; signed like relayHeader, so that
+	// the owner counts the connection against the forwarded client address
+	// (X-Forwarded-For) instead of the proxying node's.
 	proxiedHeader = "X-Tickwire-Proxied"
 	// relaySkew is how far a relay header's timestamp may be from now.
 	relaySkew = time.Minute
@@ -361,7 +363,7 @@ func (e *Engine) proxyUpgrade(w http.ResponseWriter, r *http.Request, addr strin
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
-			pr.Out.Header.Set(proxiedHeader, e.cfg.NodeID)
+			pr.Out.Header.Set(proxiedHeader, signRelay(e.cl.secret, time.Now(), "proxied-by-"+e.cfg.NodeID, Identity{UserID: "proxy"}))
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			e.log.Info("upgrade proxy failed", "addr", addr, "err", err)

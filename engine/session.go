@@ -48,6 +48,7 @@ type session struct {
 	ws      wsConn
 	req     *http.Request
 	created time.Time
+	ip      string // counted against Limits.MaxConnsPerIP; guarded by e.mu
 
 	// reader only (the read goroutine, or the room goroutine while the
 	// session is in a room that reads it on the tick; see sessionread.go)
@@ -67,6 +68,7 @@ type session struct {
 	floodStart  time.Time     // first refusal of the current flood
 	lastRefused time.Time
 	lastRateErr time.Time
+	roomsMade   minuteCount // rooms this connection created this minute
 
 	// cluster (reader unless noted)
 	relayed    bool                     // this is the owner side of a relay
@@ -714,6 +716,11 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 		return
 	}
 	start := time.Now()
+	code, msg, mayCreate, ok := s.joinLimits(j, start)
+	if !ok {
+		s.fail(reqID, code, msg, code == tickwirev1.ErrorCode_ERROR_CODE_BAD_REQUEST)
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.e.cfg.JoinTimeout)
 	defer cancel()
 	req := roomrt.JoinRequest{
@@ -739,6 +746,9 @@ func (s *session) onJoin(reqID uint32, j *tickwirev1.Join) {
 		code, msg, offense := joinErrorCode(err)
 		s.fail(reqID, code, msg, offense)
 		return
+	}
+	if mayCreate && createdSince(r, start) {
+		s.roomCreated(start)
 	}
 	s.joined(r, res, start)
 }
