@@ -465,7 +465,8 @@ func (e *Engine) start() error {
 
 // loop is the running node's background work until ctx ends, then drains.
 func (e *Engine) loop(ctx context.Context) error {
-	tick := time.NewTicker(min(e.cfg.PingInterval, e.cfg.HandshakeTimeout) / 2)
+	// At least every second: slow consumers are probed every second.
+	tick := time.NewTicker(min(e.cfg.PingInterval/2, e.cfg.HandshakeTimeout/2, probeInterval))
 	defer tick.Stop()
 	for {
 		select {
@@ -495,6 +496,9 @@ func (e *Engine) sweep(now time.Time) {
 	e.sweepLimits(now)
 	list := e.sessionList()
 	for _, s := range list {
+		if s.slowProbe(now) {
+			continue
+		}
 		quiet := now.Sub(time.Unix(0, s.lastSeen.Load()))
 		switch {
 		case !s.helloDone() && now.Sub(s.created) > e.cfg.HandshakeTimeout:

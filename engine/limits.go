@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/lxzan/gws"
 
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/internal/roomrt"
@@ -248,6 +251,54 @@ func (e *Engine) sweepLimits(now time.Time) {
 	for ip, c := range e.ipRooms {
 		if c.count(now) == 0 {
 			delete(e.ipRooms, ip)
+		}
+	}
+}
+
+// probeInterval is how often a client in a room is sent a probe ping.
+const probeInterval = time.Second
+
+// slowProbe finds slow consumers among clients in rooms (the sweep calls
+// it). A WebSocket ping sent behind the state frames already queued is
+// answered only once the client has read them all: a client whose probe
+// stays unanswered for Limits.SlowConsumerTimeout has fallen that far
+// behind the room (or stopped reading; small states would otherwise fit
+// the kernel's buffers for minutes) and is closed with
+// CLOSE_CODE_SLOW_CONSUMER. If the close frame cannot be written either,
+// the socket is closed a second later. It reports whether s was closed.
+func (s *session) slowProbe(now time.Time) bool {
+	e := s.e
+	t := now.UnixNano()
+	if at := s.slowAt.Load(); at != 0 {
+		if t-at > int64(time.Second) {
+			s.abort()
+		}
+		return true
+	}
+	if p := s.probe.Load(); p != 0 {
+		if t-p <= int64(e.cfg.Limits.SlowConsumerTimeout) {
+			return false
+		}
+		s.slowAt.Store(t)
+		e.metrics.limited("slow_consumer")
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "slow consumer: no pong")
+		return true
+	}
+	if r, _ := s.current(); r == nil || t-s.probeSent.Load() < int64(probeInterval) {
+		return false
+	}
+	s.probe.Store(t)
+	s.probeSent.Store(t)
+	s.enqueue(outFrame{op: gws.OpcodePing, data: binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t))})
+	return false
+}
+
+// probeAnswered clears the probe a pong answers (other pongs, unsolicited
+// or answering keepalive pings, do not).
+func (s *session) probeAnswered(payload []byte) {
+	if len(payload) == 8 {
+		if p := int64(binary.BigEndian.Uint64(payload)); p != 0 {
+			s.probe.CompareAndSwap(p, 0)
 		}
 	}
 }

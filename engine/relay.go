@@ -259,6 +259,7 @@ func (u *upstream) detach() {
 func (u *upstream) forward(data []byte) {
 	u.s.e.metrics.relayFrames[0].Add(1)
 	u.s.e.metrics.relayBytes[0].Add(uint64(len(data)))
+	_ = u.ws.NetConn().SetWriteDeadline(time.Now().Add(u.s.e.cfg.IdleTimeout))
 	if err := u.ws.WriteMessage(gws.OpcodeBinary, data); err != nil {
 		u.s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "upstream write failed")
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -82,6 +83,12 @@ type session struct {
 
 	hello    atomic.Bool
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
+	// Slow-consumer probe (sweep): the payload (unix nanos) of the ping
+	// sent to a client in a room that is not answered yet (0: none), when
+	// the last one was sent, and when the client was found slow.
+	probe     atomic.Int64
+	probeSent atomic.Int64
+	slowAt    atomic.Int64
 	offenses atomic.Int32
 	offStart atomic.Int64 // unix nanos when the offense window started
 
@@ -311,8 +318,9 @@ func (s *session) flush() {
 			tick, gen := s.partialTick, s.partialGen
 			s.partial = nil
 			s.omu.Unlock()
+			s.writeDeadline()
 			if _, err := s.ws.NetConn().Write(rest); err != nil {
-				s.abort()
+				s.writeFailed(err)
 				return
 			}
 			s.omu.Lock()
@@ -328,6 +336,7 @@ func (s *session) flush() {
 		st, has, gen := s.state, s.hasState, s.offerGen
 		s.hasState = false
 		s.omu.Unlock()
+		s.writeDeadline()
 
 		for i := range frames {
 			f := &frames[i]
@@ -340,7 +349,7 @@ func (s *session) flush() {
 				return
 			}
 			if err := s.ws.WriteMessage(f.op, f.data); err != nil {
-				s.abort()
+				s.writeFailed(err)
 				return
 			}
 			if f.op == gws.OpcodeBinary {
@@ -352,7 +361,7 @@ func (s *session) flush() {
 		if has {
 			s.writeBuf = appendStateFrame(s.writeBuf[:0], st)
 			if err := s.ws.WriteMessage(gws.OpcodeBinary, s.writeBuf); err != nil {
-				s.abort()
+				s.writeFailed(err)
 				return
 			}
 			s.io.msgsOut.Add(1)
@@ -367,6 +376,27 @@ func (s *session) flush() {
 			s.omu.Unlock()
 		}
 	}
+}
+
+// writeDeadline bounds the writer's next blocking writes: a socket that
+// accepts no byte for Limits.SlowConsumerTimeout fails them, so no
+// goroutine blocks on a socket forever.
+func (s *session) writeDeadline() {
+	_ = s.ws.NetConn().SetWriteDeadline(time.Now().Add(s.e.cfg.Limits.SlowConsumerTimeout))
+}
+
+// writeFailed ends the connection after a failed write; a write that
+// timed out is a slow consumer (counted as closed with 4005: the close
+// frame itself cannot be written).
+func (s *session) writeFailed(err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		s.e.metrics.limited("slow_consumer")
+		s.e.metrics.closed(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER))
+		s.mu.Lock()
+		s.closeCode = uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER)
+		s.mu.Unlock()
+	}
+	s.abort()
 }
 
 // abort stops writing after a socket error; the read loop sees the error

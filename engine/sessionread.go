@@ -362,6 +362,7 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 		return
 	case gws.OpcodePong:
 		s.lastSeen.Store(now.UnixNano())
+		s.probeAnswered(data)
 		return
 	case gws.OpcodeCloseConnection:
 		// Answer and stop reading; the writer closes the socket after the
