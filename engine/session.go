@@ -89,8 +89,8 @@ type session struct {
 	probe     atomic.Int64
 	probeSent atomic.Int64
 	slowAt    atomic.Int64
-	offenses atomic.Int32
-	offStart atomic.Int64 // unix nanos when the offense window started
+	offenses  atomic.Int32
+	offStart  atomic.Int64 // unix nanos when the offense window started
 
 	// room membership, guarded by mu (reader and room goroutine)
 	mu        sync.Mutex
