@@ -369,7 +369,11 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 		// close frame, which ends the read loop.
 		s.lastSeen.Store(now.UnixNano())
 		s.readBroken = true
-		s.closeWith(closeReply(data), "")
+		code, malformed := closeReply(data)
+		if malformed {
+			s.e.metrics.protocolErrors.Add(1)
+		}
+		s.closeWith(code, "")
 		return
 	}
 	s.handleMessage(op, data, now, arrival)

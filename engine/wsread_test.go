@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/lxzan/gws"
+
+	"github.com/tickwire/tickwire/internal/wsframe"
 )
 
 // clientFrame builds a masked client-to-server frame (RFC 6455 section 5.2)
@@ -144,30 +146,49 @@ func TestUnmask(t *testing.T) {
 		for i := range want {
 			want[i] ^= key[i%4]
 		}
-		unmask(b, key)
+		wsframe.Unmask(b, key)
 		if !bytes.Equal(b, want) {
 			t.Fatalf("unmask of %d bytes: %x, want %x", n, b, want)
 		}
 	}
 }
 
+// TestCloseReply: RFC 6455 section 5.5.1 says an endpoint echoes the
+// status code it received; section 7.4 lists the codes a peer may send, and
+// section 8.1 wants a close reason that is not UTF-8 failed with 1007. The
+// engine used to answer 1000 to every valid code and to a reason that is
+// not UTF-8, and did not count malformed close frames.
 func TestCloseReply(t *testing.T) {
 	tests := []struct {
-		payload []byte
-		want    uint16
+		payload   []byte
+		want      uint16
+		malformed bool
 	}{
-		{nil, closeNormal},
-		{[]byte{3}, closeProtocol},
-		{[]byte{0x03, 0xe8}, closeNormal},           // 1000
-		{[]byte{0x03, 0xe9, 'b', 'y'}, closeNormal}, // 1001 with a reason
-		{[]byte{0x03, 0xed}, closeProtocol},         // 1005 may not be sent
-		{[]byte{0x0f, 0xa0}, closeNormal},           // 4000, application code
-		{[]byte{0x13, 0x88}, closeProtocol},         // 5000
-		{[]byte{0x00, 0x10}, closeProtocol},         // 16
+		{nil, closeNormal, false},
+		{[]byte{3}, closeProtocol, true},
+		{[]byte{0x03, 0xe8}, 1000, false},
+		{[]byte{0x03, 0xe9, 'b', 'y'}, 1001, false}, // echoed, with a reason
+		{[]byte{0x03, 0xea}, 1002, false},
+		{[]byte{0x03, 0xec}, closeProtocol, true}, // 1004 is reserved
+		{[]byte{0x03, 0xed}, closeProtocol, true}, // 1005 may not be sent
+		{[]byte{0x03, 0xee}, closeProtocol, true}, // 1006 may not be sent
+		{[]byte{0x03, 0xef}, 1007, false},
+		{[]byte{0x03, 0xf6}, 1014, false},
+		{[]byte{0x03, 0xf7}, closeProtocol, true}, // 1015 may not be sent
+		{[]byte{0x03, 0xf8}, closeProtocol, true}, // 1016, unassigned
+		{[]byte{0x0b, 0xb8}, 3000, false},
+		{[]byte{0x0f, 0xa0}, 4000, false}, // application code, echoed
+		{[]byte{0x13, 0x87}, 4999, false},
+		{[]byte{0x13, 0x88}, closeProtocol, true},                // 5000
+		{[]byte{0x00, 0x10}, closeProtocol, true},                // 16
+		{[]byte{0x03, 0xe8, 0xff, 0xfe}, 1007, true},             // reason not UTF-8
+		{[]byte{0x03, 0xe8, 0xce, 0xba, 0xe1, 0xbd}, 1007, true}, // truncated sequence
+		{[]byte{0x03, 0xe8, 0xce, 0xba}, 1000, false},            // valid 2-byte UTF-8
 	}
 	for _, tt := range tests {
-		if got := closeReply(tt.payload); got != tt.want {
-			t.Errorf("closeReply(%x) = %d, want %d", tt.payload, got, tt.want)
+		got, malformed := closeReply(tt.payload)
+		if got != tt.want || malformed != tt.malformed {
+			t.Errorf("closeReply(%x) = %d, %v; want %d, %v", tt.payload, got, malformed, tt.want, tt.malformed)
 		}
 	}
 }
