@@ -127,6 +127,7 @@ func confCases() []confCase {
 	add(confCase{id: "2.3", desc: "ping with binary payload", send: [][]byte{frame(0x89, []byte{0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff})}, want: []string{pong([]byte{0, 0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0, 0xff})}})
 	add(confCase{id: "2.4", desc: "ping with 125-byte payload", send: [][]byte{frame(0x89, p125)}, want: []string{pong(p125)}})
 	add(confCase{id: "2.5", desc: "ping with 126-byte payload", send: [][]byte{frame(0x89, append(p125, 0))}, close: 1002, counted: true})
+	add(confCase{id: "2.5-ext", desc: "ping of 48 bytes with a 16-bit length (found by the differential fuzz)", send: [][]byte{append([]byte{0x89, 0x80 | 126, 0, 48, 0, 0, 0, 0}, make([]byte, 48)...)}, close: 1002, counted: true})
 	add(confCase{id: "2.6", desc: "ping with 125-byte payload, byte by byte", send: [][]byte{frame(0x89, p125)}, chunk: 1, want: []string{pong(p125)}})
 	add(confCase{id: "2.7", desc: "unsolicited pong without payload", send: [][]byte{frame(0x8a, nil)}})
 	add(confCase{id: "2.8", desc: "unsolicited pong with payload", send: [][]byte{frame(0x8a, []byte("unsolicited"))}})

@@ -99,6 +99,11 @@ func (p *Parser) Next(data []byte) (n int, op Opcode, payload []byte, msg bool, 
 	}
 	hdr := 2
 	size := uint64(b1 & 0x7f)
+	if op&0x8 != 0 && size > 125 {
+		// A control frame's length fits the 7-bit field; an extended one
+		// is refused from its first two bytes.
+		return 0, 0, nil, false, &CloseError{CloseProtocol, "control frame over 125 bytes"}
+	}
 	switch size {
 	case 126:
 		if len(data) < 4 {
