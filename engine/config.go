@@ -24,6 +24,14 @@ type Config struct {
 	Logger *slog.Logger
 	// Path of the WebSocket endpoint in Handler. Default "/ws".
 	Path string
+	// TLSCertFile and TLSKeyFile, when set, make ListenAndServe and Serve
+	// serve HTTPS, so clients connect with wss:// (PEM files, as
+	// http.Server.ServeTLS takes them). Alternatively terminate TLS at a
+	// load balancer or proxy in front of the nodes (docs/security.md).
+	// Node-to-node traffic (relays, proxied upgrades) stays ws:// on the
+	// private network.
+	TLSCertFile string
+	TLSKeyFile  string
 	// MaxMessageSize is the largest frame a client may send; bigger frames
 	// close the connection with 1009. Default 16 KiB.
 	MaxMessageSize int

@@ -561,7 +561,11 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	}
 	for i, srv := range servers {
 		wg.Go(func() {
-			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			serve := srv.Serve
+			if i == 0 && (e.cfg.TLSCertFile != "" || e.cfg.TLSKeyFile != "") {
+				serve = func(ln net.Listener) error { return srv.ServeTLS(ln, e.cfg.TLSCertFile, e.cfg.TLSKeyFile) }
+			}
+			if err := serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				fail(fmt.Errorf("engine: serve %s: %w", listeners[i].Addr(), err))
 			}
 		})

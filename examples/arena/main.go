@@ -51,6 +51,8 @@ func main() {
 	roundBreak := flag.Duration("round-break", envDuration("TICKWIRE_ARENA_ROUND_BREAK", 8*time.Second), "how long the winner is shown between rounds (env TICKWIRE_ARENA_ROUND_BREAK)")
 	turnTime := flag.Duration("connect4-turn", envDuration("TICKWIRE_CONNECT4_TURN", 30*time.Second), "connect four's time per move (env TICKWIRE_CONNECT4_TURN)")
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
+	tlsCert := flag.String("tls-cert", os.Getenv("TICKWIRE_TLS_CERT"), "PEM certificate file: serve HTTPS and wss:// (with -tls-key; env TICKWIRE_TLS_CERT)")
+	tlsKey := flag.String("tls-key", os.Getenv("TICKWIRE_TLS_KEY"), "PEM private key file of -tls-cert (env TICKWIRE_TLS_KEY)")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
@@ -64,6 +66,7 @@ func main() {
 
 	e, err := engine.New(engine.Config{
 		Logger: log, NodeID: *nodeID, DrainTimeout: *drain, AdminAddr: *adminAddr,
+		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		Cluster: engine.ClusterConfig{
 			RedisAddr: *redisAddr, Secret: *secret, AdvertiseAddr: *advertise, Capacity: *capacity,
 			Queues: []engine.QueueConfig{{Name: "arena", MatchSize: *matchSize}},
