@@ -536,7 +536,8 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	servers := []*http.Server{{Handler: h, ReadHeaderTimeout: 10 * time.Second}}
+	rt := &requestTimeouts{m: e.metrics}
+	servers := []*http.Server{{Handler: rt.wrap(h), ReadHeaderTimeout: 10 * time.Second, ConnState: rt.connState, ConnContext: rt.connContext}}
 	listeners := []net.Listener{ln}
 	if e.cfg.AdminAddr != "" {
 		aln, err := net.Listen("tcp", e.cfg.AdminAddr)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lxzan/gws"
@@ -301,4 +303,40 @@ func (s *session) probeAnswered(payload []byte) {
 			s.probe.CompareAndSwap(p, 0)
 		}
 	}
+}
+
+// requestTimeouts counts the connections closed before a whole request
+// reached the handler (slowloris clients dropped by ReadHeaderTimeout,
+// port scans) as limit "request_timeout": Serve installs its hooks.
+type requestTimeouts struct {
+	m     *Metrics
+	fresh sync.Map // net.Conn -> struct{}: accepted, no request handled yet
+}
+
+type connKey struct{}
+
+func (rt *requestTimeouts) connContext(ctx context.Context, c net.Conn) context.Context {
+	return context.WithValue(ctx, connKey{}, c)
+}
+
+func (rt *requestTimeouts) connState(c net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		rt.fresh.Store(c, struct{}{})
+	case http.StateClosed:
+		if _, ok := rt.fresh.LoadAndDelete(c); ok {
+			rt.m.limited("request_timeout")
+		}
+	case http.StateHijacked:
+		rt.fresh.Delete(c)
+	}
+}
+
+func (rt *requestTimeouts) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+			rt.fresh.Delete(c)
+		}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -2,6 +2,8 @@ package engine_test
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -263,4 +265,28 @@ func TestConnectionsBounded(t *testing.T) {
 			t.Fatalf("counted %d, want 1", n)
 		}
 	})
+}
+
+// TestSlowlorisCounted: a connection that never finishes its request is
+// dropped by the server's header timeout and counted.
+func TestSlowlorisCounted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the 10 s header timeout")
+	}
+	s := start(t, engine.Config{}, room.Config{})
+	addr := strings.TrimSuffix(strings.TrimPrefix(s.url, "ws://"), "/ws")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	// The server closes it at ReadHeaderTimeout (10 s).
+	_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("not closed by the server: %v", err)
+	}
+	eventually(t, "slowloris counted", func() bool { return limitCount(t, s, "request_timeout") == 1 })
 }
