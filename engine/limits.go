@@ -14,8 +14,8 @@ import (
 
 	"github.com/lxzan/gws"
 
-	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/internal/roomrt"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
 // Count limits (Config.Limits): what one connection, one IP address or
