@@ -225,7 +225,7 @@ func TestWebSocketFramesInLobbyAndRoom(t *testing.T) {
 		{"reserved bit in a room", true, clientFrame(0xc2, []byte{0}), 1002},
 		{"oversize frame in a room", true, clientFrame(0x82, make([]byte, 600)), 1009},
 		{"text frame in a room", true, clientFrame(0x81, []byte("hi")), 1003},
-		{"close frame in a room", true, clientFrame(0x88, []byte{0x0f, 0xa0}), 1000},
+		{"close frame in a room", true, clientFrame(0x88, []byte{0x0f, 0xa0}), 4000}, // the client's code, echoed (RFC 6455 5.5.1)
 	}
 	s := start(t, engine.Config{MaxMessageSize: 512}, room.Config{TickRate: 50})
 	for _, tt := range tests {

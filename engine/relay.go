@@ -170,6 +170,8 @@ func (u *upstream) ended(err error) {
 			u.code.Store(uint32(pc.Code))
 		}
 	case errors.As(err, &ce):
+		// A node that breaks the protocol is not a link to resume over.
+		u.code.Store(uint32(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE))
 		u.s.e.metrics.relayProtocolErrors.Add(1)
 		u.s.e.log.Warn("owner node broke the WebSocket protocol; relay closed", "session", u.s.id, "err", err)
 	}
