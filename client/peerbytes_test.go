@@ -44,7 +44,7 @@ func hostileServer(t testing.TB, payload func() []byte) (*wstest.Server, <-chan 
 
 // peerBytesCase runs the client against a server that sends b after the
 // handshake and returns how the connection ended.
-func peerBytesCase(t testing.TB, b []byte) (error, uint16) {
+func peerBytesCase(t testing.TB, b []byte) (uint16, error) {
 	t.Helper()
 	srv, codes := hostileServer(t, func() []byte { return b })
 	defer srv.Close()
@@ -54,14 +54,14 @@ func peerBytesCase(t testing.TB, b []byte) (error, uint16) {
 	if err != nil {
 		// The bytes may break the connection before Welcome is read: they
 		// follow it on the wire, but Dial may still be waiting.
-		return err, <-codes
+		return <-codes, err
 	}
 	select {
 	case <-c.Done():
 	case <-ctx.Done():
 		t.Fatal("the client did not see the end of the stream")
 	}
-	return c.Err(), <-codes
+	return <-codes, c.Err()
 }
 
 // TestPeerBytesCrash: the frames that crash gws v1.8.9's reader (a 64-bit
@@ -90,7 +90,7 @@ func TestPeerBytesCrash(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err, got := peerBytesCase(t, tc.bytes)
+			got, err := peerBytesCase(t, tc.bytes)
 			var pe *ProtocolError
 			if !errors.As(err, &pe) || pe.Code != tc.code {
 				t.Fatalf("client error %v, want a ProtocolError %d", err, tc.code)
@@ -104,7 +104,7 @@ func TestPeerBytesCrash(t *testing.T) {
 
 // TestPeerBytesEcho: a server's close frame with a valid code is echoed.
 func TestPeerBytesEcho(t *testing.T) {
-	err, got := peerBytesCase(t, []byte{0x88, 0x04, 0x0f, 0xa5, 'o', 'k'}) // 4005 "ok"
+	got, err := peerBytesCase(t, []byte{0x88, 0x04, 0x0f, 0xa5, 'o', 'k'}) // 4005 "ok"
 	var ce *CloseError
 	if !errors.As(err, &ce) || ce.Code != 4005 || ce.Reason != "ok" {
 		t.Fatalf("client error %v, want CloseError 4005 ok", err)
@@ -125,7 +125,7 @@ func FuzzPeerBytes(f *testing.F) {
 	f.Add([]byte{0x88, 0x02, 0x03, 0xe8})
 	f.Add([]byte{0x82, 0x7e, 0x00, 0x7e})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		err, got := peerBytesCase(t, b)
+		got, err := peerBytesCase(t, b)
 		var pe *ProtocolError
 		if errors.As(err, &pe) && got != pe.Code && got != 0 {
 			t.Fatalf("client reported %v but closed with %d", pe, got)
