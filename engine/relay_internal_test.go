@@ -140,7 +140,11 @@ func (silentOwner) OnMessage(c *gws.Conn, m *gws.Message) {
 	}
 }
 
-func TestRelayToSilentOwnerCloses4014(t *testing.T) {
+// An owner that goes silent while still accepting connections may be
+// paused or cut off from this node only: the client is sent to reconnect and
+// resume (4016). If the owner stays broken, the resume fails and the client
+// joins afresh.
+func TestRelayToSilentOwnerSendsClientToReconnect(t *testing.T) {
 	up := gws.NewUpgrader(silentOwner{}, &gws.ServerOption{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r)
@@ -162,11 +166,11 @@ func TestRelayToSilentOwnerCloses4014(t *testing.T) {
 		client.mu.Lock()
 		code := client.closed
 		client.mu.Unlock()
-		if code == uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE) {
+		if code == uint16(tickwirev1.CloseCode_CLOSE_CODE_RECONNECT) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("client close code %d, want 4014 after the owner went silent", code)
+			t.Fatalf("client close code %d, want 4016 after the owner went silent", code)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
