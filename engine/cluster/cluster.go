@@ -26,8 +26,14 @@
 //     seat on its own. Free seats = MaxSeats - Seats - live reservations. A
 //     node's load is (Players + live reservations) / Capacity.
 //   - Join-or-create prefers the fullest joinable room (to pack rooms) and
-//     never places players into rooms of draining nodes; rooms in state
-//     pending (placed, not yet materialised by the owner) are joinable.
+//     never places players into rooms of draining or suspect nodes; rooms in
+//     state pending (placed, not yet materialised by the owner) are joinable.
+//     Open rooms are indexed by type and by each metadata pair, fullest
+//     first, and a join examines a bounded number of candidates, so its cost
+//     does not grow with the number of open rooms.
+//   - A pending room lives as long as its reservations: once the last one
+//     lapses unused (and no player was admitted), the room leaves the
+//     directory at the next sweep (every heartbeat sweeps).
 //   - The Redis implementation uses Lua scripts touching keys computed at run
 //     time, so it needs a single Redis server (or a primary with replicas),
 //     not Redis Cluster.
@@ -39,6 +45,9 @@ import (
 	"log/slog"
 	"time"
 )
+
+// joinScanLimit bounds the open rooms a join-or-create examines.
+const joinScanLimit = 64
 
 // Sentinel errors. Backend errors wrap one of these (test with errors.Is).
 var (
@@ -163,6 +172,11 @@ type Registry interface {
 	Deregister(ctx context.Context, nodeID string) error
 	// Nodes lists live nodes sorted by ID.
 	Nodes(ctx context.Context) ([]NodeInfo, error)
+	// SuspectNode marks a live node that a caller could not reach: for d
+	// it gets no new rooms and no join-or-create players (its rooms stay
+	// in the directory; the node is removed only when its heartbeats stop).
+	// Marking an unknown node is not an error.
+	SuspectNode(ctx context.Context, nodeID string, d time.Duration) error
 }
 
 // Directory is the room directory. Safe for concurrent use.

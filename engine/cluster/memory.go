@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"cmp"
+	"container/heap"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -26,22 +27,30 @@ type Memory struct {
 	used   map[string]time.Time // reservation id -> when the mark may go
 	queues map[string]*memQueue
 	subs   map[string]map[chan []byte]struct{}
-	// open indexes, per room type, the public unlocked rooms whose admitted
-	// seats are below MaxSeats (join-or-create candidates).
-	open map[string]map[string]*memRoom
-	done chan struct{} // closed by Close
+	// open indexes the public unlocked rooms with a free seat (counting
+	// reservations), by type and by type plus one metadata pair
+	// (join-or-create candidates).
+	open map[string]*openIndex
+	// recheck orders rooms by reservation expiry: when one passes, the
+	// room is re-indexed, or removed if it is pending and nobody took it.
+	recheck recheckHeap
+	done    chan struct{} // closed by Close
 }
 
 type memNode struct {
-	info  NodeInfo
-	exp   time.Time
-	rooms map[string]struct{}
-	resv  *resvSet
+	info    NodeInfo
+	exp     time.Time
+	suspect time.Time // no placements before this
+	rooms   map[string]struct{}
+	resv    *resvSet
 }
 
 type memRoom struct {
 	rec  RoomRecord
 	resv *resvSet
+	// idx is where the room is filed in Memory.open (nil keys: not filed).
+	idxKeys []string
+	idxUsed int
 }
 
 type memQueue struct {
@@ -68,7 +77,7 @@ func NewMemory(cfg Config) *Memory {
 		used:   map[string]time.Time{},
 		queues: map[string]*memQueue{},
 		subs:   map[string]map[chan []byte]struct{}{},
-		open:   map[string]map[string]*memRoom{},
+		open:   map[string]*openIndex{},
 		done:   make(chan struct{}),
 	}
 }
@@ -86,21 +95,107 @@ func (m *Memory) lock() (time.Time, error) {
 			m.dropNode(id)
 		}
 	}
+	for len(m.recheck) > 0 && !now.Before(m.recheck[0].at) {
+		e := heap.Pop(&m.recheck).(recheckEntry)
+		r := m.rooms[e.room]
+		if r == nil {
+			continue
+		}
+		pruneTimes(r.resv, now)
+		if r.rec.State == RoomPending && r.rec.Seats == 0 && len(r.resv.m) == 0 {
+			m.removeRoom(r.rec.ID)
+			continue
+		}
+		m.updateOpen(r, true)
+	}
 	return now, nil
 }
 
+func typeKey(typ string) string       { return typ }
+func pairKey(typ, k, v string) string { return typ + "\x00" + k + "\x00" + v }
+
+// updateOpen files r in the join-or-create index with its current use
+// (or takes it out: present false, locked, private or full). Caller holds
+// mu and pruned r's reservations.
 func (m *Memory) updateOpen(r *memRoom, present bool) {
-	rec := &r.rec
-	if present && !rec.Locked && !rec.Private && rec.Seats < rec.MaxSeats {
-		o := m.open[rec.Type]
-		if o == nil {
-			o = map[string]*memRoom{}
-			m.open[rec.Type] = o
+	for _, k := range r.idxKeys {
+		m.open[k].remove(r)
+		if m.open[k].n == 0 {
+			delete(m.open, k)
 		}
-		o[rec.ID] = r
-	} else {
-		delete(m.open[rec.Type], rec.ID)
 	}
+	r.idxKeys = r.idxKeys[:0]
+	rec := &r.rec
+	used := rec.Seats + len(r.resv.m)
+	if !present || rec.Locked || rec.Private || used >= rec.MaxSeats {
+		return
+	}
+	r.idxUsed = used
+	r.idxKeys = append(r.idxKeys, typeKey(rec.Type))
+	for k, v := range rec.Metadata {
+		r.idxKeys = append(r.idxKeys, pairKey(rec.Type, k, v))
+	}
+	for _, k := range r.idxKeys {
+		o := m.open[k]
+		if o == nil {
+			o = &openIndex{byUsed: map[int]map[string]*memRoom{}}
+			m.open[k] = o
+		}
+		o.add(r)
+	}
+}
+
+// openIndex holds rooms by use (seats + reservations), so the fullest are
+// found without looking at the others.
+type openIndex struct {
+	byUsed map[int]map[string]*memRoom
+	top    int // no room has a larger use
+	n      int
+}
+
+func (o *openIndex) add(r *memRoom) {
+	b := o.byUsed[r.idxUsed]
+	if b == nil {
+		b = map[string]*memRoom{}
+		o.byUsed[r.idxUsed] = b
+	}
+	b[r.rec.ID] = r
+	o.top = max(o.top, r.idxUsed)
+	o.n++
+}
+
+func (o *openIndex) remove(r *memRoom) {
+	b := o.byUsed[r.idxUsed]
+	if _, ok := b[r.rec.ID]; !ok {
+		return
+	}
+	delete(b, r.rec.ID)
+	if len(b) == 0 {
+		delete(o.byUsed, r.idxUsed)
+	}
+	o.n--
+	for o.top > 0 && o.byUsed[o.top] == nil {
+		o.top--
+	}
+}
+
+// recheckEntry asks for room to be looked at again at at.
+type recheckEntry struct {
+	at   time.Time
+	room string
+}
+
+type recheckHeap []recheckEntry
+
+func (h recheckHeap) Len() int           { return len(h) }
+func (h recheckHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h recheckHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *recheckHeap) Push(x any)        { *h = append(*h, x.(recheckEntry)) }
+func (h *recheckHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
 }
 
 func (m *Memory) dropNode(id string) {
@@ -315,7 +410,8 @@ func (m *Memory) ListRooms(_ context.Context, roomType string) ([]RoomRecord, er
 
 // ReleaseSeat implements [Directory].
 func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
-	if _, err := m.lock(); err != nil {
+	now, err := m.lock()
+	if err != nil {
 		return err
 	}
 	defer m.mu.Unlock()
@@ -325,10 +421,16 @@ func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
 	}
 	if r.rec.Seats > 0 {
 		r.rec.Seats--
-		m.updateOpen(r, true)
 		if n := m.nodes[r.rec.NodeID]; n != nil && n.info.Players > 0 {
 			n.info.Players--
 		}
+		pruneTimes(r.resv, now)
+		if r.rec.State == RoomPending && r.rec.Seats == 0 && len(r.resv.m) == 0 {
+			// Placed, never materialised, and its only player is gone.
+			m.removeRoom(roomID)
+			return nil
+		}
+		m.updateOpen(r, true)
 	}
 	return nil
 }
@@ -344,7 +446,7 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 	var best *memNode
 	var bestLoad float64
 	for _, n := range m.nodes {
-		if n.info.Draining || !m.nodeHasRoom(n, now, seats) {
+		if n.info.Draining || now.Before(n.suspect) || !m.nodeHasRoom(n, now, seats) {
 			continue
 		}
 		l := loadOf(n.info.Players, len(n.resv.m), n.info.Capacity)
@@ -353,6 +455,9 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 		}
 	}
 	if best == nil {
+		if len(m.nodes) == 0 {
+			return nil, fmt.Errorf("%w: no live node registered", ErrUnavailable)
+		}
 		return nil, ErrNoCapacity
 	}
 	rec := RoomRecord{ID: newID(), Type: roomType, NodeID: best.info.ID, MaxSeats: maxSeats,
@@ -360,7 +465,6 @@ func (m *Memory) place(now time.Time, roomType string, maxSeats int, meta map[st
 	r := &memRoom{rec: rec, resv: newResvSet()}
 	m.rooms[rec.ID] = r
 	best.rooms[rec.ID] = struct{}{}
-	m.updateOpen(r, true)
 	return r, nil
 }
 
@@ -371,6 +475,8 @@ func (m *Memory) reserve(r *memRoom, now time.Time, userID string, created bool)
 		UserID: userID, ExpiresAt: now.Add(m.cfg.ReservationTTL).Truncate(time.Millisecond)}
 	r.resv.add(c.ReservationID, c.ExpiresAt)
 	n.resv.add(c.ReservationID, c.ExpiresAt)
+	heap.Push(&m.recheck, recheckEntry{at: c.ExpiresAt, room: r.rec.ID})
+	m.updateOpen(r, true)
 	return Reservation{Claims: c, Token: m.signer.Sign(c), NodeAddress: n.info.Address, Created: created}
 }
 
@@ -384,26 +490,7 @@ func (m *Memory) JoinOrCreate(_ context.Context, req JoinRequest) (Reservation, 
 		return Reservation{}, err
 	}
 	defer m.mu.Unlock()
-	var best *memRoom
-	bestUsed := -1
-	for _, r := range m.open[req.RoomType] {
-		rec := &r.rec
-		if rec.Type != req.RoomType || rec.Locked || rec.Private {
-			continue
-		}
-		n := m.nodes[rec.NodeID]
-		if n.info.Draining || !m.nodeHasRoom(n, now, 1) {
-			continue
-		}
-		pruneTimes(r.resv, now)
-		used := rec.Seats + len(r.resv.m)
-		if used >= rec.MaxSeats || !metaMatches(rec.Metadata, req.Filter) {
-			continue
-		}
-		if used > bestUsed || (used == bestUsed && rec.ID < best.rec.ID) {
-			best, bestUsed = r, used
-		}
-	}
+	best := m.findOpen(now, req)
 	created := false
 	if best == nil {
 		if best, err = m.place(now, req.RoomType, req.MaxSeats, mergeMeta(req.Metadata, req.Filter), 1); err != nil {
@@ -412,6 +499,54 @@ func (m *Memory) JoinOrCreate(_ context.Context, req JoinRequest) (Reservation, 
 		created = true
 	}
 	return m.reserve(best, now, req.UserID, created), nil
+}
+
+// findOpen returns the fullest joinable room for req (ties in any order),
+// examining at most joinScanLimit candidates from the smallest index that
+// covers the request. Caller holds mu.
+func (m *Memory) findOpen(now time.Time, req JoinRequest) *memRoom {
+	key := typeKey(req.RoomType)
+	if len(req.Filter) > 0 {
+		k := slices.Min(slices.Collect(maps.Keys(req.Filter)))
+		key = pairKey(req.RoomType, k, req.Filter[k])
+	}
+	o := m.open[key]
+	if o == nil {
+		return nil
+	}
+	var best *memRoom
+	bestUsed, scanned := -1, 0
+	var stale []*memRoom
+	defer func() {
+		for _, r := range stale {
+			m.updateOpen(r, true)
+		}
+	}()
+	for u := o.top; u >= 0 && u > bestUsed && scanned < joinScanLimit; u-- {
+		for _, r := range o.byUsed[u] {
+			if scanned++; scanned > joinScanLimit {
+				break
+			}
+			rec := &r.rec
+			n := m.nodes[rec.NodeID]
+			if n == nil || n.info.Draining || now.Before(n.suspect) || !m.nodeHasRoom(n, now, 1) {
+				continue
+			}
+			pruneTimes(r.resv, now)
+			used := rec.Seats + len(r.resv.m)
+			if used != r.idxUsed {
+				stale = append(stale, r)
+			}
+			if used >= rec.MaxSeats || used <= bestUsed || !metaMatches(rec.Metadata, req.Filter) {
+				continue
+			}
+			best, bestUsed = r, used
+			if used == u {
+				break
+			}
+		}
+	}
+	return best
 }
 
 func metaMatches(meta, filter map[string]string) bool {
@@ -442,6 +577,22 @@ func (m *Memory) Reserve(_ context.Context, roomID, userID string) (Reservation,
 		return Reservation{}, fmt.Errorf("room %q: %w", roomID, ErrRoomFull)
 	}
 	return m.reserve(r, now, userID, false), nil
+}
+
+// SuspectNode implements [Registry].
+func (m *Memory) SuspectNode(_ context.Context, nodeID string, d time.Duration) error {
+	if nodeID == "" || d <= 0 {
+		return fmt.Errorf("%w: suspect needs node id and duration", ErrInvalidArgument)
+	}
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	if n := m.nodes[nodeID]; n != nil {
+		n.suspect = now.Add(d)
+	}
+	return nil
 }
 
 // Verify implements [Seats].

@@ -150,6 +150,15 @@ func (r *Redis) Deregister(ctx context.Context, nodeID string) error {
 	return err
 }
 
+// SuspectNode implements [Registry].
+func (r *Redis) SuspectNode(ctx context.Context, nodeID string, d time.Duration) error {
+	if nodeID == "" || d <= 0 {
+		return fmt.Errorf("%w: suspect needs node id and duration", ErrInvalidArgument)
+	}
+	_, err := r.run(ctx, "suspect node", scriptSuspect, nodeID, r.now().Add(d).UnixMilli())
+	return err
+}
+
 // Nodes implements [Registry].
 func (r *Redis) Nodes(ctx context.Context) ([]NodeInfo, error) {
 	v, err := r.run(ctx, "nodes", scriptNodes)
@@ -273,7 +282,7 @@ func (r *Redis) JoinOrCreate(ctx context.Context, req JoinRequest) (Reservation,
 	}
 	c := r.claims(r.now(), "", req.RoomType, "", req.UserID)
 	newRoom := newID()
-	args := []any{req.RoomType, c.ReservationID, c.ExpiresAt.UnixMilli(), newRoom, req.MaxSeats, len(req.Filter)}
+	args := []any{req.RoomType, c.ReservationID, c.ExpiresAt.UnixMilli(), newRoom, req.MaxSeats, joinScanLimit, len(req.Filter)}
 	args = metaArgs(args, req.Filter)
 	meta := mergeMeta(req.Metadata, req.Filter)
 	args = metaArgs(append(args, len(meta)), meta)
@@ -281,8 +290,11 @@ func (r *Redis) JoinOrCreate(ctx context.Context, req JoinRequest) (Reservation,
 	if err != nil {
 		return Reservation{}, err
 	}
-	if v == "NOCAP" {
+	switch v {
+	case "NOCAP":
 		return Reservation{}, fmt.Errorf("join or create %q: %w", req.RoomType, ErrNoCapacity)
+	case "NONODES":
+		return Reservation{}, fmt.Errorf("join or create %q: %w: no live node registered", req.RoomType, ErrUnavailable)
 	}
 	l, _ := v.([]any)
 	if len(l) != 4 {
@@ -557,10 +569,13 @@ func (r *Redis) CommitMatches(ctx context.Context, l Lease, plans []MatchPlan) (
 		}
 		switch v := v.(type) {
 		case string:
-			if v == "LOST" {
+			switch v {
+			case "LOST":
 				lost = fmt.Errorf("queue %q fence %d: %w", l.Queue, l.Fence, ErrLeaseLost)
 				res[i].Err = lost
-			} else {
+			case "NONODES":
+				res[i].Err = fmt.Errorf("match: %w: no live node registered", ErrUnavailable)
+			default:
 				res[i].Err = fmt.Errorf("match: %w", ErrNoCapacity)
 			}
 		case []any:

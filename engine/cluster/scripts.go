@@ -5,14 +5,19 @@ import "github.com/redis/go-redis/v9"
 // Redis key layout (P is RedisConfig.Prefix, default "tw:"):
 //
 //	P nodes                 SET   ids of registered nodes (live or not yet swept)
-//	P node:<id>             HASH  addr rooms players cap draining updated exp (PEXPIRE NodeTTL)
+//	P node:<id>             HASH  addr rooms players cap draining updated exp suspect (PEXPIRE NodeTTL)
 //	P node:<id>:rooms       SET   ids of the node's rooms
 //	P node:<id>:resv        ZSET  reservation id -> expiry ms (pending seats on the node)
 //	P room:<id>             HASH  type node seats max locked private state m:<key>=<metadata>
 //	P room:<id>:resv        ZSET  reservation id -> expiry ms
 //	P type:<type>           SET   ids of rooms of that type
-//	P open:<type>           SET   rooms of that type that are public, unlocked and not
-//	                              full by admitted seats (join-or-create candidates)
+//	P open:<type>           ZSET  rooms of that type that are public, unlocked and have a
+//	                              free seat -> -(seats + live reservations) at the last
+//	                              update (join-or-create candidates, fullest first)
+//	P openm:<type>:<n>:<k>=<v> ZSET the same, for rooms whose metadata has k=v (n = len(k))
+//	P recheck               ZSET  room id -> earliest live reservation expiry ms: when it
+//	                              passes, the room's index entry is refreshed, and a
+//	                              pending room nobody took is removed
 //	P used:<reservation>    STRING consumed marker (PEXPIRE token expiry + 1 min)
 //	P mm:<queue>:tickets    HASH  ticket id -> JSON ticket
 //	P mm:<queue>:lease      HASH  holder fence exp (PEXPIRE lease ttl)
@@ -34,10 +39,24 @@ local function alive(id)
   ALIVE[id] = c
   return c
 end
+local function mkey(typ, k, v) return P..'openm:'..typ..':'..#k..':'..k..'='..v end
+-- open_keys lists the join-or-create index keys a room of type typ is filed under.
+local function open_keys(rk, typ)
+  local keys = {P..'open:'..typ}
+  local h = redis.call('HGETALL', rk)
+  for i = 1, #h, 2 do
+    if string.sub(h[i], 1, 2) == 'm:' then table.insert(keys, mkey(typ, string.sub(h[i], 3), h[i+1])) end
+  end
+  return keys
+end
+local function unindex(rid, rk, typ)
+  for _, k in ipairs(open_keys(rk, typ)) do redis.call('ZREM', k, rid) end
+end
 local function drop_room(rid, nid)
   local rk = P..'room:'..rid
   local typ = redis.call('HGET', rk, 'type')
-  if typ then redis.call('SREM', P..'type:'..typ, rid); redis.call('SREM', P..'open:'..typ, rid) end
+  if typ then redis.call('SREM', P..'type:'..typ, rid); unindex(rid, rk, typ) end
+  redis.call('ZREM', P..'recheck', rid)
   if nid then
     local ids = redis.call('ZRANGE', rk..':resv', 0, -1)
     for _, r in ipairs(ids) do redis.call('ZREM', P..'node:'..nid..':resv', r) end
@@ -65,6 +84,12 @@ local function node_load(id)
   redis.call('ZREMRANGEBYSCORE', nk..':resv', '-inf', NOW)
   return tonumber(v[1]) or 0, redis.call('ZCARD', nk..':resv'), tonumber(v[2]) or 0, v[3] == '1'
 end
+-- suspect: another node could not reach this one lately (SuspectNode);
+-- it gets no new rooms or join-or-create players until the mark lapses.
+local function suspect(id)
+  local s = redis.call('HGET', P..'node:'..id, 'suspect')
+  return s ~= false and tonumber(s) > NOW
+end
 local function has_room(players, reserved, cap, seats)
   return cap <= 0 or players + reserved + seats <= cap
 end
@@ -77,12 +102,14 @@ end
 -- with capacity for seats more players; meta is a flat k,v list.
 local function place(rid, typ, max, meta, seats)
   local best, bestLoad, bestId
+  local live = false
   for _, id in ipairs(redis.call('SMEMBERS', P..'nodes')) do
     if not alive(id) then
       sweep_node(id)
     else
+      live = true
       local players, reserved, cap, draining = node_load(id)
-      if not draining and has_room(players, reserved, cap, seats) then
+      if not draining and not suspect(id) and has_room(players, reserved, cap, seats) then
         local load
         if cap <= 0 then load = (players + reserved) / 1e9 else load = (players + reserved) / cap end
         if best == nil or load < bestLoad or (load == bestLoad and id < bestId) then
@@ -91,24 +118,48 @@ local function place(rid, typ, max, meta, seats)
       end
     end
   end
-  if best == nil then return nil end
+  if best == nil then return nil, live end
   local rk = P..'room:'..rid
   redis.call('HSET', rk, 'type', typ, 'node', best, 'seats', 0, 'max', max,
     'locked', 0, 'private', 0, 'state', 'pending')
   for i = 1, #meta, 2 do redis.call('HSET', rk, 'm:'..meta[i], meta[i+1]) end
   redis.call('SADD', P..'type:'..typ, rid)
-  redis.call('SADD', P..'open:'..typ, rid)
   redis.call('SADD', P..'node:'..best..':rooms', rid)
   return best
 end
+-- update_open files the room in (or out of) the join-or-create index with
+-- its current use, and schedules its recheck at its earliest reservation
+-- expiry. Every change of seats, reservations, lock or privacy calls it.
 local function update_open(rid)
-  local v = redis.call('HMGET', P..'room:'..rid, 'type', 'seats', 'max', 'locked', 'private')
-  if not v[1] then return end
-  if v[4] ~= '1' and v[5] ~= '1' and (tonumber(v[2]) or 0) < (tonumber(v[3]) or 0) then
-    redis.call('SADD', P..'open:'..v[1], rid)
+  local rk = P..'room:'..rid
+  local v = redis.call('HMGET', rk, 'type', 'seats', 'max', 'locked', 'private')
+  if not v[1] then redis.call('ZREM', P..'recheck', rid) return end
+  local used = room_used(rid, tonumber(v[2]) or 0)
+  local keys = open_keys(rk, v[1])
+  if v[4] ~= '1' and v[5] ~= '1' and used < (tonumber(v[3]) or 0) then
+    for _, k in ipairs(keys) do redis.call('ZADD', k, -used, rid) end
   else
-    redis.call('SREM', P..'open:'..v[1], rid)
+    for _, k in ipairs(keys) do redis.call('ZREM', k, rid) end
   end
+  local first = redis.call('ZRANGE', rk..':resv', 0, 0, 'WITHSCORES')
+  if #first > 0 then redis.call('ZADD', P..'recheck', first[2], rid) else redis.call('ZREM', P..'recheck', rid) end
+end
+-- recheck refreshes up to limit rooms whose earliest reservation expired:
+-- a pending room that no player took (no seat, no live reservation) is
+-- removed; any other is re-indexed with its current use.
+local function recheck(limit)
+  local due = redis.call('ZRANGEBYSCORE', P..'recheck', '-inf', NOW, 'LIMIT', 0, limit)
+  for _, rid in ipairs(due) do
+    local v = redis.call('HMGET', P..'room:'..rid, 'node', 'seats', 'state')
+    if not v[1] then
+      redis.call('ZREM', P..'recheck', rid)
+    elseif v[3] == 'pending' and (tonumber(v[2]) or 0) == 0 and room_used(rid, 0) == 0 then
+      drop_room(rid, v[1])
+    else
+      update_open(rid)
+    end
+  end
+  return #due
 end
 local function reserve(rid, nid, resv, exp)
   redis.call('ZADD', P..'room:'..rid..':resv', exp, resv)
@@ -150,7 +201,14 @@ redis.call('PEXPIRE', nk, ttl)
 redis.call('SADD', P..'nodes', id)
 ALIVE[id] = true
 sweep_all()
+recheck(1000)
 return created
+`)
+
+// ARGV: 3 id, 4 until ms.
+var scriptSuspect = script(`
+if alive(ARGV[3]) then redis.call('HSET', P..'node:'..ARGV[3], 'suspect', ARGV[4]) end
+return 'OK'
 `)
 
 // ARGV: 3 id.
@@ -177,7 +235,8 @@ local rk = P..'room:'..rid
 local cur = redis.call('HMGET', rk, 'node', 'type')
 if cur[1] and cur[1] ~= nid then drop_room(rid, cur[1]); cur = {false, false} end
 if cur[1] then
-  if cur[2] ~= typ then redis.call('SREM', P..'type:'..cur[2], rid); redis.call('SREM', P..'open:'..cur[2], rid) end
+  unindex(rid, rk, cur[2])
+  if cur[2] ~= typ then redis.call('SREM', P..'type:'..cur[2], rid) end
   local h = redis.call('HKEYS', rk)
   for _, k in ipairs(h) do if string.sub(k, 1, 2) == 'm:' then redis.call('HDEL', rk, k) end end
 else
@@ -225,33 +284,54 @@ return out
 // ARGV: 3 rid.
 var scriptReleaseSeat = script(`
 local rk = P..'room:'..ARGV[3]
-local v = redis.call('HMGET', rk, 'node', 'seats')
+local v = redis.call('HMGET', rk, 'node', 'seats', 'state')
 if not v[1] then return 'NOTFOUND' end
 if (tonumber(v[2]) or 0) > 0 then
-  redis.call('HINCRBY', rk, 'seats', -1)
-  update_open(ARGV[3])
+  local seats = redis.call('HINCRBY', rk, 'seats', -1)
   local nk = P..'node:'..v[1]
   if (tonumber(redis.call('HGET', nk, 'players')) or 0) > 0 then redis.call('HINCRBY', nk, 'players', -1) end
+  if v[3] == 'pending' and seats == 0 and room_used(ARGV[3], 0) == 0 then
+    -- Placed, never materialised, and its only player is gone.
+    drop_room(ARGV[3], v[1])
+  else
+    update_open(ARGV[3])
+  end
 end
 return 'OK'
 `)
 
-// ARGV: 3 type, 4 resv id, 5 exp, 6 new room id, 7 max, 8 nfilter, then
-// filter k v pairs, then nmeta, then meta k v pairs (filter included).
+// ARGV: 3 type, 4 resv id, 5 exp, 6 new room id, 7 max, 8 scan limit,
+// 9 nfilter, then filter k v pairs (sorted by key), then nmeta, then meta k v
+// pairs (filter included).
+//
+// Candidates come from the index of the first filter pair (or of the type),
+// fullest first; at most scan limit of them are examined, so the cost does
+// not grow with the number of open rooms. An index score is -(seats +
+// reservations) at the room's last update, an upper bound of its use (only
+// expiries lower it, and recheck refreshes those), so the scan stops as
+// soon as no later candidate can be fuller than the best found.
 var scriptJoinOrCreate = script(`
 local typ, resv, exp, newrid, max = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local nf = tonumber(ARGV[8])
-local fi = 9
+local limit = tonumber(ARGV[8])
+local nf = tonumber(ARGV[9])
+local fi = 10
 local mi = fi + 2*nf
 local nm = tonumber(ARGV[mi])
+local key = P..'open:'..typ
+if nf > 0 then key = mkey(typ, ARGV[fi], ARGV[fi+1]) end
 local best, bestUsed, bestNode = nil, -1, nil
 local loads = {}
-for _, rid in ipairs(redis.call('SMEMBERS', P..'open:'..typ)) do
+local cands = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
+for ci = 1, #cands, 2 do
+  local rid = cands[ci]
+  if -tonumber(cands[ci+1]) <= bestUsed then break end
   local rk = P..'room:'..rid
-  local v = redis.call('HMGET', rk, 'node', 'seats', 'max', 'locked', 'private')
-  if not v[1] then
-    redis.call('SREM', P..'open:'..typ, rid)
-  elseif v[4] ~= '1' and v[5] ~= '1' then
+  local v = redis.call('HMGET', rk, 'node', 'seats', 'max', 'locked', 'private', 'type')
+  if not v[1] or v[6] ~= typ then
+    redis.call('ZREM', key, rid)
+  elseif v[4] == '1' or v[5] == '1' then
+    update_open(rid)
+  else
     local nid = v[1]
     if not alive(nid) then
       sweep_node(nid)
@@ -259,12 +339,14 @@ for _, rid in ipairs(redis.call('SMEMBERS', P..'open:'..typ)) do
       local l = loads[nid]
       if l == nil then
         local players, reserved, cap, draining = node_load(nid)
-        l = (not draining) and has_room(players, reserved, cap, 1)
+        l = (not draining) and not suspect(nid) and has_room(players, reserved, cap, 1)
         loads[nid] = l
       end
       if l then
         local used = room_used(rid, tonumber(v[2]) or 0)
-        if used < (tonumber(v[3]) or 0) and (used > bestUsed or (used == bestUsed and rid < best)) then
+        if used >= (tonumber(v[3]) or 0) then
+          update_open(rid)
+        elseif used > bestUsed or (used == bestUsed and rid < best) then
           local ok = true
           for i = fi, mi - 1, 2 do
             if redis.call('HGET', rk, 'm:'..ARGV[i]) ~= ARGV[i+1] then ok = false break end
@@ -279,11 +361,16 @@ local created = 0
 if best == nil then
   local meta = {}
   for i = mi + 1, mi + 2*nm do table.insert(meta, ARGV[i]) end
-  bestNode = place(newrid, typ, max, meta, 1)
-  if bestNode == nil then return 'NOCAP' end
+  local live
+  bestNode, live = place(newrid, typ, max, meta, 1)
+  if bestNode == nil then
+    if live then return 'NOCAP' end
+    return 'NONODES'
+  end
   best, created = newrid, 1
 end
 reserve(best, bestNode, resv, exp)
+update_open(best)
 return {best, bestNode, redis.call('HGET', P..'node:'..bestNode, 'addr') or '', created}
 `)
 
@@ -296,6 +383,7 @@ if not v[1] then return 'NOTFOUND' end
 if not alive(v[1]) then sweep_node(v[1]) return 'NOTFOUND' end
 if v[4] == '1' or room_used(rid, tonumber(v[2]) or 0) >= (tonumber(v[3]) or 0) then return 'FULL' end
 reserve(rid, v[1], ARGV[4], ARGV[5])
+update_open(rid)
 return {v[1], v[5], redis.call('HGET', P..'node:'..v[1], 'addr') or ''}
 `)
 
@@ -366,10 +454,14 @@ local nt = tonumber(ARGV[ti])
 for i = ti + 1, ti + nt do
   if redis.call('HEXISTS', tk, ARGV[i]) == 0 then return {'GONE', ARGV[i]} end
 end
-local nid = place(rid, typ, max, meta, seats)
-if nid == nil then return 'NOCAP' end
+local nid, live = place(rid, typ, max, meta, seats)
+if nid == nil then
+  if live then return 'NOCAP' end
+  return 'NONODES'
+end
 local ei = ti + nt + 1
 for i = ei + 1, #ARGV do reserve(rid, nid, ARGV[i], ARGV[ei]) end
+update_open(rid)
 for i = ti + 1, ti + nt do redis.call('HDEL', tk, ARGV[i]) end
 return {'OK', nid, redis.call('HGET', P..'node:'..nid, 'addr') or ''}
 `)
