@@ -75,8 +75,12 @@ func (s *session) joinReservation(ctx context.Context, reqID uint32, j *tickwire
 			return
 		}
 		e.cl.owners.Add(c.RoomID, c.NodeID)
-		if s.relay(ctx, reqID, addr, &tickwirev1.Join{Reservation: j.Reservation, Options: j.Options}, false) == relayJoined {
+		switch s.relay(ctx, reqID, addr, &tickwirev1.Join{Reservation: j.Reservation, Options: j.Options}, false) {
+		case relayJoined:
 			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		case relayUnreachable:
+			e.ownerUnreachable(ctx, c.RoomID, c.NodeID)
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "the room's node is unreachable; find a new room", false)
 		}
 		return
 	}
@@ -153,8 +157,22 @@ func (s *session) joinClustered(ctx context.Context, reqID uint32, j *tickwirev1
 			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_ROOM_TYPE, fmt.Sprintf("unknown room type %q", j.RoomType), true)
 			return
 		}
+		s.joinOrCreateClustered(ctx, reqID, j, max(1, def.Config().MaxPlayers), start)
+	}
+}
+
+// joinOrCreateAttempts bounds the placements of one join-or-create when the
+// chosen owners turn out to be unreachable.
+const joinOrCreateAttempts = 3
+
+// joinOrCreateClustered reserves a seat through the directory and joins it,
+// here or through the owner. An owner that cannot be reached is marked
+// suspect (the directory then skips its rooms) and the seat is placed again.
+func (s *session) joinOrCreateClustered(ctx context.Context, reqID uint32, j *tickwirev1.Join, maxSeats int, start time.Time) {
+	e := s.e
+	for attempt := 1; ; attempt++ {
 		res, err := e.cl.b.JoinOrCreate(ctx, cluster.JoinRequest{
-			RoomType: j.RoomType, UserID: s.identity.UserID, Filter: j.Filter, MaxSeats: max(1, def.Config().MaxPlayers),
+			RoomType: j.RoomType, UserID: s.identity.UserID, Filter: j.Filter, MaxSeats: maxSeats,
 		})
 		if err != nil {
 			s.clusterFail(reqID, err)
@@ -170,9 +188,17 @@ func (s *session) joinClustered(ctx context.Context, reqID uint32, j *tickwirev1
 			s.joinLocalSeat(ctx, reqID, res.Claims, j.Options, start)
 			return
 		}
-		if s.relay(ctx, reqID, res.NodeAddress, &tickwirev1.Join{Reservation: res.Token, Options: j.Options}, false) == relayJoined {
+		switch s.relay(ctx, reqID, res.NodeAddress, &tickwirev1.Join{Reservation: res.Token, Options: j.Options}, false) {
+		case relayJoined:
 			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		case relayUnreachable:
+			e.ownerUnreachable(ctx, res.RoomID, res.NodeID)
+			if attempt < joinOrCreateAttempts && ctx.Err() == nil {
+				continue
+			}
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "no reachable node for the room; try again", false)
 		}
+		return
 	}
 }
 
@@ -233,6 +259,12 @@ func (s *session) joinByIDClustered(ctx context.Context, reqID uint32, j *tickwi
 			continue
 		case relayJoined:
 			e.metrics.joinLatency.observe(time.Since(start).Seconds())
+		case relayUnreachable:
+			// The owner is likely dead: its rooms are gone with it. Answer
+			// a retryable not-found at once rather than waiting for the
+			// directory to notice (NodeTTL).
+			e.ownerUnreachable(ctx, j.RoomId, owner)
+			s.fail(reqID, tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND, "room not found: its node is unreachable", false)
 		}
 		return
 	}

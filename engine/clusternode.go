@@ -370,6 +370,21 @@ func (e *Engine) forgetNode(id string) {
 	e.cl.addrMu.Unlock()
 }
 
+// ownerUnreachable handles an owner node that could not be reached for
+// room roomID: the room leaves the owner cache at once, the node's address
+// is forgotten, and the node is marked suspect in the directory for one
+// NodeTTL so no node places players on it meanwhile (if it is dead, its
+// heartbeats stop and it is swept within that time).
+func (e *Engine) ownerUnreachable(ctx context.Context, roomID, nodeID string) {
+	e.metrics.ownerStale.Add(1)
+	e.cl.owners.Remove(roomID)
+	e.forgetNode(nodeID)
+	if nodeID == "" || nodeID == e.cfg.NodeID {
+		return
+	}
+	e.clusterErr("suspect node", e.cl.b.SuspectNode(ctx, nodeID, e.cfg.Cluster.NodeTTL))
+}
+
 // nodeAddr returns a node's address, refreshing the node list on a miss
 // (at most every 100 ms).
 func (e *Engine) nodeAddr(ctx context.Context, id string) (string, error) {

@@ -279,6 +279,10 @@ const (
 	relayJoined   relayOutcome = iota // the session now relays
 	relayNotFound                     // the owner answered room-not-found (not forwarded)
 	relayDone                         // answered or closed; nothing more to do
+	// relayUnreachable: the owner could not be dialled, or the link broke
+	// before it answered; nothing was sent to the client, and the caller
+	// answers (the owner is likely dead: see Engine.ownerUnreachable).
+	relayUnreachable
 )
 
 // relay opens an upstream connection to the owner node at addr, sends
@@ -308,8 +312,7 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 	dcancel()
 	if err != nil {
 		e.log.Info("relay dial failed", "addr", addr, "err", err)
-		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
-		return relayDone
+		return relayUnreachable
 	}
 	u.ws = relayConn{ws}
 	u.alive(ws)
@@ -318,8 +321,7 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 	join, _ := proto.Marshal(&tickwirev1.ClientMessage{RequestId: u.reqID, Kind: &tickwirev1.ClientMessage_Join{Join: j}})
 	if ws.WriteMessage(wsframe.OpBinary, hello) != nil || ws.WriteMessage(wsframe.OpBinary, join) != nil {
 		u.close()
-		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable")
-		return relayDone
+		return relayUnreachable
 	}
 	select {
 	case rep := <-u.replies:
@@ -342,7 +344,10 @@ func (s *session) relay(ctx context.Context, reqID uint32, addr string, j *tickw
 		return relayDone
 	case <-u.done:
 		code := uint16(u.code.Load())
-		if code == 0 || code == 1000 {
+		if code == 0 {
+			return relayUnreachable // the link broke before the owner answered
+		}
+		if code == 1000 {
 			code = uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE)
 		}
 		s.closeWith(code, "owner node closed the connection")

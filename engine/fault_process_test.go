@@ -1,0 +1,156 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tickwire/tickwire/client"
+	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/engine/internal/redistest"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// arenaProc is one examples/arena node process.
+type arenaProc struct {
+	id, addr, url string
+	cmd           *exec.Cmd
+}
+
+// buildArena builds examples/arena into a temporary directory.
+func buildArena(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "arena")
+	build := exec.Command("go", "build", "-o", bin, "../examples/arena")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build arena: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startArena starts n arena node processes (ids p1..pn) on 127.0.0.1 with
+// the given cluster flags; they are killed on cleanup.
+func startArena(t *testing.T, bin, secret string, n int, flags ...string) []*arenaProc {
+	t.Helper()
+	out := make([]*arenaProc, n)
+	for i := range out {
+		p := &arenaProc{id: fmt.Sprintf("p%d", i+1), addr: freeAddr(t)}
+		p.url = "ws://" + p.addr + "/ws"
+		args := append([]string{"-addr", p.addr, "-node-id", p.id, "-advertise", p.addr, "-secret", secret,
+			"-drain-timeout", "1s"}, flags...)
+		p.cmd = exec.Command(bin, args...)
+		p.cmd.Env = os.Environ()
+		if testing.Verbose() {
+			p.cmd.Stderr = os.Stderr
+		}
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+		out[i] = p
+	}
+	return out
+}
+
+// TestKillNineNoDeadEnds: after kill -9 of a node, joins never land on it.
+// Join-or-create with a filter that matches only the dead node's room
+// succeeds at once (the owner is marked suspect and the seat placed
+// elsewhere), and join by id through a node that cached the dead owner
+// answers a retryable ROOM_NOT_FOUND instead of closing with 4014.
+func TestKillNineNoDeadEnds(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs node processes")
+	}
+	rs := redistest.Start(t)
+	bin := buildArena(t)
+	const secret = "kill nine test secret"
+	ps := startArena(t, bin, secret, 3, "-redis", rs.Addr(), "-capacity", "100")
+	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: rs.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	eventually(t, "3 nodes registered", func() bool {
+		ns, err := b.Nodes(context.Background())
+		return err == nil && len(ns) == 3
+	})
+	filter := map[string]string{"mode": "kill"}
+	dial := func(p *arenaProc, name string) *client.Client {
+		t.Helper()
+		rec := &recorder{}
+		c, err := client.Dial(ctx5(t), p.url, rec.options(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	// The dead node's player, in the only room matching the filter.
+	victim := dial(ps[2], "victim")
+	j, err := victim.Create(ctx5(t), "arena", client.JoinOptions{Filter: filter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadRoom := j.RoomId
+	// p1 learns (and caches) the owner by relaying a join by id.
+	c1 := dial(ps[0], "c1")
+	if _, err := c1.JoinByID(ctx5(t), deadRoom, client.JoinOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c1.Leave(ctx5(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := ps[2].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	_ = ps[2].cmd.Wait()
+
+	// The victim reconnects through p1 and joins-or-creates with its filter.
+	back := dial(ps[0], "victim-again")
+	j2, err := back.JoinOrCreate(ctx5(t), "arena", client.JoinOptions{Filter: filter})
+	if err != nil {
+		t.Fatalf("join-or-create right after kill -9: %v", err)
+	}
+	firstJoin := time.Since(killed)
+	if j2.RoomId == deadRoom {
+		t.Fatal("joined the dead node's room")
+	}
+	t.Logf("kill -9 to the dead node's player's first successful join: %v", firstJoin)
+
+	// Join by id through the node that cached the dead owner: a retryable
+	// not-found, and the connection stays open.
+	_, err = c1.JoinByID(ctx5(t), deadRoom, client.JoinOptions{})
+	var se *client.ServerError
+	if !errors.As(err, &se) || se.Code != tickwirev1.ErrorCode_ERROR_CODE_ROOM_NOT_FOUND {
+		t.Fatalf("join by id of the dead node's room: %v; want ROOM_NOT_FOUND", err)
+	}
+	if _, err := c1.Ping(ctx5(t)); err != nil && !errors.Is(err, client.ErrNoClockSample) {
+		t.Fatalf("connection after not-found: %v", err)
+	}
+	// 8 more join-or-creates with the filter through both live nodes, all
+	// while the dead node is still within its TTL: none fails.
+	for i := range 8 {
+		c := dial(ps[i%2], fmt.Sprint("j", i))
+		j, err := c.JoinOrCreate(ctx5(t), "arena", client.JoinOptions{Filter: filter})
+		if err != nil {
+			t.Fatalf("join-or-create %d via %s after kill: %v", i, ps[i%2].id, err)
+		}
+		if j.RoomId == deadRoom {
+			t.Fatalf("join-or-create %d got the dead node's room", i)
+		}
+	}
+	t.Logf("10 joins done %v after kill -9 (node TTL 5 s)", time.Since(killed))
+	// The dead node leaves the directory with its room.
+	eventually(t, "dead node swept", func() bool {
+		_, err := b.LookupRoom(context.Background(), deadRoom)
+		return errors.Is(err, cluster.ErrRoomNotFound)
+	})
+}
