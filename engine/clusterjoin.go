@@ -277,10 +277,19 @@ func (s *session) joinByIDClustered(ctx context.Context, reqID uint32, j *tickwi
 type ticketInfo struct {
 	queue string
 	added time.Time
+	// t is the ticket as queued, to queue it again if the backend lost it.
+	t cluster.Ticket
 }
 
 // maxParty bounds MatchmakerAdd.party.
 const maxParty = 16
+
+func (q QueueConfig) ticketTimeout() time.Duration {
+	if q.TicketTimeout > 0 {
+		return q.TicketTimeout
+	}
+	return time.Minute // the matcher's default
+}
 
 func (e *Engine) queueConfig(name string) (QueueConfig, bool) {
 	for _, q := range e.cfg.Cluster.Queues {
@@ -310,7 +319,7 @@ func (s *session) onMatchmakerAdd(reqID uint32, m *tickwirev1.MatchmakerAdd) {
 		return
 	}
 	t := cluster.Ticket{
-		ID: randomToken(16), Queue: m.Queue, NodeID: e.cfg.NodeID,
+		ID: randomToken(16), Queue: m.Queue, NodeID: e.cfg.NodeID, CreatedAt: time.Now(),
 		Party:       []cluster.PartyMember{{UserID: s.id, NodeID: e.cfg.NodeID}},
 		StringProps: m.StringProperties, NumericProps: m.NumericProperties,
 	}
@@ -333,7 +342,7 @@ func (s *session) onMatchmakerAdd(reqID uint32, m *tickwirev1.MatchmakerAdd) {
 	if s.tickets == nil {
 		s.tickets = map[string]ticketInfo{}
 	}
-	s.tickets[t.ID] = ticketInfo{queue: m.Queue, added: time.Now()}
+	s.tickets[t.ID] = ticketInfo{queue: m.Queue, added: t.CreatedAt, t: t}
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.JoinTimeout)
 	defer cancel()
@@ -395,6 +404,87 @@ func (s *session) onNotice(n *cluster.Notice) {
 		}}})
 	case cluster.NoticeTimeout:
 		s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+n.TicketID+" timed out", false)
+	}
+}
+
+// requeueTickets queues again every ticket this node's sessions hold, with
+// its id and creation time (so its timeout is unchanged). It runs after the
+// node (re-)registered: when Redis restarted without its data, the queue
+// is empty and these tickets would otherwise never match nor time out.
+// Tickets still queued are left alone (ErrDuplicateTicket).
+func (e *Engine) requeueTickets(ctx context.Context) {
+	var ts []cluster.Ticket
+	e.mu.Lock()
+	sessions := make([]*session, 0, len(e.byID))
+	for _, s := range e.byID {
+		sessions = append(sessions, s)
+	}
+	e.mu.Unlock()
+	for _, s := range sessions {
+		s.mu.Lock()
+		for _, ti := range s.tickets {
+			ts = append(ts, ti.t)
+		}
+		s.mu.Unlock()
+	}
+	n := 0
+	for _, t := range ts {
+		err := e.cl.b.AddTicket(ctx, t)
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, cluster.ErrDuplicateTicket):
+		default:
+			// The watchdog (expireTickets) answers it if it never matches.
+			e.clusterErr("requeue ticket", err)
+		}
+	}
+	if n > 0 {
+		e.metrics.ticketsRequeued.Add(uint64(n))
+		e.log.Info("matchmaking tickets re-queued after the node re-registered", "tickets", n)
+	}
+}
+
+// ticketGrace is how long past its queue's TicketTimeout a ticket may go
+// without a notice before its session answers the timeout itself.
+const ticketGrace = 2 * time.Second
+
+// expireTickets answers tickets whose timeout notice never came (the
+// backend lost them and could not take them back, or the notice was lost
+// on the bus): each gets the timeout error at TicketTimeout + ticketGrace.
+// It runs every second on the engine's cluster goroutines.
+func (e *Engine) expireTickets(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		e.mu.Lock()
+		sessions := make([]*session, 0, len(e.byID))
+		for _, s := range e.byID {
+			sessions = append(sessions, s)
+		}
+		e.mu.Unlock()
+		for _, s := range sessions {
+			var late []string
+			s.mu.Lock()
+			for id, ti := range s.tickets {
+				q, _ := e.queueConfig(ti.queue)
+				if now.Sub(ti.added) >= q.ticketTimeout()+ticketGrace {
+					late = append(late, id)
+					delete(s.tickets, id)
+				}
+			}
+			s.mu.Unlock()
+			for _, id := range late {
+				e.metrics.ticketsExpiredLocally.Add(1)
+				s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+id+" timed out", false)
+			}
+		}
 	}
 }
 

@@ -214,7 +214,7 @@ func (e *Engine) startCluster() error {
 	l.node = cluster.NewNode(l.b, cluster.NodeConfig{
 		ID: e.cfg.NodeID, Address: e.AdvertiseAddr(), Capacity: e.cfg.Cluster.Capacity,
 		Interval: e.cfg.Cluster.HeartbeatInterval,
-		Load:     e.load, Rooms: e.localRecords, Logger: e.log,
+		Load:     e.load, Rooms: e.localRecords, Registered: e.requeueTickets, Logger: e.log,
 	})
 	// One synchronous beat so the node can take placements at once.
 	bctx, bcancel := context.WithTimeout(ctx, time.Second)
@@ -230,6 +230,9 @@ func (e *Engine) startCluster() error {
 	run(e.dirWorker)
 	run(e.syncRooms)
 	run(e.subscribeLoop)
+	if len(e.cfg.Cluster.Queues) > 0 {
+		run(e.expireTickets)
+	}
 	for _, q := range e.cfg.Cluster.Queues {
 		m := cluster.NewMatcher(l.b, cluster.MatcherConfig{
 			Queue: q.Name, Holder: e.cfg.NodeID, MatchSize: q.MatchSize, RoomType: q.RoomType,

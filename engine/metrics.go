@@ -57,6 +57,9 @@ type Metrics struct {
 	ownerHits     atomic.Uint64
 	ownerMisses   atomic.Uint64
 	ownerStale    atomic.Uint64
+	// Matchmaking tickets queued again after a re-registration, and
+	// tickets answered by the node's own timeout (their notice never came).
+	ticketsRequeued, ticketsExpiredLocally atomic.Uint64
 	dirDropped    atomic.Uint64
 	clusterErrors atomic.Uint64
 
@@ -291,6 +294,8 @@ func (m *Metrics) WritePrometheus(w io.Writer) {
 	fmt.Fprintf(&b, "tickwire_owner_cache_total{result=\"hit\"} %d\ntickwire_owner_cache_total{result=\"miss\"} %d\ntickwire_owner_cache_total{result=\"stale\"} %d\n", m.ownerHits.Load(), m.ownerMisses.Load(), m.ownerStale.Load())
 	counter("tickwire_directory_updates_dropped_total", "Directory updates dropped because the queue was full.", m.dirDropped.Load())
 	counter("tickwire_cluster_errors_total", "Failed calls to the cluster backend.", m.clusterErrors.Load())
+	counter("tickwire_tickets_requeued_total", "Matchmaking tickets queued again after the node re-registered (e.g. Redis restarted).", m.ticketsRequeued.Load())
+	counter("tickwire_tickets_expired_locally_total", "Matchmaking tickets timed out by their node because no notice came.", m.ticketsExpiredLocally.Load())
 	writeLabeled("tickwire_inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason", m.dropped)
 	counter("tickwire_relay_protocol_errors_total", "Owner-node connections of relays closed for breaking the WebSocket protocol.", m.relayProtocolErrors.Load())
 	writeLabeled("tickwire_limit_refusals_total", "Frames, requests and connections refused by a configured limit (Config.Limits), by limit.", "limit", m.limits)

@@ -32,6 +32,11 @@ type NodeConfig struct {
 	// whenever a heartbeat finds the node not registered (first start,
 	// expiry, Redis restart) and every room is re-published with PutRoom.
 	Rooms func() []RoomRecord
+	// Registered, when set, runs after a heartbeat that (re-)registered the
+	// node and re-published its rooms: first start, expiry, or a Redis
+	// that lost its data. The engine re-queues its players' matchmaking
+	// tickets there. Called on the Run goroutine.
+	Registered func(ctx context.Context)
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -89,6 +94,9 @@ func (n *Node) Beat(ctx context.Context) (bool, error) {
 			n.healthy.Store(false)
 			return created, err
 		}
+	}
+	if created && n.cfg.Registered != nil {
+		n.cfg.Registered(ctx)
 	}
 	n.healthy.Store(true)
 	return created, nil
