@@ -49,19 +49,21 @@ type Metrics struct {
 	tickLate            *histogram
 	joinLatency         *histogram
 	// cluster
-	mmLatency   *histogram       // ticket added -> matched notice delivered
-	relayFrames [2]atomic.Uint64 // 0 client->owner, 1 owner->client
-	relayBytes  [2]atomic.Uint64
-	relays      atomic.Int64
-	proxied     atomic.Uint64
-	ownerHits   atomic.Uint64
-	ownerMisses atomic.Uint64
-	ownerStale  atomic.Uint64
+	mmLatency     *histogram       // ticket added -> matched notice delivered
+	relayFrames   [2]atomic.Uint64 // 0 client->owner, 1 owner->client
+	relayBytes    [2]atomic.Uint64
+	relays        atomic.Int64
+	proxied       atomic.Uint64
+	ownerHits     atomic.Uint64
+	ownerMisses   atomic.Uint64
+	ownerStale    atomic.Uint64
+	dirDropped    atomic.Uint64
+	clusterErrors atomic.Uint64
+
 	// Matchmaking tickets queued again after a re-registration, and
 	// tickets answered by the node's own timeout (their notice never came).
-	ticketsRequeued, ticketsExpiredLocally atomic.Uint64
-	dirDropped                             atomic.Uint64
-	clusterErrors                          atomic.Uint64
+	ticketsRequeued       atomic.Uint64
+	ticketsExpiredLocally atomic.Uint64
 
 	mu      sync.Mutex
 	rooms   map[string]int64
