@@ -26,6 +26,7 @@ var (
 	errNodeID           = errors.New("node id missing or not unique")
 	errAdvertise        = errors.New("advertise address does not name the node's service and port")
 	errRedisAddr        = errors.New("redis address does not name the redis service")
+	errRedisPersistence = errors.New("redis runs without append-only persistence")
 	errSecret           = errors.New("cluster secret missing or not shared by every node")
 	errGracePeriod      = errors.New("stop_grace_period shorter than the drain timeout")
 	errNginx            = errors.New("nginx config does not proxy WebSockets to every node")
@@ -112,6 +113,14 @@ func validate(c *composeFile, read readFunc) []error {
 	}
 	if len(redis) != 1 {
 		add(errTopology, "want exactly one redis service, have %v", redis)
+	}
+	for _, name := range redis {
+		// Matchmaking tickets live only in Redis: a restart without
+		// persistence loses them (the nodes re-queue what they hold, but
+		// tickets of players on a node that is down are gone).
+		if !appendOnly(c.Services[name].Command) {
+			add(errRedisPersistence, "service %q: command %q lacks --appendonly yes", name, c.Services[name].Command)
+		}
 	}
 	if len(lbs) != 1 {
 		add(errLoadBalancer, "want exactly one service publishing host port %s, have %v", lbHostPort, lbs)
@@ -475,6 +484,9 @@ func TestComposeValidatorCatches(t *testing.T) {
 			delete(c.Services["lb"].DependsOn, "node3")
 		}, errTopology},
 		{"no redis", func(c *composeFile, _ *readFunc) { delete(c.Services, "redis") }, errTopology},
+		{"redis without persistence", func(c *composeFile, _ *readFunc) {
+			c.Services["redis"].Command = stringList{"redis-server", "--appendonly", "no"}
+		}, errRedisPersistence},
 		{"duplicate node id", func(c *composeFile, _ *readFunc) { c.Services["node3"].Environment["TICKWIRE_NODE_ID"] = "node1" }, errNodeID},
 		{"missing node id", func(c *composeFile, _ *readFunc) { delete(c.Services["node1"].Environment, "TICKWIRE_NODE_ID") }, errNodeID},
 		{"advertise other node", func(c *composeFile, _ *readFunc) {
@@ -785,4 +797,16 @@ func TestDockerContextHasSources(t *testing.T) {
 			t.Errorf(".dockerignore excludes %s, which the image build needs", f)
 		}
 	}
+}
+
+// appendOnly reports whether a redis-server command line turns on
+// append-only persistence (the last --appendonly wins, as in Redis).
+func appendOnly(cmd stringList) bool {
+	on := false
+	for i := 0; i+1 < len(cmd); i++ {
+		if cmd[i] == "--appendonly" {
+			on = cmd[i+1] == "yes"
+		}
+	}
+	return on
 }

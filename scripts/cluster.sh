@@ -15,15 +15,18 @@
 #   TICKWIRE_CLUSTER_DIR         bin/cluster   logs, nginx config, redis working dir
 #   TICKWIRE_CLUSTER_BIN         bin/arena     where the arena server is built
 #   TICKWIRE_CLUSTER_TIMEOUT     60     seconds to wait for each service to come up
-# A port that is taken is replaced by the next free one (and reported), so
-# --check can run while another cluster or test is using the defaults.
+# A port that cannot be bound is replaced by the next free one (and reported),
+# so --check can run while another cluster or test is using the defaults; the
+# defaults lie below the kernel's ephemeral port range, where outgoing
+# connections take their ports. Redis runs with append-only persistence in
+# the cluster directory, so matchmaking tickets survive its restart.
 #
 # Exit codes: 0 ok; 1 a service failed (its log tail is printed); 2 usage or
 # a missing tool; 3 the arena binary lacks the cluster flags (-redis,
 # -node-id, -advertise, -secret, -capacity).
 set -euo pipefail
 
-usage() { sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
 
 mode=run
 case "${1:-}" in
@@ -116,10 +119,18 @@ trap 'exit 143' TERM
 
 # --- ports --------------------------------------------------------------------
 taken=" "
-port_free() { # nothing listening on 127.0.0.1:$1 and not handed out yet
+port_free() { # 127.0.0.1:$1 can be bound now and was not handed out yet
   case "$taken" in *" $1 "*) return 1 ;; esac
-  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  if command -v perl >/dev/null 2>&1; then
+    # Bind, not connect: a port held by an outgoing connection (the
+    # ephemeral range) accepts no connection but cannot be bound either.
+    perl -MSocket -e 'socket(my $s, PF_INET, SOCK_STREAM, 0) or exit 1;
+      bind($s, sockaddr_in($ARGV[0], inet_aton("127.0.0.1"))) or exit 1' "$1"
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
 }
+ephemeral_lo=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 picked=""
 pick_port() { # pick_port WANTED: sets $picked to WANTED or the next free port (no subshell, so $taken sticks)
   local p=$1
@@ -129,6 +140,7 @@ pick_port() { # pick_port WANTED: sets $picked to WANTED or the next free port (
   done
   taken="$taken$p "
   [ "$p" = "$1" ] || echo "cluster: port $1 is in use, using $p" >&2
+  [ "$p" -lt "$ephemeral_lo" ] || echo "cluster: warning: port $p is in the ephemeral range (from $ephemeral_lo); outgoing connections may take it" >&2
   picked=$p
 }
 
@@ -150,7 +162,7 @@ fi
 pick_port "$redis_port"; redis_port=$picked
 mkdir -p "$dir/redis"
 start redis "$dir/redis.log" redis-server --bind 127.0.0.1 --port "$redis_port" \
-  --dir "$dir/redis" --save "" --appendonly no --daemonize no
+  --dir "$dir/redis" --save "" --appendonly yes --appendfsync everysec --daemonize no
 redis_idx=$((${#pids[@]} - 1))
 
 deadline=$((SECONDS + timeout))
