@@ -54,9 +54,10 @@ func newClusterLink(cfg Config) *clusterLink {
 	switch {
 	case cc.Backend != nil:
 		l.b = cc.Backend
-	case cc.RedisAddr != "":
+	case cc.RedisAddr != "" || cc.RedisSentinelMaster != "":
 		// Config.validate refused an address without a secret.
-		r, err := cluster.NewRedis(cluster.RedisConfig{Config: ccfg, Addr: cc.RedisAddr, Password: cc.RedisPassword, Prefix: cc.RedisPrefix})
+		r, err := cluster.NewRedis(cluster.RedisConfig{Config: ccfg, Addr: cc.RedisAddr, Password: cc.RedisPassword, Prefix: cc.RedisPrefix,
+			SentinelMaster: cc.RedisSentinelMaster, SentinelAddrs: cc.RedisSentinelAddrs})
 		if err != nil {
 			l.err = fmt.Errorf("engine: cluster backend: %w", err)
 			return l

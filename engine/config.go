@@ -191,6 +191,12 @@ type ClusterConfig struct {
 	// RedisPassword and RedisPrefix (default "tw:") are passed to the backend.
 	RedisPassword string
 	RedisPrefix   string
+	// RedisSentinelMaster and RedisSentinelAddrs (host:port each) use Redis
+	// Sentinel instead of RedisAddr: the nodes follow the primary across
+	// failovers (docs/cluster.md). Either RedisAddr or these turn on
+	// cluster mode; cluster.ParseSentinel reads "master@host:port,...".
+	RedisSentinelMaster string
+	RedisSentinelAddrs  []string
 	// Secret signs reservation tokens and authenticates relay connections
 	// between nodes. Required in cluster mode (every node the same);
 	// embedded mode generates a random one when empty.
@@ -242,7 +248,7 @@ type QueueConfig struct {
 }
 
 func (c ClusterConfig) clustered() bool {
-	return c.RedisAddr != "" || (c.Backend != nil && c.Shared)
+	return c.RedisAddr != "" || c.RedisSentinelMaster != "" || (c.Backend != nil && c.Shared)
 }
 
 // Identity is who a connection is, as decided by Config.Authenticate.
@@ -302,6 +308,12 @@ func (c Config) validate() error {
 	}
 	if c.Cluster.RedisAddr != "" && c.Cluster.Secret == "" {
 		bad("Cluster.RedisAddr is set but Cluster.Secret is empty: every node of a cluster needs the same secret")
+	}
+	if c.Cluster.RedisSentinelMaster != "" && c.Cluster.Secret == "" {
+		bad("Cluster.RedisSentinelMaster is set but Cluster.Secret is empty: every node of a cluster needs the same secret")
+	}
+	if c.Cluster.RedisSentinelMaster != "" && (c.Cluster.RedisAddr != "" || len(c.Cluster.RedisSentinelAddrs) == 0) {
+		bad("Cluster.RedisSentinelMaster needs Cluster.RedisSentinelAddrs, and excludes Cluster.RedisAddr")
 	}
 	if c.Cluster.Backend != nil && c.Cluster.RedisAddr != "" {
 		bad("Cluster.Backend and Cluster.RedisAddr are both set")

@@ -42,7 +42,7 @@ func startArena(t *testing.T, bin, secret string, n int, flags ...string) []*are
 	for i := range out {
 		p := &arenaProc{id: fmt.Sprintf("p%d", i+1), addr: freeAddr(t)}
 		p.url = "ws://" + p.addr + "/ws"
-		args := append([]string{"-addr", p.addr, "-node-id", p.id, "-advertise", p.addr, "-secret", secret,
+		args := append([]string{"-addr", p.addr, "-admin-addr", freeAddr(t), "-node-id", p.id, "-advertise", p.addr, "-secret", secret,
 			"-drain-timeout", "1s"}, flags...)
 		p.cmd = exec.Command(bin, args...)
 		p.cmd.Env = os.Environ()

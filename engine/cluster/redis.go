@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 type RedisConfig struct {
 	Config
 	// Addr is host:port of the Redis server (default 127.0.0.1:6379).
+	// Ignored when SentinelMaster is set.
 	Addr     string
 	Username string
 	Password string
@@ -30,6 +32,30 @@ type RedisConfig struct {
 	OpTimeout time.Duration
 	// PoolSize is the connection pool size (default go-redis's 10 per CPU).
 	PoolSize int
+	// SentinelMaster names the primary monitored by Redis Sentinel; with
+	// it the backend asks the Sentinels at SentinelAddrs (host:port each)
+	// for the current primary and follows failovers (go-redis's failover
+	// client). SentinelPassword authenticates to the Sentinels.
+	SentinelMaster   string
+	SentinelAddrs    []string
+	SentinelPassword string
+}
+
+// ParseSentinel parses "master@host:port,host:port" (the nodes'
+// -redis-sentinel flag) into a master name and Sentinel addresses.
+func ParseSentinel(s string) (master string, addrs []string, err error) {
+	master, list, ok := strings.Cut(s, "@")
+	if !ok || master == "" || list == "" {
+		return "", nil, fmt.Errorf("%w: sentinel %q: want master@host:port[,host:port...]", ErrInvalidArgument, s)
+	}
+	for _, a := range strings.Split(list, ",") {
+		a = strings.TrimSpace(a)
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return "", nil, fmt.Errorf("%w: sentinel address %q: %w", ErrInvalidArgument, a, err)
+		}
+		addrs = append(addrs, a)
+	}
+	return master, addrs, nil
 }
 
 // Redis is the cluster [Backend] on one Redis server. Safe for concurrent use.
@@ -65,12 +91,26 @@ func NewRedis(cfg RedisConfig) (*Redis, error) {
 	if cfg.OpTimeout <= 0 {
 		cfg.OpTimeout = 500 * time.Millisecond
 	}
-	rdb := redis.NewClient(&redis.Options{
-		Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
-		DialTimeout: cfg.OpTimeout, ReadTimeout: cfg.OpTimeout, WriteTimeout: cfg.OpTimeout,
-		PoolTimeout: cfg.OpTimeout, ContextTimeoutEnabled: true, MaxRetries: -1,
-		PoolSize: cfg.PoolSize, DisableIdentity: true,
-	})
+	var rdb *redis.Client
+	if cfg.SentinelMaster != "" {
+		if len(cfg.SentinelAddrs) == 0 {
+			return nil, fmt.Errorf("%w: sentinel master %q without sentinel addresses", ErrInvalidArgument, cfg.SentinelMaster)
+		}
+		rdb = redis.NewFailoverClient(&redis.FailoverOptions{
+			MasterName: cfg.SentinelMaster, SentinelAddrs: cfg.SentinelAddrs, SentinelPassword: cfg.SentinelPassword,
+			Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
+			DialTimeout: cfg.OpTimeout, ReadTimeout: cfg.OpTimeout, WriteTimeout: cfg.OpTimeout,
+			PoolTimeout: cfg.OpTimeout, ContextTimeoutEnabled: true, MaxRetries: -1,
+			PoolSize: cfg.PoolSize, DisableIdentity: true,
+		})
+	} else {
+		rdb = redis.NewClient(&redis.Options{
+			Addr: cfg.Addr, Username: cfg.Username, Password: cfg.Password, DB: cfg.DB,
+			DialTimeout: cfg.OpTimeout, ReadTimeout: cfg.OpTimeout, WriteTimeout: cfg.OpTimeout,
+			PoolTimeout: cfg.OpTimeout, ContextTimeoutEnabled: true, MaxRetries: -1,
+			PoolSize: cfg.PoolSize, DisableIdentity: true,
+		})
+	}
 	return &Redis{cfg: cfg, rdb: rdb, signer: NewSigner(cfg.Secret, cfg.Now), done: make(chan struct{})}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/engine"
+	"github.com/tickwire/tickwire/engine/cluster"
 	"github.com/tickwire/tickwire/examples/arena/game"
 	connect4 "github.com/tickwire/tickwire/examples/connect4/game"
 )
@@ -41,6 +42,7 @@ func main() {
 	adminAddr := flag.String("admin-addr", envOr("TICKWIRE_ADMIN_ADDR", "127.0.0.1:9090"), "address of the admin endpoints (/metrics, /rooms, /healthz, /debug/pprof/); keep it private; empty turns them off (env TICKWIRE_ADMIN_ADDR)")
 	debugLog := flag.Bool("debug", false, "debug logging")
 	redisAddr := flag.String("redis", os.Getenv("TICKWIRE_REDIS_ADDR"), "Redis host:port; empty runs a single embedded node (env TICKWIRE_REDIS_ADDR)")
+	sentinel := flag.String("redis-sentinel", os.Getenv("TICKWIRE_REDIS_SENTINEL"), "Redis Sentinel instead of -redis: master@host:port,host:port (env TICKWIRE_REDIS_SENTINEL)")
 	nodeID := flag.String("node-id", os.Getenv("TICKWIRE_NODE_ID"), "node id, unique in the cluster; default random (env TICKWIRE_NODE_ID)")
 	advertise := flag.String("advertise", os.Getenv("TICKWIRE_ADVERTISE_ADDR"), "host:port other nodes reach this node on; default the listen address (env TICKWIRE_ADVERTISE_ADDR)")
 	secret := flag.String("secret", os.Getenv("TICKWIRE_CLUSTER_SECRET"), "cluster secret shared by every node, required with -redis (env TICKWIRE_CLUSTER_SECRET)")
@@ -57,6 +59,15 @@ func main() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
 	}
+	var sentinelMaster string
+	var sentinelAddrs []string
+	if *sentinel != "" {
+		var err error
+		if sentinelMaster, sentinelAddrs, err = cluster.ParseSentinel(*sentinel); err != nil {
+			fmt.Fprintln(os.Stderr, "arena: -redis-sentinel:", err)
+			os.Exit(2)
+		}
+	}
 
 	level := slog.LevelInfo
 	if *debugLog {
@@ -69,6 +80,7 @@ func main() {
 		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		Cluster: engine.ClusterConfig{
 			RedisAddr: *redisAddr, Secret: *secret, AdvertiseAddr: *advertise, Capacity: *capacity,
+			RedisSentinelMaster: sentinelMaster, RedisSentinelAddrs: sentinelAddrs,
 			Queues: []engine.QueueConfig{{Name: "arena", MatchSize: *matchSize}},
 		},
 	})

@@ -8,18 +8,23 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
 )
 
-// Server is a running redis-server owned by one test.
+// Server is a running redis-server (or redis-sentinel) owned by one test.
 type Server struct {
 	t    testing.TB
 	bin  string
 	port int
 	dir  string
+	// extra arguments after the defaults (replicaof), or for a Sentinel
+	// its configuration file's contents.
+	extra    []string
+	sentinel string
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -28,12 +33,51 @@ type Server struct {
 // Start starts redis-server on 127.0.0.1 and kills it on test cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
+	s := newServer(t, "redis-server")
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartReplica starts a redis-server replicating primary.
+func StartReplica(t testing.TB, primary *Server) *Server {
+	t.Helper()
+	s := newServer(t, "redis-server")
+	s.extra = []string{"--replicaof", "127.0.0.1", strconv.Itoa(primary.port)}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// StartSentinels starts n redis-sentinel processes monitoring primary as
+// master with the given quorum; a primary unreachable for downAfter is
+// failed over.
+func StartSentinels(t testing.TB, master string, primary *Server, n, quorum int, downAfter time.Duration) []*Server {
+	t.Helper()
+	out := make([]*Server, n)
+	for i := range out {
+		s := newServer(t, "redis-sentinel")
+		s.sentinel = fmt.Sprintf("port %d\nbind 127.0.0.1\ndir %s\n"+
+			"sentinel monitor %s 127.0.0.1 %d %d\n"+
+			"sentinel down-after-milliseconds %s %d\n"+
+			"sentinel failover-timeout %s 10000\n"+
+			"sentinel parallel-syncs %s 1\n",
+			s.port, s.dir, master, primary.port, quorum, master, downAfter.Milliseconds(), master, master)
+		s.start()
+		t.Cleanup(s.Stop)
+		out[i] = s
+	}
+	return out
+}
+
+func newServer(t testing.TB, name string) *Server {
+	t.Helper()
+	bin, err := exec.LookPath(name)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server not installed (CI is set, so this is a failure): %v", err)
+			t.Fatalf("%s not installed (CI is set, so this is a failure): %v", name, err)
 		}
-		t.Skipf("redis-server not installed; install it (apt-get install redis-server) to run this test: %v", err)
+		t.Skipf("%s not installed; install it (apt-get install %s) to run this test: %v", name, name, err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,19 +85,30 @@ func Start(t testing.TB) *Server {
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	_ = l.Close()
-	s := &Server{t: t, bin: bin, port: port, dir: t.TempDir()}
-	s.start()
-	t.Cleanup(s.Stop)
-	return s
+	return &Server{t: t, bin: bin, port: port, dir: t.TempDir()}
 }
+
+// Port is the server's port.
+func (s *Server) Port() int { return s.port }
 
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
+	var cmd *exec.Cmd
+	if s.sentinel != "" {
+		// A Sentinel rewrites its configuration file: one per start.
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.sentinel), 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+		cmd = exec.Command(s.bin, conf, "--loglevel", "warning")
+	} else {
+		args := append([]string{"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning"}, s.extra...)
+		cmd = exec.Command(s.bin, args...)
+	}
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
