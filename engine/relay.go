@@ -106,14 +106,18 @@ const (
 // During the handshake its read goroutine decodes replies; once the owner
 // sent Joined it forwards every frame to the client's outbound queue raw.
 type upstream struct {
-	s       *session
-	addr    string // the owner node's host:port
-	ws      wsConn
-	reqID   uint32
-	phase   atomic.Int32
-	replies chan *tickwirev1.ServerMessage
-	done    chan struct{}
-	code    atomic.Uint32 // close code from the owner, 0 if the link broke
+	s     *session
+	addr  string // the owner node's host:port
+	ws    wsConn
+	reqID uint32
+	phase atomic.Int32
+	// detached: the owner sent Left and the relay ended on purpose; a
+	// client frame that still raced to this upstream is dropped, not
+	// treated as a broken link.
+	detached atomic.Bool
+	replies  chan *tickwirev1.ServerMessage
+	done     chan struct{}
+	code     atomic.Uint32 // close code from the owner, 0 if the link broke
 }
 
 // relayConn is the owner connection as the session's wsConn.
@@ -202,11 +206,14 @@ func (u *upstream) onMessage(data []byte) {
 	if u.phase.Load() == phaseRelay {
 		u.s.e.metrics.relayFrames[1].Add(1)
 		u.s.e.metrics.relayBytes[1].Add(uint64(len(data)))
-		left := isLeft(data)
-		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: bytes.Clone(data)})
-		if left {
+		if isLeft(data) {
+			// Detach before the client can see Left: a client that joins
+			// again as soon as it reads Left must find the session local,
+			// not still pointing at this (closing) upstream, or its Join
+			// goes to the old owner and its reply is lost.
 			u.detach()
 		}
+		u.s.enqueue(outFrame{op: gws.OpcodeBinary, data: bytes.Clone(data)})
 		return
 	}
 	var sm tickwirev1.ServerMessage
@@ -252,6 +259,7 @@ func (u *upstream) detach() {
 	if !u.phase.CompareAndSwap(phaseRelay, phaseClosed) {
 		return
 	}
+	u.detached.Store(true)
 	u.s.e.metrics.relays.Add(-1)
 	u.s.up.CompareAndSwap(u, nil)
 	u.close()
@@ -262,7 +270,7 @@ func (u *upstream) forward(data []byte) {
 	u.s.e.metrics.relayFrames[0].Add(1)
 	u.s.e.metrics.relayBytes[0].Add(uint64(len(data)))
 	_ = u.ws.NetConn().SetWriteDeadline(time.Now().Add(u.s.e.cfg.IdleTimeout))
-	if err := u.ws.WriteMessage(gws.OpcodeBinary, data); err != nil {
+	if err := u.ws.WriteMessage(gws.OpcodeBinary, data); err != nil && !u.detached.Load() {
 		u.s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "upstream write failed")
 	}
 }
