@@ -193,9 +193,10 @@ func (e *Engine) Handler() http.Handler {
 }
 
 // AdminHandler returns the operator's endpoints: /healthz (liveness: 200
-// while the node runs, 503 before Run and once it drains), /metrics
-// (Prometheus text), /rooms (JSON list of this node's rooms; ?type=
-// filters) and /debug/pprof/. Serve it on a private address
+// while the node runs, 503 before Run and once it drains), /readyz
+// (readiness: can the node place new rooms), /metrics (Prometheus text),
+// /rooms (JSON list of this node's rooms; ?type= filters), /cluster/rooms
+// (every room in the directory, paginated) and /debug/pprof/. Serve it on a private address
 // (Config.AdminAddr), never on the public game port: /rooms lists private
 // rooms and pprof exposes the process.
 func (e *Engine) AdminHandler() http.Handler {
@@ -203,6 +204,8 @@ func (e *Engine) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /healthz", e.serveHealth)
 	mux.HandleFunc("GET /metrics", e.serveMetrics)
 	mux.HandleFunc("GET /rooms", e.serveRooms)
+	mux.HandleFunc("GET /readyz", e.serveReady)               // admin_cluster.go
+	mux.HandleFunc("GET /cluster/rooms", e.serveClusterRooms) // admin_cluster.go
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -105,6 +105,7 @@ func main() {
 	mux.Handle("/", http.FileServerFS(dist))
 	mux.Handle("/ws", e.Handler())
 	mux.Handle("GET /healthz", e.AdminHandler()) // load balancers probe the game port
+	mux.Handle("GET /readyz", e.AdminHandler())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
