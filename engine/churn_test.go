@@ -18,7 +18,8 @@ import (
 	"github.com/tickwire/tickwire/room"
 )
 
-// churnCycles sets the cycles of TestRelayChurn: the short default runs in
+// churnCycles sets the cycles of TestRelayChurn (and turns TestDirectChurn
+// on): the short default runs in
 // make test; the long run is e.g. go test -run TestRelayChurn -churn 100000 ./engine/
 var churnCycles = flag.Int("churn", 0, "TestRelayChurn: join/leave cycles (default 1,200)")
 
@@ -31,6 +32,23 @@ func TestRelayChurn(t *testing.T) {
 	if cycles <= 0 {
 		cycles = 1000
 	}
+	churn(t, 0, 8, cycles)
+}
+
+// TestDirectChurn is the same churn with one client connected to the
+// room's own node (no relay). It runs only with -churn: it still hangs
+// after a few hundred cycles (a Join after Left is read off the socket and
+// never handled; see the report of issue 17), which is not the relay's doing.
+func TestDirectChurn(t *testing.T) {
+	if *churnCycles <= 0 {
+		t.Skip("run with -churn N: a known hang in the local join path")
+	}
+	churn(t, 1, 1, *churnCycles)
+}
+
+// churn runs workers clients on nodes[entry] (the room lives on nodes[1]),
+// cycles join/leave cycles in all.
+func churn(t *testing.T, entry, workers, cycles int) {
 	rs := redistest.Start(t)
 	nodes := startCluster(t, rs.Addr(), 2, room.Config{TickRate: 100, MaxPlayers: 64})
 	holder := dial(t, nodes[1], nil)
@@ -38,13 +56,12 @@ func TestRelayChurn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const workers = 8
 	var done, hangs, retries atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	started := time.Now()
 	for w := range workers {
-		c := dial(t, nodes[0], nil)
+		c := dial(t, nodes[entry], nil)
 		wg.Go(func() {
 			for i := w; i < cycles; i += workers {
 				for step, op := range []func(context.Context) error{
@@ -87,7 +104,7 @@ func TestRelayChurn(t *testing.T) {
 		t.Error(err)
 	}
 	el := time.Since(started)
-	t.Logf("%d join/leave cycles through a relay in %v (%.0f/s), %d hangs, %d retried unavailable answers", done.Load(), el.Round(time.Millisecond),
+	t.Logf("%d join/leave cycles (entry node %d, room on node 1) in %v (%.0f/s), %d hangs, %d retried unavailable answers", done.Load(), entry, el.Round(time.Millisecond),
 		float64(done.Load())/el.Seconds(), hangs.Load(), retries.Load())
 }
 
