@@ -294,6 +294,9 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 			if s.readBroken {
 				return len(data), false
 			}
+			if msg && op == gws.OpcodeBinary {
+				s.answerDropped(payload) // a request still gets its reply: droppedreply.go
+			}
 			continue // dropped (a refused final fragment drops its message)
 		}
 		if !msg {
