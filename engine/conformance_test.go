@@ -180,7 +180,7 @@ func confCases() []confCase {
 		return out
 	}
 	add(confCase{id: "5.8", desc: "binary message in 200 one-byte fragments", send: oneByte(envelope(5, 200)), want: []string{reply(5)}})
-	add(confCase{id: "5.8-rate", desc: "300 one-byte fragments at once (divergence: every frame takes a token; past the burst of 240 they are dropped)", send: oneByte(msg), want: []string{"error:ERROR_CODE_RATE_LIMITED"}})
+	add(confCase{id: "5.8-rate", desc: "300 one-byte fragments at once (divergence: every frame takes a token; past the burst of 240 they are dropped; the limiter's notice, then the dropped request's own answer)", send: oneByte(msg), want: []string{"error:ERROR_CODE_RATE_LIMITED", "error:ERROR_CODE_RATE_LIMITED"}})
 	add(confCase{id: "5.9", desc: "continuation without a message", send: [][]byte{frame(0x80, []byte("x"))}, close: 1002, counted: true})
 	add(confCase{id: "5.10", desc: "non-final continuation without a message", send: [][]byte{frame(0x00, []byte("x"))}, close: 1002, counted: true})
 	add(confCase{id: "5.15", desc: "new message inside a fragmented one", send: [][]byte{frame(0x02, msg[:100]), frame(0x82, msg)}, close: 1002, counted: true})
