@@ -33,8 +33,9 @@ RUN addgroup -S -g 10001 tickwire \
 COPY --from=build /out/arena /usr/local/bin/arena
 USER 10001:10001
 EXPOSE 8080
-# /healthz answers 200 while serving and 503 while draining after SIGTERM,
-# so a draining node drops out of the load balancer.
+# /healthz is liveness: 200 while the node serves its players, draining
+# included, so a draining node is not restarted under them. Load balancers
+# route on /readyz (503 while draining or without Redis).
 HEALTHCHECK --interval=5s --timeout=3s --start-period=10s --retries=3 \
   CMD wget -q -O /dev/null http://127.0.0.1:8080/healthz || exit 1
 # Cluster settings come from the environment (see docs/deploy.md):

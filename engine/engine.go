@@ -193,7 +193,8 @@ func (e *Engine) Handler() http.Handler {
 }
 
 // AdminHandler returns the operator's endpoints: /healthz (liveness: 200
-// while the node runs, 503 before Run and once it drains), /readyz
+// while the node runs, draining included; 503 before Run and after it
+// stopped), /readyz
 // (readiness: can the node place new rooms), /metrics (Prometheus text),
 // /rooms (JSON list of this node's rooms; ?type= filters), /cluster/rooms
 // (every room in the directory, paginated) and /debug/pprof/. Serve it on a private address
@@ -219,13 +220,15 @@ func (e *Engine) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	draining := e.draining
 	e.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	// Liveness: up while the node serves its players, draining included
+	// (restarting a draining node would cut its players off); /readyz is
+	// what says whether to send it new ones.
 	switch {
-	case draining:
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(`{"status":"draining"}` + "\n"))
 	case e.state.Load() != stateRunning:
 		w.WriteHeader(http.StatusServiceUnavailable)
 		_, _ = w.Write([]byte(`{"status":"not running"}` + "\n"))
+	case draining:
+		_, _ = w.Write([]byte(`{"status":"draining"}` + "\n"))
 	default:
 		_, _ = w.Write([]byte(`{"status":"ok"}` + "\n"))
 	}
