@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-BUF=${BUF:-go run github.com/bufbuild/buf/cmd/buf@v1.75.0}
+BUF=${BUF:-$PWD/web-client/node_modules/.bin/buf} # npm ci in web-client installs it
 $BUF generate -o "$tmp"
 # The starter game is its own buf module (examples/starter/buf.yaml); its
 # TypeScript plugin is found on PATH.

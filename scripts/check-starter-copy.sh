@@ -23,7 +23,7 @@ go mod edit -go="$(cd "$repo" && go list -m -f '{{.GoVersion}}')" \
 cp "$repo/go.sum" .   # the checksums of the dependencies it shares with Tickwire
 GOFLAGS=-mod=mod GOPROXY=off go mod tidy
 ln -s "$repo/web-client/node_modules" web/node_modules
-make proto   # buf through `go run`, as the root Makefile runs it
+make proto   # with $BUF when set (the root Makefile passes its prebuilt buf), else `go run`
 go vet ./...
 go test -count=1 ./...
 echo "check-starter-copy: the starter builds and passes its tests as example.com/mygame"
