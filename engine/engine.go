@@ -234,9 +234,8 @@ func (e *Engine) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	}
 }
 
-func (e *Engine) serveMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	e.metrics.WritePrometheus(w)
+func (e *Engine) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	e.metrics.Handler().ServeHTTP(w, r)
 }
 
 func (e *Engine) serveRooms(w http.ResponseWriter, r *http.Request) {

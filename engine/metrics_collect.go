@@ -1,0 +1,199 @@
+package engine
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+)
+
+// metricDescs describes every tickwire_ series. Collect reads the atomics
+// into constant metrics with these descriptions at scrape time, so the hot
+// paths pay nothing for the export.
+type metricDescs struct {
+	rooms, players, connections, readOnTick, connectionsTotal                *prometheus.Desc
+	ticks, skipped, tickDuration, tickLateness, join                         *prometheus.Desc
+	messagesIn, messagesOut, bytesIn, bytesOut, protocolErrors, stateDropped *prometheus.Desc
+	encodes, encodedBytes, errors                                            *prometheus.Desc
+	matchmaking, relayFrames, relayBytes, relays, proxied, ownerCache        *prometheus.Desc
+	directoryDropped, clusterErrors, inputsDropped, closes                   *prometheus.Desc
+	playersInGrace, resumes, resumeLatency, resumeFailures                   *prometheus.Desc
+	relayProtocolErrors, limitRefusals                                       *prometheus.Desc
+	ticketsRequeued, ticketsExpiredLocally                                   *prometheus.Desc
+}
+
+func newMetricDescs() metricDescs {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("tickwire_"+name, help, labels, nil)
+	}
+	return metricDescs{
+		rooms:                 d("rooms", "Open rooms by type.", "type"),
+		players:               d("players", "Players in rooms."),
+		connections:           d("connections", "Open WebSocket connections."),
+		readOnTick:            d("connections_read_on_tick", "Connections whose room goroutine reads them once per tick (no read goroutine)."),
+		connectionsTotal:      d("connections_total", "WebSocket connections accepted."),
+		ticks:                 d("ticks_total", "Room ticks run."),
+		skipped:               d("ticks_skipped_total", "Ticks skipped because a room fell behind."),
+		tickDuration:          d("tick_duration_seconds", "Time spent in a room tick (handler and replication)."),
+		tickLateness:          d("tick_lateness_seconds", "How late a tick started against its schedule."),
+		join:                  d("join_seconds", "Join and join-or-create latency."),
+		messagesIn:            d("messages_in_total", "WebSocket messages received."),
+		messagesOut:           d("messages_out_total", "WebSocket messages sent."),
+		bytesIn:               d("bytes_in_total", "Payload bytes received."),
+		bytesOut:              d("bytes_out_total", "Payload bytes sent."),
+		protocolErrors:        d("websocket_protocol_errors_total", "Client connections closed for breaking the WebSocket protocol (also counted by close code)."),
+		stateDropped:          d("state_frames_dropped_total", "Unsent state frames replaced by a newer one (slow clients)."),
+		encodes:               d("state_encodes_total", "State encodings (one per distinct baseline per send tick).", "kind"),
+		encodedBytes:          d("state_encoded_bytes_total", "Bytes of state encodings."),
+		errors:                d("errors_total", "Error frames sent to clients, by code.", "reason"),
+		matchmaking:           d("matchmaking_seconds", "Ticket matchmaking latency, from MatchmakerAdd to the match notice on this node."),
+		relayFrames:           d("relay_frames_total", "Frames forwarded by relayed sessions (entry node side), by direction.", "dir"),
+		relayBytes:            d("relay_bytes_total", "Bytes forwarded by relayed sessions, by direction.", "dir"),
+		relays:                d("relays", "Sessions currently relayed to another node."),
+		proxied:               d("proxied_upgrades_total", "WebSocket upgrades reverse-proxied to the owner node."),
+		ownerCache:            d("owner_cache_total", "Room owner cache lookups, by result.", "result"),
+		directoryDropped:      d("directory_updates_dropped_total", "Directory updates dropped because the queue was full."),
+		clusterErrors:         d("cluster_errors_total", "Failed calls to the cluster backend."),
+		inputsDropped:         d("inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason"),
+		closes:                d("closes_total", "Connections closed by the server, by close code.", "code"),
+		playersInGrace:        d("players_in_grace", "Players whose connection ended, their seat kept for the reconnection grace."),
+		resumes:               d("resumes_total", "Seats resumed with a resume token."),
+		resumeLatency:         d("resume_seconds", "Resume latency on the room's node: Join with a resume token received to Joined queued."),
+		resumeFailures:        d("resume_failures_total", "Seat resumes refused, by reason.", "reason"),
+		relayProtocolErrors:   d("relay_protocol_errors_total", "Owner-node connections of relays closed for breaking the WebSocket protocol."),
+		limitRefusals:         d("limit_refusals_total", "Frames, requests and connections refused by a configured limit (Config.Limits), by limit.", "limit"),
+		ticketsRequeued:       d("tickets_requeued_total", "Matchmaking tickets queued again after the node re-registered (e.g. Redis restarted)."),
+		ticketsExpiredLocally: d("tickets_expired_locally_total", "Matchmaking tickets timed out by their node because no notice came."),
+	}
+}
+
+// Handler serves the node's metrics to Prometheus: the tickwire_ series,
+// the Go runtime's (go_) and the process's (process_). Engine.Handler
+// mounts it at /metrics.
+func (m *Metrics) Handler() http.Handler { return m.handler }
+
+// Registerer returns the registry behind Handler, to add a game's own
+// collectors to the node's /metrics.
+func (m *Metrics) Registerer() prometheus.Registerer { return m.reg }
+
+// WritePrometheus writes what Handler serves in the Prometheus text format.
+func (m *Metrics) WritePrometheus(w io.Writer) error {
+	families, err := m.reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	enc := expfmt.NewEncoder(w, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return fmt.Errorf("write metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		m.desc.rooms, m.desc.players, m.desc.connections, m.desc.readOnTick, m.desc.connectionsTotal,
+		m.desc.ticks, m.desc.skipped, m.desc.tickDuration, m.desc.tickLateness, m.desc.join,
+		m.desc.messagesIn, m.desc.messagesOut, m.desc.bytesIn, m.desc.bytesOut, m.desc.protocolErrors, m.desc.stateDropped,
+		m.desc.encodes, m.desc.encodedBytes, m.desc.errors,
+		m.desc.matchmaking, m.desc.relayFrames, m.desc.relayBytes, m.desc.relays, m.desc.proxied, m.desc.ownerCache,
+		m.desc.directoryDropped, m.desc.clusterErrors, m.desc.inputsDropped, m.desc.closes,
+		m.desc.playersInGrace, m.desc.resumes, m.desc.resumeLatency, m.desc.resumeFailures,
+		m.desc.relayProtocolErrors, m.desc.limitRefusals,
+		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally,
+	} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector: it reads the counters into
+// constant metrics.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	d := &m.desc
+	gauge := func(desc *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
+	}
+	labeled := func(desc *prometheus.Desc, set map[string]*atomic.Uint64) {
+		for k, c := range set {
+			counter(desc, c.Load(), k)
+		}
+	}
+
+	m.mu.Lock()
+	for t, n := range m.rooms {
+		gauge(d.rooms, float64(n), t)
+	}
+	labeled(d.inputsDropped, m.dropped)
+	labeled(d.closes, m.closes)
+	labeled(d.resumeFailures, m.resumeFails)
+	labeled(d.limitRefusals, m.limits)
+	m.mu.Unlock()
+
+	gauge(d.players, float64(m.players.Load()))
+	gauge(d.connections, float64(m.connections.Load()))
+	gauge(d.readOnTick, float64(m.readOnTick.Load()))
+	counter(d.connectionsTotal, m.sessionsOpen.Load())
+	counter(d.ticks, m.ticks.Load())
+	counter(d.skipped, m.skipped.Load())
+	ch <- m.tickDur.metric(d.tickDuration)
+	ch <- m.tickLate.metric(d.tickLateness)
+	ch <- m.joinLatency.metric(d.join)
+	gauge(d.playersInGrace, float64(m.inGrace.Load()))
+	counter(d.resumes, m.resumes.Load())
+	ch <- m.resumeLatency.metric(d.resumeLatency)
+
+	var tot ioTotals
+	if m.liveIO != nil {
+		m.liveIO(&tot) // adds the closed totals too, consistently with retire
+	} else {
+		m.closedIO.addTo(&tot)
+	}
+	counter(d.messagesIn, tot.msgsIn)
+	counter(d.messagesOut, tot.msgsOut)
+	counter(d.bytesIn, tot.bytesIn)
+	counter(d.bytesOut, tot.bytesOut)
+	counter(d.protocolErrors, m.protocolErrors.Load())
+	counter(d.stateDropped, m.stateDropped.Load())
+	counter(d.encodes, m.encFull.Load(), "full")
+	counter(d.encodes, m.encPatch.Load(), "patch")
+	counter(d.encodedBytes, m.encBytes.Load())
+	codes := make([]int32, 0, len(tickwirev1.ErrorCode_name))
+	for code := range tickwirev1.ErrorCode_name {
+		if code > 0 && int(code) < len(m.errors) {
+			codes = append(codes, code)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range codes {
+		reason := strings.ToLower(strings.TrimPrefix(tickwirev1.ErrorCode_name[code], "ERROR_CODE_"))
+		counter(d.errors, m.errors[code].Load(), reason)
+	}
+
+	ch <- m.mmLatency.metric(d.matchmaking)
+	counter(d.relayFrames, m.relayFrames[0].Load(), "upstream")
+	counter(d.relayFrames, m.relayFrames[1].Load(), "downstream")
+	counter(d.relayBytes, m.relayBytes[0].Load(), "upstream")
+	counter(d.relayBytes, m.relayBytes[1].Load(), "downstream")
+	gauge(d.relays, float64(m.relays.Load()))
+	counter(d.proxied, m.proxied.Load())
+	counter(d.ownerCache, m.ownerHits.Load(), "hit")
+	counter(d.ownerCache, m.ownerMisses.Load(), "miss")
+	counter(d.ownerCache, m.ownerStale.Load(), "stale")
+	counter(d.directoryDropped, m.dirDropped.Load())
+	counter(d.clusterErrors, m.clusterErrors.Load())
+	counter(d.relayProtocolErrors, m.relayProtocolErrors.Load())
+	counter(d.ticketsRequeued, m.ticketsRequeued.Load())
+	counter(d.ticketsExpiredLocally, m.ticketsExpiredLocally.Load())
+}
