@@ -597,9 +597,11 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 func (e *Engine) shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
+	conns := len(e.sessions)
 	e.mu.Unlock()
 	started := time.Now()
-	e.log.Info("tickwire node draining", "rooms", e.rooms.Len(), "players", e.players(), "timeout", e.cfg.DrainTimeout)
+	rooms := e.rooms.Len()
+	e.log.Info("tickwire node draining", "rooms", rooms, "players", e.players(), "connections", conns, "timeout", e.cfg.DrainTimeout)
 	// Tell the cluster at once: no more placements here.
 	bctx, bcancel := context.WithTimeout(ctx, time.Second)
 	e.beatNow(bctx)
@@ -624,7 +626,11 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	}
 	e.stopCluster(ctx)
 	e.state.Store(stateStopped)
-	e.log.Info("tickwire node stopped", "took", time.Since(started).Round(time.Millisecond), "err", err)
+	attrs := []any{"rooms", rooms, "connections_closed", len(list), "took", time.Since(started).Round(time.Millisecond)}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	e.log.Info("tickwire node stopped", attrs...)
 	return err
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/lograte"
 	"github.com/tickwire/tickwire/netcode"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
@@ -158,6 +159,10 @@ type Room struct {
 	// however late the loop applies it.
 	rateChangeAt time.Time
 	viewIDs      []uint32
+
+	// behindLog keeps "room fell behind" to one line per 10 s, with the
+	// ticks skipped and the times it fell behind since the last line.
+	behindLog lograte.Limiter
 }
 
 func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *slog.Logger, private bool, meta map[string]string) *Room {
@@ -453,7 +458,9 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 					skip := int(behind/iv) + 1
 					next = next.Add(time.Duration(skip) * iv)
 					r.obs.TicksSkipped(r.typ, skip)
-					r.log.Warn("room fell behind; skipping ticks", "skipped", skip)
+					if times, skipped, ok := r.behindLog.Add(r.clock.Now(), skip); ok {
+						r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
+					}
 					break
 				}
 				r.runTick(behind)
@@ -547,6 +554,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 	r.order = append(r.order, p)
 	r.players.Add(1)
 	r.obs.PlayerJoined(r.typ)
+	r.log.Debug("player joined", "player", p.ID, "players", len(r.order))
 
 	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
 	for i, q := range r.order {
@@ -579,6 +587,7 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	r.players.Add(-1)
 	r.releaseSeat()
 	r.obs.PlayerLeft(r.typ, reason)
+	r.log.Debug("player left", "player", p.ID, "reason", reason.String(), "players", len(r.order))
 	_ = r.protect(func() error { r.rt.Leave(p, reason); return nil })
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerLeft{PlayerLeft: &tickwirev1.PlayerLeft{PlayerId: p.ID, Reason: reason}}}, nil)
 	p.conn.Removed(r.id, p.ID, reason, msg)
@@ -902,6 +911,9 @@ func (r *Room) finish() {
 	}
 	_ = r.protect(func() error { r.rt.Terminate(r.closing); return nil })
 	r.obs.RoomClosed(r.typ, r.closing)
+	if times, skipped := r.behindLog.Flush(); times > 0 {
+		r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
+	}
 	r.log.Debug("room closed", "reason", r.closing.String())
 	if r.onClose != nil {
 		r.onClose(r)
