@@ -52,6 +52,7 @@ func main() {
 	roundLen := flag.Duration("round", envDuration("TICKWIRE_ARENA_ROUND", 90*time.Second), "how long an arena round is played (env TICKWIRE_ARENA_ROUND)")
 	roundBreak := flag.Duration("round-break", envDuration("TICKWIRE_ARENA_ROUND_BREAK", 8*time.Second), "how long the winner is shown between rounds (env TICKWIRE_ARENA_ROUND_BREAK)")
 	turnTime := flag.Duration("connect4-turn", envDuration("TICKWIRE_CONNECT4_TURN", 30*time.Second), "connect four's time per move (env TICKWIRE_CONNECT4_TURN)")
+	dev := flag.Bool("dev", envBool("TICKWIRE_DEV"), "development mode: serve the source map app.js.map (env TICKWIRE_DEV=1)")
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
 	tlsCert := flag.String("tls-cert", os.Getenv("TICKWIRE_TLS_CERT"), "PEM certificate file: serve HTTPS and wss:// (with -tls-key; env TICKWIRE_TLS_CERT)")
 	tlsKey := flag.String("tls-key", os.Getenv("TICKWIRE_TLS_KEY"), "PEM private key file of -tls-cert (env TICKWIRE_TLS_KEY)")
@@ -101,8 +102,13 @@ func main() {
 		log.Error("embedded web bundle", "err", err)
 		os.Exit(1)
 	}
+	web, err := newAssets(dist, *dev)
+	if err != nil {
+		log.Error("embedded web bundle", "err", err)
+		os.Exit(1)
+	}
 	mux := http.NewServeMux()
-	mux.Handle("/", http.FileServerFS(dist))
+	mux.Handle("/", web)
 	mux.Handle("/ws", e.Handler())
 	mux.Handle("GET /healthz", e.AdminHandler()) // load balancers probe the game port
 	mux.Handle("GET /readyz", e.AdminHandler())
@@ -137,4 +143,9 @@ func envDuration(key string, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+func envBool(key string) bool {
+	b, err := strconv.ParseBool(os.Getenv(key))
+	return err == nil && b
 }
