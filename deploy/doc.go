@@ -1,6 +1,8 @@
 // Package deploy holds Tickwire's deployment files and their tests: the
 // nginx load-balancer configuration used by the repository's
-// docker-compose.yml, and a test suite that validates docker-compose.yml,
+// docker-compose.yml, the Prometheus configuration and Grafana provisioning
+// of its "monitoring" profile (grafana/dashboards/tickwire.json is the
+// dashboard), and a test suite that validates docker-compose.yml,
 // deploy/nginx.conf and the Dockerfile without a Docker engine (no engine
 // runs on the project's CI machines).
 //
@@ -24,6 +26,10 @@
 // When a Docker client with the compose plugin (`docker compose`) or the
 // standalone `docker-compose` is installed, the test also runs
 // `config -q` through it; otherwise it logs that it skipped that part.
+//
+// dashboard_test.go checks that every query of the Grafana dashboard names
+// a series a node exports (and every tickwire_ family is on a panel), and
+// that the monitoring profile scrapes every node and mounts the dashboard.
 //
 // cluster_test.go runs scripts/cluster.sh --check (Redis and three arena
 // nodes as local processes) when redis-server is installed.
