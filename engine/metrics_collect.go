@@ -125,21 +125,31 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(desc *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(v), labels...)
 	}
-	labeled := func(desc *prometheus.Desc, set map[string]*atomic.Uint64) {
-		for k, c := range set {
-			counter(desc, c.Load(), k)
+	// Copy the labelled values under the lock and send them after it: the
+	// receiver may be slow, and rooms take the lock to count a new label.
+	type sample struct {
+		desc  *prometheus.Desc
+		kind  prometheus.ValueType
+		v     float64
+		label string
+	}
+	m.mu.Lock()
+	samples := make([]sample, 0, len(m.rooms)+len(m.dropped)+len(m.closes)+len(m.resumeFails)+len(m.limits))
+	for t, n := range m.rooms {
+		samples = append(samples, sample{d.rooms, prometheus.GaugeValue, float64(n), t})
+	}
+	for _, set := range []struct {
+		desc *prometheus.Desc
+		m    map[string]*atomic.Uint64
+	}{{d.inputsDropped, m.dropped}, {d.closes, m.closes}, {d.resumeFailures, m.resumeFails}, {d.limitRefusals, m.limits}} {
+		for k, c := range set.m {
+			samples = append(samples, sample{set.desc, prometheus.CounterValue, float64(c.Load()), k})
 		}
 	}
-
-	m.mu.Lock()
-	for t, n := range m.rooms {
-		gauge(d.rooms, float64(n), t)
-	}
-	labeled(d.inputsDropped, m.dropped)
-	labeled(d.closes, m.closes)
-	labeled(d.resumeFailures, m.resumeFails)
-	labeled(d.limitRefusals, m.limits)
 	m.mu.Unlock()
+	for _, s := range samples {
+		ch <- prometheus.MustNewConstMetric(s.desc, s.kind, s.v, s.label)
+	}
 
 	gauge(d.players, float64(m.players.Load()))
 	gauge(d.connections, float64(m.connections.Load()))
