@@ -471,14 +471,14 @@ describe("arena e2e", () => {
         assert.equal(r.number, r0.number, "the round changed before it was won");
         assert.equal(r.winner, ida);
         assert.match(r.banner, want);
-        assert.ok(await p.locator("#banner").isVisible(), "the winner banner is hidden");
+        await p.locator("#banner").waitFor({ state: "visible", timeout: 5000 }); // the winner banner shows
       }
       mkdirSync(results, { recursive: true });
       await b.screenshot({ path: join(results, "arena-round-over.png") });
       // The next round: scores back to 0, the banner gone.
       await until(a, "the next round", () => (window as unknown as { __arena: Arena }).__arena.round.phase === 1);
       assert.equal((await round(a)).number, r0.number + 1);
-      assert.equal(await a.locator("#banner").isVisible(), false);
+      await a.locator("#banner").waitFor({ state: "hidden", timeout: 5000 });
       const scores = await a.evaluate(() => (window as unknown as { __arena: Arena }).__arena.players().map((p) => p.score));
       assert.ok(scores.every((s) => s <= 3), `scores not reset: ${scores}`); // orbs may score again at once
       assert.deepEqual(errors, [], "console errors");

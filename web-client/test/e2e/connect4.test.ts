@@ -111,7 +111,8 @@ test("two pages play connect four to a win, then a rematch", async (t) => {
     await a.fill("#name", "ada");
     await a.click("#create");
     await a.waitForFunction(() => (window as unknown as { __c4: C4 }).__c4.roomId !== "", null, { timeout: 10000 });
-    assert.ok(await a.locator("#share").isVisible(), "no invite while waiting");
+    // The invite shows once the page has rendered the new room.
+    await a.locator("#share").waitFor({ state: "visible", timeout: 5000 });
     const link = await a.inputValue("#link");
     const code = (await c4(a)).roomId;
     assert.equal(link, `${base}/connect4/#${code}`);
@@ -122,7 +123,7 @@ test("two pages play connect four to a win, then a rematch", async (t) => {
     for (const p of [a, b]) {
       await p.waitForFunction(() => (window as unknown as { __c4: C4 }).__c4.status === 2, null, { timeout: 10000 });
     }
-    assert.equal(await a.locator("#share").isVisible(), false, "the invite shows during the game");
+    await a.locator("#share").waitFor({ state: "hidden", timeout: 5000 }); // no invite during the game
     const [sa, sb] = [await c4(a), await c4(b)];
     assert.equal(sb.roomId, sa.roomId);
     assert.deepEqual([sa.seat, sb.seat], [1, 2], "A is red, B yellow");
