@@ -304,8 +304,9 @@ describe("arena e2e: reconnection", () => {
         else proxy.reset();
         if (how === "reset") {
           // The server saw the reset: B draws A greyed out, A shows the veil.
-          await until(b, "B to show A offline", (id) => (window as unknown as Win).__arena.offline().includes(id), sa.id, 40);
-          await until(a, "A's reconnecting veil", () => (window as unknown as Win).__arena.reconnecting, null, 40);
+          await until(b, "B to show A offline", (id) => (window as unknown as Win).__arena.offline().includes(id), sa.id, 100);
+          // __veil latches: a sampler saw the veil up at least once.
+          await until(a, "A's reconnecting veil", () => (window as unknown as { __veil: boolean }).__veil, null, 100);
           mkdirSync(results, { recursive: true });
           await b.screenshot({ path: join(results, "reconnect-page-b-sees-a-offline.png") });
           await a.screenshot({ path: join(results, "reconnect-page-a-reconnecting.png") });
