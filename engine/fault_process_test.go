@@ -58,6 +58,22 @@ func startArena(t *testing.T, bin, secret string, n int, flags ...string) []*are
 	return out
 }
 
+// watchCluster opens the cluster's Redis as a backend of the test's (closed
+// on cleanup) and waits until n nodes registered in it.
+func watchCluster(t *testing.T, redisAddr, secret string, n int) *cluster.Redis {
+	t.Helper()
+	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: redisAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	eventually(t, fmt.Sprintf("%d nodes registered", n), func() bool {
+		ns, err := b.Nodes(context.Background())
+		return err == nil && len(ns) == n
+	})
+	return b
+}
+
 // TestKillNineNoDeadEnds: after kill -9 of a node, joins never land on it.
 // Join-or-create with a filter that matches only the dead node's room
 // succeeds at once (the owner is marked suspect and the seat placed
@@ -71,15 +87,7 @@ func TestKillNineNoDeadEnds(t *testing.T) {
 	bin := buildArena(t)
 	const secret = "kill nine test secret"
 	ps := startArena(t, bin, secret, 3, "-redis", rs.Addr(), "-capacity", "100")
-	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: rs.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	eventually(t, "3 nodes registered", func() bool {
-		ns, err := b.Nodes(context.Background())
-		return err == nil && len(ns) == 3
-	})
+	b := watchCluster(t, rs.Addr(), secret, len(ps))
 	filter := map[string]string{"mode": "kill"}
 	dial := func(p *arenaProc, name string) *client.Client {
 		t.Helper()

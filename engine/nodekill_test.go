@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/client"
-	"github.com/tickwire/tickwire/engine/cluster"
 	"github.com/tickwire/tickwire/engine/internal/redistest"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
@@ -27,16 +26,12 @@ func TestSeatsSurviveANodeKill(t *testing.T) {
 	}
 	rs := redistest.Start(t)
 	const secret = "seats test secret"
-	procs, addrs := arenaNodes(t, rs.Addr(), secret, 3)
-	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: rs.Addr()})
-	if err != nil {
-		t.Fatal(err)
+	ps := startArena(t, buildArena(t), secret, 3, "-redis", rs.Addr(), "-capacity", "100")
+	b := watchCluster(t, rs.Addr(), secret, len(ps))
+	addrs := make([]string, len(ps))
+	for i, p := range ps {
+		addrs[i] = p.addr
 	}
-	defer b.Close()
-	eventually(t, "3 nodes registered", func() bool {
-		ns, err := b.Nodes(context.Background())
-		return err == nil && len(ns) == 3
-	})
 	lb := newBalancer(t, addrs)
 	url := "ws://" + lb.ln.Addr().String() + "/ws"
 
@@ -83,7 +78,7 @@ func TestSeatsSurviveANodeKill(t *testing.T) {
 	if kept == 0 {
 		t.Fatal("every room is on the victim node: nothing to keep")
 	}
-	_ = procs[0].Process.Signal(syscall.SIGKILL)
+	_ = ps[0].cmd.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
 
 	// Players of surviving rooms: those that entered through the dead node

@@ -35,20 +35,12 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 	}
 	rs := redistest.Start(t)
 	const secret = "process test secret"
-	procs, addrs := arenaNodes(t, rs.Addr(), secret, 3)
-	urls := make([]string, len(addrs))
-	for i, a := range addrs {
-		urls[i] = "ws://" + a + "/ws"
+	ps := startArena(t, buildArena(t), secret, 3, "-redis", rs.Addr(), "-capacity", "100")
+	b := watchCluster(t, rs.Addr(), secret, len(ps))
+	urls := make([]string, len(ps))
+	for i, p := range ps {
+		urls[i] = p.url
 	}
-	b, err := cluster.NewRedis(cluster.RedisConfig{Config: cluster.Config{Secret: []byte(secret)}, Addr: rs.Addr()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	eventually(t, "3 nodes registered", func() bool {
-		ns, err := b.Nodes(context.Background())
-		return err == nil && len(ns) == 3
-	})
 	// One private room per node, created by a client connected to it.
 	clients := make([]*client.Client, 3)
 	rooms := make([]string, 3)
@@ -69,7 +61,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 	}
 	// kill -9 node 3: its room leaves the directory within the TTL (5 s)
 	// plus a heartbeat; the others keep running.
-	_ = procs[2].Process.Signal(syscall.SIGKILL)
+	_ = ps[2].cmd.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
 	eventually(t, "dead node's room gone", func() bool {
 		_, err := b.LookupRoom(context.Background(), rooms[2])
@@ -88,7 +80,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 	}
 	// SIGTERM node 2: draining, no placements, 1001 after the drain
 	// timeout, deregistered.
-	_ = procs[1].Process.Signal(syscall.SIGTERM)
+	_ = ps[1].cmd.Process.Signal(syscall.SIGTERM)
 	eventually(t, "node 2 draining", func() bool {
 		ns, _ := b.Nodes(context.Background())
 		for _, n := range ns {
@@ -113,7 +105,7 @@ func TestNodeProcessesKillAndDrain(t *testing.T) {
 		return err == nil && len(ns) == 1 && ns[0].ID == "p1"
 	})
 	done := make(chan error, 1)
-	go func() { done <- procs[1].Wait() }()
+	go func() { done <- ps[1].cmd.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):

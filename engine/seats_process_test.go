@@ -1,12 +1,10 @@
 package engine_test
 
 import (
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,33 +12,6 @@ import (
 
 	"github.com/tickwire/tickwire/client"
 )
-
-// arenaNodes builds examples/arena and runs n node processes on one Redis;
-// it returns the processes and their game addresses. They are killed when
-// the test ends.
-func arenaNodes(t *testing.T, redisAddr, secret string, n int) ([]*exec.Cmd, []string) {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "arena")
-	build := exec.Command("go", "build", "-o", bin, "../examples/arena")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build arena: %v\n%s", err, out)
-	}
-	procs := make([]*exec.Cmd, n)
-	addrs := make([]string, n)
-	for i := range procs {
-		addr := freeAddr(t)
-		cmd := exec.Command(bin, "-addr", addr, "-admin-addr", freeAddr(t), "-drain-timeout", "1s")
-		cmd.Env = append(os.Environ(),
-			"TICKWIRE_REDIS_ADDR="+redisAddr, fmt.Sprintf("TICKWIRE_NODE_ID=p%d", i+1),
-			"TICKWIRE_ADVERTISE_ADDR="+addr, "TICKWIRE_CLUSTER_SECRET="+secret, "TICKWIRE_CAPACITY=100")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		procs[i], addrs[i] = cmd, addr
-	}
-	return procs, addrs
-}
 
 // balancer is a TCP load balancer for a test: round robin over backends,
 // skipping one that refuses the connection (as nginx does with a dead
@@ -108,10 +79,7 @@ func TestArenaSignals(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs a node process")
 	}
-	bin := filepath.Join(t.TempDir(), "arena")
-	if out, err := exec.Command("go", "build", "-o", bin, "../examples/arena").CombinedOutput(); err != nil {
-		t.Fatalf("build arena: %v\n%s", err, out)
-	}
+	bin := buildArena(t)
 	addr := freeAddr(t)
 	cmd := exec.Command(bin, "-addr", addr, "-admin-addr", "", "-drain-timeout", "30s")
 	logs := &syncBuffer{}
