@@ -556,18 +556,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 	r.obs.PlayerJoined(r.typ)
 	r.log.Debug("player joined", "player", p.ID, "players", len(r.order))
 
-	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
-	for i, q := range r.order {
-		infos[i] = q.Info()
-	}
-	joined := &tickwirev1.ServerMessage{RequestId: req.RequestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{
-		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
-		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
-		Players: infos, ResumeToken: r.issueToken(p), ReconnectGraceMs: r.graceMs(),
-	}}}
-	if b, err := proto.Marshal(joined); err == nil {
-		p.conn.SendFrame(b)
-	}
+	r.sendJoined(p, req.RequestID, false)
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerJoined{PlayerJoined: &tickwirev1.PlayerJoined{Player: p.Info()}}}, p)
 	_ = r.protect(func() error { r.rt.Join(p); return nil })
 	return JoinResult{RoomID: r.id, PlayerID: p.ID, Tick: r.tick}, nil
@@ -647,19 +636,7 @@ func (r *Room) handleResume(req *ResumeRequest) (JoinResult, error) {
 	p.conn = req.Conn
 	p.poller, _ = req.Conn.(Poller)
 	p.views = nil // a new connection has no baseline: its first state is full
-	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
-	for i, q := range r.order {
-		infos[i] = q.Info()
-	}
-	joined := &tickwirev1.ServerMessage{RequestId: req.RequestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: &tickwirev1.Joined{
-		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
-		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
-		Players: infos, ResumeToken: r.issueToken(p), Resumed: true, LastInputSeq: p.inputs.LastProcessed(),
-		ReconnectGraceMs: r.graceMs(),
-	}}}
-	if b, err := proto.Marshal(joined); err == nil {
-		p.conn.SendFrame(b)
-	}
+	r.sendJoined(p, req.RequestID, true)
 	r.sendSnapshotNow(p)
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerConnection{PlayerConnection: &tickwirev1.PlayerConnection{PlayerId: p.ID, Connected: true}}}, p)
 	_ = r.protect(func() error { r.rt.Reconnected(p); return nil })
@@ -685,6 +662,26 @@ func (r *Room) sendSnapshotNow(p *Player) {
 	}
 	r.obs.StateEncoded(r.typ, true, len(payload))
 	p.conn.SendState(StateFrame{Tick: tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
+}
+
+// sendJoined queues the Joined reply of a join or a resume on p's
+// connection, with everyone in the room and p's next resume token.
+func (r *Room) sendJoined(p *Player, requestID uint32, resumed bool) {
+	infos := make([]*tickwirev1.PlayerInfo, len(r.order))
+	for i, q := range r.order {
+		infos[i] = q.Info()
+	}
+	j := &tickwirev1.Joined{
+		RoomId: r.id, RoomType: r.typ, PlayerId: p.ID, Tick: r.tick,
+		TickRate: uint32(r.tickRate.Load()), SendRate: uint32(int(r.tickRate.Load()) / int(r.sendEvery)),
+		Players: infos, ResumeToken: r.issueToken(p), ReconnectGraceMs: r.graceMs(),
+	}
+	if resumed {
+		j.Resumed, j.LastInputSeq = true, p.inputs.LastProcessed()
+	}
+	if b, err := proto.Marshal(&tickwirev1.ServerMessage{RequestId: requestID, Kind: &tickwirev1.ServerMessage_Joined{Joined: j}}); err == nil {
+		p.conn.SendFrame(b)
+	}
 }
 
 // issueToken returns a new resume token for p (its generation advances:
