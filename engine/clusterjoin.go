@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tickwire/tickwire/engine/cluster"
@@ -388,11 +389,21 @@ func (s *session) onMatchmakerCancel(reqID uint32, m *tickwirev1.MatchmakerCance
 	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_MatchmakerMatched{MatchmakerMatched: &tickwirev1.MatchmakerMatched{TicketId: m.TicketId}}})
 }
 
-// onNotice delivers a matchmaker notice (bus goroutine).
-func (s *session) onNotice(n *cluster.Notice) {
+// onNotice delivers a matchmaker notice (bus or ticket watchdog
+// goroutine). A match notice for a ticket the session was already told of
+// is dropped; it reports whether the notice was delivered.
+func (s *session) onNotice(n *cluster.Notice) bool {
 	s.mu.Lock()
 	ti, mine := s.tickets[n.TicketID]
 	delete(s.tickets, n.TicketID)
+	if n.Kind == cluster.NoticeMatched {
+		if slices.Contains(s.matched[:], n.TicketID) {
+			s.mu.Unlock()
+			return false // told already
+		}
+		s.matched[s.matchedN%len(s.matched)] = n.TicketID
+		s.matchedN++
+	}
 	s.mu.Unlock()
 	switch n.Kind {
 	case cluster.NoticeMatched:
@@ -405,6 +416,7 @@ func (s *session) onNotice(n *cluster.Notice) {
 	case cluster.NoticeTimeout:
 		s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+n.TicketID+" timed out", false)
 	}
+	return true
 }
 
 // requeueTickets queues again every ticket this node's sessions hold, with
@@ -469,14 +481,18 @@ func (e *Engine) expireTickets(ctx context.Context) {
 			sessions = append(sessions, s)
 		}
 		e.mu.Unlock()
+		var waiting []string
 		for _, s := range sessions {
 			var late []string
 			s.mu.Lock()
 			for id, ti := range s.tickets {
 				q, _ := e.queueConfig(ti.queue)
-				if now.Sub(ti.added) >= q.ticketTimeout()+ticketGrace {
+				switch age := now.Sub(ti.added); {
+				case age >= q.ticketTimeout()+ticketGrace:
 					late = append(late, id)
 					delete(s.tickets, id)
+				case age >= noticeCheckAge:
+					waiting = append(waiting, id)
 				}
 			}
 			s.mu.Unlock()
@@ -485,6 +501,44 @@ func (e *Engine) expireTickets(ctx context.Context) {
 				s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+id+" timed out", false)
 			}
 		}
+		e.recoverNotices(ctx, waiting)
+	}
+}
+
+// noticeCheckAge is how old a waiting ticket is before its node asks the
+// backend, once a second, whether it matched without the notice arriving.
+const noticeCheckAge = 500 * time.Millisecond
+
+// recoverNotices fetches the kept match notices of tickets this node's
+// sessions still wait on: the bus delivers at most once, and a
+// subscription that was reconnecting (a Redis failover or restart) misses
+// what was published meanwhile. Notices for party members on other nodes
+// are published to them again; sessions answer a ticket once.
+func (e *Engine) recoverNotices(ctx context.Context, ticketIDs []string) {
+	if len(ticketIDs) == 0 {
+		return
+	}
+	ns, err := e.cl.b.TicketNotices(ctx, ticketIDs)
+	if err != nil {
+		e.clusterErr("ticket notices", err)
+	}
+	var remote []cluster.Notice
+	for i := range ns {
+		n := &ns[i]
+		if n.Node != "" && n.Node != e.cfg.NodeID {
+			remote = append(remote, *n)
+			continue
+		}
+		if s := e.sessionByID(n.UserID); s != nil && s.onNotice(n) {
+			e.metrics.noticesRecovered.Add(1)
+		}
+	}
+	byNode := map[string][]cluster.Notice{}
+	for _, n := range remote {
+		byNode[n.Node] = append(byNode[n.Node], n)
+	}
+	for node, batch := range byNode {
+		e.clusterErr("publish recovered notices", e.cl.b.Publish(ctx, node, cluster.EncodeNotices(batch)))
 	}
 }
 

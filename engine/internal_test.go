@@ -3,7 +3,6 @@ package engine
 import (
 	"bytes"
 	"context"
-	"github.com/tickwire/tickwire/internal/roomrt"
 	"io"
 	"log/slog"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/room"
 )
@@ -130,5 +131,32 @@ func BenchmarkInputPath(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		s.handle(gws.OpcodeBinary, frames[i%len(frames)])
+	}
+}
+
+// TestNoticeAnsweredOnce: a match notice that arrives twice (on the bus and
+// again from the backend's kept notices) is answered once, for the ticket
+// holder and for a party member who holds no ticket.
+func TestNoticeAnsweredOnce(t *testing.T) {
+	e := testEngine(t)
+	s, _ := testSession(e)
+	s.tickets = map[string]ticketInfo{"t1": {queue: "q", added: time.Now()}}
+	tests := []struct {
+		name string
+		n    cluster.Notice
+		want bool
+	}{
+		{"holder told", cluster.Notice{Kind: cluster.NoticeMatched, TicketID: "t1", UserID: "s", RoomID: "r"}, true},
+		{"holder told again", cluster.Notice{Kind: cluster.NoticeMatched, TicketID: "t1", UserID: "s", RoomID: "r"}, false},
+		{"party member told", cluster.Notice{Kind: cluster.NoticeMatched, TicketID: "t2", UserID: "s", RoomID: "r"}, true},
+		{"party member told again", cluster.Notice{Kind: cluster.NoticeMatched, TicketID: "t2", UserID: "s", RoomID: "r"}, false},
+	}
+	for _, tc := range tests {
+		if got := s.onNotice(&tc.n); got != tc.want {
+			t.Errorf("%s: answered %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if len(s.tickets) != 0 {
+		t.Errorf("tickets left: %v", s.tickets)
 	}
 }

@@ -67,6 +67,7 @@ type Metrics struct {
 	// tickets answered by the node's own timeout (their notice never came).
 	ticketsRequeued       atomic.Uint64
 	ticketsExpiredLocally atomic.Uint64
+	noticesRecovered      atomic.Uint64
 
 	desc    metricDescs
 	reg     *prometheus.Registry // this collector, Go runtime and process collectors

@@ -26,7 +26,7 @@ type metricDescs struct {
 	directoryDropped, clusterErrors, inputsDropped, closes                   *prometheus.Desc
 	playersInGrace, resumes, resumeLatency, resumeFailures                   *prometheus.Desc
 	relayProtocolErrors, limitRefusals                                       *prometheus.Desc
-	ticketsRequeued, ticketsExpiredLocally                                   *prometheus.Desc
+	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
 }
 
 func newMetricDescs() metricDescs {
@@ -71,6 +71,7 @@ func newMetricDescs() metricDescs {
 		limitRefusals:         d("limit_refusals_total", "Frames, requests and connections refused by a configured limit (Config.Limits), by limit.", "limit"),
 		ticketsRequeued:       d("tickets_requeued_total", "Matchmaking tickets queued again after the node re-registered (e.g. Redis restarted)."),
 		ticketsExpiredLocally: d("tickets_expired_locally_total", "Matchmaking tickets timed out by their node because no notice came."),
+		noticesRecovered:      d("matchmaker_notices_recovered_total", "Match notices missed on the bus and fetched from the backend by the ticket holder's node."),
 	}
 }
 
@@ -109,7 +110,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.directoryDropped, m.desc.clusterErrors, m.desc.inputsDropped, m.desc.closes,
 		m.desc.playersInGrace, m.desc.resumes, m.desc.resumeLatency, m.desc.resumeFailures,
 		m.desc.relayProtocolErrors, m.desc.limitRefusals,
-		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally,
+		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
 	} {
 		ch <- d
 	}
@@ -206,4 +207,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.relayProtocolErrors, m.relayProtocolErrors.Load())
 	counter(d.ticketsRequeued, m.ticketsRequeued.Load())
 	counter(d.ticketsExpiredLocally, m.ticketsExpiredLocally.Load())
+	counter(d.noticesRecovered, m.noticesRecovered.Load())
 }

@@ -76,6 +76,11 @@ type session struct {
 	pendingRes *cluster.Claims          // reservation consumed at upgrade
 	up         atomic.Pointer[upstream] // set once the session relays
 	tickets    map[string]ticketInfo    // guarded by mu
+	// matched holds the last tickets this session was told matched, so a
+	// notice that arrives twice (on the bus and again from the backend's
+	// kept notices) is answered once. Guarded by mu.
+	matched  [4]string
+	matchedN int
 
 	// pollRoom is the room whose goroutine reads the connection, nil while
 	// a read goroutine does; changed under mu.

@@ -249,6 +249,14 @@ type Queue interface {
 	CommitMatches(ctx context.Context, l Lease, plans []MatchPlan) ([]MatchResult, error)
 	// RemoveTickets removes tickets (timeouts) under the lease.
 	RemoveTickets(ctx context.Context, l Lease, ticketIDs []string) error
+	// KeepNotices keeps match notices by ticket until their reservations
+	// expire (Notice.ExpiresAt), so a node that missed them on the bus
+	// can fetch them with TicketNotices. The [Matcher] calls it before
+	// it publishes.
+	KeepNotices(ctx context.Context, ns []Notice) error
+	// TicketNotices returns the kept notices of the given tickets, grouped
+	// by ticket in the order of ticketIDs; tickets with none are skipped.
+	TicketNotices(ctx context.Context, ticketIDs []string) ([]Notice, error)
 }
 
 // Backend is everything a node needs from the coordination layer.

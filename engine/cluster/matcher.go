@@ -182,7 +182,7 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 		for _, t := range rd.TimedOut {
 			for i, p := range t.Party {
 				notices = append(notices, Notice{Kind: NoticeTimeout, Queue: t.Queue, TicketID: t.ID,
-					UserID: p.UserID, node: t.memberNode(i)})
+					UserID: p.UserID, Node: t.memberNode(i)})
 			}
 		}
 	}
@@ -215,7 +215,7 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 					n++
 					notices = append(notices, Notice{Kind: NoticeMatched, Queue: t.Queue, TicketID: t.ID,
 						UserID: pm.UserID, RoomID: rv.RoomID, RoomType: rv.RoomType, NodeID: rv.NodeID,
-						NodeAddress: rv.NodeAddress, Token: rv.Token, ExpiresAt: rv.ExpiresAt, node: t.memberNode(pi)})
+						NodeAddress: rv.NodeAddress, Token: rv.Token, ExpiresAt: rv.ExpiresAt, Node: t.memberNode(pi)})
 				}
 			}
 		}
@@ -225,9 +225,23 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 }
 
 func (m *Matcher) publish(ctx context.Context, notices []Notice) {
+	// Matches are kept before they are published: the bus delivers at most
+	// once, and a node that missed them (its subscription was reconnecting
+	// through a failover) fetches them with TicketNotices.
+	var matched []Notice
+	for _, n := range notices {
+		if n.Kind == NoticeMatched {
+			matched = append(matched, n)
+		}
+	}
+	if len(matched) > 0 {
+		if err := m.b.KeepNotices(ctx, matched); err != nil {
+			m.cfg.Logger.Warn("matchmaker could not keep notices", "notices", len(matched), "err", err)
+		}
+	}
 	byNode := map[string][]Notice{}
 	for _, n := range notices {
-		byNode[n.node] = append(byNode[n.node], n)
+		byNode[n.Node] = append(byNode[n.Node], n)
 	}
 	for node, ns := range byNode {
 		if node == "" {
@@ -361,8 +375,36 @@ type Notice struct {
 	NodeAddress string    `json:"addr,omitempty"`
 	Token       string    `json:"token,omitempty"`
 	ExpiresAt   time.Time `json:"exp,omitzero"`
+	// Node is the node holding UserID's connection (the destination).
+	Node string `json:"dest,omitempty"`
+}
 
-	node string // destination
+// groupNotices groups notices by ticket, keeping the tickets' first-seen order.
+func groupNotices(ns []Notice) (map[string][]Notice, []string) {
+	by := map[string][]Notice{}
+	var order []string
+	for _, n := range ns {
+		if _, ok := by[n.TicketID]; !ok {
+			order = append(order, n.TicketID)
+		}
+		by[n.TicketID] = append(by[n.TicketID], n)
+	}
+	return by, order
+}
+
+// noticesExpiry is when a group of kept notices may go: the latest
+// reservation expiry among them, or now+ttl when none has one.
+func noticesExpiry(ns []Notice, now time.Time, ttl time.Duration) time.Time {
+	var t time.Time
+	for _, n := range ns {
+		if n.ExpiresAt.After(t) {
+			t = n.ExpiresAt
+		}
+	}
+	if t.IsZero() {
+		t = now.Add(ttl)
+	}
+	return t
 }
 
 // noticeMagic starts every bus payload carrying notices, so the engine can

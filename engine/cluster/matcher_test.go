@@ -100,6 +100,11 @@ func TestMatcher1000(t *testing.T) {
 							t.Fatalf("ticket %s matched twice (%s, %s)", tk.ID, prev, mt.RoomID)
 						}
 						matched[tk.ID] = mt.RoomID
+						// The notices are kept for a node that misses them on the bus.
+						kept, err := bs[1].TicketNotices(ctx, []string{tk.ID})
+						if err != nil || len(kept) != len(tk.Party) || kept[0].RoomID != mt.RoomID || kept[0].Node != tk.memberNode(0) {
+							t.Fatalf("kept notices of %s: %+v %v", tk.ID, kept, err)
+						}
 					}
 				}
 			}

@@ -27,6 +27,7 @@ type Memory struct {
 	used   map[string]time.Time // reservation id -> when the mark may go
 	queues map[string]*memQueue
 	subs   map[string]map[chan []byte]struct{}
+	kept   map[string]keptNotices // by ticket id (KeepNotices)
 	// open indexes the public unlocked rooms with a free seat (counting
 	// reservations), by type and by type plus one metadata pair
 	// (join-or-create candidates).
@@ -53,6 +54,11 @@ type memRoom struct {
 	idxUsed int
 }
 
+type keptNotices struct {
+	ns  []Notice
+	exp time.Time
+}
+
 type memQueue struct {
 	tickets  map[string]Ticket
 	holder   string
@@ -77,6 +83,7 @@ func NewMemory(cfg Config) *Memory {
 		used:   map[string]time.Time{},
 		queues: map[string]*memQueue{},
 		subs:   map[string]map[chan []byte]struct{}{},
+		kept:   map[string]keptNotices{},
 		open:   map[string]*openIndex{},
 		done:   make(chan struct{}),
 	}
@@ -668,6 +675,41 @@ func (m *Memory) Subscribe(ctx context.Context, nodeID string) (<-chan []byte, e
 		m.mu.Unlock()
 	}()
 	return ch, nil
+}
+
+// KeepNotices implements [Queue].
+func (m *Memory) KeepNotices(_ context.Context, ns []Notice) error {
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	for id, k := range m.kept {
+		if !now.Before(k.exp) {
+			delete(m.kept, id)
+		}
+	}
+	byTicket, _ := groupNotices(ns)
+	for id, g := range byTicket {
+		m.kept[id] = keptNotices{ns: g, exp: noticesExpiry(g, now, m.cfg.ReservationTTL)}
+	}
+	return nil
+}
+
+// TicketNotices implements [Queue].
+func (m *Memory) TicketNotices(_ context.Context, ticketIDs []string) ([]Notice, error) {
+	now, err := m.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer m.mu.Unlock()
+	var out []Notice
+	for _, id := range ticketIDs {
+		if k, ok := m.kept[id]; ok && now.Before(k.exp) {
+			out = append(out, k.ns...)
+		}
+	}
+	return out, nil
 }
 
 func (m *Memory) queue(name string) *memQueue {

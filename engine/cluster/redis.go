@@ -405,7 +405,8 @@ func (r *Redis) Publish(ctx context.Context, nodeID string, payload []byte) erro
 
 // Subscribe implements [Bus]. It returns once Redis confirmed the
 // subscription; afterwards go-redis reconnects and resubscribes by itself
-// (messages published while disconnected are lost).
+// (messages published while disconnected are lost: match notices are
+// also kept, see [Redis.KeepNotices]).
 func (r *Redis) Subscribe(ctx context.Context, nodeID string) (<-chan []byte, error) {
 	r.mu.Lock()
 	if r.closed {
@@ -446,6 +447,64 @@ func (r *Redis) Subscribe(ctx context.Context, nodeID string) (<-chan []byte, er
 			}
 		}
 	}()
+	return out, nil
+}
+
+func (r *Redis) noticeKey(ticketID string) string { return r.cfg.Prefix + "mm:notice:" + ticketID }
+
+// noticeBatch bounds the keys of one MGET in TicketNotices.
+const noticeBatch = 512
+
+// KeepNotices implements [Queue]: one key per ticket, expiring with the
+// last of its reservations.
+func (r *Redis) KeepNotices(ctx context.Context, ns []Notice) error {
+	byTicket, order := groupNotices(ns)
+	if len(order) == 0 {
+		return nil
+	}
+	now := r.now()
+	ctx, cancel := r.op(ctx)
+	defer cancel()
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range order {
+			g := byTicket[id]
+			exp := noticesExpiry(g, now, r.cfg.ReservationTTL)
+			p.SetArgs(ctx, r.noticeKey(id), EncodeNotices(g), redis.SetArgs{ExpireAt: exp})
+		}
+		return nil
+	})
+	return r.wrap("keep notices", err)
+}
+
+// TicketNotices implements [Queue].
+func (r *Redis) TicketNotices(ctx context.Context, ticketIDs []string) ([]Notice, error) {
+	var out []Notice
+	for len(ticketIDs) > 0 {
+		batch := ticketIDs[:min(len(ticketIDs), noticeBatch)]
+		ticketIDs = ticketIDs[len(batch):]
+		keys := make([]string, len(batch))
+		for i, id := range batch {
+			keys[i] = r.noticeKey(id)
+		}
+		octx, cancel := r.op(ctx)
+		vals, err := r.rdb.MGet(octx, keys...).Result()
+		cancel()
+		if err != nil {
+			return out, r.wrap("ticket notices", err)
+		}
+		for _, v := range vals {
+			s, ok := v.(string)
+			if !ok {
+				continue
+			}
+			ns, err := DecodeNotices([]byte(s))
+			if err != nil {
+				r.cfg.Logger.Warn("cluster: skipping a kept notice that does not decode", "err", err)
+				continue
+			}
+			out = append(out, ns...)
+		}
+	}
 	return out, nil
 }
 
