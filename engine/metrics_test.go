@@ -50,7 +50,7 @@ var tickwireSeries = []string{
 	"tickwire_connections", "tickwire_connections_read_on_tick", "tickwire_connections_total",
 	"tickwire_directory_updates_dropped_total", "tickwire_errors_total",
 	"tickwire_inputs_dropped_total", "tickwire_join_seconds", "tickwire_limit_refusals_total",
-	"tickwire_matchmaking_seconds",
+	"tickwire_matchmaker_notices_recovered_total", "tickwire_matchmaking_seconds",
 	"tickwire_messages_in_total", "tickwire_messages_out_total",
 	"tickwire_owner_cache_total", "tickwire_players", "tickwire_players_in_grace",
 	"tickwire_proxied_upgrades_total",
