@@ -163,6 +163,13 @@ type Room struct {
 	// behindLog keeps "room fell behind" to one line per 10 s, with the
 	// ticks skipped and the times it fell behind since the last line.
 	behindLog lograte.Limiter
+
+	// Worst tick of the current and the previous tickStatsWindow (room
+	// goroutine), published in lateMax and durMax for TickStats.
+	statStart         time.Time
+	curLate, curDur   time.Duration
+	prevLate, prevDur time.Duration
+	lateMax, durMax   atomic.Int64
 }
 
 func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *slog.Logger, private bool, meta map[string]string) *Room {
@@ -788,7 +795,59 @@ func (r *Room) runTick(late time.Duration) {
 		r.replicate()
 	}
 	r.checkEmpty(now)
-	r.obs.ObserveTick(r.typ, time.Since(start), late)
+	dur := time.Since(start)
+	r.noteTick(now, dur, late)
+	r.obs.ObserveTick(r.typ, dur, late)
+}
+
+// tickStatsWindow: TickStats reports the worst tick of the last one to two
+// of these windows.
+const tickStatsWindow = 5 * time.Second
+
+// noteTick keeps the worst lateness and duration of the recent ticks for
+// TickStats (room goroutine).
+func (r *Room) noteTick(now time.Time, dur, late time.Duration) {
+	if age := now.Sub(r.statStart); age >= tickStatsWindow {
+		r.prevLate, r.prevDur = r.curLate, r.curDur
+		if age >= 2*tickStatsWindow {
+			r.prevLate, r.prevDur = 0, 0
+		}
+		r.curLate, r.curDur, r.statStart = 0, 0, now
+	}
+	r.curLate = max(r.curLate, late)
+	r.curDur = max(r.curDur, dur)
+	r.lateMax.Store(int64(max(r.curLate, r.prevLate)))
+	r.durMax.Store(int64(max(r.curDur, r.prevDur)))
+}
+
+// TickStats returns the worst lateness (how late a tick started against
+// its schedule) and the longest duration of the room's ticks over the
+// last 5 to 10 seconds. Safe from any goroutine.
+func (r *Room) TickStats() (lateMax, durMax time.Duration) {
+	return time.Duration(r.lateMax.Load()), time.Duration(r.durMax.Load())
+}
+
+// KickPlayer removes player id from the room with LeaveKicked and reason,
+// as Kick does from a handler: the engine sends the player Left and closes
+// its connection with CLOSE_CODE_KICKED. It runs on the room goroutine and
+// returns once the player is gone: ErrNotInRoom when the room has no such
+// player, ErrClosed when the room closed. Safe from any goroutine (not
+// from the room's own: see Call).
+func (r *Room) KickPlayer(ctx context.Context, id uint32, reason string) error {
+	found := false
+	err := r.Call(ctx, func() {
+		if p := r.byID[id]; p != nil && !p.leaving {
+			found = true
+			r.remove(p, LeaveKicked, reason)
+		}
+	})
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return ErrNotInRoom
+	}
+	return nil
 }
 
 func (r *Room) inputRefused(p *Player, err error) {

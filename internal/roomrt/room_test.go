@@ -751,3 +751,49 @@ func TestPollerReadOnTickFeedsThatTick(t *testing.T) {
 		t.Fatalf("polls: %d while in the room (want 1), %d after leaving", before, c.polls)
 	}
 }
+
+// TickStats keeps the worst recent lateness for ~5-10 s, then forgets it.
+func TestTickStatsRecentWorst(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10, MaxCatchUp: 100})
+	r := hs.create(CreateOptions{})
+	hs.step(r, 1)
+	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "timer")
+	hs.clock.Advance(300 * time.Millisecond) // the next tick starts 200 ms late
+	hs.waitFor(func() bool { late, _ := r.TickStats(); return late >= 200*time.Millisecond }, "lateness reported")
+	hs.sync(r)
+	// Punctual ticks for over two windows: the late one is forgotten.
+	hs.step(r, 2*int(tickStatsWindow/(100*time.Millisecond))+2)
+	if late, _ := r.TickStats(); late >= 200*time.Millisecond {
+		t.Fatalf("lateness %v still reported after two windows", late)
+	}
+}
+
+func TestKickPlayer(t *testing.T) {
+	hs := newHarness(t, Config{})
+	r := hs.create(CreateOptions{})
+	a, b := &fakeConn{}, &fakeConn{}
+	ra := hs.join(r, a)
+	hs.join(r, b)
+	ctx := context.Background()
+	if err := r.KickPlayer(ctx, ra.PlayerID, "by an operator"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, removed := a.snapshot(); !slices.Equal(removed, []LeaveReason{LeaveKicked}) {
+		t.Fatalf("kicked player removed with %v", removed)
+	}
+	if err := r.KickPlayer(ctx, ra.PlayerID, ""); !errors.Is(err, ErrNotInRoom) {
+		t.Fatalf("second kick: %v, want ErrNotInRoom", err)
+	}
+	if err := r.KickPlayer(ctx, 999, ""); !errors.Is(err, ErrNotInRoom) {
+		t.Fatalf("unknown player: %v, want ErrNotInRoom", err)
+	}
+	if got := r.Info().Players; got != 1 {
+		t.Fatalf("%d players after the kick, want 1", got)
+	}
+	if err := r.Close(ctx, CloseRequested); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.KickPlayer(ctx, 1, ""); !errors.Is(err, ErrClosed) {
+		t.Fatalf("closed room: %v, want ErrClosed", err)
+	}
+}

@@ -102,6 +102,10 @@ type Player struct {
 	leaving bool
 }
 
+// Conn returns the player's current connection (it changes when the seat
+// is resumed). Room goroutine only.
+func (p *Player) Conn() Conn { return p.conn }
+
 // LastInput returns the sequence number of the newest input the room
 // processed for the player.
 func (p *Player) LastInput() uint32 { return p.inputs.LastProcessed() }
