@@ -1,4 +1,4 @@
-# Tickwire. `make run` starts the sample game on :8080; `make test` runs every test.
+# Tickwire. `make run` starts the sample game on :8080 (-dev: the monitor's URL is logged); `make test` runs every test.
 GO      ?= go
 # buf comes prebuilt from the npm package @bufbuild/buf, pinned in
 # web-client/package-lock.json (installed by `npm ci`, see deps below).
@@ -11,7 +11,7 @@ COUNT   ?= 6
 .PHONY: run test test-go test-web deps proto check-generated check-starter-copy web check-web bench lint cluster fuzz loadtest
 
 run:
-	$(GO) run ./examples/arena -addr $(ADDR)
+	$(GO) run ./examples/arena -addr $(ADDR) -dev
 
 ## test: every test: generated code fresh, vet, Go tests with the race detector, the starter copied out, web tests.
 test: check-generated lint test-go check-starter-copy test-web

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,25 +78,53 @@ type clusterRoom struct {
 // page, and ?after= takes the "next" value of the previous page. In
 // embedded mode it lists this node's rooms the same way.
 func (e *Engine) serveClusterRooms(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	pg, status, msg := e.roomPage(r.Context(), r.URL.Query())
+	if status != http.StatusOK {
+		http.Error(w, msg, status)
+		return
+	}
+	out := make([]clusterRoom, len(pg.recs))
+	for k, rec := range pg.recs {
+		out[k] = clusterRoom{ID: rec.ID, Type: rec.Type, Node: rec.NodeID, NodeAddress: rec.NodeAddress, State: rec.State,
+			Seats: rec.Seats, Reserved: rec.Reserved, MaxSeats: rec.MaxSeats, Locked: rec.Locked, Private: rec.Private,
+			Metadata: rec.Metadata}
+	}
+	body := map[string]any{"rooms": out, "total": pg.total}
+	if pg.next != "" {
+		body["next"] = pg.next
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+// roomPage is one page of the cluster room list (see serveClusterRooms).
+type roomPage struct {
+	recs  []cluster.RoomRecord
+	total int
+	next  string // the id to pass as ?after= for the next page; "" on the last
+}
+
+// roomPage reads one page of the room list: the directory in cluster mode,
+// this node's rooms when embedded. ?type=, ?limit=, ?after= as
+// serveClusterRooms documents. A status other than 200 comes with a
+// message for the client.
+func (e *Engine) roomPage(ctx context.Context, q url.Values) (roomPage, int, string) {
 	limit := 100
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
-			http.Error(w, "limit: want a positive integer", http.StatusBadRequest)
-			return
+			return roomPage{}, http.StatusBadRequest, "limit: want a positive integer"
 		}
 		limit = min(n, clusterRoomsMax)
 	}
 	var recs []cluster.RoomRecord
 	if e.cl.shared {
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		var err error
 		if recs, err = e.cl.b.ListRooms(ctx, q.Get("type")); err != nil {
 			e.clusterErr("list rooms", err)
-			http.Error(w, "coordination backend unavailable", http.StatusServiceUnavailable)
-			return
+			return roomPage{}, http.StatusServiceUnavailable, "coordination backend unavailable"
 		}
 	} else {
 		for _, in := range e.rooms.List(true) {
@@ -113,17 +142,9 @@ func (e *Engine) serveClusterRooms(w http.ResponseWriter, r *http.Request) {
 	if i < len(recs) && after != "" && recs[i].ID == after {
 		i++
 	}
-	page := recs[i:min(i+limit, len(recs))]
-	out := make([]clusterRoom, len(page))
-	for k, rec := range page {
-		out[k] = clusterRoom{ID: rec.ID, Type: rec.Type, Node: rec.NodeID, NodeAddress: rec.NodeAddress, State: rec.State,
-			Seats: rec.Seats, Reserved: rec.Reserved, MaxSeats: rec.MaxSeats, Locked: rec.Locked, Private: rec.Private,
-			Metadata: rec.Metadata}
+	pg := roomPage{recs: recs[i:min(i+limit, len(recs))], total: len(recs)}
+	if i+limit < len(recs) && len(pg.recs) > 0 {
+		pg.next = pg.recs[len(pg.recs)-1].ID
 	}
-	body := map[string]any{"rooms": out, "total": len(recs)}
-	if i+limit < len(recs) && len(page) > 0 {
-		body["next"] = page[len(page)-1].ID
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(body)
+	return pg, http.StatusOK, ""
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -292,7 +293,7 @@ func (e *Engine) subscribeLoop(ctx context.Context) {
 		if err == nil {
 			backoff = 0
 			for p := range ch {
-				e.onBus(p)
+				e.onBus(ctx, p)
 			}
 		} else {
 			e.clusterErr("subscribe", err)
@@ -308,7 +309,14 @@ func (e *Engine) subscribeLoop(ctx context.Context) {
 	}
 }
 
-func (e *Engine) onBus(p []byte) {
+// onBus handles one bus message: matchmaker notices for this node's
+// sessions, or a monitor request or reply (monitorbus.go). ctx is the
+// subscriber's.
+func (e *Engine) onBus(ctx context.Context, p []byte) {
+	if bytes.HasPrefix(p, adminBusMagic) {
+		e.onAdminBus(ctx, p)
+		return
+	}
 	if !cluster.IsNotices(p) {
 		return
 	}

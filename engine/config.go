@@ -73,9 +73,19 @@ type Config struct {
 	// only while the seat is held). Default 1 h.
 	ResumeTokenTTL time.Duration
 	// AdminAddr, when set, is where Serve and ListenAndServe also serve
-	// AdminHandler (metrics, room list, health, pprof). Keep it private,
-	// e.g. "127.0.0.1:9090". Empty: the embedder mounts AdminHandler itself.
+	// AdminHandler (metrics, room list, health, pprof, the monitor). Keep
+	// it private, e.g. "127.0.0.1:9090". Empty: the embedder mounts
+	// AdminHandler itself.
 	AdminAddr string
+	// AdminToken turns on the monitor (/monitor/ on AdminHandler): its
+	// API, the player lists and the actions (kick, lock, unlock, dispose)
+	// answer only requests with "Authorization: Bearer <AdminToken>"
+	// (compared in constant time; refusals answer 401 and are counted in
+	// tickwire_admin_auth_failures_total). Use a long random secret.
+	// Empty (the default): the monitor answers 403 and no action is
+	// available. /healthz, /readyz, /metrics, /rooms and /cluster/rooms
+	// never need it (docs/operations.md).
+	AdminToken string
 	// AllowedOrigins lists the browser origins ("https://game.example.com",
 	// scheme and host as the Origin header has them) allowed to connect
 	// besides the request's own host. A request whose Origin header names

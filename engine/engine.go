@@ -43,6 +43,7 @@ type Engine struct {
 	cl       *clusterLink
 	tokens   resumeTokens
 	readBufs readBufs
+	mon      *monitor
 	state    atomic.Int32 // stateNew, stateRunning, stateStopped
 
 	mu       sync.Mutex
@@ -90,6 +91,7 @@ func New(cfg Config) (*Engine, error) {
 		byID:     map[string]*session{},
 		ipConns:  map[string]int{},
 		ipRooms:  map[string]*minuteCount{},
+		mon:      newMonitor(),
 	}
 	e.metrics.liveIO = e.ioTotals
 	trusted, err := parseTrusted(cfg.Limits.TrustedProxies)
@@ -207,6 +209,7 @@ func (e *Engine) AdminHandler() http.Handler {
 	mux.HandleFunc("GET /rooms", e.serveRooms)
 	mux.HandleFunc("GET /readyz", e.serveReady)               // admin_cluster.go
 	mux.HandleFunc("GET /cluster/rooms", e.serveClusterRooms) // admin_cluster.go
+	mux.Handle("/monitor/", e.monitorHandler())               // monitor.go
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -69,6 +69,12 @@ type Metrics struct {
 	ticketsExpiredLocally atomic.Uint64
 	noticesRecovered      atomic.Uint64
 
+	// The monitor: API requests refused for a missing or wrong admin
+	// token, monitor bus messages ignored (bad signature, expired), and
+	// actions done, by action.
+	adminAuthFailures atomic.Uint64
+	adminBusRejected  atomic.Uint64
+
 	desc    metricDescs
 	reg     *prometheus.Registry // this collector, Go runtime and process collectors
 	handler http.Handler         // /metrics
@@ -79,8 +85,9 @@ type Metrics struct {
 	closes  map[string]*atomic.Uint64 // connections closed by code
 	// resumeFails counts refused resumes by reason (invalid, expired,
 	// used, seat_gone)
-	resumeFails map[string]*atomic.Uint64
-	limits      map[string]*atomic.Uint64 // requests refused by a count limit, by limit
+	resumeFails  map[string]*atomic.Uint64
+	limits       map[string]*atomic.Uint64 // requests refused by a count limit, by limit
+	adminActions map[string]*atomic.Uint64 // monitor actions done, by action
 }
 
 // ioCounters counts one connection's WebSocket messages and payload bytes.
@@ -126,6 +133,7 @@ func newMetrics() *Metrics {
 		resumeFails:   map[string]*atomic.Uint64{},
 		resumeLatency: newHistogram([]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}),
 		limits:        map[string]*atomic.Uint64{},
+		adminActions:  map[string]*atomic.Uint64{},
 	}
 	m.reg = prometheus.NewRegistry()
 	m.reg.MustRegister(m,

@@ -27,6 +27,7 @@ type metricDescs struct {
 	playersInGrace, resumes, resumeLatency, resumeFailures                   *prometheus.Desc
 	relayProtocolErrors, limitRefusals                                       *prometheus.Desc
 	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
+	adminAuthFailures, adminActions, adminBusRejected                        *prometheus.Desc
 }
 
 func newMetricDescs() metricDescs {
@@ -72,6 +73,9 @@ func newMetricDescs() metricDescs {
 		ticketsRequeued:       d("tickets_requeued_total", "Matchmaking tickets queued again after the node re-registered (e.g. Redis restarted)."),
 		ticketsExpiredLocally: d("tickets_expired_locally_total", "Matchmaking tickets timed out by their node because no notice came."),
 		noticesRecovered:      d("matchmaker_notices_recovered_total", "Match notices missed on the bus and fetched from the backend by the ticket holder's node."),
+		adminAuthFailures:     d("admin_auth_failures_total", "Monitor API requests refused for a missing or wrong admin token."),
+		adminActions:          d("admin_actions_total", "Monitor actions done on this node's rooms (kick, lock, unlock, dispose), by action.", "action"),
+		adminBusRejected:      d("admin_bus_rejected_total", "Monitor messages from the cluster bus ignored (bad signature, malformed or expired)."),
 	}
 }
 
@@ -111,6 +115,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.playersInGrace, m.desc.resumes, m.desc.resumeLatency, m.desc.resumeFailures,
 		m.desc.relayProtocolErrors, m.desc.limitRefusals,
 		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
+		m.desc.adminAuthFailures, m.desc.adminActions, m.desc.adminBusRejected,
 	} {
 		ch <- d
 	}
@@ -135,14 +140,14 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		label string
 	}
 	m.mu.Lock()
-	samples := make([]sample, 0, len(m.rooms)+len(m.dropped)+len(m.closes)+len(m.resumeFails)+len(m.limits))
+	samples := make([]sample, 0, len(m.rooms)+len(m.dropped)+len(m.closes)+len(m.resumeFails)+len(m.limits)+len(m.adminActions))
 	for t, n := range m.rooms {
 		samples = append(samples, sample{d.rooms, prometheus.GaugeValue, float64(n), t})
 	}
 	for _, set := range []struct {
 		desc *prometheus.Desc
 		m    map[string]*atomic.Uint64
-	}{{d.inputsDropped, m.dropped}, {d.closes, m.closes}, {d.resumeFailures, m.resumeFails}, {d.limitRefusals, m.limits}} {
+	}{{d.inputsDropped, m.dropped}, {d.closes, m.closes}, {d.resumeFailures, m.resumeFails}, {d.limitRefusals, m.limits}, {d.adminActions, m.adminActions}} {
 		for k, c := range set.m {
 			samples = append(samples, sample{set.desc, prometheus.CounterValue, float64(c.Load()), k})
 		}
@@ -208,4 +213,6 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.ticketsRequeued, m.ticketsRequeued.Load())
 	counter(d.ticketsExpiredLocally, m.ticketsExpiredLocally.Load())
 	counter(d.noticesRecovered, m.noticesRecovered.Load())
+	counter(d.adminAuthFailures, m.adminAuthFailures.Load())
+	counter(d.adminBusRejected, m.adminBusRejected.Load())
 }

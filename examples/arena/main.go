@@ -5,13 +5,16 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
 	"flag"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -39,7 +42,8 @@ const defaultGCPercent = 25
 
 func main() {
 	addr := flag.String("addr", envOr("TICKWIRE_ADDR", ":8080"), "listen address (env TICKWIRE_ADDR)")
-	adminAddr := flag.String("admin-addr", envOr("TICKWIRE_ADMIN_ADDR", "127.0.0.1:9090"), "address of the admin endpoints (/metrics, /rooms, /healthz, /debug/pprof/); keep it private; empty turns them off (env TICKWIRE_ADMIN_ADDR)")
+	adminAddr := flag.String("admin-addr", envOr("TICKWIRE_ADMIN_ADDR", "127.0.0.1:9090"), "address of the admin endpoints (/metrics, /rooms, /healthz, /debug/pprof/, /monitor/); keep it private; empty turns them off (env TICKWIRE_ADMIN_ADDR)")
+	adminToken := flag.String("admin-token", os.Getenv("TICKWIRE_ADMIN_TOKEN"), "token of the monitor page /monitor/ on -admin-addr (kick, lock, dispose); empty turns the monitor off, except with -dev, which makes a random one and logs the monitor's URL (env TICKWIRE_ADMIN_TOKEN)")
 	debugLog := flag.Bool("debug", false, "debug logging")
 	redisAddr := flag.String("redis", os.Getenv("TICKWIRE_REDIS_ADDR"), "Redis host:port; empty runs a single embedded node (env TICKWIRE_REDIS_ADDR)")
 	sentinel := flag.String("redis-sentinel", os.Getenv("TICKWIRE_REDIS_SENTINEL"), "Redis Sentinel instead of -redis: master@host:port,host:port (env TICKWIRE_REDIS_SENTINEL)")
@@ -52,7 +56,7 @@ func main() {
 	roundLen := flag.Duration("round", envDuration("TICKWIRE_ARENA_ROUND", 90*time.Second), "how long an arena round is played (env TICKWIRE_ARENA_ROUND)")
 	roundBreak := flag.Duration("round-break", envDuration("TICKWIRE_ARENA_ROUND_BREAK", 8*time.Second), "how long the winner is shown between rounds (env TICKWIRE_ARENA_ROUND_BREAK)")
 	turnTime := flag.Duration("connect4-turn", envDuration("TICKWIRE_CONNECT4_TURN", 30*time.Second), "connect four's time per move (env TICKWIRE_CONNECT4_TURN)")
-	dev := flag.Bool("dev", envBool("TICKWIRE_DEV"), "development mode: serve the source map app.js.map (env TICKWIRE_DEV=1)")
+	dev := flag.Bool("dev", envBool("TICKWIRE_DEV"), "development mode: serve the source map app.js.map; make a monitor token when -admin-token is empty (env TICKWIRE_DEV=1)")
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
 	tlsCert := flag.String("tls-cert", os.Getenv("TICKWIRE_TLS_CERT"), "PEM certificate file: serve HTTPS and wss:// (with -tls-key; env TICKWIRE_TLS_CERT)")
 	tlsKey := flag.String("tls-key", os.Getenv("TICKWIRE_TLS_KEY"), "PEM private key file of -tls-cert (env TICKWIRE_TLS_KEY)")
@@ -76,8 +80,12 @@ func main() {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
+	token := *adminToken
+	if token == "" && *dev && *adminAddr != "" {
+		token = rand.Text() // a new user can open the monitor at once (logged below)
+	}
 	e, err := engine.New(engine.Config{
-		Logger: log, NodeID: *nodeID, DrainTimeout: *drain, AdminAddr: *adminAddr,
+		Logger: log, NodeID: *nodeID, DrainTimeout: *drain, AdminAddr: *adminAddr, AdminToken: token,
 		TLSCertFile: *tlsCert, TLSKeyFile: *tlsKey,
 		Cluster: engine.ClusterConfig{
 			RedisAddr: *redisAddr, Secret: *secret, AdvertiseAddr: *advertise, Capacity: *capacity,
@@ -113,6 +121,10 @@ func main() {
 	mux.Handle("GET /healthz", e.AdminHandler()) // load balancers probe the game port
 	mux.Handle("GET /readyz", e.AdminHandler())
 
+	if token != "" && *adminToken == "" {
+		log.Info("monitor (token made for -dev; set -admin-token to choose one)", "url", monitorURL(*adminAddr, token))
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// The first signal drains; from then on a second one kills the process
@@ -122,6 +134,20 @@ func main() {
 		log.Error("server", "err", err)
 		os.Exit(1)
 	}
+}
+
+// monitorURL is the address of the monitor page on the admin address,
+// with the token in the fragment (never sent to the server, read by the
+// page).
+func monitorURL(adminAddr, token string) string {
+	host, port, err := net.SplitHostPort(adminAddr)
+	if err != nil {
+		return "/monitor/#token=" + url.QueryEscape(token)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/monitor/#token=" + url.QueryEscape(token)
 }
 
 func envOr(key, def string) string {
