@@ -39,12 +39,14 @@ newline`)
 	m.resumeLatency.observe(.003)
 	m.labeled(m.resumeFails, "expired").Add(1)
 	m.limited("rooms_per_connection")
+	m.labeled(m.adminActions, "kick").Add(1)
 	return m
 }
 
 // The series a node exports: renaming one breaks dashboards and alerts,
 // so it is a deliberate act that changes this list.
 var tickwireSeries = []string{
+	"tickwire_admin_actions_total", "tickwire_admin_auth_failures_total", "tickwire_admin_bus_rejected_total",
 	"tickwire_bytes_in_total", "tickwire_bytes_out_total",
 	"tickwire_closes_total", "tickwire_cluster_errors_total",
 	"tickwire_connections", "tickwire_connections_read_on_tick", "tickwire_connections_total",
