@@ -153,9 +153,10 @@ type monitor struct {
 }
 
 // ioSamples are the two last byte counts of a room, at least a second
-// apart, to turn totals into rates.
+// apart, to turn totals into rates, and the last rates computed.
 type ioSamples struct {
-	prev, last ioSample
+	prev, last      ioSample
+	rateOut, rateIn float64
 }
 
 type ioSample struct {
@@ -179,6 +180,12 @@ func (m *monitor) rates(id string, now time.Time, out, in uint64) (float64, floa
 		m.samples[id] = &ioSamples{last: cur}
 		return 0, 0
 	}
+	if out < s.last.out || in < s.last.in {
+		// A player left and took its bytes out of the sum: start over
+		// from here, showing the last rates meanwhile.
+		s.prev, s.last = ioSample{}, cur
+		return s.rateOut, s.rateIn
+	}
 	base := s.prev
 	if base.at.IsZero() {
 		base = s.last
@@ -186,17 +193,10 @@ func (m *monitor) rates(id string, now time.Time, out, in uint64) (float64, floa
 	if now.Sub(s.last.at) >= time.Second {
 		s.prev, s.last = s.last, cur
 	}
-	dt := now.Sub(base.at).Seconds()
-	if dt < 0.2 {
-		return 0, 0
+	if dt := now.Sub(base.at).Seconds(); dt >= 0.2 {
+		s.rateOut, s.rateIn = float64(out-base.out)/dt, float64(in-base.in)/dt
 	}
-	rate := func(a, b uint64) float64 {
-		if b < a { // players left: their bytes left the sum
-			return 0
-		}
-		return float64(b-a) / dt
-	}
-	return rate(base.out, out), rate(base.in, in)
+	return s.rateOut, s.rateIn
 }
 
 // prune forgets the samples of rooms not seen for a minute.
