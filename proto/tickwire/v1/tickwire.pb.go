@@ -114,7 +114,7 @@ const (
 	CloseCode_CLOSE_CODE_UNAUTHORIZED CloseCode = 4004
 	// The client could not keep up with its outbound queue and fell too far behind.
 	CloseCode_CLOSE_CODE_SLOW_CONSUMER CloseCode = 4005
-	// The room handler kicked the player.
+	// The room handler, or an operator from the monitor page, kicked the player.
 	CloseCode_CLOSE_CODE_KICKED CloseCode = 4006
 	// The room the client was in closed (terminated or disposed).
 	CloseCode_CLOSE_CODE_ROOM_CLOSED CloseCode = 4007
@@ -342,7 +342,7 @@ const (
 	LeaveReason_LEAVE_REASON_LEFT LeaveReason = 1
 	// The connection dropped.
 	LeaveReason_LEAVE_REASON_DISCONNECTED LeaveReason = 2
-	// The room handler kicked the player.
+	// The room handler, or an operator from the monitor page, kicked the player.
 	LeaveReason_LEAVE_REASON_KICKED LeaveReason = 3
 	// The room closed.
 	LeaveReason_LEAVE_REASON_ROOM_CLOSED LeaveReason = 4

@@ -1093,7 +1093,7 @@ export enum CloseCode {
   SLOW_CONSUMER = 4005,
 
   /**
-   * The room handler kicked the player.
+   * The room handler, or an operator from the monitor page, kicked the player.
    *
    * @generated from enum value: CLOSE_CODE_KICKED = 4006;
    */
@@ -1354,7 +1354,7 @@ export enum LeaveReason {
   DISCONNECTED = 2,
 
   /**
-   * The room handler kicked the player.
+   * The room handler, or an operator from the monitor page, kicked the player.
    *
    * @generated from enum value: LEAVE_REASON_KICKED = 3;
    */
