@@ -13,9 +13,10 @@
 // no node can run with (a Redis address without a secret, impossible
 // limits). Run keeps the node up until its context ends and then drains it;
 // until Run has started Handler answers 503. Handler serves only the
-// WebSocket path; AdminHandler serves /healthz, /metrics, /rooms and pprof
-// for an operator, on an address that is not the public game port
-// (Config.AdminAddr, or mount it yourself). ListenAndServe and Serve run the
+// WebSocket path; AdminHandler serves /healthz, /metrics, /rooms, pprof and
+// the monitor page (/monitor/, with Config.AdminToken) for an operator, on
+// an address that is not the public game port (Config.AdminAddr, or mount
+// it yourself). ListenAndServe and Serve run the
 // node and both handlers and return every error.
 //
 // # Reading connections

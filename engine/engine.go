@@ -199,9 +199,13 @@ func (e *Engine) Handler() http.Handler {
 // stopped), /readyz
 // (readiness: can the node place new rooms), /metrics (Prometheus text),
 // /rooms (JSON list of this node's rooms; ?type= filters), /cluster/rooms
-// (every room in the directory, paginated) and /debug/pprof/. Serve it on a private address
-// (Config.AdminAddr), never on the public game port: /rooms lists private
-// rooms and pprof exposes the process.
+// (every room in the directory, paginated), /debug/pprof/ and the monitor
+// (/monitor/: a page and its JSON API, listing rooms and players and
+// kicking, locking and disposing; off unless Config.AdminToken is set,
+// and every API request needs that token; docs/operations.md). Serve it
+// on a private address (Config.AdminAddr), never on the public game port:
+// /rooms lists private rooms and pprof exposes the process. /healthz,
+// /readyz, /metrics, /rooms and /cluster/rooms need no token.
 func (e *Engine) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", e.serveHealth)
