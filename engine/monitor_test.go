@@ -244,7 +244,6 @@ func TestMonitorActions(t *testing.T) {
 	}
 }
 
-
 // Bad requests get a clear 4xx JSON error and change nothing.
 func TestMonitorBadInput(t *testing.T) {
 	s := start(t, engine.Config{AdminToken: adminToken}, room.Config{})
