@@ -2,11 +2,13 @@ package engine_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"time"
 
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -91,4 +93,44 @@ func dialWhenUp(ctx context.Context, url string) (*client.Client, error) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// The monitor page: set an admin token and serve AdminHandler on a private
+// address; operators open /monitor/ and give the token once. Scripts call
+// its API with the token as a bearer token.
+func ExampleEngine_AdminHandler() {
+	e, err := engine.New(engine.Config{
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		AdminToken: "a long random secret", // e.g. from the environment
+		// AdminAddr: "10.0.0.5:9090", // where ListenAndServe also serves AdminHandler
+	})
+	if err != nil {
+		panic(err)
+	}
+	admin := httptest.NewServer(e.AdminHandler())
+	defer admin.Close()
+
+	req, _ := http.NewRequest("GET", admin.URL+"/monitor/api/rooms", nil)
+	req.Header.Set("Authorization", "Bearer a long random secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		panic(err)
+	}
+	var list struct {
+		Rooms []struct{ ID string }
+		Total int
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&list)
+	_ = resp.Body.Close()
+	fmt.Println(resp.StatusCode, list.Total, "rooms")
+
+	resp, err = http.Get(admin.URL + "/monitor/api/rooms") // no token
+	if err != nil {
+		panic(err)
+	}
+	_ = resp.Body.Close()
+	fmt.Println(resp.StatusCode)
+	// Output:
+	// 200 0 rooms
+	// 401
 }
