@@ -63,10 +63,11 @@ type monRoom struct {
 	TickLateMaxMs       float64
 	BytesOutPerSec      float64
 	PlayerList          []struct {
-		ID        uint32
-		Name      string
-		Connected bool
-		BytesOut  uint64
+		ID          uint32
+		Name        string
+		Connected   bool
+		GraceLeftMs int64
+		BytesOut    uint64
 	}
 }
 
@@ -191,6 +192,24 @@ func TestMonitorActions(t *testing.T) {
 		t.Fatalf("players after the kick: %+v", d.PlayerList)
 	}
 
+	// A player whose connection ends without a Leave is shown in grace.
+	g := dial(t, s, nil)
+	jg, err := g.JoinByID(ctx5(t), id, client.JoinOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = g.Close()
+	eventually(t, "the dropped player shown in grace", func() bool {
+		adminGet(t, h, "/monitor/api/rooms/"+id, &d)
+		for _, p := range d.PlayerList {
+			if p.ID == jg.PlayerId {
+				return !p.Connected && p.GraceLeftMs > 0 && p.GraceLeftMs <= 10_000
+			}
+		}
+		return false
+	})
+	adminPost(t, h, "/monitor/api/rooms/"+id+"/players/"+strconv.Itoa(int(jg.PlayerId))+"/kick", "") // a seat in grace can be kicked too
+
 	// Lock: join-or-create with the room's metadata makes another room;
 	// joining it by id is refused. Unlock: it is joinable again.
 	adminPost(t, h, "/monitor/api/rooms/"+id+"/lock", "")
@@ -229,7 +248,7 @@ func TestMonitorActions(t *testing.T) {
 	}
 
 	for _, want := range []string{
-		`tickwire_admin_actions_total{action="kick"} 1`, `tickwire_admin_actions_total{action="lock"} 1`,
+		`tickwire_admin_actions_total{action="kick"} 2`, `tickwire_admin_actions_total{action="lock"} 1`,
 		`tickwire_admin_actions_total{action="unlock"} 1`, `tickwire_admin_actions_total{action="dispose"} 1`,
 	} {
 		if got := metricLine(t, s.e, want[:strings.Index(want, "} ")+1]); got != want {
