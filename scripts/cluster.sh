@@ -12,6 +12,7 @@
 #   TICKWIRE_CLUSTER_LB_PORT     8080   nginx (only if installed)
 #   TICKWIRE_CLUSTER_NODES       3
 #   TICKWIRE_CLUSTER_SECRET      a development secret shared by the nodes
+#   TICKWIRE_CLUSTER_ADMIN_TOKEN the monitor's token on every node (default: random, printed)
 #   TICKWIRE_CLUSTER_DIR         bin/cluster   logs, nginx config, redis working dir
 #   TICKWIRE_CLUSTER_BIN         bin/arena     where the arena server is built
 #   TICKWIRE_CLUSTER_TIMEOUT     60     seconds to wait for each service to come up
@@ -26,7 +27,7 @@
 # -node-id, -advertise, -secret, -capacity).
 set -euo pipefail
 
-usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
 
 mode=run
 case "${1:-}" in
@@ -44,6 +45,7 @@ base_port=${TICKWIRE_CLUSTER_BASE_PORT:-8081}
 lb_port=${TICKWIRE_CLUSTER_LB_PORT:-8080}
 nodes=${TICKWIRE_CLUSTER_NODES:-3}
 secret=${TICKWIRE_CLUSTER_SECRET:-tickwire-dev-secret-change-me}
+admin_token=${TICKWIRE_CLUSTER_ADMIN_TOKEN:-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')}
 dir=${TICKWIRE_CLUSTER_DIR:-$root/bin/cluster}
 bin=${TICKWIRE_CLUSTER_BIN:-$root/bin/arena}
 timeout=${TICKWIRE_CLUSTER_TIMEOUT:-60}
@@ -185,7 +187,7 @@ for ((i = 1; i <= nodes; i++)); do
   admin_ports+=("$a")
   start "node$i" "$dir/node$i.log" "$bin" -addr "127.0.0.1:$p" -admin-addr "127.0.0.1:$a" \
     -redis "127.0.0.1:$redis_port" -node-id "node$i" -advertise "127.0.0.1:$p" \
-    -secret "$secret" -capacity 1000
+    -secret "$secret" -capacity 1000 -admin-token "$admin_token"
   node_idx+=($((${#pids[@]} - 1)))
 done
 
@@ -278,6 +280,10 @@ if [ "$mode" = check ]; then
     sleep 0.2
   done
   say "check: redis holds $(redis-cli -h 127.0.0.1 -p "$redis_port" dbsize) keys"
+  url="http://127.0.0.1:${admin_ports[0]}/monitor/api/rooms"
+  body=$(curl -fsS --max-time 5 -H "Authorization: Bearer $admin_token" "$url") || fail "GET $url (monitor API, with the token) failed"
+  grep -q '"clustered":true' <<<"$body" || fail "GET $url: want the cluster-wide list, got: $body"
+  say "check: GET $url -> $body"
   if [ -n "$lb_url" ]; then
     for ((i = 0; i < nodes; i++)); do
       healthy "$lb_url/healthz" || fail "GET $lb_url/healthz through nginx failed"
@@ -301,6 +307,7 @@ if [ -n "$lb_url" ]; then
 else
   say "play at http://127.0.0.1:${node_ports[0]} (any node works). Ctrl-C stops everything."
 fi
+say "monitor at http://127.0.0.1:${admin_ports[0]}/monitor/#token=$admin_token (every room of the cluster, from any node's admin port)"
 say "logs in $dir"
 while :; do
   for ((i = 0; i < ${#pids[@]}; i++)); do
