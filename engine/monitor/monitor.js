@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 let token = "";
 let selected = ""; // room id whose players are shown
 let timer = 0;
+let generation = 0; // the newest refresh; an older one still in flight stops quietly
 
 /** Takes the token from #token=... (then drops it from the address bar) or sessionStorage. */
 function loadToken() {
@@ -177,14 +178,18 @@ function renderDetail(d) {
 
 async function refresh() {
   clearTimeout(timer);
+  const gen = ++generation;
   try {
     const list = await api("GET", "rooms");
+    if (gen !== generation) return;
     renderRooms(list);
     if (selected) {
       try {
-        renderDetail(await api("GET", "rooms/" + encodeURIComponent(selected)));
+        const detail = await api("GET", "rooms/" + encodeURIComponent(selected));
+        if (gen !== generation) return;
+        renderDetail(detail);
       } catch (e) {
-        if (!token) return;
+        if (!token || gen !== generation) return;
         $("detail").hidden = true;
         setStatus(`Room ${selected}: ${e.message}`, true);
         selected = "";
@@ -196,7 +201,7 @@ async function refresh() {
     }
     setStatus(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (e) {
-    if (!token) return; // the login form is up
+    if (!token || gen !== generation) return; // the login form is up, or a newer refresh runs
     setStatus(e.message, true);
   }
   timer = setTimeout(refresh, REFRESH_MS);
