@@ -81,10 +81,10 @@ type Config struct {
 	// API, the player lists and the actions (kick, lock, unlock, dispose)
 	// answer only requests with "Authorization: Bearer <AdminToken>"
 	// (compared in constant time; refusals answer 401 and are counted in
-	// tickwire_admin_auth_failures_total). Use a long random secret.
-	// Empty (the default): the monitor answers 403 and no action is
-	// available. /healthz, /readyz, /metrics, /rooms and /cluster/rooms
-	// never need it (docs/operations.md).
+	// tickwire_admin_auth_failures_total). Use a long random secret: New
+	// refuses one shorter than 16 bytes. Empty (the default): the monitor
+	// answers 403 and no action is available. /healthz, /readyz, /metrics,
+	// /rooms and /cluster/rooms never need it (docs/operations.md).
 	AdminToken string
 	// AllowedOrigins lists the browser origins ("https://game.example.com",
 	// scheme and host as the Origin header has them) allowed to connect
@@ -187,6 +187,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	return l
 }
+
+// minAdminToken is the shortest Config.AdminToken New accepts.
+const minAdminToken = 16
 
 // over says whether n is over the limit max (a negative max is no limit).
 func over(n, max int) bool { return max >= 0 && n > max }
@@ -305,6 +308,9 @@ func (c Config) validate() error {
 	}
 	if c.RateLimit < 0 {
 		bad("RateLimit is negative (%g)", c.RateLimit)
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < minAdminToken {
+		bad("AdminToken is %d bytes; use a random secret of at least %d", len(c.AdminToken), minAdminToken)
 	}
 	if c.MaxMessageSize > 64<<20 {
 		bad("MaxMessageSize %d is over 64 MiB", c.MaxMessageSize)

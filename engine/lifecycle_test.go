@@ -26,6 +26,7 @@ func TestNewRefusesImpossibleConfigs(t *testing.T) {
 		{"node TTL within one heartbeat", engine.Config{Cluster: engine.ClusterConfig{HeartbeatInterval: time.Second, NodeTTL: time.Second}}},
 		{"queue without name", engine.Config{Cluster: engine.ClusterConfig{Queues: []engine.QueueConfig{{MatchSize: 2}}}}},
 		{"queue twice", engine.Config{Cluster: engine.ClusterConfig{Queues: []engine.QueueConfig{{Name: "q"}, {Name: "q"}}}}},
+		{"short admin token", engine.Config{AdminToken: "admin"}},
 		{"match of one", engine.Config{Cluster: engine.ClusterConfig{Queues: []engine.QueueConfig{{Name: "q", MatchSize: 1}}}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
