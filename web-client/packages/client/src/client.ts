@@ -1034,9 +1034,12 @@ export class TickwireClient<Desc extends DescMessage> {
     this.graceMs = j.reconnectGraceMs;
     this.disconnectedPlayers.clear();
     if (j.resumed) {
-      // Input seqs continue after what the room processed; inputs sent
-      // after it on the lost connection never arrived.
-      this.inputSeq = Math.max(this.inputSeq, j.lastInputSeq);
+      // Input seqs continue right after what the room processed: inputs
+      // sent after it on the lost connection never arrived, and a client
+      // that kept sending into a silently dropped connection (up to the
+      // silence timeout of them) must not come back that far ahead: the
+      // room refuses a seq more than 64 past the newest it has seen.
+      this.inputSeq = j.lastInputSeq;
       this.lastInputSeq = j.lastInputSeq;
     } else {
       this.inputSeq = 0;
@@ -1140,9 +1143,12 @@ export class TickwireClient<Desc extends DescMessage> {
     let delayMs = code === CloseCode.RECONNECT && this.attempt === 1 ? 0 : backoffDelayMs(this.attempt, rc || {});
     const seat = this.outage?.seat;
     // Bounded by the grace: the attempt starts while the seat is still kept.
-    if (seat) delayMs = Math.max(0, Math.min(delayMs, seat.expiresAt - now - 100));
+    // Once the grace is (nearly) over there is nothing to hurry for: the
+    // plain backoff applies, not a redial at once after every failure.
+    const seatLeftMs = seat ? seat.expiresAt - now - 100 : 0;
+    if (seatLeftMs > 0) delayMs = Math.min(delayMs, seatLeftMs);
     this.setState("reconnecting");
-    this.emitter.emit("reconnecting", { attempt: this.attempt, delayMs, lastClose: info, resuming: !!seat && now < seat.expiresAt });
+    this.emitter.emit("reconnecting", { attempt: this.attempt, delayMs, lastClose: info, resuming: seatLeftMs > 0 });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.connState === "reconnecting") this.open();

@@ -161,11 +161,11 @@ test("reconnect: the seat is resumed with the token, which rotates; seqs continu
   assert.equal(c.connectionState, "open");
   assert.equal((c.room as { playerId: number } | undefined)?.playerId, 7, "not back in the room");
   assert.equal(c.lastInputSeq, 2);
-  assert.equal(c.sendInput(new Uint8Array([8, 1])), 4, "seqs must continue after max(own, last_input_seq)");
+  assert.equal(c.sendInput(new Uint8Array([8, 1])), 3, "seqs must continue right after last_input_seq");
   // Baselines were reset: a patch against tick 10 has no baseline and asks for a full state.
   ws2.deliver(encodeServer({ kind: { case: "state", value: { tick: 12, baselineTick: 10, payload: new Uint8Array([0]) } } }));
   assert.equal(c.counters.missingBaselines, 1);
-  ws2.deliver(encodeServer({ kind: { case: "state", value: { tick: 13, baselineTick: 0, lastInputSeq: 4, payload: full } } }));
+  ws2.deliver(encodeServer({ kind: { case: "state", value: { tick: 13, baselineTick: 0, lastInputSeq: 3, payload: full } } }));
   assert.equal(c.stateTick, 13);
   assert.equal(c.state?.players[7]?.score, 3);
 
@@ -246,6 +246,7 @@ test("reconnect: delays end within the grace; after it, no resume but a fresh jo
   // Attempts that fail to connect: each delay is cut to end before the grace.
   for (let i = 0; i < 6; i++) {
     const r = ev.reconnecting[ev.reconnecting.length - 1]!;
+    if (!r.resuming) break; // the grace is (nearly) over
     assert.ok(now() + r.delayMs <= lostAt + 1000, `attempt ${r.attempt} at ${now() + r.delayMs - lostAt} ms, past the grace`);
     const n = sockets.length;
     await advance(r.delayMs);
@@ -261,6 +262,24 @@ test("reconnect: delays end within the grace; after it, no resume but a fresh jo
   const j = joinOf(ws.last());
   assert.equal(j.resumeToken, "", "resumed after the grace");
   assert.equal(j.roomId, "r1");
+});
+
+test("reconnect: after the grace, failed attempts back off again instead of redialing at once", async (t) => {
+  const { ev, sockets, advance, now } = await inRoom(t, {}, { reconnectGraceMs: 1000 });
+  const lostAt = now();
+  sockets[0]!.drop(1006);
+  // The network stays down: every attempt fails, well past the grace.
+  for (let i = 0; i < 12 && now() - lostAt < 6000; i++) {
+    const r = ev.reconnecting[ev.reconnecting.length - 1]!;
+    const n = sockets.length;
+    await advance(r.delayMs);
+    assert.ok(sockets[n], `attempt ${r.attempt} did not dial`);
+    sockets[n]!.drop(1006);
+  }
+  const late = ev.reconnecting.filter((r) => !r.resuming);
+  assert.ok(late.length >= 2, `${late.length} attempts after the grace`);
+  for (const r of late) assert.ok(r.delayMs >= 50, `attempt ${r.attempt} after the grace redials after ${r.delayMs} ms`);
+  assert.ok(ev.reconnecting.length < 12, `${ev.reconnecting.length} attempts in 6 s`);
 });
 
 test("reconnect: never after a final close code", async (t) => {
@@ -321,6 +340,34 @@ test("reconnect: a silent drop (no frame for 3 s in a room) is caught and resume
   assert.equal(ev.reconnecting[0]!.resuming, true);
   await advance(ev.reconnecting[0]!.delayMs);
   assert.equal(sockets.length, 2);
+});
+
+test("reconnect: inputs sent into a silently dropped connection do not push the seqs past what the room accepts", async (t) => {
+  // A game sends an input every frame; until the silence timeout notices
+  // the drop, they go into the dead connection (3 s at 60 Hz: 180 seqs,
+  // far more than the 64 the room accepts past the newest it has seen).
+  const { c, ws, ev, advance, reopen } = await inRoom(t);
+  for (let i = 0; i < 5; i++) c.sendInput(new Uint8Array([8, 1]));
+  ws.deliver(encodeServer({ kind: { case: "state", value: { tick: 10, baselineTick: 0, lastInputSeq: 5, payload: full } } }));
+  let sent = 5;
+  for (let i = 0; i < 100 && ev.disconnected.length === 0; i++) {
+    for (let k = 0; k < 3; k++) if (c.sendInput(new Uint8Array([8, 1])) > 0) sent++;
+    await advance(50);
+  }
+  assert.equal(ev.disconnected.length, 1, "the silent drop was not caught");
+  assert.ok(sent > 5 + 64, `only ${sent} inputs went into the dead connection`);
+  const ws2 = await reopen();
+  ws2.deliver(
+    encodeServer({
+      requestId: ws2.last().requestId,
+      kind: { case: "joined", value: { roomId: "r1", roomType: "arena", playerId: 7, tickRate: 20, resumeToken: "t2", resumed: true, lastInputSeq: 5, reconnectGraceMs: 10_000 } },
+    }),
+  );
+  await flush();
+  assert.equal(ev.reconnected[0]?.resumed, true);
+  assert.equal(c.sendInput(new Uint8Array([8, 1])), 6, "the first input after the resume must follow the room's last_input_seq");
+  const sentSeqs = ws2.sent.filter((m) => m.kind.case === "input").map((m) => (m.kind.value as { seq: number }).seq);
+  assert.deepEqual(sentSeqs, [6]);
 });
 
 test("client: RoomClosing and PlayerConnection events; disconnectedPlayers", async (t) => {
