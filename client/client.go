@@ -271,7 +271,11 @@ func (c *Client) join(ctx context.Context, j *tickwirev1.Join) (*tickwirev1.Join
 	if joined == nil {
 		return nil, fmt.Errorf("client: unexpected reply to Join: %v", rep)
 	}
-	if joined.Resumed && c.seq.Load() < joined.LastInputSeq {
+	if joined.Resumed {
+		// Continue right after what the room processed, even when this
+		// client numbered more inputs meanwhile: those went into the lost
+		// connection (or were not sent at all while it was down), and the
+		// room refuses a seq more than 64 past the newest it has seen.
 		c.seq.Store(joined.LastInputSeq)
 	}
 	c.mu.Lock()

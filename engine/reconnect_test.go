@@ -73,6 +73,12 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.drop(proxy)
+			// A game keeps sending inputs until the client notices: into
+			// the dead connection, or none while it is down. More than the
+			// 64 the room accepts past the newest seq it has seen.
+			for range 100 {
+				_, _ = ra.SendInput(wrapperspb.Bytes([]byte("x")))
+			}
 			var j *tickwirev1.Joined
 			select {
 			case j = <-back:
@@ -82,12 +88,16 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 			if !j.Resumed || j.PlayerId != id || ra.PlayerID() != id {
 				t.Fatalf("came back as %+v, want player %d resumed", j, id)
 			}
-			if _, err := ra.SendInput(wrapperspb.Bytes([]byte("cde"))); err != nil {
+			seq, err := ra.SendInput(wrapperspb.Bytes([]byte("cde")))
+			if err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, "both inputs applied in sequence", func() bool {
+			if seq != j.LastInputSeq+1 {
+				t.Fatalf("first input after the resume has seq %d, want %d (Joined.last_input_seq + 1)", seq, j.LastInputSeq+1)
+			}
+			eventually(t, "the input after the resume applied", func() bool {
 				_, _, last, ok := ra.State()
-				return ok && last >= 2
+				return ok && last >= seq
 			})
 			if n := most.Load(); n != 2 {
 				t.Fatalf("the room held %d players at once: one person was two", n)
