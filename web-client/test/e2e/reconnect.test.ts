@@ -9,6 +9,11 @@
  *   - A's connection is reset and the network is down 3 s: B shows A
  *     offline (greyed out) meanwhile; A resumes the same seat again.
  *   - SIGTERM: the server drains and A shows the room-closing countdown.
+ * Each outage lasts 3 s by the clock, whatever the checks during it take (a
+ * loaded machine makes them slow; the seat's grace is 10 s). What happens
+ * meanwhile is latched in the pages (samplers every 10 ms) and checked after.
+ * On failure the error carries a timeline: proxy events and the pages'
+ * console (the SDK logs its closes, resumes and refusals there).
  * Skipped only when ./examples/arena does not build. TICKWIRE_ARENA_BIN=path
  * uses a prebuilt server binary instead (it must embed the current bundle).
  */
@@ -69,12 +74,17 @@ class NetProxy {
   private down = false;
   port = 0;
 
-  constructor(private readonly upstream: number) {
+  constructor(
+    private readonly upstream: number,
+    private readonly note: (event: string) => void = () => {},
+  ) {
     this.server = createServer((c) => {
       if (this.down) {
+        this.note("proxy: refused a connection (reset)");
         c.resetAndDestroy();
         return;
       }
+      this.note("proxy: connection accepted");
       const u = connect(this.upstream, "127.0.0.1");
       const pair = { c, u, dead: false };
       this.pairs.add(pair);
@@ -103,11 +113,13 @@ class NetProxy {
 
   blackhole(): void {
     this.down = true;
+    this.note(`proxy: blackhole (${this.pairs.size} open connections)`);
     for (const p of this.pairs) p.dead = true;
   }
 
   reset(): void {
     this.down = true;
+    this.note(`proxy: reset (${this.pairs.size} open connections)`);
     for (const p of [...this.pairs]) {
       p.c.resetAndDestroy();
       p.u.destroy();
@@ -116,6 +128,7 @@ class NetProxy {
 
   restore(): void {
     this.down = false;
+    this.note("proxy: restored");
   }
 
   close(): Promise<void> {
@@ -222,7 +235,10 @@ describe("arena e2e: reconnection", () => {
     proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
     proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
     await waitHttp(`http://127.0.0.1:${port}/healthz`, proc, () => log);
-    const proxy = new NetProxy(port);
+    const t0 = Date.now();
+    const timeline: string[] = [];
+    const note = (e: string) => timeline.push(`${((Date.now() - t0) / 1000).toFixed(3)} s ${e}`);
+    const proxy = new NetProxy(port, note);
     await proxy.listen();
     const errors: string[] = [];
     const pages: Page[] = [];
@@ -231,8 +247,11 @@ describe("arena e2e: reconnection", () => {
       const page = await ctx.newPage();
       pages.push(page);
       page.on("console", (m) => {
+        note(`${label} console.${m.type()}: ${m.text().slice(0, 200)}`);
         // A refused or reset WebSocket is a console error while the network is down.
         if (m.type() === "error" && !/WebSocket connection to '.*' failed/.test(m.text())) errors.push(`${label}: ${m.text()}`);
+        // The arena logs the server's error frames (e.g. a refused input) as warnings.
+        if (m.type() === "warning" && m.text().startsWith("arena:")) errors.push(`${label}: ${m.text()}`);
       });
       page.on("pageerror", (e) => errors.push(`${label}: uncaught ${e.message}`));
       await page.goto(url);
@@ -287,19 +306,12 @@ describe("arena e2e: reconnection", () => {
       const scored = (await arena(b)).players.find((p) => p.id === sa.id)!.score;
       assert.ok(scored > 0, "A collected no orb: the score check would prove nothing");
 
-      // The reset phase and the SIGTERM notice below are left out of CI:
-      // they flake (about one run in two page A neither shows its veil nor
-      // resumes within 20 s after the reset, or misses the room-closing
-      // notice; under investigation). Resets are covered by the Go tests
-      // (engine/resume_test.go, reconnect_test.go) and the SDK's unit tests.
-      // TICKWIRE_E2E_RESET=1 runs both.
-      const full = !!process.env.TICKWIRE_E2E_RESET;
-      const phases = full ? (["blackhole", "reset"] as const) : (["blackhole"] as const);
-      for (const how of phases) {
+      for (const how of ["blackhole", "reset"] as const) {
         const before = await arena(b);
         const seen = before.players.find((p) => p.id === sa.id)!;
         assert.ok(seen, `B lost sight of A before the ${how}`);
         await watchOther(b, nameA, sa.id);
+        // __veil latches: a sampler in A saw the veil up at least once.
         await a.evaluate(() => {
           const w = window as unknown as { __veil: boolean; __veilTimer?: ReturnType<typeof setInterval>; __arena: Arena };
           clearInterval(w.__veilTimer);
@@ -307,30 +319,44 @@ describe("arena e2e: reconnection", () => {
           w.__veilTimer = setInterval(() => (w.__veil ||= w.__arena.reconnecting), 10);
         });
 
-        const downAt = Date.now();
+        // Down for 3 s by the clock: the checks below must not stretch the
+        // outage (a loaded machine makes them slow) towards the 10 s grace.
+        note(`${how}: network down`);
         if (how === "blackhole") proxy.blackhole();
         else proxy.reset();
+        const restored = new Promise<void>((res) =>
+          setTimeout(() => {
+            proxy.restore();
+            res();
+          }, 3000),
+        );
         if (how === "reset") {
           // The server saw the reset: B draws A greyed out, A shows the veil.
-          await until(b, "B to show A offline", (id) => (window as unknown as Win).__arena.offline().includes(id), sa.id, 100);
-          // __veil latches: a sampler saw the veil up at least once. (After
-          // the other e2e files have run, page A's veil is sometimes not
-          // seen during the reset; the blackhole phase checks it, the
-          // reset phase reports it: see the diagnostic below.)
-          await until(a, "A's reconnecting veil", () => (window as unknown as { __veil: boolean }).__veil, null, 100).catch(() => {});
-          mkdirSync(results, { recursive: true });
-          await b.screenshot({ path: join(results, "reconnect-page-b-sees-a-offline.png") });
-          await a.screenshot({ path: join(results, "reconnect-page-a-reconnecting.png") });
+          // Screenshots of that for the record; the latches are checked below.
+          const shown = await Promise.race([
+            Promise.all([
+              until(b, "B to show A offline", (id) => (window as unknown as Win).__arena.offline().includes(id), sa.id, 100),
+              until(a, "A's reconnecting veil", () => (window as unknown as Win).__arena.reconnecting, null, 100),
+            ]).then(() => true, () => false),
+            restored.then(() => false),
+          ]);
+          if (shown) {
+            mkdirSync(results, { recursive: true });
+            await b.screenshot({ path: join(results, "reconnect-page-b-sees-a-offline.png") });
+            await a.screenshot({ path: join(results, "reconnect-page-a-reconnecting.png") });
+          }
         }
-        await a.waitForTimeout(Math.max(0, 3000 - (Date.now() - downAt)));
-        proxy.restore();
+        await restored;
 
+        // Back after the veil was up (a comeback of this outage, not the last one).
         await until(a, `A to resume after the ${how}`, () => {
           const x = (window as unknown as Win).__arena;
-          return x.connected && x.comeback === "resumed" && x.tick > 0 && !x.reconnecting && x.players().some((p) => p.id === x.playerId);
+          const veil = (window as unknown as { __veil: boolean }).__veil;
+          return veil && x.connected && x.comeback === "resumed" && x.tick > 0 && !x.reconnecting && x.players().some((p) => p.id === x.playerId);
         }, null);
+        note(`${how}: A resumed`);
         const veil = await a.evaluate(() => (window as unknown as { __veil: boolean }).__veil);
-        if (how === "blackhole") assert.ok(veil, `A never showed the reconnecting veil (${how})`);
+        assert.ok(veil, `A never showed the reconnecting veil (${how})`);
         const back = await arena(a);
         assert.equal(back.id, sa.id, "A came back as another player");
         assert.equal(back.room, sa.room, "A came back in another room");
@@ -343,7 +369,7 @@ describe("arena e2e: reconnection", () => {
         await until(b, "B to see A online", (id) => !(window as unknown as Win).__arena.offline().includes(id), sa.id);
         await b.waitForTimeout(200);
         const w = await b.evaluate(() => (window as unknown as Win).__watch!);
-        assert.ok(w.samples > 100, `B's watcher ran ${w.samples} times`);
+        assert.ok(w.samples > 20, `B's watcher ran ${w.samples} times`);
         assert.equal(w.maxCopies, 1, `B showed ${w.maxCopies} copies of A (${how})`);
         assert.deepEqual(w.ids, [sa.id], "B showed A under another id");
         assert.ok(w.maxPlayers <= 2, `B showed ${w.maxPlayers} players`);
@@ -354,16 +380,16 @@ describe("arena e2e: reconnection", () => {
       }
 
       // SIGTERM: the server drains; A is told its room closes, and when.
-      if (!full) return;
+      note("SIGTERM");
       proc.kill("SIGTERM");
       await until(a, "the room-closing notice", () => /closes in \d+ s/.test((window as unknown as Win).__arena.notice), null, 100);
       const notice = await a.locator("#notice").textContent();
       const secs = Number(/closes in (\d+) s/.exec(notice ?? "")?.[1]);
       assert.ok(secs >= 1 && secs <= 30, `countdown ${secs} s`);
       await a.screenshot({ path: join(results, "reconnect-room-closing-page-a.png") });
-      assert.deepEqual(errors, [], "console errors or uncaught exceptions");
+      assert.deepEqual(errors, [], "console errors, server error frames or uncaught exceptions");
     } catch (e) {
-      throw new Error(`${(e as Error).message}\nserver log:\n${log.slice(-3000)}`, { cause: e });
+      throw new Error(`${(e as Error).message}\ntimeline:\n${timeline.join("\n")}\nserver log:\n${log.slice(-3000)}`, { cause: e });
     } finally {
       for (const p of pages) await p.context().close();
       await proxy.close();
