@@ -30,6 +30,13 @@ import (
 type assets struct {
 	files     map[string]*asset // by URL path
 	redirects map[string]string // /connect4 -> /connect4/
+
+	// while newAssets runs: one gzip writer for every file (each new
+	// writer at BestCompression allocates about 1 MB), and the gzip copy
+	// of each distinct body (app.js and index.html are served under two
+	// names each)
+	zw  *gzip.Writer
+	gzs map[[sha256.Size]byte][]byte
 }
 
 type asset struct {
@@ -43,12 +50,16 @@ type asset struct {
 const sourceMapComment = "//# sourceMappingURL=app.js.map"
 
 func newAssets(dist fs.FS, dev bool) (*assets, error) {
-	a := &assets{files: map[string]*asset{}, redirects: map[string]string{}}
+	a := &assets{files: map[string]*asset{}, redirects: map[string]string{}, gzs: map[[sha256.Size]byte][]byte{}}
+	defer func() { a.zw, a.gzs = nil, nil }()
 	files := map[string][]byte{} // by path in dist
 	pages := map[string][]byte{} // index.html by directory
 	err := fs.WalkDir(dist, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
+		}
+		if strings.HasSuffix(p, ".map") && !dev {
+			return nil // not served: not read either
 		}
 		body, err := fs.ReadFile(dist, p)
 		if err != nil {
@@ -57,7 +68,6 @@ func newAssets(dist fs.FS, dev bool) (*assets, error) {
 		switch {
 		case path.Base(p) == "index.html":
 			pages[path.Dir(p)] = body
-		case strings.HasSuffix(p, ".map") && !dev:
 		default:
 			files[p] = body
 		}
@@ -111,23 +121,52 @@ func hashedName(name string, body []byte) string {
 	return strings.TrimSuffix(name, ext) + "." + hex.EncodeToString(sum[:5]) + ext
 }
 
+// contentTypes are the types of the bundle's files. mime.TypeByExtension
+// knows them too, but its first call loads the system's whole MIME
+// database (about 0.4 MB kept for the life of the process); it is asked
+// only for other extensions.
+var contentTypes = map[string]string{
+	".js":   "text/javascript; charset=utf-8",
+	".css":  "text/css; charset=utf-8",
+	".html": "text/html; charset=utf-8",
+	".map":  "application/json",
+	".json": "application/json",
+	".svg":  "image/svg+xml",
+	".png":  "image/png",
+	".ico":  "image/x-icon",
+	".txt":  "text/plain; charset=utf-8",
+}
+
 func (a *assets) add(urlPath string, body []byte, immutable bool) {
-	ctype := mime.TypeByExtension(path.Ext(urlPath))
-	if strings.HasSuffix(urlPath, "/") || strings.HasSuffix(urlPath, ".html") {
-		ctype = "text/html; charset=utf-8"
+	ext := path.Ext(urlPath)
+	ctype := contentTypes[ext]
+	switch {
+	case strings.HasSuffix(urlPath, "/"):
+		ctype = contentTypes[".html"]
+	case ctype == "" && ext != "":
+		ctype = mime.TypeByExtension(ext)
 	}
 	if ctype == "" {
 		ctype = "application/octet-stream"
 	}
 	sum := sha256.Sum256(body)
 	f := &asset{ctype: ctype, body: body, etag: `"` + hex.EncodeToString(sum[:8]) + `"`, immutable: immutable}
-	var gz bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-	_, _ = w.Write(body)
-	_ = w.Close()
-	if gz.Len() < len(body) {
-		f.gz = gz.Bytes()
+	gz, ok := a.gzs[sum]
+	if !ok {
+		var buf bytes.Buffer
+		if a.zw == nil {
+			a.zw, _ = gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		} else {
+			a.zw.Reset(&buf)
+		}
+		_, _ = a.zw.Write(body)
+		_ = a.zw.Close()
+		if buf.Len() < len(body) {
+			gz = bytes.Clone(buf.Bytes()) // no spare capacity kept
+		}
+		a.gzs[sum] = gz
 	}
+	f.gz = gz
 	a.files[urlPath] = f
 }
 
