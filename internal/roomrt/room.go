@@ -383,6 +383,10 @@ func (r *Room) Call(ctx context.Context, fn func()) error {
 	}
 }
 
+// minMailboxKeep is the input queue capacity a room always keeps (see
+// runTick): a tick of a few dozen inputs never reallocates it.
+const minMailboxKeep = 64
+
 func (r *Room) postInbound(in inbound) error {
 	r.mu.Lock()
 	if r.closed {
@@ -778,6 +782,13 @@ func (r *Room) runTick(late time.Duration) {
 		}
 	}
 	clear(batch)
+	// A burst (inputs queued in the sockets during a stalled tick, a flood
+	// up to MailboxSize) must not leave both queues at its size for the
+	// life of the room: a queue far bigger than this tick needed is
+	// dropped, and the next one grows from nothing.
+	if c := cap(batch); c > minMailboxKeep && c > 8*len(batch) {
+		batch = nil
+	}
 	r.spare = batch
 
 	inputs := r.tickInputs[:0]

@@ -381,6 +381,44 @@ func TestMailboxOverflow(t *testing.T) {
 	}
 }
 
+// After a burst of inputs, the room's input queues shrink back instead of
+// keeping the burst's size for the life of the room.
+func TestMailboxShrinksAfterBurst(t *testing.T) {
+	hs := newHarness(t, Config{MaxPlayers: 10})
+	r := hs.create(CreateOptions{})
+	p := hs.join(r, &fakeConn{})
+	capacity := func() (n int) {
+		_ = r.Call(context.Background(), func() {
+			r.mu.Lock()
+			n = cap(r.inputs) + cap(r.spare)
+			r.mu.Unlock()
+		})
+		return n
+	}
+	seq := uint32(0)
+	post := func(n int) {
+		t.Helper()
+		for range n {
+			seq++
+			if err := r.PostInput(p.PlayerID, seq, 0, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	post(600) // a burst: 64 per seat fit
+	hs.step(r, 1)
+	if c := capacity(); c < 600 {
+		t.Fatalf("capacity %d after a burst of 600", c)
+	}
+	for range 3 {
+		post(10)
+		hs.step(r, 1)
+	}
+	if c := capacity(); c > 2*minMailboxKeep {
+		t.Fatalf("input queues keep a capacity of %d inputs after the burst, want at most %d", c, 2*minMailboxKeep)
+	}
+}
+
 func TestTickDrivenByClockAndRateChange(t *testing.T) {
 	hs := newHarness(t, Config{TickRate: 10})
 	r := hs.create(CreateOptions{})
