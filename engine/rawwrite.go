@@ -123,6 +123,25 @@ func appendWSFrame(dst []byte, f roomrt.StateFrame) []byte {
 	return dst
 }
 
+// appendDataFrame appends an unmasked, unfragmented WebSocket frame of
+// opcode op (server to client, no extensions) holding payload.
+func appendDataFrame(dst []byte, op byte, payload []byte) []byte {
+	n := len(payload)
+	dst = append(dst, 0x80|op)
+	switch {
+	case n < 126:
+		dst = append(dst, byte(n))
+	case n < 1<<16:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		for i := range 8 {
+			dst = append(dst, byte(uint64(n)>>(56-8*i)))
+		}
+	}
+	return append(dst, payload...)
+}
+
 // wsHeaderLen returns the header length of a frame appendWSFrame made,
 // given the frame's total length.
 func wsHeaderLen(total int) int {

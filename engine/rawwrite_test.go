@@ -42,6 +42,56 @@ func readWSFrame(r *bufio.Reader) (op byte, payload []byte, err error) {
 	return h[0], payload, err
 }
 
+func TestAppendDataFrame(t *testing.T) {
+	for _, size := range []int{0, 8, 125, 126, 300, 65535, 65536, 70000} {
+		data := bytes.Repeat([]byte{3}, size)
+		frame := appendDataFrame([]byte("prefix"), 0x9, data)
+		if !bytes.HasPrefix(frame, []byte("prefix")) {
+			t.Fatal("prefix lost")
+		}
+		var want bytes.Buffer
+		if err := (framedWS{c: writerConn{&want}}).WriteMessage(gws.OpcodePing, data); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(frame[len("prefix"):], want.Bytes()) {
+			t.Fatalf("size %d: frame differs from the reference framing", size)
+		}
+	}
+}
+
+// A frame enqueued on an idle connection is written by the caller: no
+// writer goroutine is started (the sweep probes every client in a room
+// each second; a goroutine each was a thousand goroutines, and stacks, at
+// once).
+func TestEnqueueWritesDirectly(t *testing.T) {
+	client, server := tcpPair(t)
+	s := &session{e: testEngine(t), id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	s.enqueue(outFrame{op: gws.OpcodePing, data: []byte("probe")})
+	s.omu.Lock()
+	writing := s.writing
+	s.omu.Unlock()
+	if writing {
+		t.Fatal("a writer goroutine took the frame")
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	op, p, err := readWSFrame(bufio.NewReader(client))
+	if err != nil || op != 0x89 || string(p) != "probe" {
+		t.Fatalf("read op %x %q, %v", op, p, err)
+	}
+}
+
+// writerConn is a net.Conn that only writes, into a buffer.
+type writerConn struct{ w io.Writer }
+
+func (c writerConn) Write(b []byte) (int, error)    { return c.w.Write(b) }
+func (writerConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (writerConn) Close() error                     { return nil }
+func (writerConn) LocalAddr() net.Addr              { return nil }
+func (writerConn) RemoteAddr() net.Addr             { return nil }
+func (writerConn) SetDeadline(time.Time) error      { return nil }
+func (writerConn) SetReadDeadline(time.Time) error  { return nil }
+func (writerConn) SetWriteDeadline(time.Time) error { return nil }
+
 func TestAppendWSFrame(t *testing.T) {
 	for _, size := range []int{0, 10, 120, 125, 126, 300, 65530, 70000} {
 		f := roomrt.StateFrame{Tick: 9, Baseline: 8, LastSeq: 7, Payload: bytes.Repeat([]byte{1}, size)}
@@ -104,15 +154,25 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 		if i%50 == 0 {
 			s.SendFrame([]byte{0x22, 0x00}) // an event between states (Pong{})
 		}
+		if i%40 == 0 {
+			s.enqueue(outFrame{op: gws.OpcodePing, data: []byte("probe")}) // as the sweep's probe
+		}
 	}
 	// Read everything: every frame must be complete and decode; ticks rise.
 	r := bufio.NewReader(client)
-	last, states, events := uint32(0), 0, 0
+	last, states, events, pings := uint32(0), 0, 0, 0
 	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
-		_, p, err := readWSFrame(r)
+		op, p, err := readWSFrame(r)
 		if err != nil {
 			t.Fatalf("after %d states and %d events: %v", states, events, err)
+		}
+		if op == 0x89 {
+			if string(p) != "probe" {
+				t.Fatalf("ping payload %q", p)
+			}
+			pings++
+			continue
 		}
 		m := &tickwirev1.ServerMessage{}
 		if err := proto.Unmarshal(p, m); err != nil {
@@ -127,7 +187,7 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 		} else {
 			events++
 		}
-		if last == n && events == n/50 {
+		if last == n && events == n/50 && pings == n/40 {
 			break
 		}
 	}

@@ -124,13 +124,16 @@ type session struct {
 	baseline atomic.Uint32
 	writeBuf []byte // writer role only
 	raw      *rawWriter
-	// partial is the unwritten tail of a state frame the room goroutine
-	// wrote directly (writer role only; finished by flush).
-	partial     []byte
-	partialTick uint32
-	partialGen  uint32
-	closeOnce   sync.Once
-	io          ioCounters
+	// partial is the unwritten tail of a frame written directly (a state
+	// frame by the room goroutine, or another frame by enqueue's caller;
+	// writer role only; finished by flush). partialState: it is a state,
+	// of partialTick in generation partialGen.
+	partial      []byte
+	partialState bool
+	partialTick  uint32
+	partialGen   uint32
+	closeOnce    sync.Once
+	io           ioCounters
 }
 
 func (s *session) helloDone() bool { return s.hello.Load() }
@@ -206,7 +209,7 @@ func (s *session) writeDirect(f roomrt.StateFrame, gen uint32) {
 	s.io.bytesOut.Add(uint64(len(s.writeBuf) - wsHeaderLen(len(s.writeBuf))))
 	s.omu.Lock()
 	if n < len(s.writeBuf) {
-		s.partial, s.partialTick, s.partialGen = s.writeBuf[n:], f.Tick, gen
+		s.partial, s.partialState, s.partialTick, s.partialGen = s.writeBuf[n:], true, f.Tick, gen
 		s.omu.Unlock()
 		go s.flush()
 		return
@@ -297,12 +300,53 @@ func (s *session) enqueue(f outFrame) {
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
 		return
 	}
+	if f.close == 0 && s.raw != nil && !s.writing && !s.hasState && len(s.queue) == 0 {
+		// Fast path, as SendState's: take the writer role and write from
+		// this goroutine without blocking, instead of starting a writer
+		// goroutine for one small frame (the sweep's probe pings go to
+		// every client in a room each second: a thousand goroutines, and
+		// their stacks, at once).
+		s.writing = true
+		s.omu.Unlock()
+		s.writeFrameDirect(f)
+		return
+	}
 	s.queue = append(s.queue, f)
 	start := s.startWriterLocked()
 	s.omu.Unlock()
 	if start {
 		go s.flush()
 	}
+}
+
+// writeFrameDirect writes f while holding the writer role, never blocking:
+// what the socket does not take now is left in s.partial for the writer
+// goroutine.
+func (s *session) writeFrameDirect(f outFrame) {
+	s.writeBuf = appendDataFrame(s.writeBuf[:0], byte(f.op), f.data)
+	n, err := s.raw.tryWrite(s.writeBuf)
+	if err != nil && !errors.Is(err, errWouldBlock) {
+		s.abort()
+		return
+	}
+	if f.op == gws.OpcodeBinary {
+		s.io.msgsOut.Add(1)
+		s.io.bytesOut.Add(uint64(len(f.data)))
+	}
+	s.omu.Lock()
+	if n < len(s.writeBuf) {
+		s.partial, s.partialState = s.writeBuf[n:], false
+		s.omu.Unlock()
+		go s.flush()
+		return
+	}
+	if len(s.queue) > 0 || s.hasState {
+		s.omu.Unlock()
+		go s.flush()
+		return
+	}
+	s.writing = false
+	s.omu.Unlock()
 }
 
 func (s *session) startWriterLocked() bool {
@@ -318,9 +362,9 @@ func (s *session) flush() {
 	for {
 		s.omu.Lock()
 		if rest := s.partial; len(rest) > 0 {
-			// The tail of a frame the room goroutine started: finish it
-			// first (blocking is fine here).
-			tick, gen := s.partialTick, s.partialGen
+			// The tail of a frame written directly: finish it first
+			// (blocking is fine here).
+			state, tick, gen := s.partialState, s.partialTick, s.partialGen
 			s.partial = nil
 			s.omu.Unlock()
 			s.writeDeadline()
@@ -329,7 +373,9 @@ func (s *session) flush() {
 				return
 			}
 			s.omu.Lock()
-			s.stateWrittenLocked(tick, gen)
+			if state {
+				s.stateWrittenLocked(tick, gen)
+			}
 		}
 		if len(s.queue) == 0 && !s.hasState {
 			s.writing = false
