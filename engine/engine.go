@@ -44,7 +44,8 @@ type Engine struct {
 	tokens   resumeTokens
 	readBufs readBufs
 	mon      *monitor
-	state    atomic.Int32 // stateNew, stateRunning, stateStopped
+	lobby    atomic.Pointer[lobbyReader] // reads connections in no room; nil: read goroutines
+	state    atomic.Int32                // stateNew, stateRunning, stateStopped
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -471,6 +472,11 @@ func (e *Engine) start() error {
 		e.state.Store(stateStopped)
 		return err
 	}
+	if l, err := newLobbyReader(e); err != nil {
+		e.log.Warn("no lobby reader; connections in no room get read goroutines", "err", err)
+	} else if l != nil {
+		e.lobby.Store(l)
+	}
 	e.log.Info("tickwire node running", "clustered", e.cl.shared)
 	return nil
 }
@@ -630,6 +636,9 @@ func (e *Engine) shutdown(ctx context.Context) error {
 		if n == 0 {
 			break
 		}
+	}
+	if l := e.lobby.Swap(nil); l != nil {
+		l.stop() // what is left gets read goroutines, which see the closed sockets
 	}
 	e.stopCluster(ctx)
 	e.state.Store(stateStopped)

@@ -25,6 +25,7 @@ import (
 type Metrics struct {
 	connections  atomic.Int64
 	readOnTick   atomic.Int64 // connections their room goroutine reads
+	readInLobby  atomic.Int64 // connections the lobby reader reads
 	sessionsOpen atomic.Uint64
 	// closedIO holds the totals of closed connections; open ones count in
 	// their own ioCounters, added up by liveIO at scrape time.

@@ -18,7 +18,7 @@ import (
 // into constant metrics with these descriptions at scrape time, so the hot
 // paths pay nothing for the export.
 type metricDescs struct {
-	rooms, players, connections, readOnTick, connectionsTotal                *prometheus.Desc
+	rooms, players, connections, readOnTick, readInLobby, connectionsTotal   *prometheus.Desc
 	ticks, skipped, tickDuration, tickLateness, join                         *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, protocolErrors, stateDropped *prometheus.Desc
 	encodes, encodedBytes, errors                                            *prometheus.Desc
@@ -39,6 +39,7 @@ func newMetricDescs() metricDescs {
 		players:               d("players", "Players in rooms."),
 		connections:           d("connections", "Open WebSocket connections."),
 		readOnTick:            d("connections_read_on_tick", "Connections whose room goroutine reads them once per tick (no read goroutine)."),
+		readInLobby:           d("connections_read_in_lobby", "Connections in no room read by the node's shared lobby reader (no read goroutine)."),
 		connectionsTotal:      d("connections_total", "WebSocket connections accepted."),
 		ticks:                 d("ticks_total", "Room ticks run."),
 		skipped:               d("ticks_skipped_total", "Ticks skipped because a room fell behind."),
@@ -106,7 +107,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 // Describe implements prometheus.Collector.
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		m.desc.rooms, m.desc.players, m.desc.connections, m.desc.readOnTick, m.desc.connectionsTotal,
+		m.desc.rooms, m.desc.players, m.desc.connections, m.desc.readOnTick, m.desc.readInLobby, m.desc.connectionsTotal,
 		m.desc.ticks, m.desc.skipped, m.desc.tickDuration, m.desc.tickLateness, m.desc.join,
 		m.desc.messagesIn, m.desc.messagesOut, m.desc.bytesIn, m.desc.bytesOut, m.desc.protocolErrors, m.desc.stateDropped,
 		m.desc.encodes, m.desc.encodedBytes, m.desc.errors,
@@ -160,6 +161,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	gauge(d.players, float64(m.players.Load()))
 	gauge(d.connections, float64(m.connections.Load()))
 	gauge(d.readOnTick, float64(m.readOnTick.Load()))
+	gauge(d.readInLobby, float64(m.readInLobby.Load()))
 	counter(d.connectionsTotal, m.sessionsOpen.Load())
 	counter(d.ticks, m.ticks.Load())
 	counter(d.skipped, m.skipped.Load())

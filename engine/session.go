@@ -85,6 +85,9 @@ type session struct {
 	// pollRoom is the room whose goroutine reads the connection, nil while
 	// a read goroutine does; changed under mu.
 	pollRoom atomic.Pointer[roomrt.Room]
+	// lobbyKey is the session's key in the lobby reader while it reads the
+	// connection, 0 otherwise; guarded by the lobby reader's mutex.
+	lobbyKey uint64
 
 	hello    atomic.Bool
 	lastSeen atomic.Int64 // unix nanos of the last frame from the client
@@ -392,7 +395,8 @@ func (s *session) flush() {
 		for i := range frames {
 			f := &frames[i]
 			if f.close != 0 {
-				_ = s.ws.WriteClose(f.close, f.data)
+				_ = s.ws.WriteClose(f.close, f.data) // closes the socket
+				s.socketClosed()
 				s.e.metrics.closed(f.close)
 				s.omu.Lock()
 				s.writing = false
@@ -460,6 +464,7 @@ func (s *session) abort() {
 	s.hasState = false
 	s.omu.Unlock()
 	_ = s.ws.NetConn().Close()
+	s.socketClosed()
 }
 
 // closeWith flushes what is queued, then closes with code.

@@ -24,9 +24,19 @@ import (
 // frames itself (wsParser), because who reads changes with the client's
 // place:
 //
-//   - Outside a room (handshake, lobby, matchmaking, relayed sessions) a read
-//     goroutine blocks on the socket and handles each frame as it comes
-//     (readLoop). Handling may block (auth hook, joins, Redis).
+//   - In no room (handshake, lobby, waiting for a match) the engine's lobby
+//     reader (lobby_linux.go) reads the socket: one goroutine for all such
+//     connections, woken by epoll when one is readable, reads it without
+//     blocking and handles the frames whose handlers never block (control
+//     pings and pongs, Pings, Acks, and the errors answering inputs or room
+//     messages sent outside a room). An idle connection so costs no
+//     goroutine and no read buffer. On other platforms, and for TLS
+//     connections, a read goroutine does this.
+//   - A read goroutine (readLoop) handles what may block (the auth hook on
+//     Hello, joins, Leave, matchmaking, Redis, close) and reads relayed
+//     sessions. It blocks on the socket only when nobody else can read it;
+//     once the socket is empty it hands reading to the session's room or to
+//     the lobby reader (handOff) and ends.
 //   - In a room the room goroutine reads the socket itself at the start of
 //     every tick, without blocking (Poll, through roomrt.Poller), as it already
 //     writes state frames (rawWriter). A player in a room so costs no
@@ -35,15 +45,20 @@ import (
 //     and a reschedule per frame. Inputs are only used at the next tick
 //     anyway. The socket's receive low-water mark is raised meanwhile
 //     (SO_RCVLOWAT), so new data does not wake the netpoller either.
-//     Frames that need a blocking handler (Join, Leave, matchmaking, close,
-//     anything unexpected) hand reading back to a new read goroutine, which
-//     handles that frame first; so does the end of the stream.
+//
+// Frames that need a blocking handler (Join, Leave, matchmaking, close,
+// anything unexpected) hand reading back from the room or the lobby to a
+// new read goroutine, which handles that frame first (s.pending); so does
+// the end of the stream.
 //
 // Exactly one of them owns the reader fields (marked "reader only" on session)
-// at any time. Ownership moves under session.mu: the read goroutine hands
-// reading to the room (pollRoom set) only while the session is in that
-// room, and the room goroutine hands it back (pollRoom cleared, new read
-// goroutine) from Poll or when the player leaves the room (Removed).
+// at any time, so frames are handled once each and in order across the
+// moves. Ownership moves under session.mu and the lobby reader's mutex: the
+// read goroutine hands reading to the room (pollRoom set) only while the
+// session is in that room, else to the lobby (lobbyKey set); the room
+// goroutine hands it back (pollRoom cleared, new read goroutine) from Poll
+// or when the player leaves the room (Removed), the lobby goroutine from
+// its reads or when the engine closed the socket (socketClosed).
 //
 // Pings. A frame read on the tick has waited up to one tick in the socket.
 // Pong therefore carries hold_ms, the time from the Ping's arrival (the
@@ -179,20 +194,35 @@ func (s *session) recoverReader(r *roomrt.Room) {
 }
 
 // handOff gives reading to the room the session is in, if it reads on the
-// tick. The read goroutine calls it between reads.
+// tick, or to the engine's lobby reader when the session is in no room.
+// The read goroutine calls it between reads; true means it must return
+// without touching the reader fields again.
 func (s *session) handOff() bool {
 	if s.rr == nil || s.readBroken || s.pending != nil {
 		return false
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.room == nil || s.leaveReq != 0 || s.up.Load() != nil {
+	if s.leaveReq != 0 || s.up.Load() != nil {
 		return false
+	}
+	if s.room == nil {
+		l := s.e.lobby.Load()
+		return l != nil && l.add(s)
 	}
 	s.rr.setPolled(true)
 	s.pollRoom.Store(s.room)
 	s.e.metrics.readOnTick.Add(1)
 	return true
+}
+
+// socketClosed tells the lobby reader that the engine closed the socket
+// (a closed socket wakes no epoll instance); call it after every close
+// that is not the reader's own.
+func (s *session) socketClosed() {
+	if l := s.e.lobby.Load(); l != nil {
+		l.socketClosed(s)
+	}
 }
 
 // handBack gives reading back to a new read goroutine. The room goroutine
@@ -229,40 +259,50 @@ func (s *session) Poll(r *roomrt.Room) {
 	}
 	defer s.recoverReader(r)
 	lent := s.e.readBufs.get()
-	defer s.e.readBufs.put(lent)
-	// Usually one read takes all a client sent in a tick. A client that sent
-	// more (a big message, a low tick rate) is read until the socket is
-	// empty, up to pollReads reads a tick, so its backlog cannot grow.
+	back := s.pollSocket(lent)
+	s.e.readBufs.put(lent)
+	if back {
+		s.handBack(r)
+	}
+}
+
+// pollSocket reads what the socket holds without blocking and handles the
+// frames the room goroutine or the lobby reader may handle (pollable). It
+// reports whether reading must go to a read goroutine: a frame left in
+// s.pending, a protocol error or close (readBroken), the end of the stream
+// or a socket error (the read goroutine sees it again and cleans up, which
+// may block).
+//
+// Usually one read takes all a client sent. A client that sent more (a big
+// message, a low tick rate) is read until the socket is empty, up to
+// pollReads reads a call, so its backlog cannot grow.
+func (s *session) pollSocket(lent *[]byte) (back bool) {
 	for range pollReads {
 		data, space := s.readSpace(lent)
 		n, arrival, err := s.rr.read(space)
 		if errors.Is(err, errWouldBlock) {
-			return
+			return false
 		}
 		if err != nil || n == 0 {
-			// The end of the stream or a socket error: the read goroutine
-			// sees it again and cleans up (which may block); it must not
-			// hand reading back to the room.
 			s.readBroken = true
-			s.handBack(r)
-			return
+			return true
 		}
 		data = data[:len(data)+n]
 		drained := n < len(space)
 		off, back := s.consume(data, time.Now(), true, arrival, drained)
 		s.keepRest(data, off)
 		if back || s.readBroken {
-			s.handBack(r)
-			return
+			return true
 		}
 		if drained {
-			return
+			return false
 		}
 	}
+	return false
 }
 
-// pollReads bounds the reads of one connection in one tick (of readChunk
-// bytes or more each).
+// pollReads bounds the reads of one connection in one tick, or in one
+// wake-up of the lobby reader (of readChunk bytes or more each).
 const pollReads = 16
 
 // consume cuts the complete frames out of data and handles them. On the
