@@ -268,6 +268,8 @@ func (s *session) Removed(roomID string, playerID uint32, reason roomrt.LeaveRea
 	s.mu.Unlock()
 	if read {
 		go s.readLoop()
+	} else {
+		s.wakeReader() // it may hand reading to the lobby now
 	}
 	if release {
 		s.e.releaseSeat(roomID)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -164,6 +165,11 @@ func (s *session) readLoop() {
 			off, _ := s.consume(data, time.Now(), false, arrival, n < len(space))
 			s.keepRest(data, off)
 		}
+		if err != nil && n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+			// Woken (wakeReader): the session may have left its room.
+			_ = conn.SetReadDeadline(time.Time{})
+			err = nil
+		}
 		if err != nil {
 			s.ended(err)
 			return
@@ -171,6 +177,16 @@ func (s *session) readLoop() {
 		if s.handOff() {
 			return
 		}
+	}
+}
+
+// wakeReader makes a read goroutine blocked on the socket return and try
+// handOff again: the session left its room (Removed) while that goroutine
+// read it (a Leave it handled), and the lobby reader can take over. No
+// read of the client's socket has a deadline otherwise.
+func (s *session) wakeReader() {
+	if s.e.lobby.Load() != nil && s.rr != nil {
+		_ = s.ws.NetConn().SetReadDeadline(time.Now())
 	}
 }
 
