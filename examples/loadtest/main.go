@@ -42,6 +42,14 @@
 //     as busy) from /proc/stat over the window. Near 100% the server and
 //     the tool competed for CPU, and delivery is bounded by the machine.
 //
+// With -idle N the tool runs an idle-lobby measurement instead: N clients
+// connect and send Hello, then stay in no room (players waiting for a
+// match); after -settle it reports the server's RSS (empty and with all
+// connected), its goroutines (go_goroutines on -admin's /metrics) and its
+// CPU over a -duration window at rest:
+//
+//	go run ./examples/loadtest -spawn -idle 10000 -duration 30s
+//
 // With -spawn the tool builds ./examples/arena into a temporary directory
 // (or takes -server-bin, to measure a fixed build while the tree changes),
 // starts it on a free 127.0.0.1 port, waits for /healthz and stops it at
@@ -92,6 +100,8 @@ func realMain() int {
 	cpuProfile := flag.String("cpuprofile", "", "write the tool's own CPU profile to this file")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
 	quiet := flag.Bool("quiet", false, "no progress lines")
+	idle := flag.Int("idle", 0, "idle-lobby run: connect this many clients that stay in no room and report the server's cost at rest (instead of bots)")
+	settle := flag.Duration("settle", 5e9, "with -idle: wait this long after the last connection before the -duration window")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -145,6 +155,12 @@ func realMain() int {
 			_ = f.Close()
 		}()
 	}
+	if *idle > 0 {
+		return runIdle(ctx, IdleConfig{
+			URL: cfg.URL, Conns: *idle, Settle: *settle, Duration: cfg.Duration,
+			MetricsURL: cfg.MetricsURL, PID: cfg.PID, Progress: cfg.Progress,
+		}, *jsonOut, log)
+	}
 	rep, err := Run(ctx, cfg)
 	if rep == nil {
 		log.Error("run", "err", err)
@@ -183,4 +199,34 @@ func derive(flagVal, adminURL, path string) (string, error) {
 	default:
 		return flagVal, nil
 	}
+}
+
+// runIdle runs an idle-lobby measurement and prints its report.
+func runIdle(ctx context.Context, cfg IdleConfig, jsonOut string, log *slog.Logger) int {
+	rep, err := RunIdle(ctx, cfg)
+	if rep == nil {
+		log.Error("idle run", "err", err)
+		return 2
+	}
+	if werr := rep.WriteTable(os.Stdout); werr != nil {
+		log.Error("write table", "err", werr)
+	}
+	if jsonOut != "" {
+		b, jerr := json.MarshalIndent(rep, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(jsonOut, append(b, '\n'), 0o644)
+		}
+		if jerr != nil {
+			log.Error("write json", "err", jerr)
+		}
+	}
+	if err != nil {
+		log.Error("idle run", "err", err)
+		return 2
+	}
+	if rep.Connected < rep.Conns*95/100 {
+		log.Error("idle run: fewer than 95% of the clients connected", "connected", rep.Connected, "of", rep.Conns)
+		return 1
+	}
+	return 0
 }
