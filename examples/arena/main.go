@@ -60,6 +60,8 @@ func main() {
 	gcPercent := flag.Int("gc-percent", envInt("TICKWIRE_GC_PERCENT", defaultGCPercent), "garbage collector target percentage (runtime/debug.SetGCPercent); a GOGC environment variable wins (env TICKWIRE_GC_PERCENT)")
 	tlsCert := flag.String("tls-cert", os.Getenv("TICKWIRE_TLS_CERT"), "PEM certificate file: serve HTTPS and wss:// (with -tls-key; env TICKWIRE_TLS_CERT)")
 	tlsKey := flag.String("tls-key", os.Getenv("TICKWIRE_TLS_KEY"), "PEM private key file of -tls-cert (env TICKWIRE_TLS_KEY)")
+	largePlayers := flag.Int("large-players", envInt("TICKWIRE_ARENA_LARGE_PLAYERS", 100), "seats of an \"arena-large\" room (env TICKWIRE_ARENA_LARGE_PLAYERS)")
+	largeNoInterest := flag.Bool("large-no-interest", envBool("TICKWIRE_ARENA_LARGE_NO_INTEREST"), "\"arena-large\" rooms without interest management: every player gets the whole state, for comparison runs (env TICKWIRE_ARENA_LARGE_NO_INTEREST=1)")
 	flag.Parse()
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(*gcPercent)
@@ -97,7 +99,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "arena:", err)
 		os.Exit(2)
 	}
-	rooms := game.RoomTypesWith(game.Rounds{Play: *roundLen, Break: *roundBreak})
+	rooms := game.RoomTypesOf(game.Options{Rounds: game.Rounds{Play: *roundLen, Break: *roundBreak}, LargePlayers: *largePlayers, LargeNoInterest: *largeNoInterest})
 	maps.Copy(rooms, connect4.RoomTypes(connect4.Options{TurnTime: *turnTime})) // served at /connect4/
 	for name, def := range rooms {
 		if err := e.RegisterRoom(name, def); err != nil {

@@ -50,9 +50,15 @@
 //
 //	go run ./examples/loadtest -spawn -idle 10000 -duration 30s
 //
+// Big rooms: one room of 200 players on the large map, with and without
+// interest management (-tag: bots walk and tag):
+//
+//	go run ./examples/loadtest -spawn -server-args "-large-players 200" -room-type arena-large -room-size 200 -bots 200 -tag
+//	go run ./examples/loadtest -spawn -server-args "-large-players 200 -large-no-interest" -room-type arena-large -room-size 200 -bots 200 -tag
+//
 // With -spawn the tool builds ./examples/arena into a temporary directory
 // (or takes -server-bin, to measure a fixed build while the tree changes),
-// starts it on a free 127.0.0.1 port, waits for /healthz and stops it at
+// starts it on a free 127.0.0.1 port (with -server-args added), waits for /healthz and stops it at
 // the end. Only loopback targets are accepted unless -allow-remote.
 //
 // Exit status: 0 on success, 1 if fewer than 95% of the bots joined, 2 on
@@ -69,6 +75,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 )
 
@@ -96,6 +103,7 @@ func realMain() int {
 	metrics := flag.String("metrics", "", `Prometheus endpoint (default: -admin's /metrics; "none" to skip)`)
 	rooms := flag.String("rooms", "", `JSON room list (default: -admin's /rooms; "none" to skip)`)
 	spawn := flag.Bool("spawn", false, "build and start the arena server on a free loopback port")
+	serverArgs := flag.String("server-args", "", `with -spawn: more arena flags, space-separated (e.g. "-large-players 200 -large-no-interest")`)
 	serverBin := flag.String("server-bin", "", "with -spawn: run this arena binary instead of building ./examples/arena")
 	cpuProfile := flag.String("cpuprofile", "", "write the tool's own CPU profile to this file")
 	jsonOut := flag.String("json", "", "also write the report as JSON to this file")
@@ -113,7 +121,7 @@ func realMain() int {
 	defer stop()
 
 	if *spawn {
-		srv, err := spawnArena(ctx, *serverBin, os.Stderr)
+		srv, err := spawnArena(ctx, *serverBin, strings.Fields(*serverArgs), os.Stderr)
 		if err != nil {
 			log.Error("spawn", "err", err)
 			return 2

@@ -160,7 +160,7 @@ type spawned struct {
 // it is not empty, and starts it on a free 127.0.0.1 port, waiting until
 // /healthz answers. The build is not part of any measurement. Stop must be
 // called.
-func spawnArena(ctx context.Context, bin string, stderr io.Writer) (*spawned, error) {
+func spawnArena(ctx context.Context, bin string, extra []string, stderr io.Writer) (*spawned, error) {
 	dir, err := os.MkdirTemp("", "tickwire-loadtest-")
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
@@ -193,7 +193,7 @@ func spawnArena(ctx context.Context, bin string, stderr io.Writer) (*spawned, er
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("%w: %w", ErrSpawn, err)
 	}
-	args := []string{"-addr", s.addr, "-admin-addr", s.admin}
+	args := append([]string{"-addr", s.addr, "-admin-addr", s.admin}, extra...)
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {

@@ -125,11 +125,32 @@ type Arena struct {
 func RoomTypes() map[string]*room.Definition { return RoomTypesWith(Rounds{}) }
 
 // RoomTypesWith is RoomTypes with rounds r.
-func RoomTypesWith(r Rounds) map[string]*room.Definition {
+func RoomTypesWith(r Rounds) map[string]*room.Definition { return RoomTypesOf(Options{Rounds: r}) }
+
+// Options configure the arena's room types. The zero value is RoomTypes.
+type Options struct {
+	Rounds Rounds
+	// LargePlayers is the seats of an "arena-large" room. Default 100.
+	LargePlayers int
+	// LargeNoInterest turns interest management off in "arena-large"
+	// rooms: every player gets the whole state (for comparison runs).
+	LargeNoInterest bool
+}
+
+// RoomTypesOf returns the arena's room types configured by o.
+func RoomTypesOf(o Options) map[string]*room.Definition {
+	r := o.Rounds
+	large := room.Config{TickRate: 20, MaxPlayers: 100, InterestField: "players"}
+	if o.LargePlayers > 0 {
+		large.MaxPlayers = o.LargePlayers
+	}
+	if o.LargeNoInterest {
+		large.InterestField = ""
+	}
 	return map[string]*room.Definition{
 		"arena": room.Define(room.Config{TickRate: 20, MaxPlayers: 10},
 			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewRounds(Standard, r) }),
-		"arena-large": room.Define(room.Config{TickRate: 20, MaxPlayers: 100, InterestField: "players"},
+		"arena-large": room.Define(large,
 			func() room.Handler[*arenav1.State, *arenav1.Input] { return NewRounds(Large, r) }),
 	}
 }
