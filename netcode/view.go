@@ -133,6 +133,7 @@ type ViewEncoderConfig struct {
 // Not safe for concurrent use (room goroutine only).
 type ViewEncoder struct {
 	ring   []snapshot
+	keys   []uint64 // the key each kept view was kept with (EncodeKeyed, Keep)
 	differ Differ
 	size   int
 }
@@ -142,7 +143,7 @@ func NewViewEncoder(cfg ViewEncoderConfig) *ViewEncoder {
 	if cfg.History <= 0 {
 		cfg.History = 64
 	}
-	return &ViewEncoder{ring: make([]snapshot, cfg.History)}
+	return &ViewEncoder{ring: make([]snapshot, cfg.History), keys: make([]uint64, cfg.History)}
 }
 
 // Encode keeps view as the client's view of tick and returns its payload
@@ -151,16 +152,52 @@ func NewViewEncoder(cfg ViewEncoderConfig) *ViewEncoder {
 // view: do not modify it afterwards (views from ViewFilter.View qualify).
 // The returned payload is freshly allocated.
 func (v *ViewEncoder) Encode(tick uint32, view proto.Message, baseline uint32) (payload []byte, used uint32, err error) {
-	var base proto.Message
+	return v.EncodeKeyed(tick, view, 0, baseline)
+}
+
+// base returns the kept view Encode diffs against for baseline at tick,
+// nil for none (a full encoding).
+func (v *ViewEncoder) base(tick, baseline uint32) (proto.Message, int) {
 	// Baselines History or more ticks old are never used, even if their
 	// slot still holds them (skipped ticks): views share values with
 	// Replicator snapshots, which are recycled after History ticks.
 	if baseline != 0 && baseline != tick && int64(tick)-int64(baseline) < int64(len(v.ring)) {
-		if s := v.ring[int(baseline%uint32(len(v.ring)))]; s.state != nil && s.tick == baseline {
-			base = s.state
+		i := int(baseline % uint32(len(v.ring)))
+		if s := v.ring[i]; s.state != nil && s.tick == baseline {
+			return s.state, i
 		}
 	}
-	v.ring[int(tick%uint32(len(v.ring)))] = snapshot{tick: tick, state: view}
+	return nil, -1
+}
+
+// Base says what Encode would encode against for baseline at tick: used
+// is the baseline (0: a full encoding) and key the key its view was kept
+// with. Clients whose views of tick are equal and whose (used, key) are
+// equal, with keys that identify view contents, get the same payload:
+// encode it once (EncodeKeyed) and Keep the view for the others.
+func (v *ViewEncoder) Base(tick, baseline uint32) (used uint32, key uint64) {
+	if _, i := v.base(tick, baseline); i >= 0 {
+		return baseline, v.keys[i]
+	}
+	return 0, 0
+}
+
+// Keep records view, kept with key, as the client's view of tick without
+// encoding it: the client is sent a payload encoded for another client
+// whose view and base coincide (see Base). Keep takes ownership of view as
+// Encode does.
+func (v *ViewEncoder) Keep(tick uint32, view proto.Message, key uint64) {
+	i := int(tick % uint32(len(v.ring)))
+	v.ring[i] = snapshot{tick: tick, state: view}
+	v.keys[i] = key
+}
+
+// EncodeKeyed is Encode that keeps view with key (see Base): a key that
+// identifies the view's contents, such as a hash of its entity ids with
+// the tick implied.
+func (v *ViewEncoder) EncodeKeyed(tick uint32, view proto.Message, key uint64, baseline uint32) (payload []byte, used uint32, err error) {
+	base, _ := v.base(tick, baseline)
+	v.Keep(tick, view, key)
 	if base == nil {
 		payload, err = proto.MarshalOptions{Deterministic: true}.Marshal(view)
 		if err != nil {

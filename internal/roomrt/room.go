@@ -159,6 +159,7 @@ type Room struct {
 	// however late the loop applies it.
 	rateChangeAt time.Time
 	viewIDs      []uint32
+	shared       sharedViews // one view and one encoding per distinct view (replicateViews)
 
 	// behindLog keeps "room fell behind" to one line per 10 s, with the
 	// ticks skipped and the times it fell behind since the last line.
@@ -903,9 +904,14 @@ func (r *Room) replicate() {
 }
 
 // replicateViews sends each player its own view of the state (interest
-// management), encoded against that player's own baseline chain.
+// management), encoded against that player's own baseline chain. Players
+// whose views coincide share the work: one view is built per distinct set
+// of entity ids, and one payload is encoded per distinct (view, baseline,
+// view of the baseline).
 func (r *Room) replicateViews() {
 	_, snap := r.repl.Latest()
+	sv := &r.shared
+	sv.reset()
 	for _, p := range r.order {
 		if p.Disconnected {
 			continue
@@ -915,22 +921,106 @@ func (r *Room) replicateViews() {
 			return
 		}
 		r.viewIDs = ids
-		view, err := r.def.view.View(snap, ids)
-		if err != nil {
-			r.log.Error("build view", "err", err)
-			return
+		v := sv.find(ids)
+		if v == nil {
+			view, err := r.def.view.View(snap, ids)
+			if err != nil {
+				r.log.Error("build view", "err", err)
+				return
+			}
+			v = sv.add(ids, view)
 		}
 		if p.views == nil {
 			p.views = netcode.NewViewEncoder(netcode.ViewEncoderConfig{History: r.cfg.History})
 		}
-		payload, used, err := p.views.Encode(r.tick, view, p.conn.Baseline())
-		if err != nil {
-			r.log.Error("encode view", "err", err)
-			return
+		baseline := p.conn.Baseline()
+		used, baseKey := p.views.Base(r.tick, baseline)
+		k := encodingKey{view: v.index, used: used, baseKey: baseKey}
+		payload, ok := sv.payloads[k]
+		if ok {
+			p.views.Keep(r.tick, v.view, v.key)
+		} else {
+			var err error
+			payload, used, err = p.views.EncodeKeyed(r.tick, v.view, v.key, baseline)
+			if err != nil {
+				r.log.Error("encode view", "err", err)
+				return
+			}
+			sv.payloads[k] = payload
+			r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		}
-		r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
 	}
+}
+
+// sharedViews holds one send tick's distinct views and encodings. Its
+// maps and slices are reused from tick to tick.
+type sharedViews struct {
+	byHash   map[uint64][]int // view hash -> indexes in views
+	views    []sharedView
+	ids      []uint32 // the views' ids, back to back
+	payloads map[encodingKey][]byte
+}
+
+type sharedView struct {
+	index      int
+	key        uint64 // tells the tick's views apart: the hash of the ids
+	start, end int    // ids[start:end]
+	view       proto.Message
+}
+
+type encodingKey struct {
+	view    int
+	used    uint32
+	baseKey uint64
+}
+
+func (sv *sharedViews) reset() {
+	if sv.byHash == nil {
+		sv.byHash = map[uint64][]int{}
+		sv.payloads = map[encodingKey][]byte{}
+	}
+	for h, l := range sv.byHash {
+		sv.byHash[h] = l[:0]
+	}
+	clear(sv.payloads)
+	clear(sv.views) // drop the views: their encoders keep what they need
+	sv.views, sv.ids = sv.views[:0], sv.ids[:0]
+	if len(sv.byHash) > 4096 {
+		clear(sv.byHash) // don't keep the hashes of long-gone views
+	}
+}
+
+// hashIDs is FNV-1a over the ids.
+func hashIDs(ids []uint32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, id := range ids {
+		h ^= uint64(id)
+		h *= 1099511628211
+	}
+	return h ^ uint64(len(ids))
+}
+
+func (sv *sharedViews) find(ids []uint32) *sharedView {
+	for _, i := range sv.byHash[hashIDs(ids)] {
+		v := &sv.views[i]
+		if slices.Equal(sv.ids[v.start:v.end], ids) {
+			return v
+		}
+	}
+	return nil
+}
+
+func (sv *sharedViews) add(ids []uint32, view proto.Message) *sharedView {
+	h := hashIDs(ids)
+	start := len(sv.ids)
+	sv.ids = append(sv.ids, ids...)
+	// The key tells this tick's views apart (baselines are matched by tick
+	// and key): ids whose hashes collide get different keys.
+	key := h + uint64(len(sv.byHash[h]))
+	sv.views = append(sv.views, sharedView{index: len(sv.views), key: key, start: start, end: len(sv.ids), view: view})
+	sv.byHash[h] = append(sv.byHash[h], len(sv.views)-1)
+	return &sv.views[len(sv.views)-1]
 }
 
 func (r *Room) checkEmpty(now time.Time) {

@@ -2,6 +2,8 @@ package game
 
 import (
 	"context"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -191,4 +193,51 @@ func TestUndecodableInputRejected(t *testing.T) {
 	// The player keeps playing.
 	p.input(t, &arenav1.Input{MoveX: 127})
 	waitUntil(t, "next input applied", func() bool { x, _ := p.sees(p.id); return x == q(212) })
+}
+
+// Players whose views coincide (the same entities in view, the same
+// baseline) share one encoded state per tick: two players on one spot and
+// two alone cost three encodings a tick, not four. Every player's states
+// still apply (the client's tracker checks each patch against its base).
+func TestCoincidingViewsShareOneEncoding(t *testing.T) {
+	spots := map[uint32]int32{1: 100, 2: 100, 3: 2000, 4: 3800}
+	n := tickwiretest.StartNode(t, engine.Config{}, map[string]*room.Definition{
+		"t": room.Define(room.Config{TickRate: 50, MaxPlayers: 4, InterestField: "players"}, func() room.Handler[*arenav1.State, *arenav1.Input] {
+			a := NewMap(Map{Width: 4000, Height: 1000, ViewRadius: 300})
+			a.Spawn = func(id uint32) (int32, int32) { return q(spots[id]), q(500) }
+			return a
+		}),
+	})
+	ps := []*player{join(t, n.URL), join(t, n.URL), join(t, n.URL), join(t, n.URL)}
+	waitUntil(t, "A and B see each other, C and D only themselves", func() bool {
+		_, ab := ps[0].sees(ps[1].id)
+		_, ba := ps[1].sees(ps[0].id)
+		_, c := ps[2].sees(ps[2].id)
+		_, cd := ps[2].sees(ps[3].id)
+		_, d := ps[3].sees(ps[3].id)
+		return ab && ba && c && d && !cd
+	})
+	metric := func(name string) float64 {
+		var b strings.Builder
+		if err := n.Engine.Metrics().WritePrometheus(&b); err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(b.String()) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		t.Fatalf("no metric %s", name)
+		return 0
+	}
+	encodes0, ticks0 := metric(`tickwire_state_encodes_total{kind="patch"}`), metric("tickwire_ticks_total")
+	waitUntil(t, "50 more ticks", func() bool { return metric("tickwire_ticks_total") >= ticks0+50 })
+	encodes, ticks := metric(`tickwire_state_encodes_total{kind="patch"}`)-encodes0, metric("tickwire_ticks_total")-ticks0
+	if encodes > 3.5*ticks {
+		t.Fatalf("%v patch encodings in %v ticks for 3 distinct views (4 players), want about 3 a tick", encodes, ticks)
+	}
+	if _, _, _, ok := ps[0].states.Latest(); !ok {
+		t.Fatal("A has no state")
+	}
 }
