@@ -70,6 +70,31 @@ func AppendDiff(dst []byte, base, cur proto.Message) ([]byte, error) {
 type Differ struct {
 	levels []*diffLevel // by depth; pointers stay put while levels grows
 	types  goTypes
+	cache  *DiffCache // nil: none
+}
+
+// DiffCache lets the Differs of one send tick share the patches of map
+// fields whose base and current values are the same two map objects in
+// several diffs, so that each is computed once. Filtered views
+// (ViewFilter.View) share every field but the filtered one with their
+// snapshot: without the cache each client's patch walks the whole of the
+// other maps again. Reset it before each send tick; the snapshots it was
+// filled from must not change meanwhile (Replicator.Commit reuses them).
+// Not safe for concurrent use.
+type DiffCache struct {
+	m   map[[2]unsafe.Pointer]cachedPatch
+	buf []byte
+}
+
+type cachedPatch struct {
+	lo, hi int
+	op     int
+}
+
+// Reset forgets every cached patch, keeping the memory.
+func (c *DiffCache) Reset() {
+	clear(c.m)
+	c.buf = c.buf[:0]
 }
 
 // diffLevel is the scratch space of one message depth.
@@ -263,6 +288,9 @@ func (d *Differ) appendGoField(dst []byte, bp, cp unsafe.Pointer, f *goField, de
 	switch f.cat {
 	case catMap:
 		if f.pmap != pmNone {
+			if d.cache != nil && bHas {
+				return d.cachedMap(dst, bp, cp, f, depth)
+			}
 			lv := d.level(depth)
 			lv.ents, lv.buf = lv.ents[:0], lv.buf[:0]
 			common, err := d.ptrMapEntries(lv, unsafe.Add(bp, f.off), unsafe.Add(cp, f.off), bHas, f, depth)
@@ -844,4 +872,34 @@ func ptrMapDiff[K comparable](d *Differ, lv *diffLevel, bq, cq unsafe.Pointer, b
 		}
 	}
 	return common, nil
+}
+
+// cachedMap is the catMap case of appendGoField through d.cache.
+func (d *Differ) cachedMap(dst []byte, bp, cp unsafe.Pointer, f *goField, depth int) ([]byte, int, error) {
+	key := [2]unsafe.Pointer{*(*unsafe.Pointer)(unsafe.Add(bp, f.off)), *(*unsafe.Pointer)(unsafe.Add(cp, f.off))}
+	if key[0] == key[1] {
+		return dst, opKeep, nil // one map: unchanged
+	}
+	c := d.cache
+	if p, ok := c.m[key]; ok {
+		return append(dst, c.buf[p.lo:p.hi]...), p.op, nil
+	}
+	lv := d.level(depth)
+	lv.ents, lv.buf = lv.ents[:0], lv.buf[:0]
+	common, err := d.ptrMapEntries(lv, unsafe.Add(bp, f.off), unsafe.Add(cp, f.off), true, f, depth)
+	if err != nil {
+		return dst, 0, err
+	}
+	start := len(dst)
+	dst, op, err := d.encodeMap(dst, lv, true, common, f.fd)
+	if err != nil {
+		return dst, op, err
+	}
+	if c.m == nil {
+		c.m = map[[2]unsafe.Pointer]cachedPatch{}
+	}
+	lo := len(c.buf)
+	c.buf = append(c.buf, dst[start:]...)
+	c.m[key] = cachedPatch{lo: lo, hi: len(c.buf), op: op}
+	return dst, op, nil
 }

@@ -213,6 +213,10 @@ func (v *ViewEncoder) EncodeKeyed(tick uint32, view proto.Message, key uint64, b
 	return payload, baseline, nil
 }
 
+// SetCache makes the encoder share map-field patches through c with the
+// other encoders of the room (see DiffCache); nil turns that off.
+func (v *ViewEncoder) SetCache(c *DiffCache) { v.differ.cache = c }
+
 // Has reports whether the view of tick is kept.
 func (v *ViewEncoder) Has(tick uint32) bool {
 	s := v.ring[int(tick%uint32(len(v.ring)))]

@@ -932,6 +932,7 @@ func (r *Room) replicateViews() {
 		}
 		if p.views == nil {
 			p.views = netcode.NewViewEncoder(netcode.ViewEncoderConfig{History: r.cfg.History})
+			p.views.SetCache(&sv.cache)
 		}
 		baseline := p.conn.Baseline()
 		used, baseKey := p.views.Base(r.tick, baseline)
@@ -960,6 +961,7 @@ type sharedViews struct {
 	views    []sharedView
 	ids      []uint32 // the views' ids, back to back
 	payloads map[encodingKey][]byte
+	cache    netcode.DiffCache // the patches of the fields views share with the snapshot
 }
 
 type sharedView struct {
@@ -984,6 +986,7 @@ func (sv *sharedViews) reset() {
 		sv.byHash[h] = l[:0]
 	}
 	clear(sv.payloads)
+	sv.cache.Reset()
 	clear(sv.views) // drop the views: their encoders keep what they need
 	sv.views, sv.ids = sv.views[:0], sv.ids[:0]
 	if len(sv.byHash) > 4096 {

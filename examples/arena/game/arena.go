@@ -62,14 +62,19 @@ type Map struct {
 	// ViewRadius, in world units, turns on interest management: each player
 	// only receives the players within it. 0 sends everyone.
 	ViewRadius float64
+	// ViewMax, with ViewRadius, bounds the players a player receives to
+	// the ViewMax nearest within the radius (itself included): in a crowd
+	// a player sees its neighbours, and what it is sent stays bounded
+	// however many gather. 0 is no bound.
+	ViewMax int
 }
 
 // Standard is the 1600 x 900 map everyone sees whole.
 var Standard = Map{Width: int32(arenav1.Constants_WORLD_WIDTH), Height: int32(arenav1.Constants_WORLD_HEIGHT), Pickups: Pickups}
 
-// Large is an 8000 x 8000 map for up to 100 players, with interest
-// management: a player receives the players within 1200 units.
-var Large = Map{Width: 8000, Height: 8000, Pickups: 200, ViewRadius: 1200}
+// Large is an 8000 x 8000 map for big rooms, with interest management: a
+// player receives the players within 1200 units, the 16 nearest at most.
+var Large = Map{Width: 8000, Height: 8000, Pickups: 200, ViewRadius: 1200, ViewMax: 16}
 
 // Rounds are the arena's timed rounds. The zero value plays 90 s rounds
 // with an 8 s break showing the winner.
@@ -394,14 +399,18 @@ func (a *Arena) endRound(c *room.Context[*arenav1.State]) {
 }
 
 // InView implements room.Interest for maps with a view radius: the players
-// within ViewRadius of p (p included).
+// within ViewRadius of p (p included), the ViewMax nearest when more are.
 func (a *Arena) InView(c *room.Context[*arenav1.State], p *room.Player, dst []uint32) []uint32 {
 	pl := c.State.Players[p.ID()]
 	if pl == nil || a.grid == nil {
 		return dst
 	}
+	return a.inView(c.State, pl, dst)
+}
+
+func (a *Arena) inView(_ *arenav1.State, pl *arenav1.Player, dst []uint32) []uint32 {
 	q := 1.0 / float64(Quantum)
-	return a.grid.Query(netcode.Dequantize(pl.X, q), netcode.Dequantize(pl.Y, q), a.m.ViewRadius, dst)
+	return a.grid.QueryNearest(netcode.Dequantize(pl.X, q), netcode.Dequantize(pl.Y, q), a.m.ViewRadius, a.m.ViewMax, dst)
 }
 
 func (a *Arena) collect(s *arenav1.State, pl *arenav1.Player) {
