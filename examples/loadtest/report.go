@@ -49,6 +49,8 @@ type Report struct {
 	MachineCores          int      `json:"machineCores"`
 	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
 	TickLatenessP99Over   bool     `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
+	TickDurationP99Ms     *float64 `json:"tickDurationP99Ms"`             // the tick's own work (handler, encodes, sends)
+	TickDurationP99Over   bool     `json:"tickDurationP99AboveTopBucket"`
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
 	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
 	StateFramesDropped    *float64 `json:"stateFramesDropped"` // superseded before being written (slow clients)
@@ -169,6 +171,11 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 			rep.TickLatenessP99Ms = ptr(q * 1000)
 			rep.TickLatenessP99Over = overflows(0.99, lat)
 		}
+		dur := bucketDelta(before.metrics.buckets("tickwire_tick_duration_seconds"), after.metrics.buckets("tickwire_tick_duration_seconds"))
+		if q, ok := histQuantile(0.99, dur); ok {
+			rep.TickDurationP99Ms = ptr(q * 1000)
+			rep.TickDurationP99Over = overflows(0.99, dur)
+		}
 		enc, ok1 := delta("tickwire_state_encodes_total")
 		ticks, ok2 := delta("tickwire_ticks_total")
 		if ok1 && ok2 && ticks > 0 {
@@ -245,6 +252,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"machine load avg (start / end)", opt(rep.LoadAvgStart, "%.2f") + " / " + opt(rep.LoadAvgEnd, "%.2f")},
 		{"machine CPU busy", machineText(rep)},
 		{"tick lateness p99", latenessText(rep)},
+		{"tick duration p99", p99Text(rep.TickDurationP99Ms, rep.TickDurationP99Over)},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},
 		{"state frames dropped / ticks skipped", opt(rep.StateFramesDropped, "%.0f") + " / " + opt(rep.TicksSkipped, "%.0f")},
@@ -258,14 +266,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-func latenessText(rep *Report) string {
-	if rep.TickLatenessP99Ms == nil {
+func latenessText(rep *Report) string { return p99Text(rep.TickLatenessP99Ms, rep.TickLatenessP99Over) }
+
+// p99Text shows a histogram's p99 in ms (over: above its top bucket).
+func p99Text(ms *float64, over bool) string {
+	if ms == nil {
 		return "-"
 	}
-	if rep.TickLatenessP99Over {
-		return fmt.Sprintf("> %.2f ms (above the top bucket)", *rep.TickLatenessP99Ms)
+	if over {
+		return fmt.Sprintf("> %.2f ms (above the top bucket)", *ms)
 	}
-	return fmt.Sprintf("%.2f ms", *rep.TickLatenessP99Ms)
+	return fmt.Sprintf("%.2f ms", *ms)
 }
 
 // machineText shows how busy the machine's cores were over the window.
