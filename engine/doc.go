@@ -22,7 +22,10 @@
 // # Reading connections
 //
 // gws upgrades connections and writes to them; the engine reads client
-// frames itself. A connection outside a room has a read goroutine. A
+// frames itself. Connections outside a room (handshake, lobby, waiting for
+// a match) are read by one lobby goroutine per node, woken by epoll when
+// any of them is readable: an idle connection costs no goroutine and no
+// read buffer (tickwire_connections_read_in_lobby counts them). A
 // connection in a room is read by the room goroutine at the start of every
 // tick, without blocking (room.Poller), the same way that goroutine writes
 // state frames straight to the socket: a player in a room costs no
@@ -34,8 +37,9 @@
 // at that tick either way, and Pong carries hold_ms, the time a Ping waited,
 // which the SDKs take off the round trip. The metric
 // tickwire_connections_read_on_tick counts the connections read this way.
-// Reading on the tick needs 64-bit Linux (receive timestamps through
-// recvmsg); elsewhere every connection keeps a read goroutine.
+// Reading on the tick and the lobby reader need 64-bit Linux (receive
+// timestamps through recvmsg, epoll); elsewhere, and for TLS connections,
+// every connection keeps a read goroutine.
 //
 // # Cluster mode
 //
