@@ -166,11 +166,38 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 			consider(id, e)
 		}
 	} else {
-		for cy := lo.y; cy <= hi.y; cy++ {
-			for cx := lo.x; cx <= hi.x; cx++ {
-				for _, id := range g.cells[cellKey{cx, cy}] {
-					consider(id, g.ents[id])
+		// Rings of cells around the point's cell, nearest first: once k
+		// are found no farther than the next ring can be, stop (in a crowd
+		// the k nearest are a cell or two away).
+		c := g.key(x, y)
+		cell := func(cx, cy int32) {
+			if cx < lo.x || cx > hi.x || cy < lo.y || cy > hi.y {
+				return
+			}
+			for _, id := range g.cells[cellKey{cx, cy}] {
+				consider(id, g.ents[id])
+			}
+		}
+		rings := max(c.x-lo.x, hi.x-c.x, c.y-lo.y, hi.y-c.y)
+		for ring := int32(0); ring <= rings; ring++ {
+			if ring == 0 {
+				cell(c.x, c.y)
+			} else {
+				for dx := -ring; dx <= ring; dx++ {
+					cell(c.x+dx, c.y-ring)
+					cell(c.x+dx, c.y+ring)
 				}
+				for dy := -ring + 1; dy <= ring-1; dy++ {
+					cell(c.x-ring, c.y+dy)
+					cell(c.x+ring, c.y+dy)
+				}
+			}
+			// Every entity of the next ring is at least this far: the
+			// point's distance to the edge of the ring just searched.
+			fx, fy := x-float64(c.x)*g.cell, y-float64(c.y)*g.cell
+			edge := min(fx, g.cell-fx, fy, g.cell-fy) + float64(ring)*g.cell
+			if len(near) == k && near[k-1].d2 <= edge*edge {
+				break
 			}
 		}
 	}
