@@ -41,6 +41,10 @@ type MatcherConfig struct {
 	ScanLimit int
 	// BatchSize is the number of matches committed per round trip (default 256).
 	BatchSize int
+	// StatusInterval is the least time between two status notices of one
+	// ticket while its status stays the same (default 5s); a change of
+	// status is told at the next round.
+	StatusInterval time.Duration
 	// Now is the clock (default time.Now); Logger (default slog.Default()).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -49,10 +53,19 @@ type MatcherConfig struct {
 // Matcher works one queue: while it holds the queue's lease it forms matches,
 // commits them (placement + reservations, fenced) and notifies players. Run
 // it on one goroutine per node; the lease makes one active cluster-wide.
+// Run and RunOnce must not be called concurrently on one Matcher.
 type Matcher struct {
 	b     Backend
 	cfg   MatcherConfig
 	lease Lease
+	// told is the last status notice sent per waiting ticket (only tickets
+	// that were ever WAITING_FOR_CAPACITY; pruned every round).
+	told map[string]toldStatus
+}
+
+type toldStatus struct {
+	status TicketStatus
+	at     time.Time
 }
 
 // NewMatcher returns a matcher for cfg.Queue.
@@ -92,13 +105,16 @@ func NewMatcher(b Backend, cfg MatcherConfig) *Matcher {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 256
 	}
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = 5 * time.Second
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Matcher{b: b, cfg: cfg}
+	return &Matcher{b: b, cfg: cfg, told: map[string]toldStatus{}}
 }
 
 // Window returns the rating window of a ticket that has waited w.
@@ -122,6 +138,9 @@ type Round struct {
 	TimedOut []Ticket
 	// Failed counts planned matches that did not commit (tickets gone, no capacity).
 	Failed int
+	// Waiting lists tickets of matches that could not be placed for lack
+	// of capacity (ErrNoCapacity); they stay queued.
+	Waiting []Ticket
 }
 
 // Run does a round every Interval until ctx ends; then it releases the lease
@@ -203,6 +222,9 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 		for k, r := range res {
 			if r.Err != nil {
 				rd.Failed++
+				if errors.Is(r.Err, ErrNoCapacity) {
+					rd.Waiting = append(rd.Waiting, plans[i+k].Tickets...)
+				}
 				continue
 			}
 			p := plans[i+k]
@@ -221,7 +243,61 @@ func (m *Matcher) RunOnce(ctx context.Context) (Round, error) {
 		}
 	}
 	m.publish(ctx, notices)
+	if errLost == nil {
+		// Their own batch: a node that does not know status notices yet
+		// (rolling upgrade) refuses the batch, not the matches.
+		m.publish(ctx, m.statusNotices(live, rd, now))
+	}
 	return rd, errLost
+}
+
+// statusNotices returns the status notices of a round: a ticket whose
+// match could not be placed (no capacity) is told WAITING_FOR_CAPACITY at
+// once and again every StatusInterval while it lasts; a waiting ticket
+// that is queued again without a match (its match fell apart) is told
+// QUEUED, once. A ticket gets at most one status notice per
+// StatusInterval (a change is told when the interval has passed, if it
+// still holds). Tickets that never waited get nothing.
+func (m *Matcher) statusNotices(live []Ticket, rd Round, now time.Time) []Notice {
+	waiting := make(map[string]bool, len(rd.Waiting))
+	for _, t := range rd.Waiting {
+		waiting[t.ID] = true
+	}
+	gone := map[string]bool{}
+	for _, mt := range rd.Matches {
+		for _, t := range mt.Tickets {
+			gone[t.ID] = true
+		}
+	}
+	var out []Notice
+	seen := make(map[string]bool, len(m.told))
+	for _, t := range live {
+		if gone[t.ID] {
+			continue
+		}
+		prev, told := m.told[t.ID]
+		st := StatusQueued
+		if waiting[t.ID] {
+			st = StatusWaitingForCapacity
+		} else if !told {
+			continue
+		}
+		seen[t.ID] = true
+		if told && (now.Sub(prev.at) < m.cfg.StatusInterval || prev.status == st && st == StatusQueued) {
+			continue // at most one notice per StatusInterval; QUEUED once
+		}
+		m.told[t.ID] = toldStatus{status: st, at: now}
+		for i, p := range t.Party {
+			out = append(out, Notice{Kind: NoticeStatus, Queue: t.Queue, TicketID: t.ID, UserID: p.UserID,
+				Status: st, CreatedAt: t.CreatedAt, Node: t.memberNode(i)})
+		}
+	}
+	for id := range m.told {
+		if !seen[id] {
+			delete(m.told, id) // matched, timed out or cancelled
+		}
+	}
+	return out
 }
 
 func (m *Matcher) publish(ctx context.Context, notices []Notice) {
@@ -360,10 +436,25 @@ func (m *Matcher) Form(ts []Ticket, now time.Time) (plans []MatchPlan, meta [][2
 const (
 	NoticeMatched = "matched"
 	NoticeTimeout = "timeout"
+	// NoticeStatus: the ticket is still queued; Status says how it stands.
+	NoticeStatus = "status"
+)
+
+// TicketStatus is where a queued ticket stands (a status notice).
+type TicketStatus string
+
+// Ticket statuses.
+const (
+	// StatusQueued: waiting for players (told only after a wait for capacity).
+	StatusQueued TicketStatus = "queued"
+	// StatusWaitingForCapacity: a match is formed but no node has room for
+	// it; the matcher tries again every round.
+	StatusWaitingForCapacity TicketStatus = "waiting_for_capacity"
 )
 
 // Notice tells the node holding a player's connection that its ticket
-// matched (with the reservation to send in Join.reservation) or timed out.
+// matched (with the reservation to send in Join.reservation), timed out, or
+// (a status notice) still waits and why.
 type Notice struct {
 	Kind        string    `json:"kind"`
 	Queue       string    `json:"queue"`
@@ -375,6 +466,9 @@ type Notice struct {
 	NodeAddress string    `json:"addr,omitempty"`
 	Token       string    `json:"token,omitempty"`
 	ExpiresAt   time.Time `json:"exp,omitzero"`
+	// Status and the ticket's CreatedAt, of a status notice.
+	Status    TicketStatus `json:"status,omitempty"`
+	CreatedAt time.Time    `json:"created,omitzero"`
 	// Node is the node holding UserID's connection (the destination).
 	Node string `json:"dest,omitempty"`
 }
@@ -434,7 +528,7 @@ func DecodeNotices(payload []byte) ([]Notice, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadNotice, err)
 	}
 	for _, n := range ns {
-		if n.Kind != NoticeMatched && n.Kind != NoticeTimeout {
+		if n.Kind != NoticeMatched && n.Kind != NoticeTimeout && n.Kind != NoticeStatus {
 			return nil, fmt.Errorf("%w: kind %q", ErrBadNotice, n.Kind)
 		}
 	}

@@ -256,6 +256,10 @@ const (
 	// seat that was resumed since), "seat gone" (the grace ended, or the room
 	// closed). The client joins afresh.
 	ErrorCode_ERROR_CODE_RESUME_REFUSED ErrorCode = 19
+	// A matchmaking ticket found no match within its queue's ticket timeout.
+	// Error.ticket_id names the ticket; the message says "matchmaking timed
+	// out after N s". The ticket is gone: queue a new one to keep looking.
+	ErrorCode_ERROR_CODE_MATCHMAKING_TIMEOUT ErrorCode = 20
 )
 
 // Enum value maps for ErrorCode.
@@ -281,6 +285,7 @@ var (
 		17: "ERROR_CODE_INTERNAL",
 		18: "ERROR_CODE_UNKNOWN_MESSAGE",
 		19: "ERROR_CODE_RESUME_REFUSED",
+		20: "ERROR_CODE_MATCHMAKING_TIMEOUT",
 	}
 	ErrorCode_value = map[string]int32{
 		"ERROR_CODE_UNSPECIFIED":             0,
@@ -303,6 +308,7 @@ var (
 		"ERROR_CODE_INTERNAL":                17,
 		"ERROR_CODE_UNKNOWN_MESSAGE":         18,
 		"ERROR_CODE_RESUME_REFUSED":          19,
+		"ERROR_CODE_MATCHMAKING_TIMEOUT":     20,
 	}
 )
 
@@ -391,6 +397,68 @@ func (x LeaveReason) Number() protoreflect.EnumNumber {
 // Deprecated: Use LeaveReason.Descriptor instead.
 func (LeaveReason) EnumDescriptor() ([]byte, []int) {
 	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{3}
+}
+
+// MatchmakerTicketStatus is where a queued ticket stands.
+type MatchmakerTicketStatus int32
+
+const (
+	MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_UNSPECIFIED MatchmakerTicketStatus = 0
+	// Waiting for players. The acknowledgement of MatchmakerAdd means this;
+	// a status frame says it only after WAITING_FOR_CAPACITY (the match that
+	// could not be placed fell apart, e.g. a player cancelled).
+	MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_QUEUED MatchmakerTicketStatus = 1
+	// A match is formed but no node has a free seat for it (the cluster is
+	// full): the matcher tries again every round, and the match arrives as
+	// soon as capacity frees. Tell the player "waiting for a free server".
+	MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_WAITING_FOR_CAPACITY MatchmakerTicketStatus = 2
+	// The cluster store lost the ticket (Redis restarted without its data)
+	// and the player's node queued it again, with the same id and age (its
+	// timeout is unchanged). Nothing to do; informational.
+	MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_REQUEUED MatchmakerTicketStatus = 3
+)
+
+// Enum value maps for MatchmakerTicketStatus.
+var (
+	MatchmakerTicketStatus_name = map[int32]string{
+		0: "MATCHMAKER_TICKET_STATUS_UNSPECIFIED",
+		1: "MATCHMAKER_TICKET_STATUS_QUEUED",
+		2: "MATCHMAKER_TICKET_STATUS_WAITING_FOR_CAPACITY",
+		3: "MATCHMAKER_TICKET_STATUS_REQUEUED",
+	}
+	MatchmakerTicketStatus_value = map[string]int32{
+		"MATCHMAKER_TICKET_STATUS_UNSPECIFIED":          0,
+		"MATCHMAKER_TICKET_STATUS_QUEUED":               1,
+		"MATCHMAKER_TICKET_STATUS_WAITING_FOR_CAPACITY": 2,
+		"MATCHMAKER_TICKET_STATUS_REQUEUED":             3,
+	}
+)
+
+func (x MatchmakerTicketStatus) Enum() *MatchmakerTicketStatus {
+	p := new(MatchmakerTicketStatus)
+	*p = x
+	return p
+}
+
+func (x MatchmakerTicketStatus) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MatchmakerTicketStatus) Descriptor() protoreflect.EnumDescriptor {
+	return file_tickwire_v1_tickwire_proto_enumTypes[4].Descriptor()
+}
+
+func (MatchmakerTicketStatus) Type() protoreflect.EnumType {
+	return &file_tickwire_v1_tickwire_proto_enumTypes[4]
+}
+
+func (x MatchmakerTicketStatus) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MatchmakerTicketStatus.Descriptor instead.
+func (MatchmakerTicketStatus) EnumDescriptor() ([]byte, []int) {
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{4}
 }
 
 // ClientMessage is the only message a client sends.
@@ -616,6 +684,7 @@ type ServerMessage struct {
 	//	*ServerMessage_MatchmakerMatched
 	//	*ServerMessage_RoomClosing
 	//	*ServerMessage_PlayerConnection
+	//	*ServerMessage_MatchmakerStatus
 	Kind isServerMessage_Kind `protobuf_oneof:"kind"`
 	// Echo of ClientMessage.request_id for replies; 0 otherwise.
 	RequestId     uint32 `protobuf:"varint,15,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
@@ -768,6 +837,15 @@ func (x *ServerMessage) GetPlayerConnection() *PlayerConnection {
 	return nil
 }
 
+func (x *ServerMessage) GetMatchmakerStatus() *MatchmakerStatus {
+	if x != nil {
+		if x, ok := x.Kind.(*ServerMessage_MatchmakerStatus); ok {
+			return x.MatchmakerStatus
+		}
+	}
+	return nil
+}
+
 func (x *ServerMessage) GetRequestId() uint32 {
 	if x != nil {
 		return x.RequestId
@@ -827,6 +905,10 @@ type ServerMessage_PlayerConnection struct {
 	PlayerConnection *PlayerConnection `protobuf:"bytes,12,opt,name=player_connection,json=playerConnection,proto3,oneof"`
 }
 
+type ServerMessage_MatchmakerStatus struct {
+	MatchmakerStatus *MatchmakerStatus `protobuf:"bytes,13,opt,name=matchmaker_status,json=matchmakerStatus,proto3,oneof"`
+}
+
 func (*ServerMessage_State) isServerMessage_Kind() {}
 
 func (*ServerMessage_Pong) isServerMessage_Kind() {}
@@ -850,6 +932,8 @@ func (*ServerMessage_MatchmakerMatched) isServerMessage_Kind() {}
 func (*ServerMessage_RoomClosing) isServerMessage_Kind() {}
 
 func (*ServerMessage_PlayerConnection) isServerMessage_Kind() {}
+
+func (*ServerMessage_MatchmakerStatus) isServerMessage_Kind() {}
 
 // Hello opens a session. It must be the first message.
 type Hello struct {
@@ -2070,9 +2154,12 @@ func (x *Ack) GetTick() uint32 {
 
 // Error reports a refused or failed request.
 type Error struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tickwire.v1.ErrorCode" json:"code,omitempty"`
-	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Code    ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=tickwire.v1.ErrorCode" json:"code,omitempty"`
+	Message string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	// The matchmaking ticket the error is about (ERROR_CODE_MATCHMAKING_TIMEOUT
+	// sent on the server's own, request_id 0); empty otherwise.
+	TicketId      string `protobuf:"bytes,3,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2117,6 +2204,13 @@ func (x *Error) GetCode() ErrorCode {
 func (x *Error) GetMessage() string {
 	if x != nil {
 		return x.Message
+	}
+	return ""
+}
+
+func (x *Error) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
 	}
 	return ""
 }
@@ -2237,6 +2331,92 @@ func (x *MatchmakerCancel) GetTicketId() string {
 	return ""
 }
 
+// MatchmakerStatus tells a ticket holder (and its party members) how a
+// queued ticket stands while it waits. It is sent when the status changes,
+// and repeated at most every few seconds while a ticket waits for
+// capacity; a ticket that never leaves QUEUED gets none. The ticket ends
+// with a MatchmakerMatched carrying a room, or an Error with
+// ERROR_CODE_MATCHMAKING_TIMEOUT.
+type MatchmakerStatus struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TicketId string                 `protobuf:"bytes,1,opt,name=ticket_id,json=ticketId,proto3" json:"ticket_id,omitempty"`
+	Status   MatchmakerTicketStatus `protobuf:"varint,2,opt,name=status,proto3,enum=tickwire.v1.MatchmakerTicketStatus" json:"status,omitempty"`
+	// The ticket's queue.
+	Queue string `protobuf:"bytes,3,opt,name=queue,proto3" json:"queue,omitempty"`
+	// How long the ticket has been queued, in milliseconds.
+	QueuedForMs uint32 `protobuf:"varint,4,opt,name=queued_for_ms,json=queuedForMs,proto3" json:"queued_for_ms,omitempty"`
+	// The queue's ticket timeout in milliseconds: the ticket times out when
+	// queued_for_ms reaches it. 0 when the node does not know the queue.
+	TimeoutMs     uint32 `protobuf:"varint,5,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchmakerStatus) Reset() {
+	*x = MatchmakerStatus{}
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchmakerStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchmakerStatus) ProtoMessage() {}
+
+func (x *MatchmakerStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchmakerStatus.ProtoReflect.Descriptor instead.
+func (*MatchmakerStatus) Descriptor() ([]byte, []int) {
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *MatchmakerStatus) GetTicketId() string {
+	if x != nil {
+		return x.TicketId
+	}
+	return ""
+}
+
+func (x *MatchmakerStatus) GetStatus() MatchmakerTicketStatus {
+	if x != nil {
+		return x.Status
+	}
+	return MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_UNSPECIFIED
+}
+
+func (x *MatchmakerStatus) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *MatchmakerStatus) GetQueuedForMs() uint32 {
+	if x != nil {
+		return x.QueuedForMs
+	}
+	return 0
+}
+
+func (x *MatchmakerStatus) GetTimeoutMs() uint32 {
+	if x != nil {
+		return x.TimeoutMs
+	}
+	return 0
+}
+
 // MatchmakerMatched tells a client its ticket formed a match.
 type MatchmakerMatched struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
@@ -2252,7 +2432,7 @@ type MatchmakerMatched struct {
 
 func (x *MatchmakerMatched) Reset() {
 	*x = MatchmakerMatched{}
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2444,7 @@ func (x *MatchmakerMatched) String() string {
 func (*MatchmakerMatched) ProtoMessage() {}
 
 func (x *MatchmakerMatched) ProtoReflect() protoreflect.Message {
-	mi := &file_tickwire_v1_tickwire_proto_msgTypes[22]
+	mi := &file_tickwire_v1_tickwire_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2457,7 @@ func (x *MatchmakerMatched) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchmakerMatched.ProtoReflect.Descriptor instead.
 func (*MatchmakerMatched) Descriptor() ([]byte, []int) {
-	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{22}
+	return file_tickwire_v1_tickwire_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MatchmakerMatched) GetTicketId() string {
@@ -2326,7 +2506,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x0ematchmaker_add\x18\t \x01(\v2\x1a.tickwire.v1.MatchmakerAddH\x00R\rmatchmakerAdd\x12L\n" +
 	"\x11matchmaker_cancel\x18\n" +
 	" \x01(\v2\x1d.tickwire.v1.MatchmakerCancelH\x00R\x10matchmakerCancelB\x06\n" +
-	"\x04kind\"\xd3\x05\n" +
+	"\x04kind\"\xa1\x06\n" +
 	"\rServerMessage\x12*\n" +
 	"\x05state\x18\x01 \x01(\v2\x12.tickwire.v1.StateH\x00R\x05state\x12'\n" +
 	"\x04pong\x18\x02 \x01(\v2\x11.tickwire.v1.PongH\x00R\x04pong\x124\n" +
@@ -2341,7 +2521,8 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x12matchmaker_matched\x18\n" +
 	" \x01(\v2\x1e.tickwire.v1.MatchmakerMatchedH\x00R\x11matchmakerMatched\x12=\n" +
 	"\froom_closing\x18\v \x01(\v2\x18.tickwire.v1.RoomClosingH\x00R\vroomClosing\x12L\n" +
-	"\x11player_connection\x18\f \x01(\v2\x1d.tickwire.v1.PlayerConnectionH\x00R\x10playerConnection\x12\x1d\n" +
+	"\x11player_connection\x18\f \x01(\v2\x1d.tickwire.v1.PlayerConnectionH\x00R\x10playerConnection\x12L\n" +
+	"\x11matchmaker_status\x18\r \x01(\v2\x1d.tickwire.v1.MatchmakerStatusH\x00R\x10matchmakerStatus\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x0f \x01(\rR\trequestIdB\x06\n" +
 	"\x04kind\"\xb5\x01\n" +
@@ -2435,10 +2616,11 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\n" +
 	"\b_hold_ms\"\x19\n" +
 	"\x03Ack\x12\x12\n" +
-	"\x04tick\x18\x01 \x01(\rR\x04tick\"M\n" +
+	"\x04tick\x18\x01 \x01(\rR\x04tick\"j\n" +
 	"\x05Error\x12*\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x16.tickwire.v1.ErrorCodeR\x04code\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"\x87\x03\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1b\n" +
+	"\tticket_id\x18\x03 \x01(\tR\bticketId\"\x87\x03\n" +
 	"\rMatchmakerAdd\x12\x14\n" +
 	"\x05queue\x18\x01 \x01(\tR\x05queue\x12]\n" +
 	"\x11string_properties\x18\x02 \x03(\v20.tickwire.v1.MatchmakerAdd.StringPropertiesEntryR\x10stringProperties\x12`\n" +
@@ -2451,7 +2633,14 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x01R\x05value:\x028\x01\"/\n" +
 	"\x10MatchmakerCancel\x12\x1b\n" +
-	"\tticket_id\x18\x01 \x01(\tR\bticketId\"\x8e\x01\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\"\xc5\x01\n" +
+	"\x10MatchmakerStatus\x12\x1b\n" +
+	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12;\n" +
+	"\x06status\x18\x02 \x01(\x0e2#.tickwire.v1.MatchmakerTicketStatusR\x06status\x12\x14\n" +
+	"\x05queue\x18\x03 \x01(\tR\x05queue\x12\"\n" +
+	"\rqueued_for_ms\x18\x04 \x01(\rR\vqueuedForMs\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\x05 \x01(\rR\ttimeoutMs\"\x8e\x01\n" +
 	"\x11MatchmakerMatched\x12\x1b\n" +
 	"\tticket_id\x18\x01 \x01(\tR\bticketId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12 \n" +
@@ -2477,7 +2666,7 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x19CLOSE_CODE_ROOM_NOT_FOUND\x10\xad\x1f\x12$\n" +
 	"\x1fCLOSE_CODE_UPSTREAM_UNAVAILABLE\x10\xae\x1f\x12\x19\n" +
 	"\x14CLOSE_CODE_ROOM_LOST\x10\xaf\x1f\x12\x19\n" +
-	"\x14CLOSE_CODE_RECONNECT\x10\xb0\x1f*\xdc\x04\n" +
+	"\x14CLOSE_CODE_RECONNECT\x10\xb0\x1f*\x80\x05\n" +
 	"\tErrorCode\x12\x1a\n" +
 	"\x16ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16ERROR_CODE_BAD_MESSAGE\x10\x01\x12!\n" +
@@ -2499,13 +2688,19 @@ const file_tickwire_v1_tickwire_proto_rawDesc = "" +
 	"\x16ERROR_CODE_BAD_REQUEST\x10\x10\x12\x17\n" +
 	"\x13ERROR_CODE_INTERNAL\x10\x11\x12\x1e\n" +
 	"\x1aERROR_CODE_UNKNOWN_MESSAGE\x10\x12\x12\x1d\n" +
-	"\x19ERROR_CODE_RESUME_REFUSED\x10\x13*\x98\x01\n" +
+	"\x19ERROR_CODE_RESUME_REFUSED\x10\x13\x12\"\n" +
+	"\x1eERROR_CODE_MATCHMAKING_TIMEOUT\x10\x14*\x98\x01\n" +
 	"\vLeaveReason\x12\x1c\n" +
 	"\x18LEAVE_REASON_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11LEAVE_REASON_LEFT\x10\x01\x12\x1d\n" +
 	"\x19LEAVE_REASON_DISCONNECTED\x10\x02\x12\x17\n" +
 	"\x13LEAVE_REASON_KICKED\x10\x03\x12\x1c\n" +
-	"\x18LEAVE_REASON_ROOM_CLOSED\x10\x04B;Z9github.com/tickwire/tickwire/proto/tickwire/v1;tickwirev1b\x06proto3"
+	"\x18LEAVE_REASON_ROOM_CLOSED\x10\x04*\xc1\x01\n" +
+	"\x16MatchmakerTicketStatus\x12(\n" +
+	"$MATCHMAKER_TICKET_STATUS_UNSPECIFIED\x10\x00\x12#\n" +
+	"\x1fMATCHMAKER_TICKET_STATUS_QUEUED\x10\x01\x121\n" +
+	"-MATCHMAKER_TICKET_STATUS_WAITING_FOR_CAPACITY\x10\x02\x12%\n" +
+	"!MATCHMAKER_TICKET_STATUS_REQUEUED\x10\x03B;Z9github.com/tickwire/tickwire/proto/tickwire/v1;tickwirev1b\x06proto3"
 
 var (
 	file_tickwire_v1_tickwire_proto_rawDescOnce sync.Once
@@ -2519,77 +2714,81 @@ func file_tickwire_v1_tickwire_proto_rawDescGZIP() []byte {
 	return file_tickwire_v1_tickwire_proto_rawDescData
 }
 
-var file_tickwire_v1_tickwire_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_tickwire_v1_tickwire_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_tickwire_v1_tickwire_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_tickwire_v1_tickwire_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_tickwire_v1_tickwire_proto_goTypes = []any{
-	(ProtocolVersion)(0),      // 0: tickwire.v1.ProtocolVersion
-	(CloseCode)(0),            // 1: tickwire.v1.CloseCode
-	(ErrorCode)(0),            // 2: tickwire.v1.ErrorCode
-	(LeaveReason)(0),          // 3: tickwire.v1.LeaveReason
-	(*ClientMessage)(nil),     // 4: tickwire.v1.ClientMessage
-	(*ServerMessage)(nil),     // 5: tickwire.v1.ServerMessage
-	(*Hello)(nil),             // 6: tickwire.v1.Hello
-	(*Welcome)(nil),           // 7: tickwire.v1.Welcome
-	(*Join)(nil),              // 8: tickwire.v1.Join
-	(*Joined)(nil),            // 9: tickwire.v1.Joined
-	(*Leave)(nil),             // 10: tickwire.v1.Leave
-	(*Left)(nil),              // 11: tickwire.v1.Left
-	(*Input)(nil),             // 12: tickwire.v1.Input
-	(*RoomMessage)(nil),       // 13: tickwire.v1.RoomMessage
-	(*State)(nil),             // 14: tickwire.v1.State
-	(*PlayerInfo)(nil),        // 15: tickwire.v1.PlayerInfo
-	(*RoomClosing)(nil),       // 16: tickwire.v1.RoomClosing
-	(*PlayerConnection)(nil),  // 17: tickwire.v1.PlayerConnection
-	(*PlayerJoined)(nil),      // 18: tickwire.v1.PlayerJoined
-	(*PlayerLeft)(nil),        // 19: tickwire.v1.PlayerLeft
-	(*Ping)(nil),              // 20: tickwire.v1.Ping
-	(*Pong)(nil),              // 21: tickwire.v1.Pong
-	(*Ack)(nil),               // 22: tickwire.v1.Ack
-	(*Error)(nil),             // 23: tickwire.v1.Error
-	(*MatchmakerAdd)(nil),     // 24: tickwire.v1.MatchmakerAdd
-	(*MatchmakerCancel)(nil),  // 25: tickwire.v1.MatchmakerCancel
-	(*MatchmakerMatched)(nil), // 26: tickwire.v1.MatchmakerMatched
-	nil,                       // 27: tickwire.v1.Join.FilterEntry
-	nil,                       // 28: tickwire.v1.MatchmakerAdd.StringPropertiesEntry
-	nil,                       // 29: tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
+	(ProtocolVersion)(0),        // 0: tickwire.v1.ProtocolVersion
+	(CloseCode)(0),              // 1: tickwire.v1.CloseCode
+	(ErrorCode)(0),              // 2: tickwire.v1.ErrorCode
+	(LeaveReason)(0),            // 3: tickwire.v1.LeaveReason
+	(MatchmakerTicketStatus)(0), // 4: tickwire.v1.MatchmakerTicketStatus
+	(*ClientMessage)(nil),       // 5: tickwire.v1.ClientMessage
+	(*ServerMessage)(nil),       // 6: tickwire.v1.ServerMessage
+	(*Hello)(nil),               // 7: tickwire.v1.Hello
+	(*Welcome)(nil),             // 8: tickwire.v1.Welcome
+	(*Join)(nil),                // 9: tickwire.v1.Join
+	(*Joined)(nil),              // 10: tickwire.v1.Joined
+	(*Leave)(nil),               // 11: tickwire.v1.Leave
+	(*Left)(nil),                // 12: tickwire.v1.Left
+	(*Input)(nil),               // 13: tickwire.v1.Input
+	(*RoomMessage)(nil),         // 14: tickwire.v1.RoomMessage
+	(*State)(nil),               // 15: tickwire.v1.State
+	(*PlayerInfo)(nil),          // 16: tickwire.v1.PlayerInfo
+	(*RoomClosing)(nil),         // 17: tickwire.v1.RoomClosing
+	(*PlayerConnection)(nil),    // 18: tickwire.v1.PlayerConnection
+	(*PlayerJoined)(nil),        // 19: tickwire.v1.PlayerJoined
+	(*PlayerLeft)(nil),          // 20: tickwire.v1.PlayerLeft
+	(*Ping)(nil),                // 21: tickwire.v1.Ping
+	(*Pong)(nil),                // 22: tickwire.v1.Pong
+	(*Ack)(nil),                 // 23: tickwire.v1.Ack
+	(*Error)(nil),               // 24: tickwire.v1.Error
+	(*MatchmakerAdd)(nil),       // 25: tickwire.v1.MatchmakerAdd
+	(*MatchmakerCancel)(nil),    // 26: tickwire.v1.MatchmakerCancel
+	(*MatchmakerStatus)(nil),    // 27: tickwire.v1.MatchmakerStatus
+	(*MatchmakerMatched)(nil),   // 28: tickwire.v1.MatchmakerMatched
+	nil,                         // 29: tickwire.v1.Join.FilterEntry
+	nil,                         // 30: tickwire.v1.MatchmakerAdd.StringPropertiesEntry
+	nil,                         // 31: tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
 }
 var file_tickwire_v1_tickwire_proto_depIdxs = []int32{
-	6,  // 0: tickwire.v1.ClientMessage.hello:type_name -> tickwire.v1.Hello
-	8,  // 1: tickwire.v1.ClientMessage.join:type_name -> tickwire.v1.Join
-	10, // 2: tickwire.v1.ClientMessage.leave:type_name -> tickwire.v1.Leave
-	12, // 3: tickwire.v1.ClientMessage.input:type_name -> tickwire.v1.Input
-	13, // 4: tickwire.v1.ClientMessage.message:type_name -> tickwire.v1.RoomMessage
-	20, // 5: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
-	22, // 6: tickwire.v1.ClientMessage.ack:type_name -> tickwire.v1.Ack
-	24, // 7: tickwire.v1.ClientMessage.matchmaker_add:type_name -> tickwire.v1.MatchmakerAdd
-	25, // 8: tickwire.v1.ClientMessage.matchmaker_cancel:type_name -> tickwire.v1.MatchmakerCancel
-	14, // 9: tickwire.v1.ServerMessage.state:type_name -> tickwire.v1.State
-	21, // 10: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
-	13, // 11: tickwire.v1.ServerMessage.message:type_name -> tickwire.v1.RoomMessage
-	18, // 12: tickwire.v1.ServerMessage.player_joined:type_name -> tickwire.v1.PlayerJoined
-	19, // 13: tickwire.v1.ServerMessage.player_left:type_name -> tickwire.v1.PlayerLeft
-	7,  // 14: tickwire.v1.ServerMessage.welcome:type_name -> tickwire.v1.Welcome
-	9,  // 15: tickwire.v1.ServerMessage.joined:type_name -> tickwire.v1.Joined
-	11, // 16: tickwire.v1.ServerMessage.left:type_name -> tickwire.v1.Left
-	23, // 17: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
-	26, // 18: tickwire.v1.ServerMessage.matchmaker_matched:type_name -> tickwire.v1.MatchmakerMatched
-	16, // 19: tickwire.v1.ServerMessage.room_closing:type_name -> tickwire.v1.RoomClosing
-	17, // 20: tickwire.v1.ServerMessage.player_connection:type_name -> tickwire.v1.PlayerConnection
-	0,  // 21: tickwire.v1.Hello.protocol_version:type_name -> tickwire.v1.ProtocolVersion
-	0,  // 22: tickwire.v1.Welcome.protocol_version:type_name -> tickwire.v1.ProtocolVersion
-	27, // 23: tickwire.v1.Join.filter:type_name -> tickwire.v1.Join.FilterEntry
-	15, // 24: tickwire.v1.Joined.players:type_name -> tickwire.v1.PlayerInfo
-	3,  // 25: tickwire.v1.Left.reason:type_name -> tickwire.v1.LeaveReason
-	15, // 26: tickwire.v1.PlayerJoined.player:type_name -> tickwire.v1.PlayerInfo
-	3,  // 27: tickwire.v1.PlayerLeft.reason:type_name -> tickwire.v1.LeaveReason
-	2,  // 28: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
-	28, // 29: tickwire.v1.MatchmakerAdd.string_properties:type_name -> tickwire.v1.MatchmakerAdd.StringPropertiesEntry
-	29, // 30: tickwire.v1.MatchmakerAdd.numeric_properties:type_name -> tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
-	31, // [31:31] is the sub-list for method output_type
-	31, // [31:31] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	7,  // 0: tickwire.v1.ClientMessage.hello:type_name -> tickwire.v1.Hello
+	9,  // 1: tickwire.v1.ClientMessage.join:type_name -> tickwire.v1.Join
+	11, // 2: tickwire.v1.ClientMessage.leave:type_name -> tickwire.v1.Leave
+	13, // 3: tickwire.v1.ClientMessage.input:type_name -> tickwire.v1.Input
+	14, // 4: tickwire.v1.ClientMessage.message:type_name -> tickwire.v1.RoomMessage
+	21, // 5: tickwire.v1.ClientMessage.ping:type_name -> tickwire.v1.Ping
+	23, // 6: tickwire.v1.ClientMessage.ack:type_name -> tickwire.v1.Ack
+	25, // 7: tickwire.v1.ClientMessage.matchmaker_add:type_name -> tickwire.v1.MatchmakerAdd
+	26, // 8: tickwire.v1.ClientMessage.matchmaker_cancel:type_name -> tickwire.v1.MatchmakerCancel
+	15, // 9: tickwire.v1.ServerMessage.state:type_name -> tickwire.v1.State
+	22, // 10: tickwire.v1.ServerMessage.pong:type_name -> tickwire.v1.Pong
+	14, // 11: tickwire.v1.ServerMessage.message:type_name -> tickwire.v1.RoomMessage
+	19, // 12: tickwire.v1.ServerMessage.player_joined:type_name -> tickwire.v1.PlayerJoined
+	20, // 13: tickwire.v1.ServerMessage.player_left:type_name -> tickwire.v1.PlayerLeft
+	8,  // 14: tickwire.v1.ServerMessage.welcome:type_name -> tickwire.v1.Welcome
+	10, // 15: tickwire.v1.ServerMessage.joined:type_name -> tickwire.v1.Joined
+	12, // 16: tickwire.v1.ServerMessage.left:type_name -> tickwire.v1.Left
+	24, // 17: tickwire.v1.ServerMessage.error:type_name -> tickwire.v1.Error
+	28, // 18: tickwire.v1.ServerMessage.matchmaker_matched:type_name -> tickwire.v1.MatchmakerMatched
+	17, // 19: tickwire.v1.ServerMessage.room_closing:type_name -> tickwire.v1.RoomClosing
+	18, // 20: tickwire.v1.ServerMessage.player_connection:type_name -> tickwire.v1.PlayerConnection
+	27, // 21: tickwire.v1.ServerMessage.matchmaker_status:type_name -> tickwire.v1.MatchmakerStatus
+	0,  // 22: tickwire.v1.Hello.protocol_version:type_name -> tickwire.v1.ProtocolVersion
+	0,  // 23: tickwire.v1.Welcome.protocol_version:type_name -> tickwire.v1.ProtocolVersion
+	29, // 24: tickwire.v1.Join.filter:type_name -> tickwire.v1.Join.FilterEntry
+	16, // 25: tickwire.v1.Joined.players:type_name -> tickwire.v1.PlayerInfo
+	3,  // 26: tickwire.v1.Left.reason:type_name -> tickwire.v1.LeaveReason
+	16, // 27: tickwire.v1.PlayerJoined.player:type_name -> tickwire.v1.PlayerInfo
+	3,  // 28: tickwire.v1.PlayerLeft.reason:type_name -> tickwire.v1.LeaveReason
+	2,  // 29: tickwire.v1.Error.code:type_name -> tickwire.v1.ErrorCode
+	30, // 30: tickwire.v1.MatchmakerAdd.string_properties:type_name -> tickwire.v1.MatchmakerAdd.StringPropertiesEntry
+	31, // 31: tickwire.v1.MatchmakerAdd.numeric_properties:type_name -> tickwire.v1.MatchmakerAdd.NumericPropertiesEntry
+	4,  // 32: tickwire.v1.MatchmakerStatus.status:type_name -> tickwire.v1.MatchmakerTicketStatus
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_tickwire_v1_tickwire_proto_init() }
@@ -2621,6 +2820,7 @@ func file_tickwire_v1_tickwire_proto_init() {
 		(*ServerMessage_MatchmakerMatched)(nil),
 		(*ServerMessage_RoomClosing)(nil),
 		(*ServerMessage_PlayerConnection)(nil),
+		(*ServerMessage_MatchmakerStatus)(nil),
 	}
 	file_tickwire_v1_tickwire_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
@@ -2628,8 +2828,8 @@ func file_tickwire_v1_tickwire_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tickwire_v1_tickwire_proto_rawDesc), len(file_tickwire_v1_tickwire_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   26,
+			NumEnums:      5,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
