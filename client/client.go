@@ -57,6 +57,12 @@ type Options struct {
 	// a request: PlayerJoined, PlayerLeft, RoomMessage, MatchmakerMatched,
 	// and Left or Error frames the server sent on its own.
 	OnEvent func(m *tickwirev1.ServerMessage)
+	// OnMatchmakerStatus, when set, receives the MatchmakerStatus frames of
+	// this client's matchmaking tickets (instead of OnEvent): a status
+	// WAITING_FOR_CAPACITY means a match is formed but every server is
+	// full (show "waiting for a free server…"); it is repeated at most
+	// every few seconds while it lasts, with queued_for_ms and timeout_ms.
+	OnMatchmakerStatus func(s *tickwirev1.MatchmakerStatus)
 	// OnClose is called once when the client is done: closed by Close, or
 	// its connection ended and could not be brought back.
 	OnClose func(err error)
@@ -676,6 +682,10 @@ func (c *Client) onMessage(ws *wsframe.Conn, data []byte) {
 		}
 	}
 	if h := c.hook.Load(); h != nil && h.event(m) {
+		return
+	}
+	if st := m.GetMatchmakerStatus(); st != nil && c.opts.OnMatchmakerStatus != nil {
+		c.opts.OnMatchmakerStatus(st)
 		return
 	}
 	if c.opts.OnEvent != nil {

@@ -12,7 +12,12 @@ import (
 // and returns the ticket id once the server acknowledged it. The match
 // arrives later through Options.OnEvent as a ServerMessage whose
 // MatchmakerMatched has a room id and a reservation to pass to
-// JoinWithReservation; a ticket that times out arrives as an Error event.
+// JoinWithReservation. While the ticket waits, MatchmakerStatus frames say
+// how it stands (Options.OnMatchmakerStatus, else OnEvent): status
+// WAITING_FOR_CAPACITY when its match is formed but no server has a free
+// seat yet. A ticket that finds no match in its queue's timeout arrives as
+// an Error event with code ERROR_CODE_MATCHMAKING_TIMEOUT and its ticket
+// id in Error.TicketId (the ticket is gone; add a new one to go on).
 func (c *Client) MatchmakerAdd(ctx context.Context, m *tickwirev1.MatchmakerAdd) (string, error) {
 	rep, err := c.request(ctx, &tickwirev1.ClientMessage{Kind: &tickwirev1.ClientMessage_MatchmakerAdd{MatchmakerAdd: m}})
 	if err != nil {

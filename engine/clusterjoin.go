@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/tickwire/tickwire/engine/cluster"
@@ -393,6 +395,10 @@ func (s *session) onMatchmakerCancel(reqID uint32, m *tickwirev1.MatchmakerCance
 // goroutine). A match notice for a ticket the session was already told of
 // is dropped; it reports whether the notice was delivered.
 func (s *session) onNotice(n *cluster.Notice) bool {
+	if n.Kind == cluster.NoticeStatus {
+		s.ticketStatus(n.TicketID, n.Queue, ticketStatusOf(n.Status), n.CreatedAt)
+		return true
+	}
 	s.mu.Lock()
 	ti, mine := s.tickets[n.TicketID]
 	delete(s.tickets, n.TicketID)
@@ -414,9 +420,47 @@ func (s *session) onNotice(n *cluster.Notice) bool {
 			TicketId: n.TicketID, RoomId: n.RoomID, Reservation: n.Token, NodeAddress: n.NodeAddress,
 		}}})
 	case cluster.NoticeTimeout:
-		s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+n.TicketID+" timed out", false)
+		s.ticketTimedOut(n.TicketID, n.Queue)
 	}
 	return true
+}
+
+func ticketStatusOf(st cluster.TicketStatus) tickwirev1.MatchmakerTicketStatus {
+	switch st {
+	case cluster.StatusQueued:
+		return tickwirev1.MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_QUEUED
+	case cluster.StatusWaitingForCapacity:
+		return tickwirev1.MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_WAITING_FOR_CAPACITY
+	}
+	return tickwirev1.MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_UNSPECIFIED
+}
+
+// ticketStatus sends a MatchmakerStatus for a ticket queued at created
+// (the matcher rate-limits them per ticket).
+func (s *session) ticketStatus(id, queue string, st tickwirev1.MatchmakerTicketStatus, created time.Time) {
+	m := &tickwirev1.MatchmakerStatus{TicketId: id, Status: st, Queue: queue}
+	if !created.IsZero() {
+		m.QueuedForMs = uint32(min(max(time.Since(created).Milliseconds(), 0), math.MaxUint32))
+	}
+	if q, ok := s.e.queueConfig(queue); ok {
+		m.TimeoutMs = uint32(min(q.ticketTimeout().Milliseconds(), math.MaxUint32))
+	}
+	s.e.metrics.ticketStatuses.Add(1)
+	s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_MatchmakerStatus{MatchmakerStatus: m}})
+}
+
+// ticketTimedOut answers a ticket that found no match in time (the
+// matcher's timeout notice, or this node's watchdog).
+func (s *session) ticketTimedOut(id, queue string) {
+	msg := "matchmaking timed out"
+	if q, ok := s.e.queueConfig(queue); ok {
+		msg = fmt.Sprintf("matchmaking timed out after %s", strconv.FormatFloat(q.ticketTimeout().Seconds(), 'f', -1, 64)+" s")
+	}
+	code := tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_TIMEOUT
+	s.e.metrics.errorSent(code)
+	s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{
+		Code: code, Message: msg + " (ticket " + id + ")", TicketId: id,
+	}}})
 }
 
 // requeueTickets queues again every ticket this node's sessions hold, with
@@ -445,6 +489,9 @@ func (e *Engine) requeueTickets(ctx context.Context) {
 		switch {
 		case err == nil:
 			n++
+			if s := e.sessionByID(t.Party[0].UserID); s != nil {
+				s.ticketStatus(t.ID, t.Queue, tickwirev1.MatchmakerTicketStatus_MATCHMAKER_TICKET_STATUS_REQUEUED, t.CreatedAt)
+			}
 		case errors.Is(err, cluster.ErrDuplicateTicket):
 		default:
 			// The watchdog (expireTickets) answers it if it never matches.
@@ -484,12 +531,14 @@ func (e *Engine) expireTickets(ctx context.Context) {
 		var waiting []string
 		for _, s := range sessions {
 			var late []string
+			queues := map[string]string{}
 			s.mu.Lock()
 			for id, ti := range s.tickets {
 				q, _ := e.queueConfig(ti.queue)
 				switch age := now.Sub(ti.added); {
 				case age >= q.ticketTimeout()+ticketGrace:
 					late = append(late, id)
+					queues[id] = ti.queue
 					delete(s.tickets, id)
 				case age >= noticeCheckAge:
 					waiting = append(waiting, id)
@@ -498,7 +547,7 @@ func (e *Engine) expireTickets(ctx context.Context) {
 			s.mu.Unlock()
 			for _, id := range late {
 				e.metrics.ticketsExpiredLocally.Add(1)
-				s.fail(0, tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE, "matchmaking ticket "+id+" timed out", false)
+				s.ticketTimedOut(id, queues[id])
 			}
 		}
 		e.recoverNotices(ctx, waiting)

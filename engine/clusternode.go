@@ -239,7 +239,8 @@ func (e *Engine) startCluster() error {
 		m := cluster.NewMatcher(l.b, cluster.MatcherConfig{
 			Queue: q.Name, Holder: e.cfg.NodeID, MatchSize: q.MatchSize, RoomType: q.RoomType,
 			RatingKey: q.RatingKey, BaseWindow: q.BaseWindow, WidenPerSecond: q.WidenPerSecond,
-			MaxWindow: q.MaxWindow, TicketTimeout: q.TicketTimeout, Interval: q.Interval, Logger: e.log,
+			MaxWindow: q.MaxWindow, TicketTimeout: q.TicketTimeout, Interval: q.Interval,
+			StatusInterval: q.StatusInterval, Logger: e.log,
 		})
 		run(func(ctx context.Context) { _ = m.Run(ctx) })
 	}

@@ -254,10 +254,16 @@ type QueueConfig struct {
 	// Window: a ticket that waited w accepts a rating spread up to
 	// min(BaseWindow + WidenPerSecond*w, MaxWindow). Defaults 100, 50, 1000.
 	BaseWindow, WidenPerSecond, MaxWindow float64
-	// TicketTimeout (default 60 s): older tickets get an Error frame.
+	// TicketTimeout (default 60 s): older tickets get an Error frame with
+	// ERROR_CODE_MATCHMAKING_TIMEOUT ("matchmaking timed out after N s").
 	TicketTimeout time.Duration
 	// Interval between matcher rounds (default 250 ms).
 	Interval time.Duration
+	// StatusInterval (default 5 s) is the least time between two
+	// MatchmakerStatus frames of one ticket: a ticket whose match finds no
+	// node with capacity is told WAITING_FOR_CAPACITY at once, then again
+	// at most every StatusInterval while it waits.
+	StatusInterval time.Duration
 }
 
 func (c ClusterConfig) clustered() bool {

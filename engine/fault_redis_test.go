@@ -20,7 +20,7 @@ func matchedEvent(r *recorder) *tickwirev1.MatchmakerMatched {
 
 func timeoutEvent(r *recorder) *tickwirev1.Error {
 	return r.find(func(m *tickwirev1.ServerMessage) bool {
-		return m.RequestId == 0 && strings.Contains(m.GetError().GetMessage(), "timed out")
+		return m.RequestId == 0 && m.GetError().GetCode() == tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_TIMEOUT
 	}).GetError()
 }
 
@@ -77,21 +77,22 @@ func TestRedisOutageTicketTimesOut(t *testing.T) {
 		engine.QueueConfig{Name: "sum", MatchSize: 2, Interval: 50 * time.Millisecond, TicketTimeout: time.Second})
 	ra := &recorder{}
 	a := dial(t, nodes[0], ra)
-	if _, err := a.MatchmakerAdd(ctx5(t), &tickwirev1.MatchmakerAdd{Queue: "sum"}); err != nil {
+	id, err := a.MatchmakerAdd(ctx5(t), &tickwirev1.MatchmakerAdd{Queue: "sum"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	rs.Stop()
 	stopped := time.Now()
 	eventually(t, "timeout error", func() bool { return timeoutEvent(ra) != nil })
 	t.Logf("timeout error %v after Redis stopped (ticket timeout 1 s)", time.Since(stopped))
-	if e := timeoutEvent(ra); e.Code != tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE {
-		t.Fatalf("timeout error code %v", e.Code)
+	if e := timeoutEvent(ra); e.TicketId != id || !strings.Contains(e.Message, "matchmaking timed out after 1 s") {
+		t.Fatalf("timeout error %v, want ticket %s and %q", e, id, "matchmaking timed out after 1 s")
 	}
 	if _, err := a.Ping(ctx5(t)); err != nil && !errors.Is(err, client.ErrNoClockSample) {
 		t.Fatalf("connection during the outage: %v", err)
 	}
 	// A new ticket during the outage is refused as unavailable, not lost.
-	_, err := a.MatchmakerAdd(context.Background(), &tickwirev1.MatchmakerAdd{Queue: "sum"})
+	_, err = a.MatchmakerAdd(context.Background(), &tickwirev1.MatchmakerAdd{Queue: "sum"})
 	var se *client.ServerError
 	if !errors.As(err, &se) || se.Code != tickwirev1.ErrorCode_ERROR_CODE_MATCHMAKING_UNAVAILABLE {
 		t.Fatalf("add during outage: %v", err)

@@ -69,6 +69,8 @@ type Metrics struct {
 	ticketsRequeued       atomic.Uint64
 	ticketsExpiredLocally atomic.Uint64
 	noticesRecovered      atomic.Uint64
+	// MatchmakerStatus frames sent (waiting for capacity, queued, requeued).
+	ticketStatuses atomic.Uint64
 
 	// The monitor: API requests refused for a missing or wrong admin
 	// token, monitor bus messages ignored (bad signature, expired), and

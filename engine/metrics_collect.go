@@ -28,6 +28,7 @@ type metricDescs struct {
 	relayProtocolErrors, limitRefusals                                       *prometheus.Desc
 	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
 	adminAuthFailures, adminActions, adminBusRejected                        *prometheus.Desc
+	ticketStatuses                                                           *prometheus.Desc
 }
 
 func newMetricDescs() metricDescs {
@@ -77,6 +78,7 @@ func newMetricDescs() metricDescs {
 		adminAuthFailures:     d("admin_auth_failures_total", "Monitor API requests refused for a missing or wrong admin token."),
 		adminActions:          d("admin_actions_total", "Monitor actions done on this node's rooms (kick, lock, unlock, dispose), by action.", "action"),
 		adminBusRejected:      d("admin_bus_rejected_total", "Monitor messages from the cluster bus ignored (bad signature, malformed or expired)."),
+		ticketStatuses:        d("ticket_status_sent_total", "MatchmakerStatus frames sent to ticket holders (waiting for capacity, queued again, re-queued)."),
 	}
 }
 
@@ -117,6 +119,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.relayProtocolErrors, m.desc.limitRefusals,
 		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
 		m.desc.adminAuthFailures, m.desc.adminActions, m.desc.adminBusRejected,
+		m.desc.ticketStatuses,
 	} {
 		ch <- d
 	}
@@ -217,4 +220,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.noticesRecovered, m.noticesRecovered.Load())
 	counter(d.adminAuthFailures, m.adminAuthFailures.Load())
 	counter(d.adminBusRejected, m.adminBusRejected.Load())
+	counter(d.ticketStatuses, m.ticketStatuses.Load())
 }

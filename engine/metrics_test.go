@@ -62,7 +62,7 @@ var tickwireSeries = []string{
 	"tickwire_rooms", "tickwire_state_encoded_bytes_total", "tickwire_state_encodes_total",
 	"tickwire_state_frames_dropped_total", "tickwire_tick_duration_seconds",
 	"tickwire_tick_lateness_seconds",
-	"tickwire_tickets_expired_locally_total", "tickwire_tickets_requeued_total", "tickwire_ticks_skipped_total", "tickwire_ticks_total",
+	"tickwire_ticket_status_sent_total", "tickwire_tickets_expired_locally_total", "tickwire_tickets_requeued_total", "tickwire_ticks_skipped_total", "tickwire_ticks_total",
 	"tickwire_websocket_protocol_errors_total",
 }
 
