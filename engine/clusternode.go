@@ -35,7 +35,8 @@ type clusterLink struct {
 	addrsAt time.Time
 
 	dirq      chan func(context.Context)
-	matMu     sync.Mutex // serializes materialization of placed rooms
+	releases  owedReleases // seat releases that did not reach the backend
+	matMu     sync.Mutex   // serializes materialization of placed rooms
 	advertise atomic.Pointer[string]
 
 	bgMu     sync.Mutex
@@ -110,17 +111,19 @@ func (e *Engine) setListenAddr(addr net.Addr) {
 
 // dir runs a directory update: inline in embedded mode (in-memory, never
 // blocks), else queued for the directory worker. A full queue drops the
-// update (counted); the heartbeat re-publishes rooms after any loss of
-// registration.
-func (e *Engine) dir(fn func(context.Context)) {
+// update (counted, and reported false); the heartbeat re-publishes rooms
+// after any loss of registration.
+func (e *Engine) dir(fn func(context.Context)) bool {
 	if !e.cl.shared {
 		fn(context.Background())
-		return
+		return true
 	}
 	select {
 	case e.cl.dirq <- fn:
+		return true
 	default:
 		e.metrics.dirDropped.Add(1)
+		return false
 	}
 }
 
@@ -159,12 +162,6 @@ func (e *Engine) onRoomClosed(r *roomrt.Room) {
 	e.dir(func(ctx context.Context) { e.clusterErr("remove room", e.cl.b.RemoveRoom(ctx, id)) })
 }
 
-// releaseSeat records in the directory that a player admitted with a
-// reservation left room id.
-func (e *Engine) releaseSeat(id string) {
-	e.dir(func(ctx context.Context) { e.clusterErr("release seat", e.cl.b.ReleaseSeat(ctx, id)) })
-}
-
 func (e *Engine) recordOf(r *roomrt.Room) cluster.RoomRecord {
 	in := r.Info()
 	return cluster.RoomRecord{
@@ -189,6 +186,8 @@ func (e *Engine) localRecords() []cluster.RoomRecord {
 	if !e.cl.shared {
 		return nil
 	}
+	// Published afresh with their real seat counts: nothing is owed.
+	e.cl.releases.reset()
 	list := e.rooms.List(true)
 	out := make([]cluster.RoomRecord, 0, len(list))
 	for _, in := range list {

@@ -21,7 +21,9 @@ type publishedRoom struct {
 // SetPrivate, SetMaxPlayers, SetMetadata), so join-or-create from any node
 // sees what the owner would accept. It checks once per heartbeat interval;
 // the owner still refuses a join that raced a change (locked, full) with
-// the usual error.
+// the usual error. Each round first retries the seat releases that did not
+// reach the backend (retryReleases), so seat counts converge after an
+// outage.
 func (e *Engine) syncRooms(ctx context.Context) {
 	every := e.cfg.Cluster.HeartbeatInterval
 	if every <= 0 {
@@ -36,6 +38,7 @@ func (e *Engine) syncRooms(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		e.retryReleases(ctx)
 		live := make(map[string]bool, len(seen))
 		for _, in := range e.rooms.List(true) {
 			live[in.ID] = true

@@ -71,6 +71,8 @@ type Metrics struct {
 	noticesRecovered      atomic.Uint64
 	// MatchmakerStatus frames sent (waiting for capacity, queued, requeued).
 	ticketStatuses atomic.Uint64
+	// Directory seat releases sent again after a failure.
+	releasesRetried atomic.Uint64
 
 	// The monitor: API requests refused for a missing or wrong admin
 	// token, monitor bus messages ignored (bad signature, expired), and

@@ -29,6 +29,7 @@ type metricDescs struct {
 	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
 	adminAuthFailures, adminActions, adminBusRejected                        *prometheus.Desc
 	ticketStatuses                                                           *prometheus.Desc
+	releasesRetried                                                          *prometheus.Desc
 }
 
 func newMetricDescs() metricDescs {
@@ -78,6 +79,7 @@ func newMetricDescs() metricDescs {
 		adminAuthFailures:     d("admin_auth_failures_total", "Monitor API requests refused for a missing or wrong admin token."),
 		adminActions:          d("admin_actions_total", "Monitor actions done on this node's rooms (kick, lock, unlock, dispose), by action.", "action"),
 		adminBusRejected:      d("admin_bus_rejected_total", "Monitor messages from the cluster bus ignored (bad signature, malformed or expired)."),
+		releasesRetried:       d("seat_releases_retried_total", "Directory seat releases sent again after they failed to reach the cluster store (seat counts converge after an outage)."),
 		ticketStatuses:        d("ticket_status_sent_total", "MatchmakerStatus frames sent to ticket holders (waiting for capacity, queued again, re-queued)."),
 	}
 }
@@ -120,6 +122,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
 		m.desc.adminAuthFailures, m.desc.adminActions, m.desc.adminBusRejected,
 		m.desc.ticketStatuses,
+		m.desc.releasesRetried,
 	} {
 		ch <- d
 	}
@@ -221,4 +224,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.adminAuthFailures, m.adminAuthFailures.Load())
 	counter(d.adminBusRejected, m.adminBusRejected.Load())
 	counter(d.ticketStatuses, m.ticketStatuses.Load())
+	counter(d.releasesRetried, m.releasesRetried.Load())
 }

@@ -59,7 +59,7 @@ var tickwireSeries = []string{
 	"tickwire_relay_bytes_total", "tickwire_relay_frames_total", "tickwire_relay_protocol_errors_total",
 	"tickwire_relays",
 	"tickwire_resume_failures_total", "tickwire_resume_seconds", "tickwire_resumes_total",
-	"tickwire_rooms", "tickwire_state_encoded_bytes_total", "tickwire_state_encodes_total",
+	"tickwire_rooms", "tickwire_seat_releases_retried_total", "tickwire_state_encoded_bytes_total", "tickwire_state_encodes_total",
 	"tickwire_state_frames_dropped_total", "tickwire_tick_duration_seconds",
 	"tickwire_tick_lateness_seconds",
 	"tickwire_ticket_status_sent_total", "tickwire_tickets_expired_locally_total", "tickwire_tickets_requeued_total", "tickwire_ticks_skipped_total", "tickwire_ticks_total",

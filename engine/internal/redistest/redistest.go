@@ -39,6 +39,19 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
+// StartPersistent starts a redis-server that writes every write to its
+// append-only file before answering (appendfsync always), as a production
+// Redis with persistence: after Stop (a kill), Start brings it back with its
+// data.
+func StartPersistent(t testing.TB) *Server {
+	t.Helper()
+	s := newServer(t, "redis-server")
+	s.extra = []string{"--appendonly", "yes", "--appendfsync", "always"}
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
 // StartReplica starts a redis-server replicating primary.
 func StartReplica(t testing.TB, primary *Server) *Server {
 	t.Helper()
@@ -159,7 +172,20 @@ func (s *Server) Stop() {
 	_ = cmd.Wait()
 }
 
-// Restart kills the server and starts an empty one on the same port.
+// Start starts a stopped server again on the same port: empty, or with its
+// data when it is persistent (StartPersistent).
+func (s *Server) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	running := s.cmd != nil
+	s.mu.Unlock()
+	if !running {
+		s.start()
+	}
+}
+
+// Restart kills the server and starts it again on the same port: empty,
+// or with its data when it is persistent (StartPersistent).
 func (s *Server) Restart() {
 	s.t.Helper()
 	s.Stop()
