@@ -31,9 +31,12 @@ import {
   CloseCode,
   ErrorCode,
   JoinSchema,
+  MatchmakerAddSchema,
   ProtocolVersion,
   type Joined,
   type Left,
+  type MatchmakerMatched,
+  type MatchmakerStatus,
   type PlayerConnection,
   type PlayerInfo,
   type PlayerLeft,
@@ -272,6 +275,22 @@ export interface ClientEvents<S> {
    * or an invalid one; see pongSentMs).
    */
   pong: { rttMs: number; tick: number };
+  /**
+   * A ticket of this client formed a match (see matchmakerAdd): join it with
+   * `joinWithReservation(m.reservation)`.
+   */
+  matchmakerMatched: MatchmakerMatched;
+  /**
+   * How a queued ticket stands while it waits. `status` is a
+   * MatchmakerTicketStatus: WAITING_FOR_CAPACITY means the match is formed
+   * but every server is full (show "waiting for a free server…"; repeated
+   * at most every few seconds, with `queuedForMs` and the queue's
+   * `timeoutMs`); QUEUED means it is back to waiting for players; REQUEUED
+   * that the server queued it again after losing it (same id and age). A
+   * ticket that finds no match in time ends with an "error" event: a
+   * ServerError of code MATCHMAKING_TIMEOUT whose `ticketId` names it.
+   */
+  matchmakerStatus: MatchmakerStatus;
 }
 
 export type ConnectionState = "idle" | "connecting" | "open" | "reconnecting" | "closed";
@@ -566,6 +585,43 @@ export class TickwireClient<Desc extends DescMessage> {
     const reply = await this.request(kind);
     const joined = reply.kind.value as Joined;
     this.intent = { join: kind, roomId: joined.roomId };
+    return joined;
+  }
+
+  /**
+   * Puts a matchmaking ticket into `queue` (the server's QueueConfig name)
+   * and resolves with its id once the server acknowledged it. The match
+   * arrives later as a "matchmakerMatched" event; while the ticket waits,
+   * "matchmakerStatus" events say how it stands (WAITING_FOR_CAPACITY while
+   * every server is full); a ticket that times out ends with an "error"
+   * event of code MATCHMAKING_TIMEOUT. `party`: session ids (Welcome
+   * sessionId) of other clients, on any node, matched together with this one.
+   */
+  async matchmakerAdd(
+    queue: string,
+    opts: { stringProperties?: Record<string, string>; numericProperties?: Record<string, number>; party?: string[] } = {},
+  ): Promise<string> {
+    const value = create(MatchmakerAddSchema, {
+      queue,
+      stringProperties: opts.stringProperties ?? {},
+      numericProperties: opts.numericProperties ?? {},
+      party: opts.party ?? [],
+    });
+    const reply = await this.request({ case: "matchmakerAdd", value });
+    return (reply.kind.value as MatchmakerMatched).ticketId;
+  }
+
+  /** Withdraws a ticket of this client (a ServerError if it already matched or timed out). */
+  async matchmakerCancel(ticketId: string): Promise<void> {
+    await this.request({ case: "matchmakerCancel", value: { ticketId } });
+  }
+
+  /** Joins the room of a match: `reservation` from a "matchmakerMatched" event. */
+  async joinWithReservation(reservation: string, opts: { options?: Uint8Array } = {}): Promise<Joined> {
+    const reply = await this.request({ case: "join", value: create(JoinSchema, { reservation, options: opts.options ?? new Uint8Array() }) });
+    const joined = reply.kind.value as Joined;
+    // A reservation is single-use: after a lost room, rejoin it by id.
+    this.intent = { join: { case: "join", value: create(JoinSchema, { roomId: joined.roomId, options: opts.options ?? new Uint8Array() }) }, roomId: joined.roomId };
     return joined;
   }
 
@@ -961,11 +1017,18 @@ export class TickwireClient<Desc extends DescMessage> {
       case "roomClosing":
         this.onRoomClosing(k.value);
         return;
+      case "matchmakerStatus":
+        this.emitter.emit("matchmakerStatus", k.value);
+        return;
+      case "matchmakerMatched":
+        // With a request id: the acknowledgement of matchmakerAdd/Cancel.
+        if (msg.requestId && this.pending.has(msg.requestId)) this.onReply(msg);
+        else this.emitter.emit("matchmakerMatched", k.value);
+        return;
       case "welcome":
       case "joined":
       case "left":
       case "error":
-      case "matchmakerMatched":
         this.onReply(msg);
         return;
     }
@@ -1016,7 +1079,7 @@ export class TickwireClient<Desc extends DescMessage> {
     const p = msg.requestId ? this.pending.get(msg.requestId) : undefined;
     if (p) this.pending.delete(msg.requestId);
     if (k.case === "error") {
-      const err = new ServerError(k.value.code, errorCodeName(k.value.code), k.value.message, msg.requestId);
+      const err = new ServerError(k.value.code, errorCodeName(k.value.code), k.value.message, msg.requestId, k.value.ticketId);
       if (p) p.reject(err);
       else this.emitter.emit("error", err);
       return;

@@ -56,6 +56,8 @@ export class ServerError extends Error {
     readonly codeName: string,
     message: string,
     readonly requestId = 0,
+    /** The matchmaking ticket the error is about (MATCHMAKING_TIMEOUT); "" otherwise. */
+    readonly ticketId = "",
   ) {
     super(message ? `${codeName}: ${message}` : codeName);
   }

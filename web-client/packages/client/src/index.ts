@@ -43,5 +43,14 @@ export type { Bracket } from "./interp.js";
 export { Predictor } from "./predict.js";
 export type { StepFn, PendingInput } from "./predict.js";
 /** Protocol values the client's events and errors carry (tickwire.v1). */
-export { CloseCode, ErrorCode } from "./gen/tickwire/v1/tickwire_pb.js";
-export type { Joined, Left, PlayerConnection, PlayerInfo, PlayerLeft, Welcome } from "./gen/tickwire/v1/tickwire_pb.js";
+export { CloseCode, ErrorCode, MatchmakerTicketStatus } from "./gen/tickwire/v1/tickwire_pb.js";
+export type {
+  Joined,
+  Left,
+  MatchmakerMatched,
+  MatchmakerStatus,
+  PlayerConnection,
+  PlayerInfo,
+  PlayerLeft,
+  Welcome,
+} from "./gen/tickwire/v1/tickwire_pb.js";
