@@ -159,7 +159,7 @@ func (e *Engine) onRoomOpened(r *roomrt.Room) {
 func (e *Engine) onRoomClosed(r *roomrt.Room) {
 	id := r.ID()
 	e.cl.owners.Remove(id)
-	e.dir(func(ctx context.Context) { e.clusterErr("remove room", e.cl.b.RemoveRoom(ctx, id)) })
+	e.removeRoom(id)
 }
 
 func (e *Engine) recordOf(r *roomrt.Room) cluster.RoomRecord {

@@ -1,5 +1,5 @@
 package engine
 
-// OwedReleases is the number of directory seat releases this node still
-// owes the backend (tests).
-func OwedReleases(e *Engine) int { return e.cl.releases.total() }
+// OwedReleases returns the directory seat releases and room removals this
+// node still owes the backend (tests).
+func OwedReleases(e *Engine) (releases, removals int) { return e.cl.releases.counts() }

@@ -79,7 +79,7 @@ func newMetricDescs() metricDescs {
 		adminAuthFailures:     d("admin_auth_failures_total", "Monitor API requests refused for a missing or wrong admin token."),
 		adminActions:          d("admin_actions_total", "Monitor actions done on this node's rooms (kick, lock, unlock, dispose), by action.", "action"),
 		adminBusRejected:      d("admin_bus_rejected_total", "Monitor messages from the cluster bus ignored (bad signature, malformed or expired)."),
-		releasesRetried:       d("seat_releases_retried_total", "Directory seat releases sent again after they failed to reach the cluster store (seat counts converge after an outage)."),
+		releasesRetried:       d("directory_updates_retried_total", "Directory updates sent again after they failed to reach the cluster store: seat releases of players who left and removals of closed rooms (seat counts converge after an outage)."),
 		ticketStatuses:        d("ticket_status_sent_total", "MatchmakerStatus frames sent to ticket holders (waiting for capacity, queued again, re-queued)."),
 	}
 }

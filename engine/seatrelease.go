@@ -12,20 +12,70 @@ import (
 // owedReleases counts, per local room, the directory seat releases that
 // did not reach the backend (Redis down, the directory queue full). Without
 // them a room's directory seat count stays too high for good: join-or-create
-// and the matcher would see it fuller than it is. The room sync retries them
-// (retryReleases). Safe for concurrent use.
+// and the matcher would see it fuller than it is. It also keeps the closed
+// rooms whose removal did not reach the backend (their record would stay in
+// the directory, seats and all, until the node dies). The room sync retries
+// both (retryReleases). Safe for concurrent use.
 //
-// A release whose call failed after the backend applied it (a timeout on a
-// reply lost in flight) is retried too and counted twice; seat counts never
-// go below zero, and the owner still refuses a join its room cannot take.
+// A failure is owed only if the node did not re-register since the call
+// was issued (gen): a re-registration publishes the rooms with their real
+// counts, which already leave the player out. Limits: a release whose call
+// failed after the backend applied it (a reply lost in flight) is retried
+// too and counted twice, and after a Sentinel failover the new primary may
+// lack the seat the release frees (asynchronous replication); seat counts
+// never go below zero, and the owner still refuses a join its room cannot
+// take.
 type owedReleases struct {
-	mu   sync.Mutex
-	owed map[string]int // room id -> releases owed
+	mu       sync.Mutex
+	gen      uint64              // re-registrations seen (reset)
+	owed     map[string]int      // room id -> releases owed
+	removals map[string]struct{} // closed rooms still in the directory
 }
 
-func (o *owedReleases) add(roomID string, n int) {
+// epoch is the generation to pass to add and removal for a call issued now.
+func (o *owedReleases) epoch() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	return o.gen
+}
+
+// removal records that roomID closed but its record may still be in the
+// directory; its owed releases go with the record.
+func (o *owedReleases) removal(roomID string, gen uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if gen != o.gen {
+		return // re-registered since: the old records were swept
+	}
+	if o.removals == nil {
+		o.removals = map[string]struct{}{}
+	}
+	o.removals[roomID] = struct{}{}
+	delete(o.owed, roomID)
+}
+
+func (o *owedReleases) removed(roomID string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.removals, roomID)
+}
+
+func (o *owedReleases) owedRemovals() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	out := make([]string, 0, len(o.removals))
+	for id := range o.removals {
+		out = append(out, id)
+	}
+	return out
+}
+
+func (o *owedReleases) add(roomID string, n int, gen uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if gen != o.gen {
+		return // re-registered since: the room was published with its real count
+	}
 	if o.owed == nil {
 		o.owed = map[string]int{}
 	}
@@ -54,50 +104,91 @@ func (o *owedReleases) snapshot() map[string]int {
 	return out
 }
 
-func (o *owedReleases) total() int {
+// counts returns the releases and the removals owed.
+func (o *owedReleases) counts() (releases, removals int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	n := 0
 	for _, k := range o.owed {
-		n += k
+		releases += k
 	}
-	return n
+	return releases, len(o.removals)
 }
 
-// reset forgets every owed release: the node's rooms were just published
-// afresh with their real seat counts (re-registration).
+// reset forgets every owed release and removal: the node's old records
+// were swept and its rooms just published afresh with their real seat
+// counts (re-registration).
 func (o *owedReleases) reset() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	o.gen++
 	clear(o.owed)
+	clear(o.removals)
 }
 
 // releaseSeat records in the directory that a player admitted with a
 // reservation left room id. A release that does not reach the backend is
 // owed and retried by the room sync.
 func (e *Engine) releaseSeat(id string) {
+	gen := e.cl.releases.epoch()
 	queued := e.dir(func(ctx context.Context) {
 		err := e.cl.b.ReleaseSeat(ctx, id)
 		e.clusterErr("release seat", err)
 		if err != nil && !errors.Is(err, cluster.ErrRoomNotFound) {
-			e.cl.releases.add(id, 1)
+			e.cl.releases.add(id, 1, gen)
 		}
 	})
 	if !queued {
-		e.cl.releases.add(id, 1)
+		e.cl.releases.add(id, 1, gen)
 	}
 }
 
-// retryReleases sends the owed seat releases of rooms this node still runs
-// (those of closed rooms went with their directory record). It stops at
-// the first failure: the backend is still away, the next sync tries again.
+// removeRoom removes a closed room from the directory; a removal that does
+// not reach the backend is owed and retried by the room sync.
+func (e *Engine) removeRoom(id string) {
+	gen := e.cl.releases.epoch()
+	queued := e.dir(func(ctx context.Context) {
+		err := e.cl.b.RemoveRoom(ctx, id)
+		e.clusterErr("remove room", err)
+		if err != nil {
+			e.cl.releases.removal(id, gen)
+		}
+	})
+	if !queued {
+		e.cl.releases.removal(id, gen)
+	}
+}
+
+// retryReleases sends the owed removals of closed rooms and the owed seat
+// releases of rooms this node still runs (those of closed rooms go with
+// their directory record). It stops at the first failure: the backend is
+// still away, the next sync tries again.
 func (e *Engine) retryReleases(ctx context.Context) {
+	gen := e.cl.releases.epoch()
+	// A re-registration meanwhile published the rooms afresh: stop.
+	stale := func() bool { return e.cl.releases.epoch() != gen }
+	for _, id := range e.cl.releases.owedRemovals() {
+		if stale() {
+			return
+		}
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := e.cl.b.RemoveRoom(cctx, id)
+		cancel()
+		if err != nil {
+			e.clusterErr("retry remove room", err)
+			return
+		}
+		e.cl.releases.removed(id)
+		e.metrics.releasesRetried.Add(1)
+	}
 	for id, n := range e.cl.releases.snapshot() {
 		if _, ok := e.rooms.Get(id); !ok {
 			e.cl.releases.settle(id, -1)
 			continue
 		}
 		for ; n > 0; n-- {
+			if stale() {
+				return
+			}
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			err := e.cl.b.ReleaseSeat(cctx, id)
 			cancel()
