@@ -17,14 +17,16 @@ import (
 // the directory, seats and all, until the node dies). The room sync retries
 // both (retryReleases). Safe for concurrent use.
 //
-// A failure is owed only if the node did not re-register since the call
-// was issued (gen): a re-registration publishes the rooms with their real
-// counts, which already leave the player out. Limits: a release whose call
-// failed after the backend applied it (a reply lost in flight) is retried
-// too and counted twice, and after a Sentinel failover the new primary may
-// lack the seat the release frees (asynchronous replication); seat counts
-// never go below zero, and the owner still refuses a join its room cannot
-// take.
+// A release is not idempotent (Seats-1), so only a release that provably
+// never reached the backend (cluster.NotApplied: the connection could not
+// be dialled; or the directory queue was full) is owed: one that failed
+// mid-call (a timeout, a primary killed during a failover) may have been
+// applied, and freeing the seat twice would let the room be overfilled in
+// the directory's eyes. Such a release is lost as before (the count stays
+// one too high). A failure is owed only if the node did not re-register
+// since the call was issued (gen): a re-registration publishes the rooms
+// with their real counts, which already leave the player out. Removals are
+// idempotent and retried after any failure.
 type owedReleases struct {
 	mu       sync.Mutex
 	gen      uint64              // re-registrations seen (reset)
@@ -133,7 +135,7 @@ func (e *Engine) releaseSeat(id string) {
 	queued := e.dir(func(ctx context.Context) {
 		err := e.cl.b.ReleaseSeat(ctx, id)
 		e.clusterErr("release seat", err)
-		if err != nil && !errors.Is(err, cluster.ErrRoomNotFound) {
+		if cluster.NotApplied(err) {
 			e.cl.releases.add(id, 1, gen)
 		}
 	})
@@ -149,8 +151,8 @@ func (e *Engine) removeRoom(id string) {
 	queued := e.dir(func(ctx context.Context) {
 		err := e.cl.b.RemoveRoom(ctx, id)
 		e.clusterErr("remove room", err)
-		if err != nil {
-			e.cl.releases.removal(id, gen)
+		if err != nil && !errors.Is(err, cluster.ErrRoomNotFound) {
+			e.cl.releases.removal(id, gen) // idempotent: retried after any failure
 		}
 	})
 	if !queued {

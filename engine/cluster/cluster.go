@@ -43,6 +43,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"time"
 )
 
@@ -97,6 +98,22 @@ type NodeInfo struct {
 	UpdatedAt time.Time
 	// Reserved is the number of live seat reservations on the node (read only).
 	Reserved int
+}
+
+// NotApplied reports whether err from a backend call proves the call
+// changed nothing: the backend was never reached (the connection could not
+// be dialled, or the backend is closed). Any other failure (a timeout, a
+// connection lost mid-call) may have been applied; retrying a non-idempotent
+// call (ReleaseSeat) after it could apply it twice.
+func NotApplied(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrClosed) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // RoomState is the lifecycle state of a directory record.
