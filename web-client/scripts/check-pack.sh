@@ -65,7 +65,7 @@ $tsc -p tsconfig.es2018.json
 echo "bundled the scratch client: $(wc -c <dist/app.js) B"
 
 # 4. Plain Node ESM import; the public API, nothing else.
-want="ClockSync CloseCode ConnectionClosedError DEFAULT_INPUT_LEAD_MS DEFAULT_INTERP_DELAY_MS DecodeError ErrorCode FINAL_CLOSE_CODES InterpolationBuffer PatchError Predictor ServerError TickClock TickwireClient applyPatch backoffDelayMs describeClose lerp nextInputSendMs"
+want="ClockSync CloseCode ConnectionClosedError DEFAULT_INPUT_LEAD_MS DEFAULT_INTERP_DELAY_MS DecodeError ErrorCode FINAL_CLOSE_CODES InterpolationBuffer MatchmakerTicketStatus PatchError Predictor ServerError TickClock TickwireClient applyPatch backoffDelayMs describeClose lerp nextInputSendMs"
 got=$(node --input-type=module -e 'const m = await import("@tickwire/client"); console.log(Object.keys(m).sort().join(" "))')
 if [ "$got" != "$want" ]; then
   echo "check-pack: @tickwire/client exports changed" >&2
