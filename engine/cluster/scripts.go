@@ -321,10 +321,9 @@ local key = P..'open:'..typ
 if nf > 0 then key = mkey(typ, ARGV[fi], ARGV[fi+1]) end
 local best, bestUsed, bestNode = nil, -1, nil
 local loads = {}
-local cands = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
-for ci = 1, #cands, 2 do
-  local rid = cands[ci]
-  if -tonumber(cands[ci+1]) <= bestUsed then break end
+-- examine weighs one candidate; true: stop (no later one can be fuller).
+local function examine(rid, score)
+  if -tonumber(score) <= bestUsed then return true end
   local rk = P..'room:'..rid
   local v = redis.call('HMGET', rk, 'node', 'seats', 'max', 'locked', 'private', 'type')
   if not v[1] or v[6] ~= typ then
@@ -355,6 +354,26 @@ for ci = 1, #cands, 2 do
         end
       end
     end
+  end
+  return false
+end
+-- A first page of 8: the fullest candidates usually decide at once (the
+-- second is no fuller than the first), and returning 64 scored entries
+-- costs more than the examination itself. Only when the first page does
+-- not decide are the rest, up to the scan limit, read (from the top again,
+-- skipping those examined: their scores may have changed).
+local first = math.min(limit, 8)
+local seen = {}
+local cands = redis.call('ZRANGE', key, 0, first - 1, 'WITHSCORES')
+local stop = false
+for ci = 1, #cands, 2 do
+  seen[cands[ci]] = true
+  if examine(cands[ci], cands[ci+1]) then stop = true break end
+end
+if not stop and #cands == 2 * first and limit > first then
+  cands = redis.call('ZRANGE', key, 0, limit - 1, 'WITHSCORES')
+  for ci = 1, #cands, 2 do
+    if not seen[cands[ci]] and examine(cands[ci], cands[ci+1]) then break end
   end
 end
 local created = 0
