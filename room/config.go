@@ -30,8 +30,10 @@ type Config struct {
 	// client further behind than History gets a full state, which costs
 	// bandwidth once, while every kept snapshot costs memory in every room.
 	History int
-	// MaxCatchUp is how many late ticks may run back to back before the
-	// schedule skips ahead (counted). Default 5.
+	// MaxCatchUp is how many ticks a room may fall behind: late ticks run
+	// in order, back to back, up to MaxCatchUp+1 at once; a room further
+	// behind shifts its schedule forward by the extra ticks, which are
+	// skipped and counted (tickwire_ticks_skipped_total). Default 5.
 	MaxCatchUp int
 	// ReconnectGrace is how long a player whose connection ended without a
 	// Leave (closed, reset, timed out, replaced) keeps its seat,

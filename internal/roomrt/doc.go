@@ -27,12 +27,18 @@
 // # Tick loop
 //
 // The loop runs at Config.TickRate on an absolute schedule (tick n is due at
-// start + n*interval), so it does not drift. A tick that starts late is
-// measured (Observer.ObserveTick lateness). When the room falls behind, up to
-// Config.MaxCatchUp late ticks run back to back; if it is still behind, the
-// schedule jumps forward and the skipped ticks are reported to
-// Observer.TicksSkipped: never skipped silently. The tick rate can be changed
-// at run time with Context.SetTickRate. State is sent every
+// anchor + n*interval), so it does not drift. The registry spreads its rooms'
+// anchors over the tick period (phases weighted by the rooms' seats), so
+// rooms created together do not all tick at the same instant. A tick that
+// starts late is measured (Observer.ObserveTick lateness). A room that falls
+// behind runs its late ticks in order, back to back, while it is at most
+// Config.MaxCatchUp ticks behind; further behind, its schedule shifts
+// forward by whole ticks (its phase kept) and the shifted ticks are reported
+// to Observer.TicksSkipped: never skipped silently. So an overloaded node
+// runs every room's ticks late by a bounded amount, evenly, rather than
+// letting a room that got the CPU catch up while others queue. The tick rate
+// can be changed at run time with Context.SetTickRate (the new schedule
+// starts one new interval after the call). State is sent every
 // TickRate/SendRate ticks.
 //
 // Timers (Context.After, Context.Every) run on the room goroutine, before the

@@ -45,6 +45,10 @@ type Registry struct {
 	// byType keeps rooms in creation order per type, for join-or-create.
 	byType   map[string][]*Room
 	draining bool
+	// epoch and phases spread the rooms' ticks over the tick period (see
+	// pacer); phases is guarded by mu.
+	epoch  time.Time
+	phases phaseTable
 	// placeMu serializes the pick-or-create step of join-or-create so that
 	// concurrent joiners fill one new room instead of each creating one.
 	placeMu sync.Mutex
@@ -64,7 +68,7 @@ func NewRegistry(cfg RegistryConfig) *Registry {
 	if cfg.NewID == nil {
 		cfg.NewID = randomID
 	}
-	return &Registry{cfg: cfg, types: map[string]*Definition{}, rooms: map[string]*Room{}, byType: map[string][]*Room{}}
+	return &Registry{cfg: cfg, epoch: cfg.Clock.Now(), types: map[string]*Definition{}, rooms: map[string]*Room{}, byType: map[string][]*Room{}}
 }
 
 const idAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -133,6 +137,7 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 	}
 	g.rooms[id] = r
 	g.byType[typ] = append(g.byType[typ], r)
+	r.epoch, r.phase = g.epoch, g.phases.take(r.cfg.MaxPlayers)
 	r.draining.Store(g.draining) // a Drain since the check above
 	g.mu.Unlock()
 	if err := r.start(opts.Options); err != nil {
@@ -150,6 +155,7 @@ func (g *Registry) remove(r *Room) {
 	removed := g.rooms[r.id] == r
 	if removed {
 		delete(g.rooms, r.id)
+		g.phases.put(r.phase, r.cfg.MaxPlayers)
 	}
 	g.byType[r.typ] = slices.DeleteFunc(g.byType[r.typ], func(x *Room) bool { return x == r })
 	g.mu.Unlock()

@@ -160,6 +160,10 @@ type Room struct {
 	rateChangeAt time.Time
 	viewIDs      []uint32
 	shared       sharedViews // one view and one encoding per distinct view (replicateViews)
+	// epoch and phase place the room's ticks (see pacer): set by the
+	// registry before the room starts.
+	epoch time.Time
+	phase int
 
 	// behindLog keeps "room fell behind" to one line per 10 s, with the
 	// ticks skipped and the times it fell behind since the last line.
@@ -442,51 +446,61 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 	initErr <- nil
 	r.emptySince = r.clock.Now()
 
+	p := pacer{maxBehind: r.cfg.MaxCatchUp}
 	iv := interval(r.cfg.TickRate)
-	next := r.clock.Now().Add(iv)
-	timer := r.clock.NewTimer(iv)
+	now := r.clock.Now()
+	p.begin(now, r.epoch.Add(phaseOffset(r.phase, iv)), iv)
+	timer := r.clock.NewTimer(p.wait(now))
 	defer timer.Stop()
 	for r.closing == 0 {
 		select {
 		case <-r.notify:
 			r.drainControl()
 			if r.rateChange > 0 {
-				iv = interval(r.rateChange)
-				next = r.rateChangeAt.Add(iv)
-				r.rateChange = 0
+				r.applyRate(&p)
 				timer.Stop()
-				timer.Reset(max(0, next.Sub(r.clock.Now())))
+				timer.Reset(p.wait(r.clock.Now()))
 			}
 		case <-timer.C():
-			late := r.clock.Now().Sub(next)
-			r.runTick(late)
-			next = next.Add(iv)
-			for ran := 0; r.closing == 0; ran++ {
-				behind := r.clock.Now().Sub(next)
-				if behind < 0 {
-					break
-				}
-				if ran >= r.cfg.MaxCatchUp {
-					skip := int(behind/iv) + 1
-					next = next.Add(time.Duration(skip) * iv)
-					r.obs.TicksSkipped(r.typ, skip)
-					if times, skipped, ok := r.behindLog.Add(r.clock.Now(), skip); ok {
-						r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
-					}
-					break
-				}
-				r.runTick(behind)
-				next = next.Add(iv)
-			}
-			if r.rateChange > 0 {
-				iv = interval(r.rateChange)
-				next = r.rateChangeAt.Add(iv)
-				r.rateChange = 0
-			}
-			timer.Reset(next.Sub(r.clock.Now()))
+			r.runDue(&p)
+			timer.Reset(p.wait(r.clock.Now()))
 		}
 	}
 	r.finish()
+}
+
+// runDue runs the ticks that are due, oldest first (see pacer): at most
+// MaxCatchUp+1 in one go, after which the loop takes its mailbox and comes
+// back for the rest at once.
+func (r *Room) runDue(p *pacer) {
+	for range r.cfg.MaxCatchUp + 1 {
+		if r.closing != 0 {
+			return
+		}
+		now := r.clock.Now()
+		late, shifted, ok := p.take(now)
+		if !ok {
+			return
+		}
+		if shifted > 0 {
+			r.obs.TicksSkipped(r.typ, shifted)
+			if times, skipped, ok := r.behindLog.Add(now, shifted); ok {
+				r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
+			}
+		}
+		r.runTick(late)
+		if r.rateChange > 0 {
+			r.applyRate(p)
+			return
+		}
+	}
+}
+
+// applyRate starts the schedule of a SetTickRate: its first tick is one new
+// interval after the call.
+func (r *Room) applyRate(p *pacer) {
+	p.begin(r.rateChangeAt, r.rateChangeAt, interval(r.rateChange))
+	r.rateChange = 0
 }
 
 // protect runs fn, turning a panic into an error and closing the room.

@@ -1,0 +1,178 @@
+package roomrt
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+)
+
+func TestPacerBeginOnPhaseGrid(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	iv := 50 * time.Millisecond
+	tests := []struct {
+		name      string
+		now       time.Duration // after t0
+		anchor    time.Duration // after t0
+		wantFirst time.Duration // after t0
+	}{
+		{"on the anchor: one interval later", 0, 0, 50 * time.Millisecond},
+		{"between grid points: the next one", 10 * time.Millisecond, 0, 50 * time.Millisecond},
+		{"phase half a period", 0, 25 * time.Millisecond, 25 * time.Millisecond},
+		{"anchor in the past, many periods", 1010 * time.Millisecond, 25 * time.Millisecond, 1025 * time.Millisecond},
+		{"anchor in the future", 0, 130 * time.Millisecond, 30 * time.Millisecond},
+		{"exactly on a later grid point", 75 * time.Millisecond, 25 * time.Millisecond, 125 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var p pacer
+			p.begin(t0.Add(tt.now), t0.Add(tt.anchor), iv)
+			if got := p.next.Sub(t0); got != tt.wantFirst {
+				t.Fatalf("first tick at +%v, want +%v", got, tt.wantFirst)
+			}
+		})
+	}
+}
+
+// TestPacerBoundedCatchUp drives a pacer the way a room does (take until
+// nothing is due) and checks which ticks run, how late, and what is skipped.
+func TestPacerBoundedCatchUp(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	iv := 50 * time.Millisecond
+	ms := time.Millisecond
+	tests := []struct {
+		name      string
+		maxBehind int
+		at        time.Duration // when the room gets to run, after the first tick's due time
+		wantLate  []time.Duration
+		wantSkip  int
+	}{
+		{"on time", 5, 0, []time.Duration{0}, 0},
+		{"late within one tick", 5, 7 * ms, []time.Duration{7 * ms}, 0},
+		{"behind by 3 ticks: all run late, in order", 5, 130 * ms, []time.Duration{130 * ms, 80 * ms, 30 * ms}, 0},
+		{"behind by exactly the bound", 2, 100 * ms, []time.Duration{100 * ms, 50 * ms, 0}, 0},
+		{"beyond the bound: shift, never more than 2 ticks behind", 2, 420 * ms, []time.Duration{120 * ms, 70 * ms, 20 * ms}, 6},
+		{"bound 0: the floor's ticker", 0, 420 * ms, []time.Duration{20 * ms}, 8},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := pacer{maxBehind: tt.maxBehind}
+			p.begin(t0, t0, iv)
+			first := p.next
+			now := first.Add(tt.at)
+			var late []time.Duration
+			skipped := 0
+			for {
+				l, s, ok := p.take(now)
+				if !ok {
+					break
+				}
+				if l >= time.Duration(tt.maxBehind+1)*iv {
+					t.Fatalf("a tick ran %v late, more than %d ticks", l, tt.maxBehind)
+				}
+				late, skipped = append(late, l), skipped+s
+			}
+			if !slices.Equal(late, tt.wantLate) || skipped != tt.wantSkip {
+				t.Fatalf("ran %v late, skipped %d; want %v, %d", late, skipped, tt.wantLate, tt.wantSkip)
+			}
+			// Every tick up to now was either run or skipped, and the next one
+			// is on the original phase, in the future.
+			ticks := len(late) + skipped
+			if want := int(tt.at/iv) + 1; ticks != want {
+				t.Fatalf("ran+skipped %d ticks, want %d", ticks, want)
+			}
+			if d := p.next.Sub(first); d%iv != 0 || !p.next.After(now) {
+				t.Fatalf("next tick at first+%v, want a later grid point after now (+%v)", d, tt.at)
+			}
+		})
+	}
+}
+
+func TestPhaseTableSpreadsRooms(t *testing.T) {
+	var pt phaseTable
+	var got []int
+	for range 8 {
+		got = append(got, pt.take(10))
+	}
+	// Each new room halves the largest gap.
+	if want := []int{0, 32, 16, 48, 8, 40, 24, 56}; !slices.Equal(got, want) {
+		t.Fatalf("phases %v, want %v", got, want)
+	}
+	// A closed room's phase is the first taken again.
+	pt.put(16, 10)
+	if s := pt.take(10); s != 16 {
+		t.Fatalf("after freeing 16 took %d", s)
+	}
+	// Weights: a big room counts for its seats.
+	var w phaseTable
+	w.take(100) // slot 0
+	for i := range phaseSlots - 1 {
+		if s := w.take(10); s == 0 {
+			t.Fatalf("room %d placed on the big room's phase", i)
+		}
+	}
+}
+
+// TestRoomsTickOnSpreadPhases checks that rooms created together tick at
+// different phases of the period, each on its own grid.
+func TestRoomsTickOnSpreadPhases(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10})
+	a := hs.create(CreateOptions{})
+	b := hs.create(CreateOptions{})
+	hs.waitFor(func() bool { return hs.clock.Timers() == 2 }, "both rooms' timers")
+	// a's phase is 0 (first tick at +100 ms), b's half a period (+50 ms).
+	hs.clock.Advance(50 * time.Millisecond)
+	hs.waitFor(func() bool { return b.Tick() == 1 }, "b's first tick")
+	hs.sync(a)
+	if a.Tick() != 0 {
+		t.Fatalf("a ticked at b's phase")
+	}
+	hs.waitFor(func() bool { return hs.clock.Timers() == 2 }, "both rooms' timers")
+	hs.clock.Advance(50 * time.Millisecond)
+	hs.waitFor(func() bool { return a.Tick() == 1 }, "a's first tick")
+	hs.sync(b)
+	if b.Tick() != 1 {
+		t.Fatalf("b ticked at a's phase")
+	}
+	// A room closing frees its phase for the next one.
+	if err := b.Close(context.Background(), CloseShutdown); err != nil {
+		t.Fatal(err)
+	}
+	hs.waitFor(func() bool { return hs.reg.Len() == 1 }, "b gone")
+	c := hs.create(CreateOptions{})
+	if c.phase != b.phase {
+		t.Fatalf("new room on phase %d, want the freed %d", c.phase, b.phase)
+	}
+}
+
+// TestRoomBehindRunsLateTicksInOrder checks the room loop with the manual
+// clock: behind by k ticks within the bound, every tick runs, late, in
+// order, none is skipped.
+func TestRoomBehindRunsLateTicksInOrder(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10, MaxCatchUp: 5})
+	r := hs.create(CreateOptions{})
+	hs.step(r, 1)
+	hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "timer")
+	hs.clock.Advance(400 * time.Millisecond) // 4 ticks due, the oldest 300 ms late
+	hs.waitFor(func() bool { return r.Tick() == 5 }, "the late ticks")
+	hs.sync(r)
+	hs.obs.mu.Lock()
+	defer hs.obs.mu.Unlock()
+	want := []time.Duration{0, 300 * time.Millisecond, 200 * time.Millisecond, 100 * time.Millisecond, 0}
+	if !slices.Equal(hs.obs.late, want) || hs.obs.skipped != 0 {
+		t.Fatalf("lateness %v, skipped %d; want %v, 0", hs.obs.late, hs.obs.skipped, want)
+	}
+}
+
+func BenchmarkPacerTake(b *testing.B) {
+	p := pacer{maxBehind: 5}
+	t0 := time.Unix(1000, 0)
+	p.begin(t0, t0, 50*time.Millisecond)
+	now := t0
+	for b.Loop() {
+		now = now.Add(50 * time.Millisecond)
+		if _, _, ok := p.take(now); !ok {
+			b.Fatal("no tick due")
+		}
+	}
+}
