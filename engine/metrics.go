@@ -125,7 +125,11 @@ func (m *Metrics) retire(c *ioCounters) {
 }
 
 func newMetrics() *Metrics {
-	tickBuckets := []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1}
+	// Sub-millisecond resolution up to 5 ms, where a healthy node's tick
+	// durations and lateness lie (a p99 target of 2 ms needs buckets on
+	// both sides of it), then coarser up to a second for an overloaded one
+	// (a room may run up to MaxCatchUp ticks behind).
+	tickBuckets := []float64{.0001, .00025, .0005, .00075, .001, .0015, .002, .003, .004, .005, .0075, .01, .025, .05, .1, .25, .5, 1}
 	m := &Metrics{
 		desc:          newMetricDescs(),
 		tickDur:       newHistogram(tickBuckets),

@@ -25,7 +25,7 @@ newline`)
 	m.PlayerJoined("arena")
 	m.ObserveTick("arena", 300*time.Microsecond, 20*time.Microsecond)
 	m.ObserveTick("arena", 3*time.Millisecond, -time.Millisecond)
-	m.ObserveTick("arena", time.Second, time.Second) // past the last bucket
+	m.ObserveTick("arena", 2*time.Second, 2*time.Second) // past the last bucket
 	m.TicksSkipped("arena", 2)
 	m.InputDropped("arena", "rate")
 	m.StateEncoded("arena", true, 100)
@@ -123,12 +123,12 @@ func TestMetricsHistogram(t *testing.T) {
 	if h.GetSampleCount() != 3 {
 		t.Errorf("count = %d, want 3", h.GetSampleCount())
 	}
-	if s := h.GetSampleSum(); s < 1.003 || s > 1.0034 {
-		t.Errorf("sum = %v, want 1.0033", s)
+	if s := h.GetSampleSum(); s < 2.003 || s > 2.0034 {
+		t.Errorf("sum = %v, want 2.0033", s)
 	}
 	buckets := h.GetBucket()
-	if last := buckets[len(buckets)-1]; last.GetCumulativeCount() != 2 || last.GetUpperBound() != .1 {
-		t.Errorf("last bucket %v, want le=0.1 count 2", last)
+	if last := buckets[len(buckets)-1]; last.GetCumulativeCount() != 2 || last.GetUpperBound() != 1 {
+		t.Errorf("last bucket %v, want le=1 count 2", last)
 	}
 	late := gather(t, busyMetrics())["tickwire_tick_lateness_seconds"].GetMetric()[0].GetHistogram()
 	if b := late.GetBucket()[0]; b.GetCumulativeCount() != 2 { // 20µs and -1ms
