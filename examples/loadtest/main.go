@@ -35,7 +35,8 @@
 //   - server CPU% of one core: utime+stime delta from /proc/<pid>/stat over
 //     the window; RSS: VmRSS from /proc/<pid>/status, sampled each second.
 //   - tick lateness p99: from the tickwire_tick_lateness_seconds histogram
-//     delta over the window, interpolated within buckets.
+//     delta over the window, interpolated within buckets; with it the share
+//     of ticks more than 2 ms late, exact (2 ms is a bucket bound).
 //   - encodes per room per tick: tickwire_state_encodes_total delta /
 //     tickwire_ticks_total delta (the latter counts every room's ticks).
 //   - machine CPU busy: the share of all cores' time not idle (steal counts

@@ -51,7 +51,8 @@ type Report struct {
 	TickLatenessP99Over   bool     `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
 	TickDurationP99Ms     *float64 `json:"tickDurationP99Ms"`             // the tick's own work (handler, encodes, sends)
 	TickDurationP99Over   bool     `json:"tickDurationP99AboveTopBucket"`
-	TickDurationMeanMs    *float64 `json:"tickDurationMeanMs"` // _sum / _count: less at the mercy of a busy machine than the p99
+	TickDurationMeanMs    *float64 `json:"tickDurationMeanMs"`      // _sum / _count: less at the mercy of a busy machine than the p99
+	TicksLateOver2ms      *float64 `json:"ticksLateOver2msPercent"` // % of ticks that started more than 2 ms late (exact: a bucket bound)
 	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
 	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
 	StateFramesDropped    *float64 `json:"stateFramesDropped"` // superseded before being written (slow clients)
@@ -182,6 +183,9 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 				rep.TickDurationMeanMs = ptr(1000 * sum / n)
 			}
 		}
+		if share, ok := shareAbove(0.002, lat); ok {
+			rep.TicksLateOver2ms = ptr(100 * share)
+		}
 		enc, ok1 := delta("tickwire_state_encodes_total")
 		ticks, ok2 := delta("tickwire_ticks_total")
 		if ok1 && ok2 && ticks > 0 {
@@ -272,7 +276,13 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	return tw.Flush()
 }
 
-func latenessText(rep *Report) string { return p99Text(rep.TickLatenessP99Ms, rep.TickLatenessP99Over) }
+func latenessText(rep *Report) string {
+	s := p99Text(rep.TickLatenessP99Ms, rep.TickLatenessP99Over)
+	if rep.TicksLateOver2ms != nil {
+		s += fmt.Sprintf("  (%.2f%% of ticks > 2 ms late)", *rep.TicksLateOver2ms)
+	}
+	return s
+}
 
 // p99Text shows a histogram's p99 in ms (over: above its top bucket).
 func p99Text(ms *float64, over bool) string {

@@ -294,3 +294,19 @@ func overflows(q float64, bs []bucket) bool {
 	total := bs[len(bs)-1].count
 	return total > 0 && bs[len(bs)-2].count < q*total
 }
+
+// shareAbove returns the share (0..1) of the observations above le, exactly,
+// when bs has a bucket bounded at le; ok is false otherwise or when bs is
+// empty. Unlike a quantile it needs no interpolation.
+func shareAbove(le float64, bs []bucket) (share float64, ok bool) {
+	if len(bs) == 0 || bs[len(bs)-1].count <= 0 {
+		return 0, false
+	}
+	total := bs[len(bs)-1].count
+	for _, b := range bs {
+		if b.le == le {
+			return (total - b.count) / total, true
+		}
+	}
+	return 0, false
+}

@@ -143,6 +143,12 @@ func TestParseProm(t *testing.T) {
 	if len(bs) != 4 || !math.IsInf(bs[3].le, 1) || bs[0].le != 0.001 {
 		t.Fatalf("buckets = %+v", bs)
 	}
+	if share, ok := shareAbove(0.01, bs); !ok || share != 0.1 {
+		t.Errorf("share above 10 ms = %v %v, want 0.1", share, ok)
+	}
+	if _, ok := shareAbove(0.002, bs); ok {
+		t.Error("share above a bound the histogram does not have")
+	}
 	for _, bad := range []string{"metric", "metric{a=\"b\"}", "metric notanumber"} {
 		if _, err := parseProm(bad); !errors.Is(err, ErrBadMetrics) {
 			t.Errorf("parseProm(%q) err = %v, want ErrBadMetrics", bad, err)
