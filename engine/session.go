@@ -397,6 +397,7 @@ func (s *session) flush() {
 		for i := range frames {
 			f := &frames[i]
 			if f.close != 0 {
+				drainBeforeClose(s.ws.NetConn())
 				_ = s.ws.WriteClose(f.close, f.data) // closes the socket
 				s.socketClosed()
 				s.e.metrics.closed(f.close)

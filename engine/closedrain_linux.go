@@ -1,0 +1,40 @@
+//go:build linux
+
+package engine
+
+import (
+	"net"
+	"syscall"
+)
+
+// drainBeforeClose reads and drops what the peer sent that nobody read
+// yet, without blocking, just before the connection is closed. Linux
+// answers close() on a socket with unread data with a reset instead of a
+// FIN, and the reset can overtake the close frame written just before it:
+// the browser then reports 1006 instead of the code the node sent (a
+// kicked player reconnects instead of reading why). A room reads its
+// players' sockets only on the tick, so some input is usually unread.
+// Bounded: at most maxDrain bytes; it never waits.
+func drainBeforeClose(c net.Conn) {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	const maxDrain = 1 << 20
+	var buf [16 << 10]byte
+	// Control, not Read: a read goroutine blocked in Read holds the read
+	// lock, and this must not wait for it (the caller may be a room).
+	_ = rc.Control(func(fd uintptr) {
+		for total := 0; total < maxDrain; {
+			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_DONTWAIT)
+			if n <= 0 || err != nil {
+				return
+			}
+			total += n
+		}
+	})
+}
