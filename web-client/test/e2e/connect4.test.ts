@@ -10,80 +10,37 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { buildGo, freePort, launchChromium, startServer, stop } from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../../..");
-const results = resolve(here, "../../test-results");
+const results = resolve(dirname(fileURLToPath(import.meta.url)), "../../test-results");
 
 type C4 = { playerId: number; roomId: string; seat: number; status: number; turn: number; winner: number; game: number; message: string };
 const c4 = (p: Page) => p.evaluate(() => ({ ...(window as unknown as { __c4: C4 }).__c4 }));
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
-    });
-  });
-}
-
 let tmp = "";
-let bin = "";
 let skip = "";
 let browser: Browser | undefined;
 let proc: ChildProcess | undefined;
 let base = "";
 
 before(async () => {
-  bin = process.env.TICKWIRE_ARENA_BIN ?? "";
-  if (!bin) {
-    tmp = mkdtempSync(join(tmpdir(), "tickwire-c4-"));
-    bin = join(tmp, "arena");
-    try {
-      execFileSync("go", ["build", "-o", bin, "./examples/arena"], { cwd: repo, stdio: "pipe" });
-    } catch (e) {
-      skip = `examples/arena does not build: ${(e as { stderr?: Buffer }).stderr?.toString().slice(0, 500) ?? String(e)}`;
-      return;
-    }
-  }
+  const built = buildGo("./examples/arena", "tickwire-c4-", process.env.TICKWIRE_ARENA_BIN);
+  ({ tmp, skip } = built);
+  if (skip) return;
   const port = await freePort();
-  let log = "";
-  proc = spawn(bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", ""], { stdio: ["ignore", "pipe", "pipe"] });
-  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
   base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null || i === 200) throw new Error(`server did not come up:\n${log}`);
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  proc = (await startServer(built.bin, ["-addr", `127.0.0.1:${port}`, "-admin-addr", ""], `${base}/healthz`)).proc;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((r) => proc!.once("exit", r));
-    proc.kill("SIGKILL");
-    await exited;
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await stop(proc, tmp);
 });
 
 async function newPage(errors: string[], label: string, phone = false): Promise<Page> {

@@ -10,81 +10,42 @@
  */
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { buildGo, freePort, launchChromium, startServer, stop } from "./harness.js";
 
-const here = dirname(fileURLToPath(import.meta.url));
-const repo = resolve(here, "../../..");
-const results = resolve(here, "../../test-results");
+const results = resolve(dirname(fileURLToPath(import.meta.url)), "../../test-results");
 const token = "e2e-monitor-token-" + Math.random().toString(36).slice(2);
 
 type Arena = { playerId: number; connected: boolean; tick: number; roomId: string; status: string };
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
-    });
-  });
-}
 
 let tmp = "";
 let skip = "";
 let proc: ChildProcess | undefined;
 let browser: Browser | undefined;
-let log = "";
+let serverLog = () => "";
 let game = "";
 let admin = "";
 
 before(async () => {
-  let bin = process.env.TICKWIRE_ARENA_BIN ?? "";
-  if (!bin) {
-    tmp = mkdtempSync(join(tmpdir(), "tickwire-monitor-"));
-    bin = join(tmp, "arena");
-    try {
-      execFileSync("go", ["build", "-o", bin, "./examples/arena"], { cwd: repo, stdio: "pipe" });
-    } catch (e) {
-      skip = `examples/arena does not build: ${(e as { stderr?: Buffer }).stderr?.toString().slice(0, 500) ?? String(e)}`;
-      return;
-    }
-  }
+  const built = buildGo("./examples/arena", "tickwire-monitor-", process.env.TICKWIRE_ARENA_BIN);
+  ({ tmp, skip } = built);
+  if (skip) return;
   const [gp, ap] = [await freePort(), await freePort()];
   game = `http://127.0.0.1:${gp}`;
   admin = `http://127.0.0.1:${ap}`;
-  proc = spawn(bin, ["-addr", `127.0.0.1:${gp}`, "-admin-addr", `127.0.0.1:${ap}`, "-admin-token", token], { stdio: ["ignore", "pipe", "pipe"] });
-  proc.stdout!.on("data", (d: Buffer) => (log += d.toString()));
-  proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null || i === 200) throw new Error(`arena did not come up:\n${log}`);
-    try {
-      if ((await fetch(`${admin}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const srv = await startServer(built.bin, ["-addr", `127.0.0.1:${gp}`, "-admin-addr", `127.0.0.1:${ap}`, "-admin-token", token], `${admin}/healthz`);
+  proc = srv.proc;
+  serverLog = srv.log;
+  browser = await launchChromium();
 });
 
 after(async () => {
   await browser?.close();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((r) => proc!.once("exit", r));
-    proc.kill("SIGKILL");
-    await exited;
-  }
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  await stop(proc, tmp);
 });
 
 const arena = (p: Page) => p.evaluate(() => (window as unknown as { __arena: Arena }).__arena);
@@ -144,7 +105,7 @@ test("the monitor lists the room and its players, and kicks a player", async (t)
     const status = (await arena(a)).status;
     assert.match(status, /e2e says bye/, `A's status: ${status}`);
     assert.ok((await arena(b)).connected, "B was disconnected");
-    assert.match(log, /msg="admin action".*action=kick/, "the kick is not in the server's log");
+    assert.match(serverLog(), /msg="admin action".*action=kick/, "the kick is not in the server's log");
     assert.deepEqual(errors, []);
   } finally {
     for (const c of contexts) await c.close();
