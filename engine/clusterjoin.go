@@ -470,13 +470,7 @@ func (s *session) ticketTimedOut(id, queue string) {
 // Tickets still queued are left alone (ErrDuplicateTicket).
 func (e *Engine) requeueTickets(ctx context.Context) {
 	var ts []cluster.Ticket
-	e.mu.Lock()
-	sessions := make([]*session, 0, len(e.byID))
-	for _, s := range e.byID {
-		sessions = append(sessions, s)
-	}
-	e.mu.Unlock()
-	for _, s := range sessions {
+	for _, s := range e.sessionList() {
 		s.mu.Lock()
 		for _, ti := range s.tickets {
 			ts = append(ts, ti.t)
@@ -522,14 +516,8 @@ func (e *Engine) expireTickets(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
-		e.mu.Lock()
-		sessions := make([]*session, 0, len(e.byID))
-		for _, s := range e.byID {
-			sessions = append(sessions, s)
-		}
-		e.mu.Unlock()
 		var waiting []string
-		for _, s := range sessions {
+		for _, s := range e.sessionList() {
 			var late []string
 			queues := map[string]string{}
 			s.mu.Lock()
@@ -582,13 +570,7 @@ func (e *Engine) recoverNotices(ctx context.Context, ticketIDs []string) {
 			e.metrics.noticesRecovered.Add(1)
 		}
 	}
-	byNode := map[string][]cluster.Notice{}
-	for _, n := range remote {
-		byNode[n.Node] = append(byNode[n.Node], n)
-	}
-	for node, batch := range byNode {
-		e.clusterErr("publish recovered notices", e.cl.b.Publish(ctx, node, cluster.EncodeNotices(batch)))
-	}
+	e.clusterErr("publish recovered notices", cluster.PublishNotices(ctx, e.cl.b, remote))
 }
 
 // cancelTickets withdraws a closed session's tickets (best effort, one

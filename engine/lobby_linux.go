@@ -5,12 +5,9 @@ package engine
 import (
 	"errors"
 	"fmt"
-	"runtime/debug"
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
 // lobbyReader reads every connection that is in no room (the handshake,
@@ -232,10 +229,7 @@ func (l *lobbyReader) read(s *session) {
 		if v == nil {
 			return
 		}
-		s.e.log.Error("panic while reading a connection; closing it", "session", s.id, "panic", v, "stack", string(debug.Stack()))
-		s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_INTERNAL)
-		s.readBroken = true
-		s.abort()
+		s.readPanicked(v)
 		l.release(s) // the read goroutine sees the closed socket and cleans up
 	}()
 	lent := l.e.readBufs.get()

@@ -190,6 +190,15 @@ func (s *session) wakeReader() {
 	}
 }
 
+// readPanicked logs and counts a panic on the read path and aborts the
+// connection; the caller hands reading on so the session is cleaned up.
+func (s *session) readPanicked(v any) {
+	s.e.log.Error("panic while reading a connection; closing it", "session", s.id, "panic", v, "stack", string(debug.Stack()))
+	s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_INTERNAL)
+	s.readBroken = true
+	s.abort()
+}
+
 // recoverReader turns a panic on the connection's read path (the auth hook
 // is user code) into a closed connection instead of a crashed node. r is
 // the room reading on the tick, nil on the read goroutine.
@@ -198,10 +207,7 @@ func (s *session) recoverReader(r *roomrt.Room) {
 	if v == nil {
 		return
 	}
-	s.e.log.Error("panic while reading a connection; closing it", "session", s.id, "panic", v, "stack", string(debug.Stack()))
-	s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_INTERNAL)
-	s.readBroken = true
-	s.abort()
+	s.readPanicked(v)
 	if r != nil {
 		s.handBack(r) // the read goroutine sees the closed socket and cleans up
 		return

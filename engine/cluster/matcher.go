@@ -315,18 +315,28 @@ func (m *Matcher) publish(ctx context.Context, notices []Notice) {
 			m.cfg.Logger.Warn("matchmaker could not keep notices", "notices", len(matched), "err", err)
 		}
 	}
+	if err := PublishNotices(ctx, m.b, notices); err != nil {
+		m.cfg.Logger.Warn("matchmaker notify failed", "notices", len(notices), "err", err)
+	}
+}
+
+// PublishNotices publishes notices on b, one batch per destination node
+// (Notice.Node; notices without one are skipped). It tries every node and
+// returns their errors joined.
+func PublishNotices(ctx context.Context, b Bus, ns []Notice) error {
 	byNode := map[string][]Notice{}
-	for _, n := range notices {
-		byNode[n.Node] = append(byNode[n.Node], n)
-	}
-	for node, ns := range byNode {
-		if node == "" {
-			continue
-		}
-		if err := m.b.Publish(ctx, node, EncodeNotices(ns)); err != nil {
-			m.cfg.Logger.Warn("matchmaker notify failed", "node", node, "notices", len(ns), "err", err)
+	for _, n := range ns {
+		if n.Node != "" {
+			byNode[n.Node] = append(byNode[n.Node], n)
 		}
 	}
+	var errs []error
+	for node, batch := range byNode {
+		if err := b.Publish(ctx, node, EncodeNotices(batch)); err != nil {
+			errs = append(errs, fmt.Errorf("node %s: %w", node, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (m *Matcher) rating(t *Ticket) float64 { return t.NumericProps[m.cfg.RatingKey] }
