@@ -11,27 +11,17 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { JoinOptionsSchema, StateSchema } from "../src/gen/arena/v1/arena_pb.js";
 import { TickwireClient, type WebSocketLike } from "@tickwire/client";
+import { freePort } from "../test/e2e/harness.js";
 
 const N = Number(process.env.RESUMES ?? 50);
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
-    });
-  });
-}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -26,6 +26,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { freePort } from "./harness.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, "../../..");
@@ -50,16 +51,6 @@ type Win = { __arena: Arena; __watch?: Watch };
 /** What page B's watcher recorded about A (see watchOther). */
 type Watch = { maxCopies: number; maxPlayers: number; samples: number; sawOffline: boolean; ids: number[]; timer?: ReturnType<typeof setInterval> };
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? res(a.port) : rej(new Error("no port"))));
-    });
-  });
-}
 
 /**
  * A TCP proxy on 127.0.0.1 in front of one upstream port, which the test
