@@ -33,6 +33,12 @@ type InputBufferConfig struct {
 	// measured from the newest seq, not the last processed one, so a room
 	// that falls behind never makes an honest client look hostile.
 	MaxAhead uint32
+	// CopyPayloads makes Push copy each payload into storage the buffer
+	// reuses, so a steady stream of inputs allocates nothing and the
+	// caller may reuse its payload at once. The payloads Take returns are
+	// then valid only until the next Push: decode them (or copy them)
+	// before pushing again. Without it Push keeps the caller's slice.
+	CopyPayloads bool
 }
 
 // InputBuffer orders one player's inputs by sequence number. Sequence
@@ -49,6 +55,9 @@ type InputBuffer struct {
 	cfg     InputBufferConfig
 	pending []Input // sorted by Seq
 	last    uint32
+	// free holds the payload storage of inputs already taken or dropped,
+	// for Push to reuse (CopyPayloads only).
+	free [][]byte
 }
 
 // NewInputBuffer returns an InputBuffer with cfg's defaults applied.
@@ -64,8 +73,8 @@ func NewInputBuffer(cfg InputBufferConfig) *InputBuffer {
 	return &InputBuffer{cfg: cfg, pending: make([]Input, 0, min(cfg.Capacity, 4))}
 }
 
-// Push adds an input. It keeps payload (no copy): the caller must not reuse
-// it. Errors: ErrStaleInput (seq <= LastProcessed, including 0),
+// Push adds an input. It keeps payload (no copy) and the caller must not
+// reuse it, unless the buffer was made with CopyPayloads. Errors: ErrStaleInput (seq <= LastProcessed, including 0),
 // ErrDuplicateInput (already pending), ErrInputTooFarAhead (seq more than
 // MaxAhead past the newest seq seen). When the buffer is full the input is
 // still accepted if it is newer than the oldest pending one, which is
@@ -92,9 +101,13 @@ func (b *InputBuffer) Push(seq uint32, payload []byte) error {
 			return ErrInputBufferFull
 		}
 		b.last = b.pending[0].Seq
+		b.recycle(b.pending[0].Payload)
 		b.pending = slices.Delete(b.pending, 0, 1)
 		i--
 		err = ErrInputOverflow
+	}
+	if b.cfg.CopyPayloads {
+		payload = b.copyPayload(payload)
 	}
 	b.pending = slices.Insert(b.pending, i, Input{Seq: seq, Payload: payload})
 	b.newest = max(b.newest, seq)
@@ -112,11 +125,50 @@ func (b *InputBuffer) Take(max int, dst []Input) []Input {
 		return dst
 	}
 	dst = append(dst, b.pending[:n]...)
+	if b.cfg.CopyPayloads {
+		for _, in := range b.pending[:n] {
+			b.recycle(in.Payload)
+		}
+	}
 	b.last = b.pending[n-1].Seq
 	rest := copy(b.pending, b.pending[n:])
 	clear(b.pending[rest:])
 	b.pending = b.pending[:rest]
 	return dst
+}
+
+// maxFreePayloads bounds the spare payload buffers a CopyPayloads buffer
+// keeps: its capacity plus the inputs of one Take.
+func (b *InputBuffer) maxFreePayloads() int { return 2 * b.cfg.Capacity }
+
+// maxKeptPayload is the largest payload storage kept for reuse; a bigger
+// one (a rare large input) is left to the GC.
+const maxKeptPayload = 256
+
+// copyPayload copies p into reused storage (CopyPayloads).
+func (b *InputBuffer) copyPayload(p []byte) []byte {
+	if len(p) == 0 {
+		return nil
+	}
+	var buf []byte
+	if n := len(b.free); n > 0 {
+		buf = b.free[n-1]
+		b.free[n-1] = nil
+		b.free = b.free[:n-1]
+	}
+	if cap(buf) < len(p) {
+		buf = make([]byte, 0, max(len(p), 16))
+	}
+	return append(buf[:0], p...)
+}
+
+// recycle keeps p's storage for a later copyPayload (CopyPayloads only). A
+// payload handed out by Take stays intact until that later Push.
+func (b *InputBuffer) recycle(p []byte) {
+	if !b.cfg.CopyPayloads || cap(p) == 0 || cap(p) > maxKeptPayload || len(b.free) >= b.maxFreePayloads() {
+		return
+	}
+	b.free = append(b.free, p[:0])
 }
 
 // LastProcessed returns the highest seq taken (0 before any).

@@ -3,11 +3,18 @@ package netcode
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"testing"
 )
 
 func TestInputBuffer(t *testing.T) {
-	b := NewInputBuffer(InputBufferConfig{Capacity: 3, MaxAhead: 10})
+	for _, copyPayloads := range []bool{false, true} {
+		t.Run(fmt.Sprintf("copy=%v", copyPayloads), func(t *testing.T) { testInputBuffer(t, copyPayloads) })
+	}
+}
+
+func testInputBuffer(t *testing.T, copyPayloads bool) {
+	b := NewInputBuffer(InputBufferConfig{Capacity: 3, MaxAhead: 10, CopyPayloads: copyPayloads})
 	steps := []struct {
 		seq  uint32
 		want error
@@ -53,12 +60,57 @@ func TestInputBuffer(t *testing.T) {
 	}
 }
 
+// With CopyPayloads the buffer copies what Push is given (the caller may
+// reuse it at once) into storage it reuses: a steady stream of pushes and
+// takes allocates nothing.
+func TestInputBufferCopyPayloads(t *testing.T) {
+	b := NewInputBuffer(InputBufferConfig{CopyPayloads: true})
+	scratch := []byte{0, 0}
+	seq := uint32(0)
+	var out []Input
+	step := func() {
+		for range 2 {
+			seq++
+			scratch[0], scratch[1] = byte(seq), byte(seq>>8)
+			if err := b.Push(seq, scratch); err != nil {
+				t.Fatal(err)
+			}
+			scratch[0], scratch[1] = 0xee, 0xee
+		}
+		out = b.Take(0, out[:0])
+		for _, in := range out {
+			if in.Payload[0] != byte(in.Seq) || in.Payload[1] != byte(in.Seq>>8) {
+				t.Fatalf("seq %d: payload %x", in.Seq, in.Payload)
+			}
+		}
+	}
+	step()
+	if n := testing.AllocsPerRun(100, step); n != 0 {
+		t.Fatalf("%.1f allocations per push+take, want 0", n)
+	}
+	// A large payload is copied but not kept for reuse.
+	seq++
+	if err := b.Push(seq, make([]byte, 4*maxKeptPayload)); err != nil {
+		t.Fatal(err)
+	}
+	if out = b.Take(0, out[:0]); len(out) != 1 || len(out[0].Payload) != 4*maxKeptPayload {
+		t.Fatalf("large input: %+v", out)
+	}
+	for _, f := range b.free {
+		if cap(f) > maxKeptPayload {
+			t.Fatalf("kept a %d-byte buffer", cap(f))
+		}
+	}
+}
+
 // FuzzInputBuffer drives an InputBuffer with arbitrary operations and checks
 // its invariants: bounded pending, strictly increasing processed seqs.
 func FuzzInputBuffer(f *testing.F) {
 	f.Add([]byte{1, 0, 0, 0, 2, 0, 0, 0, 0xff, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
-		b := NewInputBuffer(InputBufferConfig{Capacity: 4, MaxAhead: 8})
+		copyPayloads := len(ops)%2 == 1
+		b := NewInputBuffer(InputBufferConfig{Capacity: 4, MaxAhead: 8, CopyPayloads: copyPayloads})
+		scratch := make([]byte, 4)
 		var out []Input
 		last, newest := uint32(0), uint32(0)
 		for len(ops) >= 4 {
@@ -70,6 +122,9 @@ func FuzzInputBuffer(f *testing.F) {
 					if in.Seq <= last {
 						t.Fatalf("Take returned seq %d after %d", in.Seq, last)
 					}
+					if len(in.Payload) != 4 || binary.LittleEndian.Uint32(in.Payload) != in.Seq {
+						t.Fatalf("Take returned seq %d with payload %x", in.Seq, in.Payload)
+					}
 					last = in.Seq
 				}
 				if b.LastProcessed() != last {
@@ -78,7 +133,13 @@ func FuzzInputBuffer(f *testing.F) {
 				continue
 			}
 			seq := v % 32
-			err := b.Push(seq, nil)
+			payload := scratch
+			if !copyPayloads {
+				payload = make([]byte, 4) // kept by the buffer
+			}
+			binary.LittleEndian.PutUint32(payload, seq)
+			err := b.Push(seq, payload)
+			clear(scratch) // the caller reuses its buffer: a copy must not see it
 			switch {
 			case err == nil, errors.Is(err, ErrInputOverflow):
 				if seq <= b.LastProcessed() || seq > newest+8 && seq > last+8 {

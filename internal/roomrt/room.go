@@ -124,6 +124,7 @@ type Room struct {
 	// Shared with other goroutines.
 	mu         sync.Mutex
 	inputs     []inbound
+	payloads   []byte // the queued inputs' payloads (postInbound copies them here)
 	controls   []control
 	closed     bool
 	notify     chan struct{}
@@ -143,6 +144,7 @@ type Room struct {
 	nextID     uint32
 	tick       uint32
 	spare      []inbound
+	sparePay   []byte
 	tickInputs []Input
 	taken      []netcode.Input
 	repl       *netcode.Replicator
@@ -308,7 +310,8 @@ func (r *Room) Close(ctx context.Context, reason CloseReason) error {
 	}
 }
 
-// PostInput queues an input for the next tick. It returns ErrMailboxFull
+// PostInput queues an input for the next tick. It copies payload: the
+// caller may reuse it once PostInput returns. It returns ErrMailboxFull
 // when the input queue is full and ErrClosed after the room closed.
 func (r *Room) PostInput(playerID, seq, ackTick uint32, payload []byte) error {
 	return r.postInbound(inbound{kind: inInput, player: playerID, seq: seq, ack: ackTick, payload: payload})
@@ -403,10 +406,23 @@ func (r *Room) postInbound(in inbound) error {
 		r.obs.InputDropped(r.typ, "mailbox_full")
 		return ErrMailboxFull
 	}
+	if in.kind == inInput && len(in.payload) > 0 {
+		// Inputs are small and many: their payloads share one buffer per
+		// tick (swapped with its spare like the queue) instead of one
+		// allocation each. Earlier inputs keep pointing into the old array
+		// if it grows.
+		off := len(r.payloads)
+		r.payloads = append(r.payloads, in.payload...)
+		in.payload = r.payloads[off:len(r.payloads):len(r.payloads)]
+	}
 	r.inputs = append(r.inputs, in)
 	r.mu.Unlock()
 	return nil
 }
+
+// maxPayloadKeep is the input payload buffer a room keeps between ticks; a
+// bigger one (after a burst) is dropped, as the queue is.
+const maxPayloadKeep = 16 << 10
 
 func (r *Room) post(c control) bool {
 	r.mu.Lock()
@@ -560,7 +576,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 	p := &Player{
 		ID: r.nextID, UserID: req.UserID, Name: req.Name, SessionID: req.SessionID,
 		JoinedTick: r.tick, conn: req.Conn,
-		inputs: netcode.NewInputBuffer(netcode.InputBufferConfig{Capacity: r.cfg.InputBuffer}),
+		inputs: netcode.NewInputBuffer(netcode.InputBufferConfig{Capacity: r.cfg.InputBuffer, CopyPayloads: true}),
 	}
 	p.poller, _ = req.Conn.(Poller)
 	var attempt error
@@ -763,8 +779,8 @@ func (r *Room) runTick(late time.Duration) {
 
 	// Swap the input queue out under the lock, then work without it.
 	r.mu.Lock()
-	batch := r.inputs
-	r.inputs = r.spare[:0]
+	batch, batchPay := r.inputs, r.payloads
+	r.inputs, r.payloads = r.spare[:0], r.sparePay[:0]
 	r.mu.Unlock()
 	for i := range batch {
 		in := &batch[i]
@@ -805,6 +821,12 @@ func (r *Room) runTick(late time.Duration) {
 		batch = nil
 	}
 	r.spare = batch
+	// The payloads were copied (InputBufferConfig.CopyPayloads) or handed
+	// to the handler: the buffer is free for the tick after next.
+	if cap(batchPay) > maxPayloadKeep {
+		batchPay = nil
+	}
+	r.sparePay = batchPay
 
 	inputs := r.tickInputs[:0]
 	for _, p := range r.order {
@@ -1066,7 +1088,7 @@ func (r *Room) shutdownQueues() {
 	r.closed = true
 	pending := r.controls
 	r.controls = nil
-	r.inputs = nil
+	r.inputs, r.payloads = nil, nil
 	r.mu.Unlock()
 	for _, c := range pending {
 		if c.kind == ctlJoin {

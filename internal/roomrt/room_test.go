@@ -75,6 +75,7 @@ type counter struct {
 	mu      sync.Mutex
 	events  []string
 	inputs  []uint32
+	payload []string // the payload of each input, as the handler saw it
 	reject  string
 	panicOn string
 }
@@ -105,6 +106,7 @@ func (h *counter) Tick(c *Context[*structpb.Struct], in []Input) {
 	for _, i := range in {
 		h.mu.Lock()
 		h.inputs = append(h.inputs, i.Seq)
+		h.payload = append(h.payload, string(i.Payload))
 		h.mu.Unlock()
 		c.State.Fields["n"] = structpb.NewNumberValue(c.State.Fields["n"].GetNumberValue() + 1)
 	}
@@ -378,6 +380,41 @@ func TestMailboxOverflow(t *testing.T) {
 	hs.sync(r)
 	if r.Info().Players != 0 {
 		t.Fatal("leave was lost")
+	}
+}
+
+// PostInput copies the payload: the caller reuses its read buffer at once,
+// and inputs held over to later ticks (MaxInputsPerTick) keep theirs while
+// newer ones arrive.
+func TestPostInputCopiesPayload(t *testing.T) {
+	hs := newHarness(t, Config{MaxPlayers: 2, MaxInputsPerTick: 1})
+	r := hs.create(CreateOptions{})
+	p := hs.join(r, &fakeConn{})
+	buf := make([]byte, 3)
+	var want []string
+	seq := uint32(0)
+	post := func(n int) {
+		t.Helper()
+		for range n {
+			seq++
+			copy(buf, fmt.Sprintf("%03d", seq))
+			want = append(want, string(buf))
+			if err := r.PostInput(p.PlayerID, seq, 0, buf); err != nil {
+				t.Fatal(err)
+			}
+			copy(buf, "xxx") // the caller's buffer is reused
+		}
+	}
+	for range 6 { // two per tick, one taken: held-over inputs pile up
+		post(2)
+		hs.step(r, 1)
+	}
+	hs.step(r, 6)
+	hs.h.mu.Lock()
+	got := append([]string(nil), hs.h.payload...)
+	hs.h.mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("handler saw payloads %q, want %q", got, want)
 	}
 }
 
