@@ -76,26 +76,6 @@ func (w *rawWriter) tryWrite(b []byte) (int, error) {
 	return n, werr
 }
 
-// writeFD is the RawConn.Control callback: it never waits for writability.
-func (w *rawWriter) writeFD(fd uintptr) {
-	for w.written < len(w.b) {
-		n, err := syscall.Write(int(fd), w.b[w.written:])
-		if n > 0 {
-			w.written += n
-		}
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err == syscall.EAGAIN || err == nil && n == 0:
-			w.err = errWouldBlock // the writer goroutine finishes the rest
-			return
-		case err != nil:
-			w.err = err
-			return
-		}
-	}
-}
-
 // appendWSFrame appends an unmasked, unfragmented binary WebSocket frame
 // (RFC 6455 section 5.2, server to client, no extensions) holding the State
 // envelope of f.
