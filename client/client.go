@@ -160,6 +160,10 @@ type Client struct {
 	// hook routes states and events to the typed Room joined last.
 	hook   atomic.Pointer[roomHook]
 	inRoom atomic.Bool // arms the silence timeout
+	// away is set while the client reconnects: inputs are not sent (the
+	// new connection is in no room until its resume or join is answered,
+	// and the server would count them as bad messages).
+	away atomic.Bool
 	// for reconnecting, guarded by mu: the last join by room type (to join
 	// afresh when the room is lost), the seat's resume token and grace
 	joinReq      *tickwirev1.Join
@@ -333,8 +337,13 @@ func (c *Client) Room() (string, uint32) {
 }
 
 // SendInput sends one input with the next sequence number and the newest
-// state tick received as ack. It returns the sequence number.
+// state tick received as ack. It returns the sequence number. Outside a
+// room, and while the client reconnects, the input is not sent and it
+// returns ErrNotInRoom.
 func (c *Client) SendInput(payload []byte) (uint32, error) {
+	if !c.inRoom.Load() || c.away.Load() {
+		return 0, ErrNotInRoom
+	}
 	seq := c.seq.Add(1)
 	// The per-tick frame is encoded without building the message (the
 	// bytes are those proto.Marshal would produce); the writer copies them into

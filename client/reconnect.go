@@ -58,6 +58,7 @@ func (c *Client) startReconnect(cause error) bool {
 		return false // in no room, or nothing to come back to
 	}
 	c.reconnecting = true
+	c.away.Store(true)
 	c.wg.Add(1)
 	go c.reconnect(cause, lost)
 	return true
@@ -95,6 +96,7 @@ func (c *Client) reconnect(cause error, lost bool) {
 		if err == nil {
 			c.mu.Lock()
 			c.reconnecting = false
+			c.away.Store(false)
 			stopping := c.stopping
 			c.mu.Unlock()
 			if h := c.hook.Load(); h != nil {
@@ -147,6 +149,7 @@ func (c *Client) endReconnect(err error) {
 	_ = c.closeCurrent()
 	c.mu.Lock()
 	c.reconnecting = false
+	c.away.Store(false)
 	c.mu.Unlock()
 	c.finish(err)
 }
