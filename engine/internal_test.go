@@ -25,6 +25,7 @@ type fakeWS struct {
 	mu     sync.Mutex
 	frames int
 	bytes  int
+	last   []byte // a copy of the last message
 	closed uint16
 }
 
@@ -32,6 +33,7 @@ func (f *fakeWS) WriteMessage(_ gws.Opcode, p []byte) error {
 	f.mu.Lock()
 	f.frames++
 	f.bytes += len(p)
+	f.last = append(f.last[:0], p...)
 	f.mu.Unlock()
 	return nil
 }
@@ -88,6 +90,24 @@ func FuzzSessionFrame(f *testing.F) {
 		s.handle(gws.OpcodeBinary, data)
 		s.ended(nil)
 	})
+}
+
+// A state frame that waits for the writer is the one offered, even when
+// the room reuses the payload's memory right after SendState returns.
+func TestSendStateCopiesPayload(t *testing.T) {
+	e := testEngine(t)
+	s, ws := testSession(e)
+	s.omu.Lock()
+	s.writing = true // the writer is busy: SendState only fills the slot
+	s.omu.Unlock()
+	payload := []byte{1, 2, 3, 4}
+	s.SendState(roomrt.StateFrame{Tick: 7, Baseline: 6, LastSeq: 5, Payload: payload})
+	copy(payload, []byte{9, 9, 9, 9}) // the room's next use of its buffer
+	s.flush()
+	want := appendStateFrame(nil, roomrt.StateFrame{Tick: 7, Baseline: 6, LastSeq: 5, Payload: []byte{1, 2, 3, 4}})
+	if ws.frames != 1 || !bytes.Equal(ws.last, want) {
+		t.Fatalf("wrote %d frames, last %x; want 1, %x", ws.frames, ws.last, want)
+	}
 }
 
 // BenchmarkWritePath measures one client's state write path per tick: the

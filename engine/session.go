@@ -116,7 +116,8 @@ type session struct {
 	omu      sync.Mutex
 	queue    []outFrame
 	spare    []outFrame
-	state    roomrt.StateFrame
+	state    roomrt.StateFrame // its Payload is stateBuf
+	stateBuf []byte
 	hasState bool
 	stateGen uint32 // bumped when the room membership changes or on resync
 	offerGen uint32 // stateGen when the pending state was offered
@@ -141,6 +142,10 @@ type session struct {
 func (s *session) helloDone() bool { return s.hello.Load() }
 
 // --- roomrt.Conn ---
+
+// maxKeptStateBuf bounds the copy buffer of pending state frames a
+// session keeps between frames.
+const maxKeptStateBuf = 4 << 10
 
 // SendState implements roomrt.Conn.
 func (s *session) SendState(f roomrt.StateFrame) {
@@ -167,6 +172,11 @@ func (s *session) SendState(f roomrt.StateFrame) {
 		s.writeDirect(f, gen)
 		return
 	}
+	// The payload is the room's only during the call: keep a copy (in a
+	// buffer only touched under omu; flush builds the frame from it
+	// before letting go of the lock).
+	s.stateBuf = append(s.stateBuf[:0], f.Payload...)
+	f.Payload = s.stateBuf
 	s.state, s.hasState, s.offerGen = f, true, s.stateGen
 	start := s.startWriterLocked()
 	s.omu.Unlock()
@@ -389,6 +399,14 @@ func (s *session) flush() {
 		frames := s.queue
 		s.queue = s.spare[:0]
 		st, has, gen := s.state, s.hasState, s.offerGen
+		if has {
+			// st.Payload is s.stateBuf, which the next SendState
+			// overwrites once the lock is released.
+			s.writeBuf = appendStateFrame(s.writeBuf[:0], st)
+			if cap(s.stateBuf) > maxKeptStateBuf {
+				s.stateBuf = nil // a rare big state (a full snapshot)
+			}
+		}
 		s.hasState = false
 		s.omu.Unlock()
 		s.writeDeadline()
@@ -416,7 +434,6 @@ func (s *session) flush() {
 		}
 		clear(frames)
 		if has {
-			s.writeBuf = appendStateFrame(s.writeBuf[:0], st)
 			if err := s.ws.WriteMessage(gws.OpcodeBinary, s.writeBuf); err != nil {
 				s.writeFailed(err)
 				return

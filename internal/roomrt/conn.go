@@ -12,7 +12,9 @@ import (
 type Conn interface {
 	// SendState offers the player's state frame for a tick. It replaces a
 	// state frame that has not been written yet (stale snapshots are dropped
-	// first). payload is shared with other players and must not be modified.
+	// first). f.Payload is shared with other players and must not be
+	// modified, and it is valid only during the call: the room reuses its
+	// memory, so a Conn that keeps the frame past the call copies it.
 	SendState(f StateFrame)
 	// SendFrame queues an encoded ServerMessage. frame is shared with other
 	// players and must not be modified. The connection closes itself when its

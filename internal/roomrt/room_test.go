@@ -1,6 +1,7 @@
 package roomrt
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type fakeConn struct {
 }
 
 func (f *fakeConn) SendState(s StateFrame) {
+	s.Payload = bytes.Clone(s.Payload) // valid only during the call
 	f.mu.Lock()
 	f.states = append(f.states, s)
 	f.mu.Unlock()
