@@ -138,7 +138,7 @@ func BenchmarkInterest(b *testing.B) {
 		b.Fatal(err)
 	}
 	r := NewReplicator(ReplicatorConfig{})
-	ve := NewViewEncoder(ViewEncoderConfig{})
+	ve := NewViewEncoder(vf, ViewEncoderConfig{})
 	tick := uint32(1)
 	r.Commit(tick, w)
 	const radius = 570 // ~50 entities in view at this density
@@ -148,11 +148,7 @@ func BenchmarkInterest(b *testing.B) {
 	encode := func() {
 		ids = g.Query(float64(me.X), float64(me.Y), radius, ids[:0])
 		_, snap := r.Latest()
-		view, err := vf.View(snap, ids)
-		if err != nil {
-			b.Fatal(err)
-		}
-		p, _, err := ve.Encode(tick, view, tick-1)
+		p, _, err := ve.Encode(tick, snap, ids, tick-1)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -71,6 +71,7 @@ type Differ struct {
 	levels []*diffLevel // by depth; pointers stay put while levels grows
 	types  goTypes
 	cache  *DiffCache // nil: none
+	vw     viewDiff   // appendView's, during the call
 }
 
 // DiffCache lets the Differs of one send tick share the patches of map
@@ -81,9 +82,21 @@ type Differ struct {
 // other maps again. Reset it before each send tick; the snapshots it was
 // filled from must not change meanwhile (Replicator.Commit reuses them).
 // Not safe for concurrent use.
+//
+// The cache also keeps the patches of the entities of filtered views
+// (ViewEncoder): an entity seen by many clients is diffed once per pair
+// of snapshots.
 type DiffCache struct {
-	m   map[[2]unsafe.Pointer]cachedPatch
-	buf []byte
+	m    map[[2]unsafe.Pointer]cachedPatch
+	ents map[entKey]cachedPatch
+	buf  []byte
+}
+
+// entKey is an entity of a filtered map: the base and current maps and
+// the entity's key (keyOrd).
+type entKey struct {
+	maps [2]unsafe.Pointer
+	ord  uint64
 }
 
 type cachedPatch struct {
@@ -94,6 +107,7 @@ type cachedPatch struct {
 // Reset forgets every cached patch, keeping the memory.
 func (c *DiffCache) Reset() {
 	clear(c.m)
+	clear(c.ents)
 	c.buf = c.buf[:0]
 }
 
@@ -197,10 +211,17 @@ func (d *Differ) appendMessage(dst []byte, b, c protoreflect.Message, depth int)
 // are then read straight from the structs, and b and c may be nil (they
 // are derived from bp and cp when a field needs them).
 func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bp, cp unsafe.Pointer, gs *goStruct, depth int) ([]byte, error) {
+	return d.appendStructView(dst, b, c, bp, cp, gs, depth, nil)
+}
+
+// appendStructView is appendStruct; with vw not nil (and gs not nil), b
+// and c are two snapshots and the patch is the one between their views
+// (see viewDiff): field vw.field is diffed by appendViewMap.
+func (d *Differ) appendStructView(dst []byte, b, c protoreflect.Message, bp, cp unsafe.Pointer, gs *goStruct, depth int, vw *viewDiff) ([]byte, error) {
 	if depth > MaxDepth {
 		return dst, ErrTooDeep
 	}
-	if gs != nil && bp != nil && cp != nil && gs.flatEqual(bp, cp) {
+	if vw == nil && gs != nil && bp != nil && cp != nil && gs.flatEqual(bp, cp) {
 		return append(dst, 0), nil // unchanged: the empty mask
 	}
 	var fields protoreflect.FieldDescriptors
@@ -224,6 +245,8 @@ func (d *Differ) appendStruct(dst []byte, b, c protoreflect.Message, bp, cp unsa
 		var op int
 		if gs == nil {
 			dst, op, err = d.appendField(dst, b, c, fieldAt(fields, order, i), depth)
+		} else if vw != nil && i == vw.field {
+			dst, op, err = d.appendViewMap(dst, bp, cp, &gs.fields[i], vw, depth)
 		} else if f := &gs.fields[i]; f.cat != catOneof && f.cat != catList {
 			dst, op, err = d.appendGoField(dst, bp, cp, f, depth)
 		} else {

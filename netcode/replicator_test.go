@@ -102,7 +102,7 @@ func TestViewEncoder(t *testing.T) {
 		t.Fatalf("non-map field: %v", err)
 	}
 	state := &testpb.World{Tick: 1, Entities: map[uint32]*testpb.Entity{1: {X: 1}, 2: {X: 2}, 3: {X: 3}}}
-	ve := NewViewEncoder(ViewEncoderConfig{})
+	ve := NewViewEncoder(vf, ViewEncoderConfig{})
 	cs := NewClientStates(func() *testpb.World { return &testpb.World{} }, 8)
 	steps := []struct {
 		ids      []uint32
@@ -125,7 +125,7 @@ func TestViewEncoder(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := proto.Clone(view)
-		payload, used, err := ve.Encode(tick, view, s.baseline)
+		payload, used, err := ve.Encode(tick, snap, s.ids, s.baseline)
 		if err != nil || used != s.wantUsed {
 			t.Fatalf("step %d: used %d err %v, want used %d", i, used, err, s.wantUsed)
 		}

@@ -941,9 +941,10 @@ func (r *Room) replicate() {
 
 // replicateViews sends each player its own view of the state (interest
 // management), encoded against that player's own baseline chain. Players
-// whose views coincide share the work: one view is built per distinct set
-// of entity ids, and one payload is encoded per distinct (view, baseline,
-// view of the baseline).
+// whose views coincide share the work: one payload is encoded per
+// distinct (set of entity ids, baseline, view of the baseline). Payloads
+// are appended to one buffer the room reuses every send tick (Conn copies
+// what it keeps), so a send tick allocates nothing per player.
 func (r *Room) replicateViews() {
 	_, snap := r.repl.Latest()
 	sv := &r.shared
@@ -959,15 +960,10 @@ func (r *Room) replicateViews() {
 		r.viewIDs = ids
 		v := sv.find(ids)
 		if v == nil {
-			view, err := r.def.view.View(snap, ids)
-			if err != nil {
-				r.log.Error("build view", "err", err)
-				return
-			}
-			v = sv.add(ids, view)
+			v = sv.add(ids)
 		}
 		if p.views == nil {
-			p.views = netcode.NewViewEncoder(netcode.ViewEncoderConfig{History: r.cfg.History})
+			p.views = netcode.NewViewEncoder(r.def.view, netcode.ViewEncoderConfig{History: r.cfg.History})
 			p.views.SetCache(&sv.cache)
 		}
 		baseline := p.conn.Baseline()
@@ -975,14 +971,16 @@ func (r *Room) replicateViews() {
 		k := encodingKey{view: v.index, used: used, baseKey: baseKey}
 		payload, ok := sv.payloads[k]
 		if ok {
-			p.views.Keep(r.tick, v.view, v.key)
+			p.views.Keep(r.tick, snap, ids, v.key)
 		} else {
-			var err error
-			payload, used, err = p.views.EncodeKeyed(r.tick, v.view, v.key, baseline)
+			start := len(sv.buf)
+			out, used2, err := p.views.AppendEncode(sv.buf, r.tick, snap, ids, v.key, baseline)
 			if err != nil {
 				r.log.Error("encode view", "err", err)
 				return
 			}
+			sv.buf, used = out, used2
+			payload = out[start:len(out):len(out)]
 			sv.payloads[k] = payload
 			r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		}
@@ -993,18 +991,19 @@ func (r *Room) replicateViews() {
 // sharedViews holds one send tick's distinct views and encodings. Its
 // maps and slices are reused from tick to tick.
 type sharedViews struct {
-	byHash   map[uint64][]int // view hash -> indexes in views
+	byHash   map[uint64]int // view hash -> index in views of the newest view with it
 	views    []sharedView
 	ids      []uint32 // the views' ids, back to back
 	payloads map[encodingKey][]byte
-	cache    netcode.DiffCache // the patches of the fields views share with the snapshot
+	buf      []byte            // the tick's payloads, back to back
+	cache    netcode.DiffCache // the patches of the fields and entities views share
 }
 
 type sharedView struct {
 	index      int
 	key        uint64 // tells the tick's views apart: the hash of the ids
 	start, end int    // ids[start:end]
-	view       proto.Message
+	next       int    // the previous view with the same hash, -1 for none
 }
 
 type encodingKey struct {
@@ -1015,19 +1014,13 @@ type encodingKey struct {
 
 func (sv *sharedViews) reset() {
 	if sv.byHash == nil {
-		sv.byHash = map[uint64][]int{}
+		sv.byHash = map[uint64]int{}
 		sv.payloads = map[encodingKey][]byte{}
 	}
-	for h, l := range sv.byHash {
-		sv.byHash[h] = l[:0]
-	}
+	clear(sv.byHash)
 	clear(sv.payloads)
 	sv.cache.Reset()
-	clear(sv.views) // drop the views: their encoders keep what they need
-	sv.views, sv.ids = sv.views[:0], sv.ids[:0]
-	if len(sv.byHash) > 4096 {
-		clear(sv.byHash) // don't keep the hashes of long-gone views
-	}
+	sv.views, sv.ids, sv.buf = sv.views[:0], sv.ids[:0], sv.buf[:0]
 }
 
 // hashIDs is FNV-1a over the ids.
@@ -1041,24 +1034,33 @@ func hashIDs(ids []uint32) uint64 {
 }
 
 func (sv *sharedViews) find(ids []uint32) *sharedView {
-	for _, i := range sv.byHash[hashIDs(ids)] {
+	i, ok := sv.byHash[hashIDs(ids)]
+	for ok && i >= 0 {
 		v := &sv.views[i]
 		if slices.Equal(sv.ids[v.start:v.end], ids) {
 			return v
 		}
+		i = v.next
 	}
 	return nil
 }
 
-func (sv *sharedViews) add(ids []uint32, view proto.Message) *sharedView {
+func (sv *sharedViews) add(ids []uint32) *sharedView {
 	h := hashIDs(ids)
 	start := len(sv.ids)
 	sv.ids = append(sv.ids, ids...)
 	// The key tells this tick's views apart (baselines are matched by tick
 	// and key): ids whose hashes collide get different keys.
-	key := h + uint64(len(sv.byHash[h]))
-	sv.views = append(sv.views, sharedView{index: len(sv.views), key: key, start: start, end: len(sv.ids), view: view})
-	sv.byHash[h] = append(sv.byHash[h], len(sv.views)-1)
+	next, ok := sv.byHash[h]
+	if !ok {
+		next = -1
+	}
+	key := h
+	if ok {
+		key += uint64(sv.views[next].key-h) + 1
+	}
+	sv.views = append(sv.views, sharedView{index: len(sv.views), key: key, start: start, end: len(sv.ids), next: next})
+	sv.byHash[h] = len(sv.views) - 1
 	return &sv.views[len(sv.views)-1]
 }
 

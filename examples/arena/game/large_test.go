@@ -25,6 +25,7 @@ type largeRoom struct {
 	cache netcode.DiffCache
 	tick  uint32
 	ids   []uint32
+	buf   []byte // the tick's payloads (step empties it)
 }
 
 func newLargeRoom(tb testing.TB, n int) *largeRoom {
@@ -42,14 +43,16 @@ func newLargeRoom(tb testing.TB, n int) *largeRoom {
 			x, y = a.spawnNear(near)
 		}
 		s.Players[id] = &arenav1.Player{X: x, Y: y, Name: "bot", Score: proto.Uint32(0), Hue: uint32(rng.IntN(360))}
-		lr.views[id] = netcode.NewViewEncoder(netcode.ViewEncoderConfig{})
-		lr.views[id].SetCache(&lr.cache)
 	}
 	vf, err := netcode.NewViewFilter(s.ProtoReflect().Descriptor(), "players")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	lr.vf = vf
+	for id := range lr.s.Players {
+		lr.views[id] = netcode.NewViewEncoder(vf, netcode.ViewEncoderConfig{})
+		lr.views[id].SetCache(&lr.cache)
+	}
 	return lr
 }
 
@@ -69,6 +72,7 @@ func (lr *largeRoom) step() {
 	}
 	lr.repl.Commit(lr.tick, lr.s)
 	lr.cache.Reset()
+	lr.buf = lr.buf[:0]
 }
 
 // encode builds and encodes player id's view against its previous tick.
@@ -76,15 +80,13 @@ func (lr *largeRoom) encode(tb testing.TB, id uint32) (inView, bytes int) {
 	p := lr.s.Players[id]
 	lr.ids = lr.a.inView(lr.s, p, lr.ids[:0])
 	_, snap := lr.repl.Latest()
-	view, err := lr.vf.View(snap, lr.ids)
+	start := len(lr.buf)
+	var err error
+	lr.buf, _, err = lr.views[id].AppendEncode(lr.buf, lr.tick, snap, lr.ids, 0, lr.tick-1)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	payload, _, err := lr.views[id].Encode(lr.tick, view, lr.tick-1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return len(lr.ids), len(payload)
+	return len(lr.ids), len(lr.buf) - start
 }
 
 // TestLargeRoomStateBytes: in a 200-player room on the large map, where
@@ -142,33 +144,46 @@ func BenchmarkLargeRoomView(b *testing.B) {
 }
 
 // The room's DiffCache changes no byte: every player's patch is the one an
-// encoder without it makes, tick after tick, joins and pickups included.
+// encoder without it makes, and the Diff of the two views, tick after
+// tick, joins and pickups included.
 func TestDiffCacheSamePatches(t *testing.T) {
 	lr := newLargeRoom(t, 60)
 	plain := map[uint32]*netcode.ViewEncoder{}
+	prev := map[uint32][]uint32{}
 	for id := range lr.s.Players {
-		plain[id] = netcode.NewViewEncoder(netcode.ViewEncoderConfig{})
+		plain[id] = netcode.NewViewEncoder(lr.vf, netcode.ViewEncoderConfig{})
 	}
+	var prevSnap proto.Message
 	for range 100 {
 		lr.step()
 		_, snap := lr.repl.Latest()
+		cur := map[uint32][]uint32{}
 		for id, p := range lr.s.Players {
 			ids := lr.a.inView(lr.s, p, nil)
-			view, err := lr.vf.View(snap, ids)
+			cur[id] = ids
+			got, _, err := lr.views[id].AppendEncode(nil, lr.tick, snap, ids, 0, lr.tick-1)
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, _, err := lr.views[id].Encode(lr.tick, view, lr.tick-1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, _, err := plain[id].Encode(lr.tick, view, lr.tick-1)
+			want, _, err := plain[id].Encode(lr.tick, snap, ids, lr.tick-1)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("tick %d player %d: patch with the cache %x, without %x", lr.tick, id, got, want)
 			}
+			if prevSnap != nil {
+				bv, _ := lr.vf.View(prevSnap, prev[id])
+				cv, _ := lr.vf.View(snap, ids)
+				diff, err := netcode.Diff(bv, cv)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, diff) {
+					t.Fatalf("tick %d player %d: patch %x, Diff of the views %x", lr.tick, id, got, diff)
+				}
+			}
 		}
+		prev, prevSnap = cur, snap
 	}
 }
