@@ -7,9 +7,17 @@ import (
 
 type cellKey struct{ x, y int32 }
 
+// gridEntry is where an entity is: its cell and its index in the cell.
 type gridEntry struct {
-	x, y float64
 	cell cellKey
+	i    int32
+}
+
+// gridItem is an entity in a cell, its position inline: queries read the
+// cells alone.
+type gridItem struct {
+	x, y float64
+	id   uint32
 }
 
 // Grid is a uniform spatial hash for interest management: entities by id at
@@ -17,9 +25,12 @@ type gridEntry struct {
 // view radius (a query then touches ~9 cells). Not safe for concurrent use.
 type Grid struct {
 	cell  float64
-	cells map[cellKey][]uint32
+	cells map[cellKey][]gridItem
 	ents  map[uint32]gridEntry
 	near  []nearEnt // QueryNearest's scratch
+	// free holds the slices of cells that emptied, for the next cell
+	// entered: entities crossing cells allocate nothing.
+	free [][]gridItem
 }
 
 // nearEnt is a candidate of QueryNearest: an id and its squared distance.
@@ -36,7 +47,7 @@ func NewGrid(cellSize float64) *Grid {
 	if !(cellSize > 0) {
 		cellSize = 100
 	}
-	return &Grid{cell: cellSize, cells: make(map[cellKey][]uint32), ents: make(map[uint32]gridEntry)}
+	return &Grid{cell: cellSize, cells: make(map[cellKey][]gridItem), ents: make(map[uint32]gridEntry)}
 }
 
 func (g *Grid) key(x, y float64) cellKey {
@@ -58,36 +69,50 @@ func clampCell(v float64) int32 {
 // Update inserts or moves entity id to (x, y).
 func (g *Grid) Update(id uint32, x, y float64) {
 	k := g.key(x, y)
-	if e, ok := g.ents[id]; ok {
+	e, ok := g.ents[id]
+	if ok {
 		if e.cell == k {
-			g.ents[id] = gridEntry{x, y, k}
+			g.cells[k][e.i] = gridItem{x, y, id}
 			return
 		}
-		g.removeFromCell(e.cell, id)
+		g.removeFromCell(e)
 	}
-	g.ents[id] = gridEntry{x, y, k}
-	g.cells[k] = append(g.cells[k], id)
+	items, ok := g.cells[k]
+	if !ok && len(g.free) > 0 {
+		items = g.free[len(g.free)-1]
+		g.free[len(g.free)-1] = nil
+		g.free = g.free[:len(g.free)-1]
+	}
+	g.ents[id] = gridEntry{k, int32(len(items))}
+	g.cells[k] = append(items, gridItem{x, y, id})
 }
 
 // Remove deletes entity id (no-op if absent).
 func (g *Grid) Remove(id uint32) {
 	if e, ok := g.ents[id]; ok {
-		g.removeFromCell(e.cell, id)
+		g.removeFromCell(e)
 		delete(g.ents, id)
 	}
 }
 
-func (g *Grid) removeFromCell(k cellKey, id uint32) {
-	ids := g.cells[k]
-	if i := slices.Index(ids, id); i >= 0 {
-		ids[i] = ids[len(ids)-1]
-		ids = ids[:len(ids)-1]
+// removeFromCell takes the entity at e out of its cell, moving the cell's
+// last entity into its place.
+func (g *Grid) removeFromCell(e gridEntry) {
+	items := g.cells[e.cell]
+	last := len(items) - 1
+	if int(e.i) != last {
+		items[e.i] = items[last]
+		g.ents[items[e.i].id] = gridEntry{e.cell, e.i}
 	}
-	if len(ids) == 0 {
-		delete(g.cells, k)
+	items = items[:last]
+	if len(items) == 0 {
+		delete(g.cells, e.cell)
+		if len(g.free) < 64 {
+			g.free = append(g.free, items)
+		}
 		return
 	}
-	g.cells[k] = ids
+	g.cells[e.cell] = items
 }
 
 // Len returns the number of entities.
@@ -104,10 +129,12 @@ func (g *Grid) Query(x, y, r float64, dst []uint32) []uint32 {
 	r2 := r * r
 	if (int64(hi.x)-int64(lo.x)+1)*(int64(hi.y)-int64(lo.y)+1) > int64(len(g.cells)) {
 		// Huge radius: scanning every entity is cheaper than every cell.
-		for id, e := range g.ents {
-			dx, dy := e.x-x, e.y-y
-			if dx*dx+dy*dy <= r2 {
-				dst = append(dst, id)
+		for _, items := range g.cells {
+			for _, e := range items {
+				dx, dy := e.x-x, e.y-y
+				if dx*dx+dy*dy <= r2 {
+					dst = append(dst, e.id)
+				}
 			}
 		}
 		slices.Sort(dst[start:])
@@ -115,11 +142,10 @@ func (g *Grid) Query(x, y, r float64, dst []uint32) []uint32 {
 	}
 	for cy := lo.y; cy <= hi.y; cy++ {
 		for cx := lo.x; cx <= hi.x; cx++ {
-			for _, id := range g.cells[cellKey{cx, cy}] {
-				e := g.ents[id]
+			for _, e := range g.cells[cellKey{cx, cy}] {
 				dx, dy := e.x-x, e.y-y
 				if dx*dx+dy*dy <= r2 {
-					dst = append(dst, id)
+					dst = append(dst, e.id)
 				}
 			}
 		}
@@ -142,9 +168,9 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 	}
 	r2 := r * r
 	near := g.near[:0]
-	consider := func(id uint32, e gridEntry) {
+	consider := func(e gridItem) {
 		dx, dy := e.x-x, e.y-y
-		c := nearEnt{dx*dx + dy*dy, id}
+		c := nearEnt{dx*dx + dy*dy, e.id}
 		if c.d2 > r2 {
 			return
 		}
@@ -162,8 +188,10 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 	}
 	lo, hi := g.key(x-r, y-r), g.key(x+r, y+r)
 	if (int64(hi.x)-int64(lo.x)+1)*(int64(hi.y)-int64(lo.y)+1) > int64(len(g.cells)) {
-		for id, e := range g.ents {
-			consider(id, e)
+		for _, items := range g.cells {
+			for _, e := range items {
+				consider(e)
+			}
 		}
 	} else {
 		// Rings of cells around the point's cell, nearest first: once k
@@ -174,8 +202,8 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 			if cx < lo.x || cx > hi.x || cy < lo.y || cy > hi.y {
 				return
 			}
-			for _, id := range g.cells[cellKey{cx, cy}] {
-				consider(id, g.ents[id])
+			for _, e := range g.cells[cellKey{cx, cy}] {
+				consider(e)
 			}
 		}
 		rings := max(c.x-lo.x, hi.x-c.x, c.y-lo.y, hi.y-c.y)

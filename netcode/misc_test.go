@@ -1,6 +1,7 @@
 package netcode
 
 import (
+	"cmp"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -149,6 +150,20 @@ func TestGridMatchesBruteForce(t *testing.T) {
 		got := g.Query(qx, qy, qr, nil)
 		if !slices.Equal(got, want) {
 			t.Fatalf("Query(%v,%v,%v) = %v, want %v", qx, qy, qr, got, want)
+		}
+		// The k nearest of them (ties by lower id).
+		slices.SortFunc(want, func(a, b uint32) int {
+			da := (pos[a].X-qx)*(pos[a].X-qx) + (pos[a].Y-qy)*(pos[a].Y-qy)
+			db := (pos[b].X-qx)*(pos[b].X-qx) + (pos[b].Y-qy)*(pos[b].Y-qy)
+			if da != db {
+				return cmp.Compare(da, db)
+			}
+			return cmp.Compare(a, b)
+		})
+		want = want[:min(len(want), 7)]
+		slices.Sort(want)
+		if got := g.QueryNearest(qx, qy, qr, 7, nil); !slices.Equal(got, want) {
+			t.Fatalf("QueryNearest(%v,%v,%v,7) = %v, want %v", qx, qy, qr, got, want)
 		}
 	}
 	if g.Len() != len(pos) {
