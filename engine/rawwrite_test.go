@@ -136,6 +136,65 @@ func (f framedWS) WriteMessage(op gws.Opcode, p []byte) error {
 func (f framedWS) WriteClose(uint16, []byte) error { return f.c.Close() }
 func (f framedWS) NetConn() net.Conn               { return f.c }
 
+// Frames the room sends while it holds the connection (roomrt.Batcher)
+// wait, and go out in order with the state frame or at Release.
+func TestHeldFramesGoOutWithTheState(t *testing.T) {
+	client, server := tcpPair(t)
+	e := testEngine(t)
+	s := &session{e: e, id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	event := func(n byte) []byte {
+		b, _ := proto.Marshal(&tickwirev1.ServerMessage{RequestId: uint32(n), Kind: &tickwirev1.ServerMessage_Pong{Pong: &tickwirev1.Pong{}}})
+		return b
+	}
+	queued := func() (int, bool) {
+		s.omu.Lock()
+		defer s.omu.Unlock()
+		return len(s.queue), s.writing
+	}
+	r := bufio.NewReader(client)
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	next := func() *tickwirev1.ServerMessage {
+		t.Helper()
+		_, p, err := readWSFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &tickwirev1.ServerMessage{}
+		if err := proto.Unmarshal(p, m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+
+	s.Hold()
+	s.SendFrame(event(1))
+	s.SendFrame(event(2))
+	if n, writing := queued(); n != 2 || writing {
+		t.Fatalf("held: %d frames queued, writer %v; want 2 waiting", n, writing)
+	}
+	s.SendState(roomrt.StateFrame{Tick: 5, Payload: []byte{1}})
+	s.Release()
+	if m := next(); m.GetRequestId() != 1 {
+		t.Fatalf("first frame %v, want event 1", m)
+	}
+	if m := next(); m.GetRequestId() != 2 {
+		t.Fatalf("second frame %v, want event 2", m)
+	}
+	if m := next(); m.GetState().GetTick() != 5 {
+		t.Fatalf("third frame %v, want the state of tick 5", m)
+	}
+
+	s.Hold() // a tick without a state: Release writes
+	s.SendFrame(event(3))
+	s.Release()
+	if m := next(); m.GetRequestId() != 3 {
+		t.Fatalf("frame %v, want event 3", m)
+	}
+	if got := s.io.msgsOut.Load(); got != 4 {
+		t.Fatalf("%d messages counted, want 4", got)
+	}
+}
+
 // TestDirectWritesSurviveFullSocket fills a socket whose reader is paused:
 // direct writes turn partial, the writer goroutine finishes them, newer
 // states replace unsent ones, events stay in order, and the byte stream
@@ -152,7 +211,14 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 	payload := bytes.Repeat([]byte{7}, 60_000)
 	const n = 200
 	for i := 1; i <= n; i++ {
+		if i%30 == 0 { // a tick whose event the room holds for the state's write
+			s.Hold()
+			s.SendFrame([]byte{0x22, 0x00})
+		}
 		s.SendState(roomrt.StateFrame{Tick: uint32(i), Payload: payload})
+		if i%30 == 0 {
+			s.Release()
+		}
 		if i%50 == 0 {
 			s.SendFrame([]byte{0x22, 0x00}) // an event between states (Pong{})
 		}
@@ -189,7 +255,7 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 		} else {
 			events++
 		}
-		if last == n && events == n/50 && pings == n/40 {
+		if last == n && events == n/50+n/30 && pings == n/40 {
 			break
 		}
 	}

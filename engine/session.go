@@ -119,6 +119,9 @@ type session struct {
 	state    roomrt.StateFrame // its Payload is stateBuf
 	stateBuf []byte
 	hasState bool
+	// held: the room goroutine holds the frames queued during its tick
+	// (roomrt.Batcher); they go out with the state frame or at Release.
+	held     bool
 	stateGen uint32 // bumped when the room membership changes or on resync
 	offerGen uint32 // stateGen when the pending state was offered
 	drops    int
@@ -163,13 +166,15 @@ func (s *session) SendState(f roomrt.StateFrame) {
 			return
 		}
 	}
-	if s.raw != nil && !s.writing && !s.hasState && len(s.queue) == 0 {
+	if s.raw != nil && !s.writing && !s.hasState {
 		// Fast path: take the writer role and write from this goroutine
-		// without blocking (see rawWriter).
+		// without blocking (see rawWriter), the frames the room held this
+		// tick (Hold) first, in the same write.
 		s.writing = true
 		gen := s.stateGen
+		frames := s.takeQueueLocked()
 		s.omu.Unlock()
-		s.writeDirect(f, gen)
+		s.writeDirect(frames, &f, gen)
 		return
 	}
 	// The payload is the room's only during the call: keep a copy (in a
@@ -207,26 +212,68 @@ func (s *session) resetBaseline(dropPending bool) {
 	s.omu.Unlock()
 }
 
-// writeDirect writes a state frame while holding the writer role, never
-// blocking: what the socket does not take now is left in s.partial for the
-// writer goroutine.
-func (s *session) writeDirect(f roomrt.StateFrame, gen uint32) {
-	s.writeBuf = appendWSFrame(s.writeBuf[:0], f)
-	n, err := s.raw.tryWrite(s.writeBuf)
+// takeQueueLocked takes the queued frames for a writer (the caller holds
+// the writer role and gives them back with recycleLocked).
+func (s *session) takeQueueLocked() []outFrame {
+	if len(s.queue) == 0 {
+		return nil
+	}
+	frames := s.queue
+	s.queue, s.spare = s.spare[:0], nil
+	return frames
+}
+
+// recycleLocked keeps the slice of frames taken by takeQueueLocked for the
+// next queue.
+func (s *session) recycleLocked(frames []outFrame) {
+	if frames != nil {
+		clear(frames)
+		s.spare = frames[:0]
+	}
+}
+
+// writeDirect writes frames and then state f (if not nil) in one write
+// while holding the writer role, never blocking: what the socket does not
+// take now is left in s.partial for the writer goroutine.
+func (s *session) writeDirect(frames []outFrame, f *roomrt.StateFrame, gen uint32) {
+	buf := s.writeBuf[:0]
+	for i := range frames {
+		buf = appendDataFrame(buf, byte(frames[i].op), frames[i].data)
+	}
+	start := len(buf)
+	if f != nil {
+		buf = appendWSFrame(buf, *f)
+	}
+	s.writeBuf = buf
+	n, err := s.raw.tryWrite(buf)
 	if err != nil && !errors.Is(err, errWouldBlock) {
 		s.abort()
 		return
 	}
-	s.io.msgsOut.Add(1)
-	s.io.bytesOut.Add(uint64(len(s.writeBuf) - wsHeaderLen(len(s.writeBuf))))
+	for i := range frames {
+		if frames[i].op == gws.OpcodeBinary {
+			s.io.msgsOut.Add(1)
+			s.io.bytesOut.Add(uint64(len(frames[i].data)))
+		}
+	}
+	if f != nil {
+		s.io.msgsOut.Add(1)
+		s.io.bytesOut.Add(uint64(len(buf) - start - wsHeaderLen(len(buf)-start)))
+	}
 	s.omu.Lock()
-	if n < len(s.writeBuf) {
-		s.partial, s.partialState, s.partialTick, s.partialGen = s.writeBuf[n:], true, f.Tick, gen
+	s.recycleLocked(frames)
+	if n < len(buf) {
+		s.partial, s.partialState = buf[n:], f != nil
+		if f != nil {
+			s.partialTick, s.partialGen = f.Tick, gen
+		}
 		s.omu.Unlock()
 		go s.flush()
 		return
 	}
-	s.stateWrittenLocked(f.Tick, gen)
+	if f != nil {
+		s.stateWrittenLocked(f.Tick, gen)
+	}
 	if len(s.queue) > 0 || s.hasState {
 		s.omu.Unlock()
 		go s.flush()
@@ -234,6 +281,34 @@ func (s *session) writeDirect(f roomrt.StateFrame, gen uint32) {
 	}
 	s.writing = false
 	s.omu.Unlock()
+}
+
+// Hold implements roomrt.Batcher: the frames queued from now on wait for
+// the state frame or Release, and go out with it in one write.
+func (s *session) Hold() {
+	s.omu.Lock()
+	s.held = true
+	s.omu.Unlock()
+}
+
+// Release implements roomrt.Batcher: it ends Hold and writes what is
+// queued.
+func (s *session) Release() {
+	s.omu.Lock()
+	s.held = false
+	if s.closing || s.writing || len(s.queue) == 0 {
+		s.omu.Unlock()
+		return
+	}
+	s.writing = true
+	if s.raw == nil || s.hasState {
+		s.omu.Unlock()
+		go s.flush()
+		return
+	}
+	frames := s.takeQueueLocked()
+	s.omu.Unlock()
+	s.writeDirect(frames, nil, 0)
 }
 
 // SendFrame implements roomrt.Conn.
@@ -312,6 +387,14 @@ func (s *session) enqueue(f outFrame) {
 	} else if len(s.queue) >= s.e.cfg.OutboundQueue {
 		s.omu.Unlock()
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
+		return
+	}
+	if f.close == 0 && s.held {
+		// The room holds the connection's frames for its tick's write
+		// (Hold): the writer is not started, Release or the state frame
+		// writes them.
+		s.queue = append(s.queue, f)
+		s.omu.Unlock()
 		return
 	}
 	if f.close == 0 && s.raw != nil && !s.writing && !s.hasState && len(s.queue) == 0 {

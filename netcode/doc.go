@@ -42,11 +42,15 @@
 //
 // # Interest management
 //
-// Grid is a uniform spatial hash (Update, Remove, Query by radius). A
-// ViewFilter builds a client's view of a snapshot whose entity map is
-// filtered to the ids in view, and a per-client ViewEncoder encodes those
-// views against that client's own previous views, so entities entering or
-// leaving the view become map adds and removes in its patch.
+// Grid is a uniform spatial hash (Update, Remove, Query by radius,
+// QueryNearest for the k nearest). A client's view of a snapshot is the
+// snapshot with its entity map filtered to the ids in view (ViewFilter).
+// A per-client ViewEncoder encodes each view against that client's own
+// previous view, so entities entering or leaving the view become map adds
+// and removes in its patch. It keeps a view as its snapshot and ids and
+// diffs two views without building them; a DiffCache shared by a room's
+// encoders computes each entity's patch between two snapshots once per
+// send tick, whatever the number of clients that see it.
 //
 // # Inputs, prediction and reconciliation
 //

@@ -57,6 +57,22 @@ type Poller interface {
 	Poll(r *Room)
 }
 
+// Batcher is implemented by a Conn that can hold the frames the room sends
+// it during a tick and write them with the tick's state frame: one socket
+// write per player and tick instead of one per frame (a game message
+// broadcast in a tick otherwise costs every player a write of its own).
+//
+// Threading: the room calls Hold and Release on its goroutine, in pairs:
+// Hold after the tick's controls, Release at the end of the tick (or
+// before the player leaves the room or its seat moves to another
+// connection). Between them, SendFrame queues without writing, whoever
+// calls it; SendState writes what is queued ahead of the state; Release
+// writes what is still queued. Neither may block.
+type Batcher interface {
+	Hold()
+	Release()
+}
+
 // StateFrame is one State message for one player.
 type StateFrame struct {
 	Tick     uint32

@@ -579,6 +579,7 @@ func (r *Room) handleJoin(req *JoinRequest) (JoinResult, error) {
 		inputs: netcode.NewInputBuffer(netcode.InputBufferConfig{Capacity: r.cfg.InputBuffer, CopyPayloads: true}),
 	}
 	p.poller, _ = req.Conn.(Poller)
+	p.batch, _ = req.Conn.(Batcher)
 	var attempt error
 	if err := r.protect(func() error { attempt = r.rt.JoinAttempt(p, req.Options); return nil }); err != nil {
 		r.releaseSeat()
@@ -621,6 +622,7 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	r.log.Debug("player left", "player", p.ID, "reason", reason.String(), "players", len(r.order))
 	_ = r.protect(func() error { r.rt.Leave(p, reason); return nil })
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerLeft{PlayerLeft: &tickwirev1.PlayerLeft{PlayerId: p.ID, Reason: reason}}}, nil)
+	r.release(p)
 	p.conn.Removed(r.id, p.ID, reason, msg)
 	if len(r.order) == 0 {
 		r.emptySince = r.clock.Now()
@@ -661,6 +663,7 @@ func (r *Room) handleResume(req *ResumeRequest) (JoinResult, error) {
 	case req.Gen != p.resumeGen:
 		return JoinResult{}, ErrTokenUsed
 	}
+	r.release(p)
 	old := p.conn
 	if !p.Disconnected {
 		// A ghost: the old connection is still open (a silent drop). It
@@ -677,6 +680,7 @@ func (r *Room) handleResume(req *ResumeRequest) (JoinResult, error) {
 	}
 	p.conn = req.Conn
 	p.poller, _ = req.Conn.(Poller)
+	p.batch, _ = req.Conn.(Batcher)
 	p.views = nil // a new connection has no baseline: its first state is full
 	r.sendJoined(p, req.RequestID, true)
 	r.sendSnapshotNow(p)
@@ -774,6 +778,14 @@ func (r *Room) runTick(late time.Duration) {
 	}
 	r.tick++
 	r.tickNow.Store(r.tick)
+	// From here to the end of the tick, what the room sends a player
+	// (messages, the state) goes out in one write (Batcher).
+	for _, p := range r.order {
+		if p.batch != nil {
+			p.batch.Hold()
+			p.held = true
+		}
+	}
 	now := r.clock.Now()
 	r.runTimers(now)
 
@@ -842,10 +854,21 @@ func (r *Room) runTick(late time.Duration) {
 	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
 		r.replicate()
 	}
+	for _, p := range r.order {
+		r.release(p)
+	}
 	r.checkEmpty(now)
 	dur := time.Since(start)
 	r.noteTick(now, dur, late)
 	r.obs.ObserveTick(r.typ, dur, late)
+}
+
+// release ends p's Hold (see Batcher) if one is on.
+func (r *Room) release(p *Player) {
+	if p.held {
+		p.held = false
+		p.batch.Release()
+	}
 }
 
 // tickStatsWindow: TickStats reports the worst tick of the last one to two

@@ -96,7 +96,9 @@ type Player struct {
 	graceTimer uint64 // the timer that ends the grace
 
 	conn    Conn
-	poller  Poller // conn, when it reads on the tick
+	poller  Poller  // conn, when it reads on the tick
+	batch   Batcher // conn, when it batches a tick's frames
+	held    bool    // batch.Hold was called and Release is due
 	inputs  *netcode.InputBuffer
 	views   *netcode.ViewEncoder
 	leaving bool
