@@ -86,21 +86,26 @@ func benchApply(b *testing.B, n int, apply func(proto.Message, []byte) error) {
 
 // BenchmarkReplicatorTick is one room tick for 10 clients sharing a
 // baseline: Commit (snapshot clone) plus one patch encode and 9 cache hits.
+// With reuse, payload memory is reused across ticks (ReuseBuffers).
 func BenchmarkReplicatorTick(b *testing.B) {
-	w := benchWorld(10)
-	r := NewReplicator(ReplicatorConfig{})
-	tick := uint32(1)
-	r.Commit(tick, w)
-	b.ReportAllocs()
-	for b.Loop() {
-		tick++
-		move(w, int(tick))
-		r.Commit(tick, w)
-		for c := 0; c < 10; c++ {
-			if _, _, err := r.Encode(tick - 1); err != nil {
-				b.Fatal(err)
+	for _, reuse := range []bool{false, true} {
+		b.Run(fmt.Sprintf("reuse=%v", reuse), func(b *testing.B) {
+			w := benchWorld(10)
+			r := NewReplicator(ReplicatorConfig{ReuseBuffers: reuse})
+			tick := uint32(1)
+			r.Commit(tick, w)
+			b.ReportAllocs()
+			for b.Loop() {
+				tick++
+				move(w, int(tick))
+				r.Commit(tick, w)
+				for c := 0; c < 10; c++ {
+					if _, _, err := r.Encode(tick - 1); err != nil {
+						b.Fatal(err)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 

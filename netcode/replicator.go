@@ -21,6 +21,11 @@ type ReplicatorConfig struct {
 	// baselines (default 64: 3.2 s at 20 Hz). A client whose baseline is
 	// older gets a full state.
 	History int
+	// ReuseBuffers lets Encode reuse the memory of the payloads it
+	// returned before the latest Commit: a payload is then valid only until
+	// the next Commit, and a room that encodes every tick allocates no
+	// payload. Without it every payload stays valid for good.
+	ReuseBuffers bool
 }
 
 // ReplicatorStats are cumulative counters.
@@ -62,7 +67,17 @@ type Replicator struct {
 	// the next one once it is more than len(ring) ticks old.
 	spare  snapshot
 	copier copier
+	reuse  bool
+	free   [][]byte // payload memory for Encode to reuse (reuse)
 }
+
+// Bounds of the payload memory a ReuseBuffers Replicator keeps: a few
+// baselines per tick is usual, and a buffer grown for a rare big full
+// state is let go.
+const (
+	maxFreePayloads  = 8
+	maxKeptPayloadSz = 64 << 10
+)
 
 type cached struct {
 	payload []byte
@@ -74,7 +89,7 @@ func NewReplicator(cfg ReplicatorConfig) *Replicator {
 	if cfg.History <= 0 {
 		cfg.History = 64
 	}
-	return &Replicator{ring: make([]snapshot, cfg.History), cache: make(map[uint32]cached)}
+	return &Replicator{ring: make([]snapshot, cfg.History), cache: make(map[uint32]cached), reuse: cfg.ReuseBuffers}
 }
 
 // Commit stores a snapshot (a deep copy) of state for tick and makes it the
@@ -102,7 +117,26 @@ func (r *Replicator) Commit(tick uint32, state proto.Message) {
 	}
 	r.ring[slot] = snapshot{tick: tick, state: snap}
 	r.latest, r.has = tick, true
+	if r.reuse {
+		for _, c := range r.cache {
+			if len(r.free) < maxFreePayloads && cap(c.payload) <= maxKeptPayloadSz {
+				r.free = append(r.free, c.payload[:0])
+			}
+		}
+	}
 	clear(r.cache)
+}
+
+// buffer returns memory for a payload of about n bytes: reused with
+// ReuseBuffers, else new.
+func (r *Replicator) buffer(n int) []byte {
+	if k := len(r.free); k > 0 {
+		b := r.free[k-1]
+		r.free[k-1] = nil
+		r.free = r.free[:k-1]
+		return b
+	}
+	return make([]byte, 0, n)
 }
 
 // Latest returns the latest committed tick and its snapshot (nil before the
@@ -133,7 +167,8 @@ func (r *Replicator) get(tick uint32) proto.Message {
 // a patch (proto/DELTA.md) with used == baseline when baseline is in the
 // ring, else the full protobuf encoding with used == 0 (baseline 0 always
 // means full). Results are cached until the next Commit, so clients sharing
-// a baseline share one []byte: treat it as immutable.
+// a baseline share one []byte: treat it as immutable (and, with
+// ReplicatorConfig.ReuseBuffers, do not keep it past the next Commit).
 func (r *Replicator) Encode(baseline uint32) (payload []byte, used uint32, err error) {
 	if !r.has {
 		return nil, 0, ErrNoState
@@ -148,14 +183,14 @@ func (r *Replicator) Encode(baseline uint32) (payload []byte, used uint32, err e
 	}
 	cur := r.get(r.latest)
 	if base == nil {
-		payload, err = proto.MarshalOptions{Deterministic: true}.Marshal(cur)
+		payload, err = proto.MarshalOptions{Deterministic: true}.MarshalAppend(r.buffer(r.size), cur)
 		if err != nil {
 			return nil, 0, fmt.Errorf("netcode: encode full state: %w", err)
 		}
 		r.size = len(payload)
 		r.stats.FullEncodes++
 	} else {
-		payload, err = r.differ.AppendDiff(make([]byte, 0, 64+r.size/4), base, cur)
+		payload, err = r.differ.AppendDiff(r.buffer(64+r.size/4), base, cur)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -3,6 +3,7 @@ package netcode
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -11,7 +12,13 @@ import (
 )
 
 func TestReplicator(t *testing.T) {
-	r := NewReplicator(ReplicatorConfig{History: 4})
+	for _, reuse := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reuse=%v", reuse), func(t *testing.T) { testReplicator(t, reuse) })
+	}
+}
+
+func testReplicator(t *testing.T, reuse bool) {
+	r := NewReplicator(ReplicatorConfig{History: 4, ReuseBuffers: reuse})
 	if _, _, err := r.Encode(0); !errors.Is(err, ErrNoState) {
 		t.Fatalf("Encode before Commit: %v", err)
 	}
@@ -65,6 +72,32 @@ func TestReplicator(t *testing.T) {
 	}
 	if r.Has(5) || !r.Has(9) || r.Has(0) {
 		t.Fatal("Has disagrees with a 4-tick ring")
+	}
+}
+
+// With ReuseBuffers a room that commits and encodes patches every tick
+// allocates nothing: the payloads of the tick before the last Commit are
+// reused. (A full encoding still allocates inside protobuf's deterministic
+// map ordering; rooms send those only on joins and resyncs.)
+func TestReplicatorReuseBuffers(t *testing.T) {
+	w := &testpb.World{Entities: map[uint32]*testpb.Entity{1: {X: 1000, Name: "a"}, 2: {X: 5}}}
+	r := NewReplicator(ReplicatorConfig{History: 4, ReuseBuffers: true})
+	tick := uint32(0)
+	step := func() {
+		tick++
+		w.Entities[1].X += 3
+		r.Commit(tick, w)
+		for _, baseline := range []uint32{tick - 1, tick - 2} {
+			if _, _, err := r.Encode(baseline); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for range 10 { // past History: snapshots are recycled too
+		step()
+	}
+	if n := testing.AllocsPerRun(100, step); n != 0 {
+		t.Fatalf("%.1f allocations per tick, want 0", n)
 	}
 }
 

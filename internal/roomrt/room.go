@@ -188,7 +188,7 @@ func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *sl
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		byID:    make(map[uint32]*Player),
-		repl:    netcode.NewReplicator(netcode.ReplicatorConfig{History: cfg.History}),
+		repl:    netcode.NewReplicator(netcode.ReplicatorConfig{History: cfg.History, ReuseBuffers: true}),
 	}
 	r.maxPlayers.Store(int32(cfg.MaxPlayers))
 	r.private.Store(private)
