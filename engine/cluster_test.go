@@ -443,24 +443,29 @@ func TestClusterRedisDown(t *testing.T) {
 }
 
 // BenchmarkClusterJoinOrCreate measures join-or-create through the engine
-// over WebSocket on a 3-node cluster (random entry nodes, relayed when the
-// room is elsewhere), 16 clients in parallel, each op a JoinOrCreate then
-// a Leave. It reports p50/p99 join latency and joins/s (each join is one
-// seat reservation, consumed). Sub-benchmarks put more in the directory
+// over WebSocket on a 3-node cluster (entry nodes in turn, relayed when the
+// room is elsewhere), 16 clients in parallel (4 in the clients=4 cases),
+// each op a JoinOrCreate then a Leave. It reports p50/p99 join and leave
+// latency and joins/s (each join is one seat reservation, consumed). A
+// Leave is read by the room on its next tick (10 Hz here), so the clients
+// fall into step with the ticks and join in bursts; see docs/cluster.md. Sub-benchmarks put more in the directory
 // first: open=10000 places 10,000 open rooms (pending, one reservation
 // each, 7 free seats); leak=10000 leaves 10,000 reservations unused in
 // 2,500 rooms of 4, as players who never come back do.
 func BenchmarkClusterJoinOrCreate(b *testing.B) {
 	for _, bc := range []struct {
-		name     string
-		open     int
-		leakRoom int
-	}{{"rooms=0", 0, 0}, {"open=10000", 10000, 0}, {"leak=10000", 0, 4}} {
-		b.Run(bc.name, func(b *testing.B) { benchClusterJoin(b, bc.open, bc.leakRoom) })
+		name           string
+		open, leakRoom int
+		workers        int
+	}{
+		{"rooms=0", 0, 0, 16}, {"open=10000", 10000, 0, 16}, {"leak=10000", 0, 4, 16},
+		{"rooms=0,clients=4", 0, 0, 4}, {"open=10000,clients=4", 10000, 0, 4},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchClusterJoin(b, bc.open, bc.leakRoom, bc.workers) })
 	}
 }
 
-func benchClusterJoin(b *testing.B, open, leakRoom int) {
+func benchClusterJoin(b *testing.B, open, leakRoom, workers int) {
 	rs := redistest.Start(b)
 	nodes := make([]*server, 3)
 	for i := range nodes {
@@ -489,7 +494,6 @@ func benchClusterJoin(b *testing.B, open, leakRoom int) {
 			}
 		}
 	}
-	const workers = 16
 	clients := make([]*client.Client, workers)
 	for i := range clients {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -502,6 +506,7 @@ func benchClusterJoin(b *testing.B, open, leakRoom int) {
 		clients[i] = c
 	}
 	lat := make([][]time.Duration, workers)
+	leaveLat := make([][]time.Duration, workers)
 	next := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	b.ResetTimer()
@@ -517,7 +522,9 @@ func benchClusterJoin(b *testing.B, open, leakRoom int) {
 				_, err := c.JoinOrCreate(ctx, "sum", client.JoinOptions{})
 				lat[w] = append(lat[w], time.Since(t0))
 				if err == nil {
+					t1 := time.Now()
 					_, err = c.Leave(ctx)
+					leaveLat[w] = append(leaveLat[w], time.Since(t1))
 				}
 				cancel()
 				if err != nil {
@@ -534,14 +541,16 @@ func benchClusterJoin(b *testing.B, open, leakRoom int) {
 	wg.Wait()
 	elapsed := time.Since(startAt)
 	b.StopTimer()
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
+	all, leaves := slices.Concat(lat...), slices.Concat(leaveLat...)
 	slices.Sort(all)
+	slices.Sort(leaves)
 	if len(all) > 0 {
 		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "p50_ms")
 		b.ReportMetric(float64(all[len(all)*99/100].Microseconds())/1000, "p99_ms")
 		b.ReportMetric(float64(len(all))/elapsed.Seconds(), "joins/s")
+	}
+	if len(leaves) > 0 {
+		b.ReportMetric(float64(leaves[len(leaves)/2].Microseconds())/1000, "leave_p50_ms")
+		b.ReportMetric(float64(leaves[len(leaves)*99/100].Microseconds())/1000, "leave_p99_ms")
 	}
 }
