@@ -448,10 +448,11 @@ func TestClusterRedisDown(t *testing.T) {
 // each op a JoinOrCreate then a Leave. It reports p50/p99 join and leave
 // latency and joins/s (each join is one seat reservation, consumed). A
 // Leave is read by the room on its next tick (10 Hz here), so the clients
-// fall into step with the ticks and join in bursts; see docs/cluster.md. Sub-benchmarks put more in the directory
-// first: open=10000 places 10,000 open rooms (pending, one reservation
-// each, 7 free seats); leak=10000 leaves 10,000 reservations unused in
-// 2,500 rooms of 4, as players who never come back do.
+// fall into step with the ticks and join in bursts; see docs/cluster.md.
+// Sub-benchmarks put more in the directory first: open=10000 places 10,000
+// open rooms (pending, one reservation each, 7 free seats); leak=10000
+// leaves 10,000 reservations unused in 2,500 rooms of 4, as players who
+// never come back do.
 func BenchmarkClusterJoinOrCreate(b *testing.B) {
 	for _, bc := range []struct {
 		name           string
