@@ -87,7 +87,7 @@ func (s *session) joinReservation(ctx context.Context, reqID uint32, j *tickwire
 		}
 		return
 	}
-	if err := e.cl.b.Consume(ctx, c); err != nil {
+	if err := s.consumeSeat(ctx, c); err != nil {
 		s.closeWith(reservationCloseCode(err))
 		return
 	}
@@ -110,16 +110,21 @@ func (s *session) joinLocalSeat(ctx context.Context, reqID uint32, c cluster.Cla
 			Conn: s, Options: opts, RequestID: reqID,
 		})
 	}
+	s.mu.Lock()
+	release := err != nil && s.seatRoom == c.RoomID
+	if release {
+		s.seatRoom = ""
+	}
+	// Joined: the room counts the player now. Failed: it never will.
+	fromTransit := s.takeTransitLocked(c.RoomID)
+	s.mu.Unlock()
+	switch {
+	case release:
+		e.releaseSeat(c.RoomID, fromTransit)
+	case fromTransit:
+		e.cl.ledger.arrived(c.RoomID)
+	}
 	if err != nil {
-		s.mu.Lock()
-		release := s.seatRoom == c.RoomID
-		if release {
-			s.seatRoom = ""
-		}
-		s.mu.Unlock()
-		if release {
-			e.releaseSeat(c.RoomID)
-		}
 		code, msg, offense := joinErrorCode(err)
 		s.fail(reqID, code, msg, offense)
 		return
@@ -184,7 +189,7 @@ func (s *session) joinOrCreateClustered(ctx context.Context, reqID uint32, j *ti
 		e.cl.owners.Add(res.RoomID, res.NodeID)
 		e.rememberNode(res.NodeID, res.NodeAddress)
 		if res.NodeID == e.cfg.NodeID {
-			if err := e.cl.b.Consume(ctx, res.Claims); err != nil {
+			if err := s.consumeSeat(ctx, res.Claims); err != nil {
 				s.clusterFail(reqID, err)
 				return
 			}
@@ -211,7 +216,7 @@ func (s *session) admitLocal(ctx context.Context, reqID uint32, roomID string, o
 	e := s.e
 	res, err := e.cl.b.Reserve(ctx, roomID, s.identity.UserID)
 	if err == nil {
-		err = e.cl.b.Consume(ctx, res.Claims)
+		err = s.consumeSeat(ctx, res.Claims)
 	}
 	if err != nil {
 		s.clusterFail(reqID, err)

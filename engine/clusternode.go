@@ -35,7 +35,8 @@ type clusterLink struct {
 	addrsAt time.Time
 
 	dirq      chan func(context.Context)
-	releases  owedReleases // seat releases that did not reach the backend
+	ledger    seatLedger   // numbers seat operations, takes seat sync snapshots
+	removals  owedRemovals // closed rooms whose removal did not reach the backend
 	matMu     sync.Mutex   // serializes materialization of placed rooms
 	advertise atomic.Pointer[string]
 
@@ -186,8 +187,8 @@ func (e *Engine) localRecords() []cluster.RoomRecord {
 	if !e.cl.shared {
 		return nil
 	}
-	// Published afresh with their real seat counts: nothing is owed.
-	e.cl.releases.reset()
+	// Published afresh: no removal is owed.
+	e.cl.removals.reset()
 	list := e.rooms.List(true)
 	out := make([]cluster.RoomRecord, 0, len(list))
 	for _, in := range list {

@@ -21,9 +21,10 @@ type publishedRoom struct {
 // SetPrivate, SetMaxPlayers, SetMetadata), so join-or-create from any node
 // sees what the owner would accept. It checks once per heartbeat interval;
 // the owner still refuses a join that raced a change (locked, full) with
-// the usual error. Each round first retries the seat releases that did not
-// reach the backend (retryReleases), so seat counts converge after an
-// outage.
+// the usual error. Each round first retries the room removals that did
+// not reach the backend (retryRemovals) and sends every room's occupancy
+// (syncSeats), so seat counts converge within one round after an outage or
+// a seat operation cut off mid-call.
 func (e *Engine) syncRooms(ctx context.Context) {
 	every := e.cfg.Cluster.HeartbeatInterval
 	if every <= 0 {
@@ -38,7 +39,8 @@ func (e *Engine) syncRooms(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		e.retryReleases(ctx)
+		e.retryRemovals(ctx)
+		e.syncSeats(ctx)
 		live := make(map[string]bool, len(seen))
 		for _, in := range e.rooms.List(true) {
 			live[in.ID] = true

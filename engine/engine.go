@@ -330,7 +330,7 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 			e.proxyUpgrade(w, r, addr)
 			return
 		default:
-			if err := e.cl.b.Consume(ctx, c); err != nil {
+			if err := s.consumeSeat(ctx, c); err != nil {
 				closeCode, closeReason = reservationCloseCode(err)
 				break
 			}
@@ -347,6 +347,9 @@ func (e *Engine) serveWS(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.releaseIPLocked(s)
 		e.mu.Unlock()
+		if s.seatRoom != "" { // consumed above: nobody will join with it
+			e.releaseSeat(s.seatRoom, s.takeTransitLocked(s.seatRoom))
+		}
 		return
 	}
 	s.ws = ws

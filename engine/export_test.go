@@ -1,5 +1,9 @@
 package engine
 
-// OwedReleases returns the directory seat releases and room removals this
-// node still owes the backend (tests).
-func OwedReleases(e *Engine) (releases, removals int) { return e.cl.releases.counts() }
+// OwedRemovals returns the directory room removals this node still owes
+// the backend (tests).
+func OwedRemovals(e *Engine) int { return e.cl.removals.count() }
+
+// SeatsInTransit returns the players admitted by a Consume and not yet in
+// their room (tests).
+func SeatsInTransit(e *Engine) int { return e.cl.ledger.inTransit() }

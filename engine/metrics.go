@@ -73,6 +73,7 @@ type Metrics struct {
 	ticketStatuses atomic.Uint64
 	// Directory seat releases sent again after a failure.
 	releasesRetried atomic.Uint64
+	seatSyncs       atomic.Uint64
 
 	// The monitor: API requests refused for a missing or wrong admin
 	// token, monitor bus messages ignored (bad signature, expired), and

@@ -29,7 +29,7 @@ type metricDescs struct {
 	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
 	adminAuthFailures, adminActions, adminBusRejected                        *prometheus.Desc
 	ticketStatuses                                                           *prometheus.Desc
-	releasesRetried                                                          *prometheus.Desc
+	releasesRetried, seatSyncs                                               *prometheus.Desc
 }
 
 func newMetricDescs() metricDescs {
@@ -79,7 +79,8 @@ func newMetricDescs() metricDescs {
 		adminAuthFailures:     d("admin_auth_failures_total", "Monitor API requests refused for a missing or wrong admin token."),
 		adminActions:          d("admin_actions_total", "Monitor actions done on this node's rooms (kick, lock, unlock, dispose), by action.", "action"),
 		adminBusRejected:      d("admin_bus_rejected_total", "Monitor messages from the cluster bus ignored (bad signature, malformed or expired)."),
-		releasesRetried:       d("directory_updates_retried_total", "Directory updates sent again after they failed to reach the cluster store: seat releases of players who left and removals of closed rooms (seat counts converge after an outage)."),
+		releasesRetried:       d("directory_updates_retried_total", "Directory removals of closed rooms sent again after they failed to reach the cluster store."),
+		seatSyncs:             d("directory_seat_syncs_total", "Seat syncs applied: this node's rooms' occupancy sent to the directory, which sets their seat counts to it (counts lost to a failed seat release converge within one)."),
 		ticketStatuses:        d("ticket_status_sent_total", "MatchmakerStatus frames sent to ticket holders (waiting for capacity, queued again, re-queued)."),
 	}
 }
@@ -122,7 +123,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
 		m.desc.adminAuthFailures, m.desc.adminActions, m.desc.adminBusRejected,
 		m.desc.ticketStatuses,
-		m.desc.releasesRetried,
+		m.desc.releasesRetried, m.desc.seatSyncs,
 	} {
 		ch <- d
 	}
@@ -225,4 +226,5 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.adminBusRejected, m.adminBusRejected.Load())
 	counter(d.ticketStatuses, m.ticketStatuses.Load())
 	counter(d.releasesRetried, m.releasesRetried.Load())
+	counter(d.seatSyncs, m.seatSyncs.Load())
 }

@@ -50,7 +50,7 @@ var tickwireSeries = []string{
 	"tickwire_bytes_in_total", "tickwire_bytes_out_total",
 	"tickwire_closes_total", "tickwire_cluster_errors_total",
 	"tickwire_connections", "tickwire_connections_read_in_lobby", "tickwire_connections_read_on_tick", "tickwire_connections_total",
-	"tickwire_directory_updates_dropped_total", "tickwire_directory_updates_retried_total", "tickwire_errors_total",
+	"tickwire_directory_seat_syncs_total", "tickwire_directory_updates_dropped_total", "tickwire_directory_updates_retried_total", "tickwire_errors_total",
 	"tickwire_inputs_dropped_total", "tickwire_join_seconds", "tickwire_limit_refusals_total",
 	"tickwire_matchmaker_notices_recovered_total", "tickwire_matchmaking_seconds",
 	"tickwire_messages_in_total", "tickwire_messages_out_total",

@@ -7,170 +7,258 @@ import (
 	"time"
 
 	"github.com/tickwire/tickwire/engine/cluster"
+	"github.com/tickwire/tickwire/internal/roomrt"
 )
 
-// owedReleases counts, per local room, the directory seat releases that
-// did not reach the backend (Redis down, the directory queue full). Without
-// them a room's directory seat count stays too high for good: join-or-create
-// and the matcher would see it fuller than it is. It also keeps the closed
-// rooms whose removal did not reach the backend (their record would stay in
-// the directory, seats and all, until the node dies). The room sync retries
-// both (retryReleases). Safe for concurrent use.
+// seatLedger numbers this node's directory seat operations and takes the
+// occupancy snapshots its seat syncs send, so that the directory's seat
+// counts correct themselves (cluster.Directory.SyncSeats).
 //
-// A release is not idempotent (Seats-1), so only a release that provably
-// never reached the backend (cluster.NotApplied: the connection could not
-// be dialled; or the directory queue was full) is owed: one that failed
-// mid-call (a timeout, a primary killed during a failover) may have been
-// applied, and freeing the seat twice would let the room be overfilled in
-// the directory's eyes. Such a release is lost as before (the count stays
-// one too high). A failure is owed only if the node did not re-register
-// since the call was issued (gen): a re-registration publishes the rooms
-// with their real counts, which already leave the player out. Removals are
-// idempotent and retried after any failure.
-type owedReleases struct {
-	mu       sync.Mutex
-	gen      uint64              // re-registrations seen (reset)
-	owed     map[string]int      // room id -> releases owed
-	removals map[string]struct{} // closed rooms still in the directory
+// Why: a Consume or ReleaseSeat cut off mid-call (a timeout, a connection
+// dropped after the command was sent, a failover) may or may not have been
+// applied, and neither is idempotent by count, so the node cannot send it
+// again. Once a second (the room sync) the node instead sends every room's
+// occupancy and the backend sets the room's Seats to it.
+//
+// The races, and how the sequence numbers resolve them: every Consume and
+// ReleaseSeat of the node, and every snapshot, takes the next number of one
+// counter (seq). A snapshot reads each room's occupancy: the players in it
+// (grace included: roomrt.Room.Occupancy) plus the players in transit (a
+// Consume was issued for them, they are not in the room yet). The backend
+// sets Seats = occupancy + the changes of the operations numbered above
+// the snapshot it has applied so far, and from then on ignores operations
+// numbered below it. So a player consumed between the snapshot and the
+// sync is counted once (by its operation, not by the occupancy), one whose
+// Consume was issued before the snapshot once (by the occupancy, even if
+// the Consume lands after the sync); the same for releases. The orders
+// that make it so: transit is counted before a Consume is numbered and
+// uncounted only after the player is in the room (Join returned) or its
+// release is numbered; a leaving player's release is numbered (Removed)
+// before the room stops counting the player. Between two of those steps a
+// snapshot can count a player twice, never zero times: the directory may
+// see a room one fuller than it is until the next sync, never emptier, so
+// a sync never lets a room be overfilled.
+//
+// Safe for concurrent use.
+type seatLedger struct {
+	mu      sync.Mutex
+	seq     uint64
+	transit map[string]int // room id -> players consumed, not yet in the room
 }
 
-// epoch is the generation to pass to add and removal for a call issued now.
-func (o *owedReleases) epoch() uint64 {
+// consume counts a player in transit to roomID and numbers its Consume.
+func (l *seatLedger) consume(roomID string) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.transit == nil {
+		l.transit = map[string]int{}
+	}
+	l.transit[roomID]++
+	l.seq++
+	return l.seq
+}
+
+// arrived stops counting a player in transit to roomID: it is in the room
+// now, or its Consume failed (if that Consume was applied after all, the
+// next sync takes the seat back).
+func (l *seatLedger) arrived(roomID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.arrivedLocked(roomID)
+}
+
+func (l *seatLedger) arrivedLocked(roomID string) {
+	if n := l.transit[roomID] - 1; n > 0 {
+		l.transit[roomID] = n
+	} else {
+		delete(l.transit, roomID)
+	}
+}
+
+// release numbers a ReleaseSeat of roomID; fromTransit: the player never
+// got into the room, and stops being counted in transit.
+func (l *seatLedger) release(roomID string, fromTransit bool) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if fromTransit {
+		l.arrivedLocked(roomID)
+	}
+	l.seq++
+	return l.seq
+}
+
+// snapshot numbers a seat sync and reads the occupancy of rooms.
+func (l *seatLedger) snapshot(rooms []*roomrt.Room) (uint64, []cluster.RoomSeats) {
+	out := make([]cluster.RoomSeats, 0, len(rooms))
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq++
+	for _, r := range rooms {
+		out = append(out, cluster.RoomSeats{ID: r.ID(), Seats: r.Occupancy() + l.transit[r.ID()]})
+	}
+	return l.seq, out
+}
+
+// inTransit returns the players counted in transit (tests, metrics).
+func (l *seatLedger) inTransit() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, k := range l.transit {
+		n += k
+	}
+	return n
+}
+
+// syncSeats sends every local room's occupancy to the directory (see
+// seatLedger). The backend batches the rooms; at 1,000 rooms a sync costs
+// Redis about 4 ms a second (docs/cluster.md).
+func (e *Engine) syncSeats(ctx context.Context) {
+	seq, rooms := e.cl.ledger.snapshot(e.rooms.Rooms())
+	if len(rooms) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := e.cl.b.SyncSeats(cctx, e.cfg.NodeID, seq, rooms)
+	cancel()
+	if err != nil {
+		e.clusterErr("sync seats", err)
+		return
+	}
+	e.metrics.seatSyncs.Add(1)
+}
+
+// consumeSeat turns reservation c, for a room of this node, into an
+// admitted player of this session, counted in transit until it is in the
+// room (joinLocalSeat) or its seat is released.
+func (s *session) consumeSeat(ctx context.Context, c cluster.Claims) error {
+	e := s.e
+	seq := e.cl.ledger.consume(c.RoomID)
+	if err := e.cl.b.Consume(ctx, c, seq); err != nil {
+		e.cl.ledger.arrived(c.RoomID)
+		return err
+	}
+	s.mu.Lock()
+	old := s.transitRoom
+	s.transitRoom = c.RoomID
+	s.mu.Unlock()
+	if old != "" {
+		// A seat consumed earlier and never used (the client joined
+		// elsewhere): the next sync frees it.
+		e.cl.ledger.arrived(old)
+	}
+	return nil
+}
+
+// takeTransitLocked reports whether the session's player in transit is
+// for roomID, and if so stops tracking it. Caller holds s.mu.
+func (s *session) takeTransitLocked(roomID string) bool {
+	if roomID == "" || s.transitRoom != roomID {
+		return false
+	}
+	s.transitRoom = ""
+	return true
+}
+
+// releaseSeat records in the directory that a player admitted with a
+// reservation left room id (fromTransit: before getting into the room).
+// A release that does not reach the backend, or whose reply is lost, is
+// not sent again: the next seat sync sets the count right (seatLedger).
+func (e *Engine) releaseSeat(id string, fromTransit bool) {
+	seq := e.cl.ledger.release(id, fromTransit)
+	e.dir(func(ctx context.Context) {
+		e.clusterErr("release seat", e.cl.b.ReleaseSeat(ctx, id, seq))
+	})
+}
+
+// owedRemovals keeps the closed rooms whose directory removal did not
+// reach the backend (Redis down, the directory queue full): their records
+// would otherwise stay in the directory, seats and all, until the node
+// dies. The room sync retries them (retryRemovals); a removal is
+// idempotent, so it is retried after any failure. A removal is owed only
+// if the node did not re-register since the call was issued (gen): a
+// re-registration sweeps the old records. Safe for concurrent use.
+type owedRemovals struct {
+	mu    sync.Mutex
+	gen   uint64              // re-registrations seen (reset)
+	rooms map[string]struct{} // closed rooms still in the directory
+}
+
+// epoch is the generation to pass to add for a call issued now.
+func (o *owedRemovals) epoch() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.gen
 }
 
-// removal records that roomID closed but its record may still be in the
-// directory; its owed releases go with the record.
-func (o *owedReleases) removal(roomID string, gen uint64) {
+// add records that roomID closed but its record may still be in the
+// directory.
+func (o *owedRemovals) add(roomID string, gen uint64) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if gen != o.gen {
 		return // re-registered since: the old records were swept
 	}
-	if o.removals == nil {
-		o.removals = map[string]struct{}{}
+	if o.rooms == nil {
+		o.rooms = map[string]struct{}{}
 	}
-	o.removals[roomID] = struct{}{}
-	delete(o.owed, roomID)
+	o.rooms[roomID] = struct{}{}
 }
 
-func (o *owedReleases) removed(roomID string) {
+func (o *owedRemovals) done(roomID string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	delete(o.removals, roomID)
+	delete(o.rooms, roomID)
 }
 
-func (o *owedReleases) owedRemovals() []string {
+func (o *owedRemovals) list() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([]string, 0, len(o.removals))
-	for id := range o.removals {
+	out := make([]string, 0, len(o.rooms))
+	for id := range o.rooms {
 		out = append(out, id)
 	}
 	return out
 }
 
-func (o *owedReleases) add(roomID string, n int, gen uint64) {
+func (o *owedRemovals) count() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if gen != o.gen {
-		return // re-registered since: the room was published with its real count
-	}
-	if o.owed == nil {
-		o.owed = map[string]int{}
-	}
-	o.owed[roomID] += n
+	return len(o.rooms)
 }
 
-// settle records that n owed releases of roomID reached the backend, or
-// (n < 0) forgets the room.
-func (o *owedReleases) settle(roomID string, n int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if left := o.owed[roomID] - n; n >= 0 && left > 0 {
-		o.owed[roomID] = left
-		return
-	}
-	delete(o.owed, roomID)
-}
-
-func (o *owedReleases) snapshot() map[string]int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	out := make(map[string]int, len(o.owed))
-	for id, n := range o.owed {
-		out[id] = n
-	}
-	return out
-}
-
-// counts returns the releases and the removals owed.
-func (o *owedReleases) counts() (releases, removals int) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, k := range o.owed {
-		releases += k
-	}
-	return releases, len(o.removals)
-}
-
-// reset forgets every owed release and removal: the node's old records
-// were swept and its rooms just published afresh with their real seat
-// counts (re-registration).
-func (o *owedReleases) reset() {
+// reset forgets every owed removal: the node's old records were swept and
+// its rooms just published afresh (re-registration).
+func (o *owedRemovals) reset() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.gen++
-	clear(o.owed)
-	clear(o.removals)
-}
-
-// releaseSeat records in the directory that a player admitted with a
-// reservation left room id. A release that does not reach the backend is
-// owed and retried by the room sync.
-func (e *Engine) releaseSeat(id string) {
-	gen := e.cl.releases.epoch()
-	queued := e.dir(func(ctx context.Context) {
-		err := e.cl.b.ReleaseSeat(ctx, id)
-		e.clusterErr("release seat", err)
-		if cluster.NotApplied(err) {
-			e.cl.releases.add(id, 1, gen)
-		}
-	})
-	if !queued {
-		e.cl.releases.add(id, 1, gen)
-	}
+	clear(o.rooms)
 }
 
 // removeRoom removes a closed room from the directory; a removal that does
 // not reach the backend is owed and retried by the room sync.
 func (e *Engine) removeRoom(id string) {
-	gen := e.cl.releases.epoch()
+	gen := e.cl.removals.epoch()
 	queued := e.dir(func(ctx context.Context) {
 		err := e.cl.b.RemoveRoom(ctx, id)
 		e.clusterErr("remove room", err)
 		if err != nil && !errors.Is(err, cluster.ErrRoomNotFound) {
-			e.cl.releases.removal(id, gen) // idempotent: retried after any failure
+			e.cl.removals.add(id, gen)
 		}
 	})
 	if !queued {
-		e.cl.releases.removal(id, gen)
+		e.cl.removals.add(id, gen)
 	}
 }
 
-// retryReleases sends the owed removals of closed rooms and the owed seat
-// releases of rooms this node still runs (those of closed rooms go with
-// their directory record). It stops at the first failure: the backend is
-// still away, the next sync tries again.
-func (e *Engine) retryReleases(ctx context.Context) {
-	gen := e.cl.releases.epoch()
-	// A re-registration meanwhile published the rooms afresh: stop.
-	stale := func() bool { return e.cl.releases.epoch() != gen }
-	for _, id := range e.cl.releases.owedRemovals() {
-		if stale() {
-			return
+// retryRemovals sends the owed removals of closed rooms. It stops at the
+// first failure: the backend is still away, the next sync tries again.
+func (e *Engine) retryRemovals(ctx context.Context) {
+	gen := e.cl.removals.epoch()
+	for _, id := range e.cl.removals.list() {
+		if e.cl.removals.epoch() != gen {
+			return // re-registered meanwhile: the old records were swept
 		}
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := e.cl.b.RemoveRoom(cctx, id)
@@ -179,31 +267,7 @@ func (e *Engine) retryReleases(ctx context.Context) {
 			e.clusterErr("retry remove room", err)
 			return
 		}
-		e.cl.releases.removed(id)
+		e.cl.removals.done(id)
 		e.metrics.releasesRetried.Add(1)
-	}
-	for id, n := range e.cl.releases.snapshot() {
-		if _, ok := e.rooms.Get(id); !ok {
-			e.cl.releases.settle(id, -1)
-			continue
-		}
-		for ; n > 0; n-- {
-			if stale() {
-				return
-			}
-			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			err := e.cl.b.ReleaseSeat(cctx, id)
-			cancel()
-			if errors.Is(err, cluster.ErrRoomNotFound) {
-				e.cl.releases.settle(id, -1)
-				break
-			}
-			if err != nil {
-				e.clusterErr("retry release seat", err)
-				return
-			}
-			e.cl.releases.settle(id, 1)
-			e.metrics.releasesRetried.Add(1)
-		}
 	}
 }

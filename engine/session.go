@@ -111,6 +111,9 @@ type session struct {
 	removedPID  uint32
 	// seatRoom is the room whose directory seat this session holds
 	seatRoom string
+	// transitRoom is seatRoom while its player, admitted by a Consume, is
+	// not in the room yet: counted in the seat ledger's transit.
+	transitRoom string
 
 	// outbound, guarded by omu
 	omu      sync.Mutex
@@ -332,9 +335,10 @@ func (s *session) Removed(roomID string, playerID uint32, reason roomrt.LeaveRea
 		if release {
 			s.seatRoom = ""
 		}
+		fromTransit := s.takeTransitLocked(roomID)
 		s.mu.Unlock()
 		if release {
-			s.e.releaseSeat(roomID)
+			s.e.releaseSeat(roomID, fromTransit)
 		}
 		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
 		return
@@ -346,6 +350,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason roomrt.LeaveRea
 	if release {
 		s.seatRoom = ""
 	}
+	fromTransit := s.takeTransitLocked(roomID)
 	// The room no longer reads the connection: a read goroutine takes over
 	// (this runs on the room goroutine, so the room is not polling now).
 	read := s.stopPollingLocked()
@@ -356,7 +361,7 @@ func (s *session) Removed(roomID string, playerID uint32, reason roomrt.LeaveRea
 		s.wakeReader() // it may hand reading to the lobby now
 	}
 	if release {
-		s.e.releaseSeat(roomID)
+		s.e.releaseSeat(roomID, fromTransit)
 	}
 	s.resetBaseline(true)
 	s.send(&tickwirev1.ServerMessage{RequestId: reqID, Kind: &tickwirev1.ServerMessage_Left{Left: &tickwirev1.Left{RoomId: roomID, Reason: reason, Message: msg}}})
@@ -616,6 +621,9 @@ func (s *session) ended(error) {
 	if r == nil {
 		seat, s.seatRoom = s.seatRoom, "" // consumed but never joined
 	}
+	fromTransit := s.takeTransitLocked(seat)
+	stray := s.transitRoom // a consumed seat no longer this session's seatRoom
+	s.transitRoom = ""
 	tickets := s.tickets
 	s.tickets = nil
 	s.mu.Unlock()
@@ -624,7 +632,10 @@ func (s *session) ended(error) {
 		r.Disconnect(pid, s)
 	}
 	if seat != "" {
-		s.e.releaseSeat(seat)
+		s.e.releaseSeat(seat, fromTransit)
+	}
+	if stray != "" {
+		s.e.cl.ledger.arrived(stray)
 	}
 	if u := s.up.Load(); u != nil {
 		u.close()

@@ -68,7 +68,7 @@ func TestNodeExpiry(t *testing.T) {
 			if len(rooms) != 2 || rooms[0].ID != "room-a" || rooms[1].ID != "room-c" {
 				t.Fatalf("rooms after expiry = %+v", rooms)
 			}
-			if err := bs[1].Consume(ctx, res.Claims); !errors.Is(err, ErrRoomNotFound) {
+			if err := bs[1].Consume(ctx, res.Claims, 0); !errors.Is(err, ErrRoomNotFound) {
 				t.Fatalf("consume on dead node: %v", err)
 			}
 			// b comes back: it is new again and must re-publish.
@@ -186,14 +186,14 @@ func TestSeatAccounting(t *testing.T) {
 			if _, err := b.Verify(r1.Token); !errors.Is(err, ErrTokenExpired) {
 				t.Fatalf("verify expired: %v", err)
 			}
-			if err := b.Consume(ctx, r1.Claims); !errors.Is(err, ErrTokenExpired) {
+			if err := b.Consume(ctx, r1.Claims, 0); !errors.Is(err, ErrTokenExpired) {
 				t.Fatalf("consume expired: %v", err)
 			}
 			r2, err := b.Reserve(ctx, "r", "u2")
 			if err != nil {
 				t.Fatalf("seat not freed: %v", err)
 			}
-			if err := b.Consume(ctx, r2.Claims); err != nil {
+			if err := b.Consume(ctx, r2.Claims, 0); err != nil {
 				t.Fatal(err)
 			}
 			rec, _ := b.LookupRoom(ctx, "r")
@@ -208,7 +208,7 @@ func TestSeatAccounting(t *testing.T) {
 			if rec.Seats != 2 || rec.Metadata["k"] != "v" {
 				t.Fatalf("after put %+v", rec)
 			}
-			if err := b.ReleaseSeat(ctx, "r"); err != nil {
+			if err := b.ReleaseSeat(ctx, "r", 0); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := b.Reserve(ctx, "r", "u3"); err != nil {
@@ -217,7 +217,7 @@ func TestSeatAccounting(t *testing.T) {
 			if err := b.RemoveRoom(ctx, "r"); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.ReleaseSeat(ctx, "r"); !errors.Is(err, ErrRoomNotFound) {
+			if err := b.ReleaseSeat(ctx, "r", 0); !errors.Is(err, ErrRoomNotFound) {
 				t.Fatalf("release on removed: %v", err)
 			}
 			if err := b.PutRoom(ctx, RoomRecord{ID: "r", Type: "t", NodeID: "ghost", MaxSeats: 2}); !errors.Is(err, ErrNodeNotFound) {
@@ -258,7 +258,7 @@ func TestTokens(t *testing.T) {
 			var wg sync.WaitGroup
 			errs := make([]error, 9)
 			for i := range errs {
-				wg.Go(func() { errs[i] = bs[i%3].Consume(ctx, c) })
+				wg.Go(func() { errs[i] = bs[i%3].Consume(ctx, c, 0) })
 			}
 			wg.Wait()
 			ok, used := 0, 0
@@ -316,7 +316,7 @@ func TestConcurrentJoinOrCreate(t *testing.T) {
 					for p := w; p < players; p += 30 {
 						c, err := bs[(p+1)%3].Verify(res[p].Token)
 						if err == nil {
-							err = bs[(p+2)%3].Consume(ctx, c)
+							err = bs[(p+2)%3].Consume(ctx, c, 0)
 						}
 						errs[p] = err
 					}
@@ -327,7 +327,7 @@ func TestConcurrentJoinOrCreate(t *testing.T) {
 				if errs[p] != nil {
 					t.Fatalf("consume %d: %v", p, errs[p])
 				}
-				if err := bs[p%3].Consume(ctx, res[p].Claims); !errors.Is(err, ErrTokenUsed) {
+				if err := bs[p%3].Consume(ctx, res[p].Claims, 0); !errors.Is(err, ErrTokenUsed) {
 					t.Fatalf("second consume %d: %v", p, err)
 				}
 			}

@@ -48,7 +48,7 @@ func BenchmarkJoinOrCreate(b *testing.B) {
 						b.Error(err)
 						return
 					}
-					if err := bs[(i+1)%3].Consume(ctx, res.Claims); err != nil {
+					if err := bs[(i+1)%3].Consume(ctx, res.Claims, 0); err != nil {
 						b.Error(err)
 						return
 					}
@@ -121,5 +121,62 @@ func BenchmarkMatch10k(b *testing.B) {
 				b.StartTimer()
 			}
 		})
+	}
+}
+
+// BenchmarkSyncSeats: one node's seat sync (SyncSeats of every room it
+// owns) at 100 and 1,000 rooms of 8 seats with players in them and a few
+// sequenced operations since the last sync. Reports the Redis time per
+// sync (redis-us/op: what the sync costs every other caller of Redis,
+// once per heartbeat interval per node).
+func BenchmarkSyncSeats(b *testing.B) {
+	srv := redistest.Start(b)
+	for _, im := range []impl{memoryImpl(), redisImplOn(srv)} {
+		for _, n := range []int{100, 1000} {
+			b.Run(fmt.Sprintf("%s/rooms=%d", im.name, n), func(b *testing.B) {
+				ctx := context.Background()
+				bk := im.new(b, Config{NodeTTL: time.Hour}, 1)[0]
+				if _, err := bk.Heartbeat(ctx, NodeInfo{ID: "n"}); err != nil {
+					b.Fatal(err)
+				}
+				rooms := make([]RoomSeats, n)
+				for i := range rooms {
+					rooms[i] = RoomSeats{ID: fmt.Sprint("r", i), Seats: 1 + i%7}
+					if err := bk.PutRoom(ctx, RoomRecord{ID: rooms[i].ID, Type: "t", NodeID: "n", MaxSeats: 8, Seats: rooms[i].Seats}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var seq uint64
+				_, isRedis := bk.(*Redis)
+				redisUs := 0.0
+				for i := 0; b.Loop(); i++ {
+					// A release in one room in ten since the last sync.
+					b.StopTimer()
+					for k := i % 10; k < n; k += 10 {
+						seq++
+						if err := bk.ReleaseSeat(ctx, rooms[k].ID, seq); err != nil {
+							b.Fatal(err)
+						}
+					}
+					us0 := 0.0
+					if isRedis {
+						us0 = scriptMicros(b, bk)
+					}
+					b.StartTimer()
+					seq++
+					if err := bk.SyncSeats(ctx, "n", seq, rooms); err != nil {
+						b.Fatal(err)
+					}
+					if isRedis {
+						b.StopTimer()
+						redisUs += scriptMicros(b, bk) - us0
+						b.StartTimer()
+					}
+				}
+				if isRedis && b.N > 0 {
+					b.ReportMetric(redisUs/float64(b.N), "redis-us/op")
+				}
+			})
+		}
 	}
 }

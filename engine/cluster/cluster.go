@@ -25,6 +25,17 @@
 //     by every operation that reads them, so an unused reservation frees its
 //     seat on its own. Free seats = MaxSeats - Seats - live reservations. A
 //     node's load is (Players + live reservations) / Capacity.
+//   - Seat counts correct themselves: a Consume or ReleaseSeat whose reply
+//     is lost may or may not have been applied, so the owner cannot know
+//     whether to send it again. Instead the owner periodically sends each
+//     room's real occupancy ([Directory.SyncSeats]). Every seat operation
+//     of the owner carries a sequence number from one counter of the owner,
+//     and so does each sync, taken when its occupancy was read: the sync
+//     sets Seats to the occupancy plus the operations applied so far that
+//     are newer than it (a player consumed meanwhile is counted once, not
+//     zero times), and an operation older than the last sync that arrives
+//     late leaves Seats alone (the occupancy already holds it). Both are
+//     idempotent; live reservations are kept apart and never touched.
 //   - Join-or-create prefers the fullest joinable room (to pack rooms) and
 //     never places players into rooms of draining or suspect nodes; rooms in
 //     state pending (placed, not yet materialised by the owner) are joinable.
@@ -210,7 +221,26 @@ type Directory interface {
 	// ListRooms lists rooms of roomType ("" for all) on live nodes, sorted by ID.
 	ListRooms(ctx context.Context, roomType string) ([]RoomRecord, error)
 	// ReleaseSeat records that a player left the room (Seats-1, floor 0).
-	ReleaseSeat(ctx context.Context, roomID string) error
+	// seq is the owner's sequence number of the operation (see SyncSeats);
+	// 0 means unsequenced: always applied, and a concurrent sync may
+	// overwrite it. A sequenced release is idempotent: sent again, it
+	// changes nothing.
+	ReleaseSeat(ctx context.Context, roomID string, seq uint64) error
+	// SyncSeats sets the seat counts of rooms owned by nodeID to their
+	// owner's view: Seats = RoomSeats.Seats (the players present, including
+	// those in their reconnection grace, and those admitted but not yet
+	// joined) plus the seat operations with a sequence number greater than
+	// seq applied so far. seq is taken from the same counter as the
+	// operations' when the occupancies were read; a sync not newer than the
+	// room's last one is ignored. Rooms absent or owned by another node are
+	// skipped. Live reservations are not touched.
+	SyncSeats(ctx context.Context, nodeID string, seq uint64, rooms []RoomSeats) error
+}
+
+// RoomSeats is one room's occupancy in [Directory.SyncSeats].
+type RoomSeats struct {
+	ID    string
+	Seats int
 }
 
 // Seats reserves seats and checks reservation tokens. Safe for concurrent use.
@@ -228,8 +258,11 @@ type Seats interface {
 	Verify(token string) (Claims, error)
 	// Consume turns a reservation into an admitted player, exactly once:
 	// ErrTokenUsed on reuse, ErrTokenExpired if it lapsed, ErrRoomNotFound
-	// if the room is gone.
-	Consume(ctx context.Context, c Claims) error
+	// if the room is gone. seq is the owner's sequence number of the
+	// operation, as for ReleaseSeat (0: unsequenced); a consume older than
+	// the room's last SyncSeats uses up the reservation but leaves Seats
+	// alone.
+	Consume(ctx context.Context, c Claims, seq uint64) error
 }
 
 // Bus delivers messages to the node holding a session. Safe for concurrent use.

@@ -27,8 +27,8 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(b.Consume(ctx, claims))
-	fmt.Println(b.Consume(ctx, claims) != nil) // a token is good once
+	fmt.Println(b.Consume(ctx, claims, 0))
+	fmt.Println(b.Consume(ctx, claims, 0) != nil) // a token is good once
 	// Output:
 	// new room on node-1 true
 	// <nil>

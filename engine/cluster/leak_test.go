@@ -62,7 +62,7 @@ func TestPendingRoomsExpire(t *testing.T) {
 				}
 			}
 			// One reservation is used: its room stays.
-			if err := b.Consume(ctx, kept.Claims); err != nil {
+			if err := b.Consume(ctx, kept.Claims, 0); err != nil {
 				t.Fatal(err)
 			}
 			// 5 matches of 2 that nobody joins.
@@ -103,10 +103,10 @@ func TestPendingRoomsExpire(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := b.Consume(ctx, solo.Claims); err != nil {
+			if err := b.Consume(ctx, solo.Claims, 0); err != nil {
 				t.Fatal(err)
 			}
-			if err := b.ReleaseSeat(ctx, solo.RoomID); err != nil {
+			if err := b.ReleaseSeat(ctx, solo.RoomID, 0); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := b.LookupRoom(ctx, solo.RoomID); !errors.Is(err, ErrRoomNotFound) {
@@ -279,7 +279,7 @@ func BenchmarkJoinOrCreateOpenRooms(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if err := bk.Consume(ctx, res.Claims); err != nil {
+					if err := bk.Consume(ctx, res.Claims, 0); err != nil {
 						b.Fatal(err)
 					}
 					i++

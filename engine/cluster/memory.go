@@ -52,6 +52,36 @@ type memRoom struct {
 	// idx is where the room is filed in Memory.open (nil keys: not filed).
 	idxKeys []string
 	idxUsed int
+	// sseq is the sequence number of the last SyncSeats applied; ops holds
+	// the seat changes of the sequenced operations applied since, by
+	// sequence number (+1, -1, or 0 for a release that found no seat).
+	sseq uint64
+	ops  map[uint64]int
+}
+
+// seatOp applies a seat change d (+1 or -1, floor 0) of the operation
+// numbered seq to r and reports whether Seats changed. A sequenced
+// operation not newer than the last sync, or seen before, changes nothing.
+func (r *memRoom) seatOp(seq uint64, d int) bool {
+	if seq != 0 {
+		if seq <= r.sseq {
+			return false
+		}
+		if _, dup := r.ops[seq]; dup {
+			return false
+		}
+	}
+	if d < 0 && r.rec.Seats == 0 {
+		d = 0
+	}
+	r.rec.Seats += d
+	if seq != 0 {
+		if r.ops == nil {
+			r.ops = map[uint64]int{}
+		}
+		r.ops[seq] = d
+	}
+	return d != 0
 }
 
 type keptNotices struct {
@@ -416,7 +446,7 @@ func (m *Memory) ListRooms(_ context.Context, roomType string) ([]RoomRecord, er
 }
 
 // ReleaseSeat implements [Directory].
-func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
+func (m *Memory) ReleaseSeat(_ context.Context, roomID string, seq uint64) error {
 	now, err := m.lock()
 	if err != nil {
 		return err
@@ -426,18 +456,51 @@ func (m *Memory) ReleaseSeat(_ context.Context, roomID string) error {
 	if r == nil {
 		return fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
 	}
-	if r.rec.Seats > 0 {
-		r.rec.Seats--
-		if n := m.nodes[r.rec.NodeID]; n != nil && n.info.Players > 0 {
-			n.info.Players--
+	if !r.seatOp(seq, -1) {
+		return nil
+	}
+	if n := m.nodes[r.rec.NodeID]; n != nil && n.info.Players > 0 {
+		n.info.Players--
+	}
+	pruneTimes(r.resv, now)
+	if r.rec.State == RoomPending && r.rec.Seats == 0 && len(r.resv.m) == 0 {
+		// Placed, never materialised, and its only player is gone.
+		m.removeRoom(roomID)
+		return nil
+	}
+	m.updateOpen(r, true)
+	return nil
+}
+
+// SyncSeats implements [Directory].
+func (m *Memory) SyncSeats(_ context.Context, nodeID string, seq uint64, rooms []RoomSeats) error {
+	if nodeID == "" || seq == 0 {
+		return fmt.Errorf("%w: seat sync needs node id and sequence number", ErrInvalidArgument)
+	}
+	now, err := m.lock()
+	if err != nil {
+		return err
+	}
+	defer m.mu.Unlock()
+	for _, rs := range rooms {
+		r := m.rooms[rs.ID]
+		if r == nil || r.rec.NodeID != nodeID || seq <= r.sseq {
+			continue
 		}
-		pruneTimes(r.resv, now)
-		if r.rec.State == RoomPending && r.rec.Seats == 0 && len(r.resv.m) == 0 {
-			// Placed, never materialised, and its only player is gone.
-			m.removeRoom(roomID)
-			return nil
+		seats := rs.Seats
+		for s, d := range r.ops {
+			if s > seq {
+				seats += d
+			} else {
+				delete(r.ops, s)
+			}
 		}
-		m.updateOpen(r, true)
+		r.sseq = seq
+		if seats = max(seats, 0); seats != r.rec.Seats {
+			r.rec.Seats = seats
+			pruneTimes(r.resv, now)
+			m.updateOpen(r, true)
+		}
 	}
 	return nil
 }
@@ -606,7 +669,7 @@ func (m *Memory) SuspectNode(_ context.Context, nodeID string, d time.Duration) 
 func (m *Memory) Verify(token string) (Claims, error) { return m.signer.Verify(token) }
 
 // Consume implements [Seats].
-func (m *Memory) Consume(_ context.Context, c Claims) error {
+func (m *Memory) Consume(_ context.Context, c Claims, seq uint64) error {
 	now, err := m.lock()
 	if err != nil {
 		return err
@@ -627,8 +690,9 @@ func (m *Memory) Consume(_ context.Context, c Claims) error {
 	delete(r.resv.m, c.ReservationID)
 	n := m.nodes[c.NodeID]
 	delete(n.resv.m, c.ReservationID)
-	r.rec.Seats++
-	n.info.Players++
+	if r.seatOp(seq, 1) {
+		n.info.Players++
+	}
 	m.updateOpen(r, true)
 	m.used[c.ReservationID] = exp.Add(time.Minute)
 	return nil

@@ -299,13 +299,37 @@ func (r *Redis) ListRooms(ctx context.Context, roomType string) ([]RoomRecord, e
 }
 
 // ReleaseSeat implements [Directory].
-func (r *Redis) ReleaseSeat(ctx context.Context, roomID string) error {
-	v, err := r.run(ctx, "release seat", scriptReleaseSeat, roomID)
+func (r *Redis) ReleaseSeat(ctx context.Context, roomID string, seq uint64) error {
+	v, err := r.run(ctx, "release seat", scriptReleaseSeat, roomID, seq)
 	if err != nil {
 		return err
 	}
 	if v == "NOTFOUND" {
 		return fmt.Errorf("room %q: %w", roomID, ErrRoomNotFound)
+	}
+	return nil
+}
+
+// syncBatch bounds the rooms of one seat sync script call, so that no
+// call holds Redis for long (each room costs a few commands).
+const syncBatch = 256
+
+// SyncSeats implements [Directory]: one script call per syncBatch rooms.
+func (r *Redis) SyncSeats(ctx context.Context, nodeID string, seq uint64, rooms []RoomSeats) error {
+	if nodeID == "" || seq == 0 {
+		return fmt.Errorf("%w: seat sync needs node id and sequence number", ErrInvalidArgument)
+	}
+	for len(rooms) > 0 {
+		batch := rooms[:min(len(rooms), syncBatch)]
+		rooms = rooms[len(batch):]
+		args := make([]any, 0, 2+2*len(batch))
+		args = append(args, nodeID, seq)
+		for _, rs := range batch {
+			args = append(args, rs.ID, rs.Seats)
+		}
+		if _, err := r.run(ctx, "sync seats", scriptSyncSeats, args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -376,9 +400,9 @@ func (r *Redis) Reserve(ctx context.Context, roomID, userID string) (Reservation
 func (r *Redis) Verify(token string) (Claims, error) { return r.signer.Verify(token) }
 
 // Consume implements [Seats].
-func (r *Redis) Consume(ctx context.Context, c Claims) error {
+func (r *Redis) Consume(ctx context.Context, c Claims, seq uint64) error {
 	ttl := max(c.ExpiresAt.Add(time.Minute).Sub(r.now()).Milliseconds(), 1000)
-	v, err := r.run(ctx, "consume", scriptConsume, c.RoomID, c.NodeID, c.ReservationID, ttl)
+	v, err := r.run(ctx, "consume", scriptConsume, c.RoomID, c.NodeID, c.ReservationID, ttl, seq)
 	if err != nil {
 		return err
 	}

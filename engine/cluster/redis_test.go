@@ -113,7 +113,7 @@ func TestRedisRestartUnderLoad(t *testing.T) {
 				b := bs[(w+i)%3]
 				res, err := b.JoinOrCreate(ctx, JoinRequest{RoomType: "arena", UserID: fmt.Sprint(w, "-", i), MaxSeats: 8})
 				if err == nil {
-					err = bs[i%3].Consume(ctx, res.Claims)
+					err = bs[i%3].Consume(ctx, res.Claims, 0)
 				}
 				switch {
 				case err == nil:

@@ -8,8 +8,11 @@ import "github.com/redis/go-redis/v9"
 //	P node:<id>             HASH  addr rooms players cap draining updated exp suspect (PEXPIRE NodeTTL)
 //	P node:<id>:rooms       SET   ids of the node's rooms
 //	P node:<id>:resv        ZSET  reservation id -> expiry ms (pending seats on the node)
-//	P room:<id>             HASH  type node seats max locked private state m:<key>=<metadata>
+//	P room:<id>             HASH  type node seats max locked private state sseq m:<key>=<metadata>
+//	                              (sseq: sequence number of the last seat sync)
 //	P room:<id>:resv        ZSET  reservation id -> expiry ms
+//	P room:<id>:ops         ZSET  "<seq>:<seat change>" -> seq: the owner's sequenced seat
+//	                              operations applied since the last seat sync
 //	P type:<type>           SET   ids of rooms of that type
 //	P open:<type>           ZSET  rooms of that type that are public, unlocked and have a
 //	                              free seat -> -(seats + live reservations) at the last
@@ -62,7 +65,7 @@ local function drop_room(rid, nid)
     for _, r in ipairs(ids) do redis.call('ZREM', P..'node:'..nid..':resv', r) end
     redis.call('SREM', P..'node:'..nid..':rooms', rid)
   end
-  redis.call('DEL', rk, rk..':resv')
+  redis.call('DEL', rk, rk..':resv', rk..':ops')
 end
 local function sweep_node(id)
   local nk = P..'node:'..id
@@ -160,6 +163,21 @@ local function recheck(limit)
     end
   end
   return #due
+end
+-- seat_op applies the seat change d (1 or -1, floor 0) of the owner's
+-- operation numbered seq (sseq: the same, as given) to room key rk and
+-- reports whether seats changed. A sequenced operation (seq > 0) not newer
+-- than the room's last seat sync, or seen before, changes nothing; one
+-- applied is kept in rk:ops until the next sync (see scriptSyncSeats).
+local function seat_op(rk, seq, sseq, d)
+  if seq > 0 then
+    if seq <= (tonumber(redis.call('HGET', rk, 'sseq')) or 0) then return false end
+    if #redis.call('ZRANGEBYSCORE', rk..':ops', seq, seq, 'LIMIT', 0, 1) > 0 then return false end
+  end
+  if d < 0 and (tonumber(redis.call('HGET', rk, 'seats')) or 0) <= 0 then d = 0 end
+  if d ~= 0 then redis.call('HINCRBY', rk, 'seats', d) end
+  if seq > 0 then redis.call('ZADD', rk..':ops', seq, sseq..':'..d) end
+  return d ~= 0
 end
 local function reserve(rid, nid, resv, exp)
   redis.call('ZADD', P..'room:'..rid..':resv', exp, resv)
@@ -281,13 +299,13 @@ end
 return out
 `)
 
-// ARGV: 3 rid.
+// ARGV: 3 rid, 4 seq.
 var scriptReleaseSeat = script(`
 local rk = P..'room:'..ARGV[3]
 local v = redis.call('HMGET', rk, 'node', 'seats', 'state')
 if not v[1] then return 'NOTFOUND' end
-if (tonumber(v[2]) or 0) > 0 then
-  local seats = redis.call('HINCRBY', rk, 'seats', -1)
+if seat_op(rk, tonumber(ARGV[4]), ARGV[4], -1) then
+  local seats = tonumber(redis.call('HGET', rk, 'seats')) or 0
   local nk = P..'node:'..v[1]
   if (tonumber(redis.call('HGET', nk, 'players')) or 0) > 0 then redis.call('HINCRBY', nk, 'players', -1) end
   if v[3] == 'pending' and seats == 0 and room_used(ARGV[3], 0) == 0 then
@@ -295,6 +313,39 @@ if (tonumber(v[2]) or 0) > 0 then
     drop_room(ARGV[3], v[1])
   else
     update_open(ARGV[3])
+  end
+end
+return 'OK'
+`)
+
+// ARGV: 3 node, 4 seq, then room id and seats pairs.
+//
+// For each room of the node whose last sync is older than seq: seats =
+// the owner's count + the seat changes of the operations newer than seq
+// applied so far (rk:ops); older operations are forgotten (the owner's
+// count holds them, and seat_op now ignores them if they arrive late).
+var scriptSyncSeats = script(`
+local nid, seq = ARGV[3], tonumber(ARGV[4])
+for i = 5, #ARGV, 2 do
+  local rid = ARGV[i]
+  local rk = P..'room:'..rid
+  local v = redis.call('HMGET', rk, 'node', 'sseq', 'seats')
+  if v[1] == nid and (tonumber(v[2]) or 0) < seq then
+    local ok = rk..':ops'
+    local seats = tonumber(ARGV[i+1])
+    if redis.call('EXISTS', ok) == 1 then
+      redis.call('ZREMRANGEBYSCORE', ok, '-inf', seq)
+      for _, m in ipairs(redis.call('ZRANGE', ok, 0, -1)) do
+        seats = seats + (tonumber(string.match(m, ':(-?%d+)$')) or 0)
+      end
+    end
+    if seats < 0 then seats = 0 end
+    if seats ~= (tonumber(v[3]) or 0) then
+      redis.call('HSET', rk, 'seats', seats, 'sseq', ARGV[4])
+      update_open(rid)
+    else
+      redis.call('HSET', rk, 'sseq', ARGV[4])
+    end
   end
 end
 return 'OK'
@@ -406,7 +457,7 @@ update_open(rid)
 return {v[1], v[5], redis.call('HGET', P..'node:'..v[1], 'addr') or ''}
 `)
 
-// ARGV: 3 rid, 4 node, 5 resv id, 6 used-mark ttl ms.
+// ARGV: 3 rid, 4 node, 5 resv id, 6 used-mark ttl ms, 7 seq.
 var scriptConsume = script(`
 local rid, nid, resv = ARGV[3], ARGV[4], ARGV[5]
 local uk = P..'used:'..resv
@@ -418,9 +469,8 @@ local s = redis.call('ZSCORE', rk..':resv', resv)
 redis.call('ZREM', rk..':resv', resv)
 redis.call('ZREM', P..'node:'..nid..':resv', resv)
 if not s or tonumber(s) <= NOW then return 'EXPIRED' end
-redis.call('HINCRBY', rk, 'seats', 1)
+if seat_op(rk, tonumber(ARGV[7]), ARGV[7], 1) then redis.call('HINCRBY', P..'node:'..nid, 'players', 1) end
 update_open(rid)
-redis.call('HINCRBY', P..'node:'..nid, 'players', 1)
 redis.call('SET', uk, '1', 'PX', ARGV[6])
 return 'OK'
 `)

@@ -253,6 +253,17 @@ func (g *Registry) List(withPrivate bool) []Info {
 	return out
 }
 
+// Rooms returns the open rooms, in no order.
+func (g *Registry) Rooms() []*Room {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]*Room, 0, len(g.rooms))
+	for _, r := range g.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
 // Len returns the number of open rooms.
 func (g *Registry) Len() int {
 	g.mu.Lock()

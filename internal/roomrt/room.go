@@ -215,6 +215,11 @@ func (r *Room) Tick() uint32 { return r.tickNow.Load() }
 // Done is closed when the room has closed.
 func (r *Room) Done() <-chan struct{} { return r.done }
 
+// Occupancy returns the number of players in the room, those in their
+// reconnection grace included. A joining player is counted before Join
+// returns; a leaving one until its Conn's Removed has returned.
+func (r *Room) Occupancy() int { return int(r.players.Load()) }
+
 // Info returns a snapshot of the room's public description.
 func (r *Room) Info() Info {
 	players := int(r.players.Load())
@@ -616,7 +621,6 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	}
 	delete(r.byID, p.ID)
 	r.order = slices.DeleteFunc(r.order, func(q *Player) bool { return q == p })
-	r.players.Add(-1)
 	r.releaseSeat()
 	r.obs.PlayerLeft(r.typ, reason)
 	r.log.Debug("player left", "player", p.ID, "reason", reason.String(), "players", len(r.order))
@@ -624,6 +628,10 @@ func (r *Room) remove(p *Player, reason LeaveReason, msg string) {
 	r.broadcastExcept(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_PlayerLeft{PlayerLeft: &tickwirev1.PlayerLeft{PlayerId: p.ID, Reason: reason}}}, nil)
 	r.release(p)
 	p.conn.Removed(r.id, p.ID, reason, msg)
+	// Counted out only after Removed: whatever Removed records about the
+	// departure (the engine's directory seat release) happens before
+	// Occupancy stops counting the player, never after.
+	r.players.Add(-1)
 	if len(r.order) == 0 {
 		r.emptySince = r.clock.Now()
 	}
