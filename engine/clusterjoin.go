@@ -121,8 +121,10 @@ func (s *session) joinLocalSeat(ctx context.Context, reqID uint32, c cluster.Cla
 	switch {
 	case release:
 		e.releaseSeat(c.RoomID, fromTransit)
-	case fromTransit:
+	case fromTransit && err == nil:
 		e.cl.ledger.arrived(c.RoomID)
+	case fromTransit:
+		e.cl.ledger.failed(c.RoomID) // no longer this session's seat: abandoned
 	}
 	if err != nil {
 		code, msg, offense := joinErrorCode(err)

@@ -17,72 +17,113 @@ import (
 // Why: a Consume or ReleaseSeat cut off mid-call (a timeout, a connection
 // dropped after the command was sent, a failover) may or may not have been
 // applied, and neither is idempotent by count, so the node cannot send it
-// again. Once a second (the room sync) the node instead sends every room's
-// occupancy and the backend sets the room's Seats to it.
+// again. Once a heartbeat interval (the room sync) the node instead sends
+// every room's occupancy and the backend sets the room's Seats to it.
 //
 // The races, and how the sequence numbers resolve them: every Consume and
 // ReleaseSeat of the node, and every snapshot, takes the next number of one
-// counter (seq). A snapshot reads each room's occupancy: the players in it
-// (grace included: roomrt.Room.Occupancy) plus the players in transit (a
-// Consume was issued for them, they are not in the room yet). The backend
-// sets Seats = occupancy + the changes of the operations numbered above
-// the snapshot it has applied so far, and from then on ignores operations
-// numbered below it. So a player consumed between the snapshot and the
-// sync is counted once (by its operation, not by the occupancy), one whose
-// Consume was issued before the snapshot once (by the occupancy, even if
-// the Consume lands after the sync); the same for releases. The orders
-// that make it so: transit is counted before a Consume is numbered and
-// uncounted only after the player is in the room (Join returned) or its
-// release is numbered; a leaving player's release is numbered (Removed)
-// before the room stops counting the player. Between two of those steps a
-// snapshot can count a player twice, never zero times: the directory may
-// see a room one fuller than it is until the next sync, never emptier, so
-// a sync never lets a room be overfilled.
+// counter (seq), under mu, together with the change it makes to the
+// counts below. The backend sets Seats = the snapshot's occupancy + the
+// changes of the operations numbered above the snapshot it has applied so
+// far, and from then on ignores operations numbered below it. So a player
+// consumed between the snapshot and the sync is counted once (by its
+// operation, not by the occupancy), one whose Consume was numbered before
+// the snapshot once (by the occupancy, even if the Consume lands after the
+// sync); the same for releases.
+//
+// A room's occupancy is the smaller of two counts:
+//   - held: Consumes numbered minus releases numbered (and minus Consumes
+//     that failed, and seats consumed and then abandoned). It changes
+//     atomically with the numbering, so it counts every player exactly
+//     once: the occupancy the sequence numbers need.
+//   - the room's players (roomrt.Room.Occupancy, reconnection grace
+//     included) plus the players in transit (consumed, not in the room yet).
+//     This is the real occupancy: it also frees a seat that the sessions'
+//     bookkeeping leaked. It may count a player twice for a moment, never
+//     zero times: transit is counted before a Consume is numbered and
+//     uncounted only after the player is in the room (Join returned) or its
+//     release is numbered, and a room counts a leaving player until its
+//     Conn's Removed (which numbers the release) has returned.
+//
+// Neither count is ever below the truth, so the minimum is exact whenever
+// one of them is, and a sync never lets a room be overfilled.
 //
 // Safe for concurrent use.
 type seatLedger struct {
-	mu      sync.Mutex
-	seq     uint64
-	transit map[string]int // room id -> players consumed, not yet in the room
+	mu    sync.Mutex
+	seq   uint64
+	rooms map[string]*seatCount
 }
 
-// consume counts a player in transit to roomID and numbers its Consume.
+type seatCount struct {
+	held    int // consumed - released - failed or abandoned
+	transit int // consumed, not in the room yet
+}
+
+// countLocked returns roomID's counts, created on first use. Caller holds mu.
+func (l *seatLedger) countLocked(roomID string) *seatCount {
+	c := l.rooms[roomID]
+	if c == nil {
+		if l.rooms == nil {
+			l.rooms = map[string]*seatCount{}
+		}
+		c = &seatCount{}
+		l.rooms[roomID] = c
+	}
+	return c
+}
+
+// tidyLocked forgets roomID's counts once both are back to zero.
+func (l *seatLedger) tidyLocked(roomID string, c *seatCount) {
+	if c.held <= 0 && c.transit <= 0 {
+		delete(l.rooms, roomID)
+	}
+}
+
+// consume counts a player admitted to roomID, in transit, and numbers its
+// Consume.
 func (l *seatLedger) consume(roomID string) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.transit == nil {
-		l.transit = map[string]int{}
-	}
-	l.transit[roomID]++
+	c := l.countLocked(roomID)
+	c.held++
+	c.transit++
 	l.seq++
 	return l.seq
 }
 
-// arrived stops counting a player in transit to roomID: it is in the room
-// now, or its Consume failed (if that Consume was applied after all, the
-// next sync takes the seat back).
+// arrived: a player in transit to roomID is in the room now.
 func (l *seatLedger) arrived(roomID string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.arrivedLocked(roomID)
+	c := l.countLocked(roomID)
+	c.transit--
+	l.tidyLocked(roomID, c)
 }
 
-func (l *seatLedger) arrivedLocked(roomID string) {
-	if n := l.transit[roomID] - 1; n > 0 {
-		l.transit[roomID] = n
-	} else {
-		delete(l.transit, roomID)
-	}
+// failed: a player in transit to roomID will never be in it and no release
+// is sent (its Consume failed, or the seat was abandoned). If the Consume
+// was applied after all, the next sync takes the seat back.
+func (l *seatLedger) failed(roomID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := l.countLocked(roomID)
+	c.held--
+	c.transit--
+	l.tidyLocked(roomID, c)
 }
 
 // release numbers a ReleaseSeat of roomID; fromTransit: the player never
-// got into the room, and stops being counted in transit.
+// got into the room.
 func (l *seatLedger) release(roomID string, fromTransit bool) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	c := l.countLocked(roomID)
+	c.held--
 	if fromTransit {
-		l.arrivedLocked(roomID)
+		c.transit--
 	}
+	l.tidyLocked(roomID, c)
 	l.seq++
 	return l.seq
 }
@@ -94,7 +135,12 @@ func (l *seatLedger) snapshot(rooms []*roomrt.Room) (uint64, []cluster.RoomSeats
 	defer l.mu.Unlock()
 	l.seq++
 	for _, r := range rooms {
-		out = append(out, cluster.RoomSeats{ID: r.ID(), Seats: r.Occupancy() + l.transit[r.ID()]})
+		var c seatCount
+		if p := l.rooms[r.ID()]; p != nil {
+			c = *p
+		}
+		n := max(0, min(c.held, r.Occupancy()+c.transit))
+		out = append(out, cluster.RoomSeats{ID: r.ID(), Seats: n})
 	}
 	return l.seq, out
 }
@@ -104,8 +150,8 @@ func (l *seatLedger) inTransit() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
-	for _, k := range l.transit {
-		n += k
+	for _, c := range l.rooms {
+		n += c.transit
 	}
 	return n
 }
@@ -135,7 +181,7 @@ func (s *session) consumeSeat(ctx context.Context, c cluster.Claims) error {
 	e := s.e
 	seq := e.cl.ledger.consume(c.RoomID)
 	if err := e.cl.b.Consume(ctx, c, seq); err != nil {
-		e.cl.ledger.arrived(c.RoomID)
+		e.cl.ledger.failed(c.RoomID)
 		return err
 	}
 	s.mu.Lock()
@@ -145,7 +191,7 @@ func (s *session) consumeSeat(ctx context.Context, c cluster.Claims) error {
 	if old != "" {
 		// A seat consumed earlier and never used (the client joined
 		// elsewhere): the next sync frees it.
-		e.cl.ledger.arrived(old)
+		e.cl.ledger.failed(old)
 	}
 	return nil
 }

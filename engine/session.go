@@ -635,7 +635,7 @@ func (s *session) ended(error) {
 		s.e.releaseSeat(seat, fromTransit)
 	}
 	if stray != "" {
-		s.e.cl.ledger.arrived(stray)
+		s.e.cl.ledger.failed(stray)
 	}
 	if u := s.up.Load(); u != nil {
 		u.close()
