@@ -15,6 +15,7 @@ type faultProxy struct {
 	target string
 	mu     sync.Mutex
 	pairs  []*proxyPair
+	closed bool // cleanup ran: a connection accepted since is closed at once
 	wg     sync.WaitGroup
 }
 
@@ -35,6 +36,7 @@ func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Cleanup(func() {
 		_ = ln.Close()
 		p.mu.Lock()
+		p.closed = true
 		for _, pp := range p.pairs {
 			_ = pp.client.Close()
 			_ = pp.server.Close()
@@ -61,6 +63,12 @@ func (p *faultProxy) accept() {
 		}
 		pp := &proxyPair{client: c, server: s}
 		p.mu.Lock()
+		if p.closed { // accepted as the test ended (a client reconnecting)
+			p.mu.Unlock()
+			_ = c.Close()
+			_ = s.Close()
+			return
+		}
 		p.pairs = append(p.pairs, pp)
 		p.mu.Unlock()
 		p.wg.Go(func() { pp.pipe(s, c) })
