@@ -160,6 +160,9 @@ func (l *seatLedger) inTransit() int {
 // seatLedger). The backend batches the rooms; at 1,000 rooms a sync costs
 // Redis about 4 ms a second (docs/cluster.md).
 func (e *Engine) syncSeats(ctx context.Context) {
+	if !e.cl.shared {
+		return // embedded: rooms are not in the directory
+	}
 	seq, rooms := e.cl.ledger.snapshot(e.rooms.Rooms())
 	if len(rooms) == 0 {
 		return
