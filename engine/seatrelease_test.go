@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -221,6 +222,65 @@ func TestSeatSyncRepairsCutOffSeatOperations(t *testing.T) {
 			}
 			if n := engine.SeatsInTransit(s.e); n != 0 {
 				t.Fatalf("%d players still counted in transit", n)
+			}
+		})
+	}
+}
+
+// TestSeatSyncRepairsReleaseCutOffOnTheWire: the node talks to a real
+// Redis through a proxy that cuts the connection carrying a seat release,
+// after Redis applied it (the reply is lost) or before it got there. The
+// node only sees a connection reset mid-call either way; the room's
+// directory seat count is right after the next seat sync and stays so.
+func TestSeatSyncRepairsReleaseCutOffOnTheWire(t *testing.T) {
+	rs := redistest.Start(t)
+	for _, tc := range []struct {
+		name  string
+		apply bool
+	}{{"applied, reply lost", true}, {"lost on the way", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy := newRedisFaultProxy(t, rs.Addr())
+			s := start(t, engine.Config{
+				NodeID: "n1",
+				Cluster: engine.ClusterConfig{RedisAddr: proxy.Addr(), RedisPrefix: fmt.Sprintf("wire%d:", time.Now().UnixNano()),
+					Secret: testSecret, HeartbeatInterval: 100 * time.Millisecond},
+			}, room.Config{TickRate: 20, MaxPlayers: 4})
+			a, b := dial(t, s, &recorder{}), dial(t, s, &recorder{})
+			ja, err := a.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seats := func() int { return directorySeats(s.e.Backend(), ja.RoomId) }
+			// Once through join and leave first, so every script is cached
+			// in Redis and the cut command is the release itself.
+			join := func() {
+				if jb, err := b.JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil || jb.RoomId != ja.RoomId {
+					t.Fatalf("join: %v, room %v want %s", err, jb, ja.RoomId)
+				}
+				eventually(t, "two seats in the directory", func() bool { return seats() == 2 })
+			}
+			join()
+			if _, err := b.Leave(ctx5(t)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "one seat in the directory", func() bool { return seats() == 1 })
+			join()
+			// The release script: EVALSHA sha numkeys prefix now room seq.
+			proxy.arm(func(cmd [][]byte) bool {
+				return len(cmd) == 7 && bytes.EqualFold(cmd[0], []byte("evalsha")) && string(cmd[5]) == ja.RoomId
+			}, tc.apply)
+			if _, err := b.Leave(ctx5(t)); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, "the release cut off", func() bool { return proxy.hitCount() == 1 })
+			for range 2 { // two syncs after the cut: the second began after it
+				syncs := metricValue(t, s, "tickwire_directory_seat_syncs_total")
+				eventually(t, "two seat syncs", func() bool {
+					return metricValue(t, s, "tickwire_directory_seat_syncs_total") >= syncs+2
+				})
+				if got := seats(); got != 1 {
+					t.Fatalf("directory seats = %d, want 1", got)
+				}
 			}
 		})
 	}
