@@ -9,12 +9,15 @@ import (
 
 // gcTuner keeps the garbage collector's headroom (what the heap may grow
 // between two collections) at least headroom bytes, with the GC percent
-// never below floor. A fixed percent makes a small heap collect often: at
-// 1,000 players (a 12 MB live heap) the server's 25% meant a collection
-// every ~3 s, and the ticks that start during a mark phase start late (about
-// 1% of them: enough alone to set the tick lateness p99). A bigger percent
-// for every heap would cost memory where it is scarce: at 3,000 players the
-// floor decides, as before. See docs/performance.md, "Tick pacing".
+// never below floor. A fixed percent makes a small heap that allocates fast
+// collect often, and the ticks that start during a mark phase start late
+// (when the arena still allocated per input and per state payload: a
+// collection every ~3 s at 1,000 players, about 1% of ticks in a mark,
+// enough alone to set the tick lateness p99). A bigger percent for every
+// heap would cost memory where it is scarce: at 3,000 players the floor
+// decides. The arena now allocates too little to need it (the default is
+// off); a game that allocates a lot per tick may. See docs/performance.md,
+// "Tick pacing".
 //
 // run is its only goroutine; the caller owns it and waits for it.
 type gcTuner struct {

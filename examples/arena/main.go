@@ -33,17 +33,19 @@ var webFS embed.FS
 
 // defaultGCPercent is the server's GC target. Go's default (100) lets the
 // heap grow to twice the live heap plus goroutine stacks between
-// collections. Tickwire's steady state allocates little (about 3 MB/s with
-// 3,000 players sending 20 inputs a second, most of it gws's per-message
-// bookkeeping), so collecting at +25% costs about one collection every few
-// seconds (well under 1% of a core) and saves about a quarter of the
-// process's memory at 3,000 players (docs/performance.md).
+// collections. Tickwire's steady state allocates little (inputs and state
+// payloads reuse their memory: one collection in 30 s at 1,000 players),
+// so collecting at +25% costs next to nothing and saves about a quarter of
+// the process's memory at 3,000 players (docs/performance.md).
 const defaultGCPercent = 25
 
 // defaultGCHeadroomMB is the heap growth allowed between collections while
-// the live heap is small (gcTuner): at 1,000 players a collection every
-// ~8 s instead of every ~3 s, and unchanged at 3,000.
-const defaultGCHeadroomMB = 8
+// the live heap is small (gcTuner). Off by default: the arena allocates so
+// little that -gc-percent alone collects about twice a minute at 1,000
+// players, and 8 MiB of headroom cost 3–4 MB of RSS there without moving
+// the tick lateness (docs/performance.md). A game whose handler allocates
+// a lot per tick may want it.
+const defaultGCHeadroomMB = 0
 
 func main() {
 	addr := flag.String("addr", envOr("TICKWIRE_ADDR", ":8080"), "listen address (env TICKWIRE_ADDR)")
