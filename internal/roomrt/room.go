@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -493,12 +494,23 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 // runDue runs the ticks that are due, oldest first (see pacer): at most
 // MaxCatchUp+1 in one go, after which the loop takes its mailbox and comes
 // back for the rest at once.
+//
+// A room that is behind yields its goroutine before each catch-up tick: on
+// an overloaded node every late room then runs one tick in turn. Without
+// the yield the late rooms that got the CPU kept it (a goroutine woken by
+// its timer runs ahead of those already waiting) while the others fell
+// behind until they skipped ticks: at 3,000 load-test bots some players got
+// 0–8 states a second while the median got 16 (docs/performance.md).
 func (r *Room) runDue(p *pacer) {
-	for range r.cfg.MaxCatchUp + 1 {
+	for i := range r.cfg.MaxCatchUp + 1 {
 		if r.closing != 0 {
 			return
 		}
 		now := r.clock.Now()
+		if late := now.Sub(p.next); late >= 0 && (i > 0 || late >= p.iv) {
+			runtime.Gosched() // a catch-up tick: the other late rooms first
+			now = r.clock.Now()
+		}
 		late, shifted, ok := p.take(now)
 		if !ok {
 			return
