@@ -7,16 +7,72 @@ import (
 	"testing"
 )
 
+// proxyListener is the accepting half of a test's TCP proxy: it listens on
+// a loopback port and, for every client connection, dials target and hands
+// the pair to serve, which runs with mu held (it records what it keeps and
+// starts the pair's goroutines with wg.Go; it must not block). The test's
+// cleanup closes the listener and every connection, and waits for every
+// goroutine; a connection accepted meanwhile is closed at once.
+type proxyListener struct {
+	ln     net.Listener
+	target string
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards conns and closed, and what serve keeps
+	conns  []net.Conn
+	closed bool
+}
+
+// start listens and accepts until the test ends.
+func (l *proxyListener) start(t *testing.T, target string, serve func(client, server net.Conn)) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.ln, l.target = ln, target
+	l.wg.Go(func() { l.accept(serve) })
+	t.Cleanup(func() {
+		_ = ln.Close()
+		l.mu.Lock()
+		l.closed = true
+		for _, c := range l.conns {
+			_ = c.Close()
+		}
+		l.mu.Unlock()
+		l.wg.Wait()
+	})
+}
+
+func (l *proxyListener) accept(serve func(client, server net.Conn)) {
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", l.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		l.mu.Lock()
+		if l.closed { // accepted as the test ended (a client reconnecting)
+			l.mu.Unlock()
+			_ = c.Close()
+			_ = s.Close()
+			return
+		}
+		l.conns = append(l.conns, c, s)
+		serve(c, s)
+		l.mu.Unlock()
+	}
+}
+
 // faultProxy is a TCP proxy a test controls: every connection through it
 // can be reset (RST, no close frame) or blackholed (kept open, nothing
 // forwarded either way: a silent drop).
 type faultProxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	pairs  []*proxyPair
-	closed bool // cleanup ran: a connection accepted since is closed at once
-	wg     sync.WaitGroup
+	proxyListener
+	pairs []*proxyPair // guarded by mu
 }
 
 type proxyPair struct {
@@ -27,53 +83,20 @@ type proxyPair struct {
 
 func newFaultProxy(t *testing.T, target string) *faultProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &faultProxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		p.closed = true
-		for _, pp := range p.pairs {
-			_ = pp.client.Close()
-			_ = pp.server.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	p := &faultProxy{}
+	p.start(t, target, p.serve)
 	return p
 }
 
 // URL is the proxied WebSocket URL.
 func (p *faultProxy) URL() string { return "ws://" + p.ln.Addr().String() + "/ws" }
 
-func (p *faultProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		pp := &proxyPair{client: c, server: s}
-		p.mu.Lock()
-		if p.closed { // accepted as the test ended (a client reconnecting)
-			p.mu.Unlock()
-			_ = c.Close()
-			_ = s.Close()
-			return
-		}
-		p.pairs = append(p.pairs, pp)
-		p.mu.Unlock()
-		p.wg.Go(func() { pp.pipe(s, c) })
-		p.wg.Go(func() { pp.pipe(c, s) })
-	}
+// serve pipes one connection both ways (proxyListener, mu held).
+func (p *faultProxy) serve(c, s net.Conn) {
+	pp := &proxyPair{client: c, server: s}
+	p.pairs = append(p.pairs, pp)
+	p.wg.Go(func() { pp.pipe(s, c) })
+	p.wg.Go(func() { pp.pipe(c, s) })
 }
 
 func (pp *proxyPair) pipe(dst, src net.Conn) {

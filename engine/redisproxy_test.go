@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"strconv"
-	"sync"
 	"testing"
 )
 
@@ -19,36 +18,17 @@ import (
 // reply is lost), or before forwarding it (the command is lost on the way).
 // Either way the node sees a connection reset mid-call.
 type redisFaultProxy struct {
-	ln     net.Listener
-	target string
-	wg     sync.WaitGroup
-
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
-	match  func(cmd [][]byte) bool
-	apply  bool // forward the matched command, then drop its reply
-	hits   int
+	proxyListener
+	// guarded by mu
+	match func(cmd [][]byte) bool
+	apply bool // forward the matched command, then drop its reply
+	hits  int
 }
 
 func newRedisFaultProxy(t *testing.T, target string) *redisFaultProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &redisFaultProxy{ln: ln, target: target}
-	p.wg.Go(p.accept)
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.mu.Lock()
-		p.closed = true
-		for _, c := range p.conns {
-			_ = c.Close()
-		}
-		p.mu.Unlock()
-		p.wg.Wait()
-	})
+	p := &redisFaultProxy{}
+	p.start(t, target, p.serve)
 	return p
 }
 
@@ -67,30 +47,12 @@ func (p *redisFaultProxy) hitCount() int {
 	return p.hits
 }
 
-func (p *redisFaultProxy) accept() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			_ = c.Close()
-			_ = s.Close()
-			return
-		}
-		p.conns = append(p.conns, c, s)
-		p.mu.Unlock()
-		cut := make(chan struct{}) // closed: drop the next reply and the connection
-		p.wg.Go(func() { p.commands(c, s, cut) })
-		p.wg.Go(func() { p.replies(s, c, cut) })
-	}
+// serve forwards one connection's commands and replies (proxyListener, mu
+// held).
+func (p *redisFaultProxy) serve(c, s net.Conn) {
+	cut := make(chan struct{}) // closed: drop the next reply and the connection
+	p.wg.Go(func() { p.commands(c, s, cut) })
+	p.wg.Go(func() { p.replies(s, c, cut) })
 }
 
 // commands forwards client commands to Redis, one RESP array at a time.
