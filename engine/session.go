@@ -409,8 +409,10 @@ func (s *session) enqueue(f outFrame) {
 		// every client in a room each second: a thousand goroutines, and
 		// their stacks, at once).
 		s.writing = true
+		s.queue = append(s.queue, f)
+		frames := s.takeQueueLocked()
 		s.omu.Unlock()
-		s.writeFrameDirect(f)
+		s.writeDirect(frames, nil, 0)
 		return
 	}
 	s.queue = append(s.queue, f)
@@ -419,36 +421,6 @@ func (s *session) enqueue(f outFrame) {
 	if start {
 		go s.flush()
 	}
-}
-
-// writeFrameDirect writes f while holding the writer role, never blocking:
-// what the socket does not take now is left in s.partial for the writer
-// goroutine.
-func (s *session) writeFrameDirect(f outFrame) {
-	s.writeBuf = appendDataFrame(s.writeBuf[:0], byte(f.op), f.data)
-	n, err := s.raw.tryWrite(s.writeBuf)
-	if err != nil && !errors.Is(err, errWouldBlock) {
-		s.abort()
-		return
-	}
-	if f.op == gws.OpcodeBinary {
-		s.io.msgsOut.Add(1)
-		s.io.bytesOut.Add(uint64(len(f.data)))
-	}
-	s.omu.Lock()
-	if n < len(s.writeBuf) {
-		s.partial, s.partialState = s.writeBuf[n:], false
-		s.omu.Unlock()
-		go s.flush()
-		return
-	}
-	if len(s.queue) > 0 || s.hasState {
-		s.omu.Unlock()
-		go s.flush()
-		return
-	}
-	s.writing = false
-	s.omu.Unlock()
 }
 
 func (s *session) startWriterLocked() bool {
