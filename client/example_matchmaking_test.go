@@ -3,14 +3,10 @@ package client_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"time"
 
 	"github.com/tickwire/tickwire/client"
 	"github.com/tickwire/tickwire/engine"
-	"github.com/tickwire/tickwire/examples/arena/game"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
@@ -20,26 +16,9 @@ import (
 // WAITING_FOR_CAPACITY when every server is full); a ticket that times out
 // arrives as an Error event with code ERROR_CODE_MATCHMAKING_TIMEOUT.
 func Example_matchmaking() {
-	e, err := engine.New(engine.Config{
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 100 * time.Millisecond,
-		Cluster: engine.ClusterConfig{Queues: []engine.QueueConfig{{Name: "arena", MatchSize: 2, Interval: 50 * time.Millisecond}}},
-	})
-	if err != nil {
-		panic(err)
-	}
-	for name, def := range game.RoomTypes() {
-		if err := e.RegisterRoom(name, def); err != nil {
-			panic(err)
-		}
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.Serve(sctx, ln, nil) }()
-	defer func() { stop(); <-done }()
+	// A node with a matchmaking queue of two.
+	url, stop := startArena(engine.QueueConfig{Name: "arena", MatchSize: 2, Interval: 50 * time.Millisecond})
+	defer stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -47,7 +26,7 @@ func Example_matchmaking() {
 	var matches []chan *tickwirev1.MatchmakerMatched
 	for _, name := range []string{"ada", "bob"} {
 		matched := make(chan *tickwirev1.MatchmakerMatched, 1)
-		c, err := client.Dial(ctx, "ws://"+ln.Addr().String()+"/ws", client.Options{
+		c, err := client.Dial(ctx, url, client.Options{
 			Name: name,
 			OnEvent: func(m *tickwirev1.ServerMessage) {
 				if mm := m.GetMatchmakerMatched(); mm.GetRoomId() != "" {

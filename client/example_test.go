@@ -67,8 +67,13 @@ func waitForState(ctx context.Context, r *client.Room[*arenav1.State], seq uint3
 	panic("no state")
 }
 
-func startArena() (url string, stop func()) {
-	e, err := engine.New(engine.Config{Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 100 * time.Millisecond})
+// startArena runs an arena node on a loopback port, with the given
+// matchmaking queues, until stop.
+func startArena(queues ...engine.QueueConfig) (url string, stop func()) {
+	e, err := engine.New(engine.Config{
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), DrainTimeout: 100 * time.Millisecond,
+		Cluster: engine.ClusterConfig{Queues: queues},
+	})
 	if err != nil {
 		panic(err)
 	}
