@@ -5,34 +5,18 @@ import { JoinOptionsSchema, StateSchema, TaggedSchema, type State } from "../../
 import { CloseCode, type ClientMessage } from "../src/gen/tickwire/v1/tickwire_pb.js";
 import { TickwireClient, type ClientOptions, type DeepReadonly } from "../src/index.js";
 import { encodeServer } from "./wire-helpers.js";
-import { FakeSocket } from "./fake-socket.js";
-
-const quiet = { warn: () => {}, info: () => {} };
+import { FakeSocket, fakeClient, quiet, welcome } from "./fake-socket.js";
 
 async function connected(
   opts: { reconnect?: false; now?: () => number; dev?: boolean; logger?: ClientOptions["logger"] } = {},
 ) {
-  const sockets: FakeSocket[] = [];
-  const c = new TickwireClient(StateSchema, {
-    url: "ws://test/ws",
-    webSocket: () => {
-      const s = new FakeSocket();
-      sockets.push(s);
-      return s;
-    },
+  const { c, sockets } = fakeClient({
     logger: opts.logger ?? quiet,
     dev: opts.dev ?? false,
-    pingIntervalMs: 60_000,
     ...(opts.now ? { now: opts.now } : {}),
     reconnect: opts.reconnect === false ? false : { initialDelayMs: 1, jitter: 0 },
   });
-  const welcome = c.connect();
-  const ws = sockets[0]!;
-  ws.open();
-  const hello = ws.sent[0]!;
-  assert.equal(hello.kind.case, "hello");
-  ws.deliver(encodeServer({ requestId: hello.requestId, kind: { case: "welcome", value: { sessionId: "s1", protocolVersion: 1 } } }));
-  await welcome;
+  const ws = await welcome(c, sockets);
   const joined = c.joinOrCreate("arena");
   const join = ws.last();
   assert.equal(join.kind.case, "join");

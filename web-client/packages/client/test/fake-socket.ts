@@ -1,7 +1,8 @@
 /** The in-memory WebSocket of the client tests (not part of the package's API). */
+import { StateSchema } from "../../../src/gen/arena/v1/arena_pb.js";
 import type { ClientMessage } from "../src/gen/tickwire/v1/tickwire_pb.js";
-import type { WebSocketLike } from "../src/index.js";
-import { decodeClient } from "./wire-helpers.js";
+import { TickwireClient, type ClientOptions, type WebSocketLike } from "../src/index.js";
+import { decodeClient, encodeServer } from "./wire-helpers.js";
 
 /** An in-memory WebSocket; the test plays the server. */
 export class FakeSocket implements WebSocketLike {
@@ -38,3 +39,42 @@ export class FakeSocket implements WebSocketLike {
   }
 }
 
+
+/** A logger that says nothing. */
+export const quiet = { warn: () => {}, info: () => {} };
+
+/**
+ * A client of the arena's state whose every socket is a FakeSocket, pushed
+ * on sockets as the client opens it. Pings are rare (60 s) unless opts say
+ * otherwise.
+ */
+export function fakeClient(opts: Partial<ClientOptions> = {}): {
+  c: TickwireClient<typeof StateSchema>;
+  sockets: FakeSocket[];
+} {
+  const sockets: FakeSocket[] = [];
+  const c = new TickwireClient(StateSchema, {
+    url: "ws://test/ws",
+    webSocket: () => {
+      const s = new FakeSocket();
+      sockets.push(s);
+      return s;
+    },
+    logger: quiet,
+    pingIntervalMs: 60_000,
+    ...opts,
+  });
+  return { c, sockets };
+}
+
+/** Connects c: opens its newest socket and answers the Hello with a Welcome. */
+export async function welcome(c: TickwireClient<typeof StateSchema>, sockets: FakeSocket[]): Promise<FakeSocket> {
+  const connected = c.connect();
+  const ws = sockets[sockets.length - 1]!;
+  ws.open();
+  const hello = ws.sent[0]!;
+  if (hello.kind.case !== "hello") throw new Error(`the client's first message is ${hello.kind.case}, want hello`);
+  ws.deliver(encodeServer({ requestId: hello.requestId, kind: { case: "welcome", value: { sessionId: "s1", protocolVersion: 1 } } }));
+  await connected;
+  return ws;
+}

@@ -1,32 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { StateSchema } from "../../../src/gen/arena/v1/arena_pb.js";
-import { ErrorCode, MatchmakerTicketStatus, ServerError, TickwireClient, type MatchmakerMatched, type MatchmakerStatus } from "../src/index.js";
+import { ErrorCode, MatchmakerTicketStatus, ServerError, type MatchmakerMatched, type MatchmakerStatus } from "../src/index.js";
 import { encodeServer } from "./wire-helpers.js";
-import { FakeSocket } from "./fake-socket.js";
-
-const quiet = { warn: () => {}, info: () => {} };
+import { fakeClient, welcome } from "./fake-socket.js";
 
 async function connected() {
-  const sockets: FakeSocket[] = [];
-  const c = new TickwireClient(StateSchema, {
-    url: "ws://test/ws",
-    webSocket: () => {
-      const s = new FakeSocket();
-      sockets.push(s);
-      return s;
-    },
-    logger: quiet,
-    pingIntervalMs: 60_000,
-    reconnect: false,
-  });
-  const welcome = c.connect();
-  const ws = sockets[0]!;
-  ws.open();
-  const hello = ws.sent[0]!;
-  ws.deliver(encodeServer({ requestId: hello.requestId, kind: { case: "welcome", value: { sessionId: "s1", protocolVersion: 1 } } }));
-  await welcome;
-  return { c, ws };
+  const { c, sockets } = fakeClient({ reconnect: false });
+  return { c, ws: await welcome(c, sockets) };
 }
 
 test("matchmaking: add, waiting-for-capacity status, match, join with the reservation", async () => {

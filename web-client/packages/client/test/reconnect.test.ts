@@ -9,7 +9,6 @@ import { StateSchema } from "../../../src/gen/arena/v1/arena_pb.js";
 import { CloseCode, ErrorCode, type ClientMessage } from "../src/gen/tickwire/v1/tickwire_pb.js";
 import {
   FINAL_CLOSE_CODES,
-  TickwireClient,
   backoffDelayMs,
   type ClientOptions,
   type DisconnectedInfo,
@@ -18,9 +17,8 @@ import {
   type ResumeFailedInfo,
 } from "../src/index.js";
 import { encodeServer } from "./wire-helpers.js";
-import { FakeSocket } from "./fake-socket.js";
+import { FakeSocket, fakeClient, welcome } from "./fake-socket.js";
 
-const quiet = { warn: () => {}, info: () => {} };
 const full = toBinary(StateSchema, create(StateSchema, { players: { 7: { x: 100, y: 200, name: "ada", score: 3 } }, it: 0 }));
 
 /** Lets promise continuations run (setImmediate is not mocked). */
@@ -35,30 +33,14 @@ type Ev = { disconnected: DisconnectedInfo[]; reconnecting: ReconnectingInfo[]; 
 async function inRoom(t: TestContext, opts: Partial<ClientOptions> = {}, joined: { resumeToken?: string; reconnectGraceMs?: number } = {}) {
   t.mock.timers.enable({ apis: ["setTimeout", "setInterval"] });
   let now = 1000;
-  const sockets: FakeSocket[] = [];
-  const c = new TickwireClient(StateSchema, {
-    url: "ws://test/ws",
-    webSocket: () => {
-      const s = new FakeSocket();
-      sockets.push(s);
-      return s;
-    },
-    logger: quiet,
-    pingIntervalMs: 60_000,
-    now: () => now,
-    ...opts,
-  });
+  const { c, sockets } = fakeClient({ now: () => now, ...opts });
   t.after(() => c.close());
   const ev: Ev = { disconnected: [], reconnecting: [], reconnected: [], resumeFailed: [] };
   c.on("disconnected", (e) => ev.disconnected.push(e));
   c.on("reconnecting", (e) => ev.reconnecting.push(e));
   c.on("reconnected", (e) => ev.reconnected.push(e));
   c.on("resumeFailed", (e) => ev.resumeFailed.push(e));
-  const welcome = c.connect();
-  const ws = sockets[0]!;
-  ws.open();
-  ws.deliver(encodeServer({ requestId: ws.sent[0]!.requestId, kind: { case: "welcome", value: { sessionId: "s1" } } }));
-  await welcome;
+  const ws = await welcome(c, sockets);
   const p = c.joinOrCreate("arena");
   const join = ws.last();
   ws.deliver(
