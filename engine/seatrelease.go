@@ -3,6 +3,8 @@ package engine
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -263,11 +265,7 @@ func (o *owedRemovals) done(roomID string) {
 func (o *owedRemovals) list() []string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	out := make([]string, 0, len(o.rooms))
-	for id := range o.rooms {
-		out = append(out, id)
-	}
-	return out
+	return slices.Collect(maps.Keys(o.rooms))
 }
 
 func (o *owedRemovals) count() int {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -257,11 +258,7 @@ func (g *Registry) List(withPrivate bool) []Info {
 func (g *Registry) Rooms() []*Room {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	out := make([]*Room, 0, len(g.rooms))
-	for _, r := range g.rooms {
-		out = append(out, r)
-	}
-	return out
+	return slices.Collect(maps.Values(g.rooms))
 }
 
 // Len returns the number of open rooms.
