@@ -160,18 +160,18 @@ type Client struct {
 	// hook routes states and events to the typed Room joined last.
 	hook   atomic.Pointer[roomHook]
 	inRoom atomic.Bool // arms the silence timeout
-	// away is set while the client reconnects: inputs are not sent (the
-	// new connection is in no room until its resume or join is answered,
-	// and the server would count them as bad messages).
-	away atomic.Bool
+	// reconnecting is set while the reconnection loop runs (changed with
+	// mu held, read without it by SendInput): inputs are not sent then, the
+	// new connection being in no room until its resume or join is
+	// answered (the server would count them as bad messages).
+	reconnecting atomic.Bool
 	// for reconnecting, guarded by mu: the last join by room type (to join
 	// afresh when the room is lost), the seat's resume token and grace
-	joinReq      *tickwirev1.Join
-	resumeToken  string
-	grace        time.Duration
-	reconnecting bool
-	stopping     bool
-	lost         error // why the last connection ended
+	joinReq     *tickwirev1.Join
+	resumeToken string
+	grace       time.Duration
+	stopping    bool
+	lost        error // why the last connection ended
 }
 
 // Dial connects to url (ws://host:port/ws) and completes the handshake.
@@ -341,7 +341,7 @@ func (c *Client) Room() (string, uint32) {
 // room, and while the client reconnects, the input is not sent and it
 // returns ErrNotInRoom.
 func (c *Client) SendInput(payload []byte) (uint32, error) {
-	if !c.inRoom.Load() || c.away.Load() {
+	if !c.inRoom.Load() || c.reconnecting.Load() {
 		return 0, ErrNotInRoom
 	}
 	seq := c.seq.Add(1)
@@ -470,7 +470,7 @@ func (c *Client) Close() error {
 	c.mu.Lock()
 	closed, first := c.closed, !c.stopping
 	c.stopping = true
-	reconnecting := c.reconnecting
+	reconnecting := c.reconnecting.Load()
 	c.mu.Unlock()
 	if first {
 		close(c.stop)

@@ -50,15 +50,14 @@ func (c *Client) startReconnect(cause error) bool {
 	defer c.mu.Unlock()
 	lost := code == uint16(tickwirev1.CloseCode_CLOSE_CODE_ROOM_LOST)
 	switch {
-	case c.reconnecting:
+	case c.reconnecting.Load():
 		return true // a connection of the loop's own died: it tries again
 	case c.opts.NoReconnect, c.stopping, c.closed, finalCloses[code]:
 		return false
 	case c.resumeToken == "" && !(lost && c.joinReq != nil):
 		return false // in no room, or nothing to come back to
 	}
-	c.reconnecting = true
-	c.away.Store(true)
+	c.reconnecting.Store(true)
 	c.wg.Add(1)
 	go c.reconnect(cause, lost)
 	return true
@@ -95,8 +94,7 @@ func (c *Client) reconnect(cause error, lost bool) {
 		cancel()
 		if err == nil {
 			c.mu.Lock()
-			c.reconnecting = false
-			c.away.Store(false)
+			c.reconnecting.Store(false)
 			stopping := c.stopping
 			c.mu.Unlock()
 			if h := c.hook.Load(); h != nil {
@@ -148,8 +146,7 @@ func (c *Client) comeBack(ctx context.Context, token *string, lost *bool, join *
 func (c *Client) endReconnect(err error) {
 	_ = c.closeCurrent()
 	c.mu.Lock()
-	c.reconnecting = false
-	c.away.Store(false)
+	c.reconnecting.Store(false)
 	c.mu.Unlock()
 	c.finish(err)
 }
