@@ -466,6 +466,9 @@ func TestTickDrivenByClockAndRateChange(t *testing.T) {
 		t.Fatalf("tick = %d, want 3", got)
 	}
 	_ = r.Call(context.Background(), func() { (&Context[*structpb.Struct]{r: r}).SetTickRate(50) })
+	// The room re-arms its timer after the call returns, reading the clock
+	// first: advancing the clock in between would push the deadline out.
+	hs.sync(r)
 	// The next tick is one new interval (20 ms) after the change.
 	hs.clock.Advance(19 * time.Millisecond)
 	hs.sync(r)
