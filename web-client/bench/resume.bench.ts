@@ -75,10 +75,13 @@ try {
     const onclose = ws.onclose as unknown as (ev: { code: number; reason: string }) => void;
     ws.onclose = null;
     ws.onmessage = null;
+    // Listen for the state before the reset: the room sends the resumed
+    // player its snapshot right behind Joined, in the same read.
+    const state = firstState();
     ws.close(4100, "bench");
     onclose({ code: 1006, reason: "bench reset" });
     const resumed = await back;
-    await firstState();
+    await state;
     ms.push(performance.now() - dialedAt);
     if (!resumed || client.room?.playerId !== id) fresh++;
     await new Promise((r) => setTimeout(r, 20));
