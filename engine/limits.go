@@ -277,6 +277,7 @@ func (s *session) slowProbe(now time.Time) bool {
 		}
 		return true
 	}
+	s.writeLeftover()
 	if p := s.probe.Load(); p != 0 {
 		if t-p <= int64(e.cfg.Limits.SlowConsumerTimeout) {
 			return false
@@ -291,8 +292,44 @@ func (s *session) slowProbe(now time.Time) bool {
 	}
 	s.probe.Store(t)
 	s.probeSent.Store(t)
-	s.enqueue(outFrame{op: gws.OpcodePing, data: binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t))})
+	s.enqueueForTick(outFrame{op: gws.OpcodePing, data: binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(t))})
 	return false
+}
+
+// enqueueForTick queues f for the room's next tick to write with the
+// player's state (see roomrt.Batcher: SendState and Release write what is
+// queued) instead of writing it now: the sweep probes every player of the
+// node at once, and a write each made a burst of a thousand system calls
+// once a second at 1,000 players, which the rooms ticking at that moment
+// waited for. Call it only while s is in a room of this node. If the room
+// does not tick before the next sweep, writeLeftover writes it then.
+func (s *session) enqueueForTick(f outFrame) {
+	s.omu.Lock()
+	if s.closing {
+		s.omu.Unlock()
+		return
+	}
+	if len(s.queue) >= s.e.cfg.OutboundQueue {
+		s.omu.Unlock()
+		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
+		return
+	}
+	s.queue = append(s.queue, f)
+	s.omu.Unlock()
+}
+
+// writeLeftover starts the writer for frames enqueueForTick queued that
+// no tick took (a room stalled, or the player left it): every other way of
+// queueing a frame starts the writer or is in a room's Hold.
+func (s *session) writeLeftover() {
+	s.omu.Lock()
+	if s.closing || s.writing || s.held || len(s.queue) == 0 {
+		s.omu.Unlock()
+		return
+	}
+	s.writing = true
+	s.omu.Unlock()
+	go s.flush()
 }
 
 // probeAnswered clears the probe a pong answers (other pongs, unsolicited

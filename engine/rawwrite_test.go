@@ -269,3 +269,62 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 		t.Fatalf("baseline %d, want %d", s.Baseline(), n)
 	}
 }
+
+// TestProbeGoesOutWithTheState: the sweep's slow-consumer probe of a player
+// in a room waits for the room's next tick and goes out in its write, ahead
+// of the state; a probe no tick took (a stalled room) is written at the
+// next sweep.
+func TestProbeGoesOutWithTheState(t *testing.T) {
+	client, server := tcpPair(t)
+	e := testEngine(t)
+	s := &session{e: e, id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	s.room = &roomrt.Room{} // in a room: only probed then
+	queued := func() (int, bool) {
+		s.omu.Lock()
+		defer s.omu.Unlock()
+		return len(s.queue), s.writing
+	}
+	r := bufio.NewReader(client)
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	next := func() (byte, []byte) {
+		t.Helper()
+		op, p, err := readWSFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return op, p
+	}
+	const ping = 0x80 | byte(gws.OpcodePing)
+
+	now := time.Now()
+	if s.slowProbe(now) {
+		t.Fatal("probe closed the session")
+	}
+	if n, writing := queued(); n != 1 || writing {
+		t.Fatalf("after the sweep: %d frames queued, writer %v; want the probe waiting for the tick", n, writing)
+	}
+	s.Hold()
+	s.SendState(roomrt.StateFrame{Tick: 7, Payload: []byte{1}})
+	s.Release()
+	if op, p := next(); op != ping || binary.BigEndian.Uint64(p) != uint64(now.UnixNano()) {
+		t.Fatalf("first frame op %#x payload %x, want the probe", op, p)
+	}
+	op, p := next()
+	m := &tickwirev1.ServerMessage{}
+	if err := proto.Unmarshal(p, m); err != nil || op != 0x82 || m.GetState().GetTick() != 7 {
+		t.Fatalf("second frame op %#x %v (%v), want the state of tick 7", op, m, err)
+	}
+
+	// The room stalls: no tick takes the next probe; the sweep after
+	// writes it.
+	s.probeAnswered(binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
+	later := now.Add(probeInterval)
+	s.slowProbe(later)
+	if n, _ := queued(); n != 1 {
+		t.Fatalf("%d frames queued, want the second probe", n)
+	}
+	s.slowProbe(later.Add(probeInterval / 2))
+	if op, p := next(); op != ping || binary.BigEndian.Uint64(p) != uint64(later.UnixNano()) {
+		t.Fatalf("frame op %#x payload %x, want the second probe", op, p)
+	}
+}
