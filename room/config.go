@@ -48,4 +48,15 @@ type Config struct {
 	// of the state (integer keys: entity ids) filtered per player by the
 	// handler's Interest.InView. The handler must implement Interest.
 	InterestField string
+	// ParallelIOPlayers is the number of connected players from which a
+	// room spreads its socket work over the node's cores: the reads of its
+	// players' sockets at the start of a tick and the writes of their state
+	// frames (with the messages held for them during the tick) at the end,
+	// each done by a system call. The handler and the encodings still run
+	// on the room goroutine, one at a time; only the socket calls are
+	// shared with the node's helper goroutines (GOMAXPROCS-1 of them, busy
+	// ones left alone), and the tick waits for them. A room of 200 players
+	// spends most of its tick in those calls. Default 64; negative keeps
+	// every call on the room goroutine, as does GOMAXPROCS 1.
+	ParallelIOPlayers int
 }

@@ -71,6 +71,7 @@ func NewRoom[S, I proto.Message](t testing.TB, def *room.Definition, opts RoomOp
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = r.Close(ctx, roomrt.CloseShutdown)
+		_ = h.reg.Shutdown(ctx) // stops the helpers of big rooms
 	})
 	var got proto.Message
 	h.call(func(st proto.Message) { got = st })

@@ -17,6 +17,8 @@ type Config struct {
 	ReconnectGrace   time.Duration
 	NoState          bool
 	InterestField    string
+	// ParallelIOPlayers: 0 is defaultParallelIOPlayers, negative is off.
+	ParallelIOPlayers int
 }
 
 func (c Config) withDefaults() Config {
@@ -52,6 +54,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxCatchUp <= 0 {
 		c.MaxCatchUp = 5
+	}
+	if c.ParallelIOPlayers == 0 {
+		c.ParallelIOPlayers = defaultParallelIOPlayers
 	}
 	return c
 }

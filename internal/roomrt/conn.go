@@ -9,12 +9,24 @@ import (
 // Conn is the room's view of a player's connection. The engine implements
 // it. Every method must be safe for concurrent use and must never block: the
 // room goroutine calls them while it ticks.
+//
+// Threading: the room calls every method on its goroutine, except
+// SendState, which a big room (Config.ParallelIOPlayers) may call from one
+// of its registry's helper goroutines instead: never for the same Conn
+// twice at once, never at the same time as the room's other calls for that
+// Conn (SendFrame, Baseline, ... are made before, on the room goroutine,
+// and the tick waits for SendState to return before it goes on), so what
+// the room did before SendState happens before it, and what SendState did
+// happens before the room's next call.
 type Conn interface {
 	// SendState offers the player's state frame for a tick. It replaces a
 	// state frame that has not been written yet (stale snapshots are dropped
 	// first). f.Payload is shared with other players and must not be
 	// modified, and it is valid only during the call: the room reuses its
-	// memory, so a Conn that keeps the frame past the call copies it.
+	// memory, so a Conn that keeps the frame past the call copies it. It
+	// may run on a helper goroutine (see Threading above): it must not
+	// call Room methods that wait for the room goroutine (Join, Close,
+	// Call), which waits for it.
 	SendState(f StateFrame)
 	// SendFrame queues an encoded ServerMessage. frame is shared with other
 	// players and must not be modified. The connection closes itself when its
@@ -49,10 +61,16 @@ type TokenIssuer interface {
 // last call without blocking and posts it to the room like any other caller
 // (PostInput, PostMessage, Leave, ...), so it is used at this very tick.
 //
-// Threading: Poll is called only on the room goroutine, while the player is
-// in the room. It must never block and must not call Room methods that wait
-// for the room goroutine (Join, Close, Call). The engine implements it so
-// that a player in a room costs no read goroutine and no wake-up per input.
+// Threading: Poll is called while the player is in the room, on the room
+// goroutine or, in a big room (Config.ParallelIOPlayers), on one of its
+// registry's helper goroutines, the Polls of one tick spread over them:
+// never two at once for the same Conn, and every Poll of a tick returns
+// before the tick goes on (so what a Poll did happens before the rest of
+// the tick, and Polls of different Conns may run at the same time and
+// post to the room concurrently). It must never block and must not call
+// Room methods that wait for the room goroutine (Join, Close, Call). The
+// engine implements it so that a player in a room costs no read goroutine
+// and no wake-up per input.
 type Poller interface {
 	Poll(r *Room)
 }
@@ -62,12 +80,16 @@ type Poller interface {
 // write per player and tick instead of one per frame (a game message
 // broadcast in a tick otherwise costs every player a write of its own).
 //
-// Threading: the room calls Hold and Release on its goroutine, in pairs:
-// Hold after the tick's controls, Release at the end of the tick (or
-// before the player leaves the room or its seat moves to another
-// connection). Between them, SendFrame queues without writing, whoever
-// calls it; SendState writes what is queued ahead of the state; Release
-// writes what is still queued. Neither may block.
+// Threading: the room calls Hold and Release in pairs: Hold on its
+// goroutine after the tick's controls, Release at the end of the tick (or,
+// on the room goroutine, before the player leaves the room or its seat
+// moves to another connection). Between them, SendFrame queues without
+// writing, whoever calls it; SendState writes what is queued ahead of the
+// state; Release writes what is still queued. Neither may block. A big
+// room (Config.ParallelIOPlayers) calls the end-of-tick Release right
+// after the Conn's SendState, on the same goroutine as SendState, which
+// may be one of its registry's helpers (see Conn): never at the same time
+// as another call for that Conn, and before the tick ends.
 type Batcher interface {
 	Hold()
 	Release()

@@ -7,7 +7,11 @@
 // Every Handler method and every Context method runs on the room goroutine,
 // one at a time, so a handler needs no locks for its own state. The exported
 // methods of Room and Registry are safe for concurrent use; they talk to the
-// room goroutine through its mailbox.
+// room goroutine through its mailbox. A big room (Config.ParallelIOPlayers)
+// hands its socket calls, and only those (Poller.Poll at the start of a
+// tick, Conn.SendState and Batcher.Release at its end), to its registry's
+// helper goroutines as well, and waits for them before the tick goes on
+// (parallel.go).
 //
 // # Mailbox and overflow policy
 //

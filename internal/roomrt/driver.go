@@ -47,5 +47,20 @@ func (d *Driver) Join(req JoinRequest) (JoinResult, error) {
 	return d.r.handleJoin(&req)
 }
 
+// SetHelpers gives the room n helpers for its socket calls, as a
+// Registry's (RegistryConfig.Helpers; used from Config.ParallelIOPlayers
+// connected players on), in place of those it had; n < 1 leaves it none.
+// Close stops them.
+func (d *Driver) SetHelpers(n int) {
+	d.r.helpers.stop()
+	d.r.helpers = newHelperPool(n)
+}
+
+// Close stops the room's helpers (SetHelpers) and waits for them.
+func (d *Driver) Close() {
+	d.r.helpers.stop()
+	d.r.helpers = nil
+}
+
 // Tick runs the room's next tick.
 func (d *Driver) Tick() { d.r.runTick(0) }

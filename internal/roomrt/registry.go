@@ -34,6 +34,11 @@ type RegistryConfig struct {
 	// (closed, disposed, or failed to start), on the room's goroutine or
 	// the caller of Create. It must not block.
 	OnRoomClosed func(*Room)
+	// Helpers is how many goroutines help big rooms with their socket
+	// calls (see room.Config.ParallelIOPlayers). They start with the first
+	// big room's tick and stop in Shutdown. Default GOMAXPROCS-1; negative
+	// means none.
+	Helpers int
 }
 
 // Registry is a node's local set of rooms: create, find, join-or-create,
@@ -53,6 +58,8 @@ type Registry struct {
 	// placeMu serializes the pick-or-create step of join-or-create so that
 	// concurrent joiners fill one new room instead of each creating one.
 	placeMu sync.Mutex
+	// helpers is shared by the big rooms (parallel.go); nil for none.
+	helpers *helperPool
 }
 
 // NewRegistry returns an empty registry.
@@ -69,7 +76,10 @@ func NewRegistry(cfg RegistryConfig) *Registry {
 	if cfg.NewID == nil {
 		cfg.NewID = randomID
 	}
-	return &Registry{cfg: cfg, epoch: cfg.Clock.Now(), types: map[string]*Definition{}, rooms: map[string]*Room{}, byType: map[string][]*Room{}}
+	return &Registry{
+		cfg: cfg, epoch: cfg.Clock.Now(), types: map[string]*Definition{}, rooms: map[string]*Room{}, byType: map[string][]*Room{},
+		helpers: newHelperPool(helpersFor(cfg.Helpers)),
+	}
 }
 
 const idAlphabet = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -131,6 +141,7 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 	r := newRoom(id, typ, def, g.cfg.Clock, g.cfg.Observer, g.cfg.Logger, opts.Private, opts.Metadata)
 	r.onClose = g.remove
 	r.tokens = g.cfg.Tokens
+	r.helpers = g.helpers
 	g.mu.Lock()
 	if _, dup := g.rooms[id]; dup {
 		g.mu.Unlock()
@@ -282,8 +293,10 @@ func (g *Registry) Drain() {
 
 // Shutdown drains (see Drain: empty rooms close at once), then lets rooms
 // with players finish on their own until ctx ends, then closes the rest
-// (CloseShutdown) and waits for them (up to 5 s each).
+// (CloseShutdown) and waits for them (up to 5 s each). Last it stops the
+// helpers of big rooms and waits for them.
 func (g *Registry) Shutdown(ctx context.Context) error {
+	defer g.helpers.stop()
 	g.Drain()
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()

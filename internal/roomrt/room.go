@@ -163,6 +163,12 @@ type Room struct {
 	rateChangeAt time.Time
 	viewIDs      []uint32
 	shared       sharedViews // one view and one encoding per distinct view (replicateViews)
+	// helpers take a share of a big room's socket calls (parallel.go); nil
+	// without a registry or with GOMAXPROCS 1. par is the round of calls
+	// being spread; deferSends: this tick's state frames wait for flush.
+	helpers    *helperPool
+	par        parBatch
+	deferSends bool
 	// epoch and phase place the room's ticks (see pacer): set by the
 	// registry before the room starts.
 	epoch time.Time
@@ -787,11 +793,7 @@ func (r *Room) runTick(late time.Duration) {
 	start := time.Now()
 	// Read the connections that read on the tick (Poller) first, so what
 	// they bring is used at this tick.
-	for _, p := range r.order {
-		if p.poller != nil && !p.Disconnected {
-			p.poller.Poll(r)
-		}
-	}
+	r.poll()
 	r.drainControl()
 	if r.closing != 0 {
 		return
@@ -871,12 +873,13 @@ func (r *Room) runTick(late time.Duration) {
 	clear(inputs)
 	r.tickInputs = inputs[:0]
 
+	// A big room defers its state frames to flush, which spreads them
+	// and the Releases over the helpers (parallel.go).
+	r.deferSends = r.parallelIO()
 	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
 		r.replicate()
 	}
-	for _, p := range r.order {
-		r.release(p)
-	}
+	r.flush()
 	r.checkEmpty(now)
 	dur := time.Since(start)
 	r.noteTick(now, dur, late)
@@ -978,7 +981,7 @@ func (r *Room) replicate() {
 			before = after
 			r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		}
-		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
+		r.sendState(p, StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
 	}
 }
 
@@ -1027,7 +1030,7 @@ func (r *Room) replicateViews() {
 			sv.payloads[k] = payload
 			r.obs.StateEncoded(r.typ, used == 0, len(payload))
 		}
-		p.conn.SendState(StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
+		r.sendState(p, StateFrame{Tick: r.tick, Baseline: used, LastSeq: p.inputs.LastProcessed(), Payload: payload})
 	}
 }
 

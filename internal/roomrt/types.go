@@ -96,9 +96,11 @@ type Player struct {
 	graceTimer uint64 // the timer that ends the grace
 
 	conn    Conn
-	poller  Poller  // conn, when it reads on the tick
-	batch   Batcher // conn, when it batches a tick's frames
-	held    bool    // batch.Hold was called and Release is due
+	poller  Poller     // conn, when it reads on the tick
+	batch   Batcher    // conn, when it batches a tick's frames
+	held    bool       // batch.Hold was called and Release is due
+	out     StateFrame // the tick's state frame, deferred to Room.flush
+	hasOut  bool
 	inputs  *netcode.InputBuffer
 	views   *netcode.ViewEncoder
 	leaving bool
