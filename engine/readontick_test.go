@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"github.com/tickwire/tickwire/tickwiretest"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 	"net/http"
@@ -329,4 +330,44 @@ func TestPanicOnTheReadPathClosesOnlyThatConnection(t *testing.T) {
 	}
 	defer c.Close()
 	eventually(t, "panicked connections gone", func() bool { return metricValue(t, s, "tickwire_connections") == 1 })
+}
+
+// A big room (room.Config.ParallelIOPlayers) reads its players' sockets
+// and writes their states on the node's helper goroutines too: every
+// client's inputs, messages and states still go through.
+func TestBigRoomSpreadsItsSocketWork(t *testing.T) {
+	s := start(t, engine.Config{}, room.Config{TickRate: 50, ParallelIOPlayers: 2})
+	const n = 6
+	recs := make([]*recorder, n)
+	clients := make([]*client.Client, n)
+	for i := range clients {
+		recs[i] = &recorder{}
+		clients[i] = dial(t, s, recs[i])
+		if _, err := clients[i].JoinOrCreate(ctx5(t), "sum", client.JoinOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "every connection read on the tick", func() bool { return metricValue(t, s, readOnTick) == n })
+	for round := 1; round <= 3; round++ {
+		for _, c := range clients {
+			if _, err := c.SendInput(payload("ab")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := float64(2 * n * round)
+		for i, r := range recs {
+			eventually(t, fmt.Sprintf("client %d sees every input of round %d", i+1, round), func() bool {
+				st, _, _, ok := r.states.Latest()
+				return ok && st.Fields["n"].GetNumberValue() == want
+			})
+		}
+	}
+	if err := clients[0].SendMessage(wrapperspb.String("echo")); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		eventually(t, fmt.Sprintf("client %d hears the broadcast", i+1), func() bool {
+			return r.find(func(m *tickwirev1.ServerMessage) bool { return msgText(m) == "echo" }) != nil
+		})
+	}
 }

@@ -38,10 +38,13 @@ type outFrame struct {
 }
 
 // session is one client connection. Its reader (a read goroutine, or the
-// room goroutine while the session is in a room; see sessionread.go) owns
-// the fields marked "reader only". Outbound frames go through a
-// bounded queue drained by at most one writer goroutine at a time, so the
-// room goroutine never blocks on a socket.
+// room while the session is in a room; see sessionread.go) owns the fields
+// marked "reader only". Outbound frames go through a bounded queue drained
+// by at most one writer goroutine at a time, so the room never blocks on a
+// socket. What the room calls (roomrt.Conn, Poller, Batcher) may run on the
+// room goroutine or, in a big room, on one of the registry's helpers, one
+// call of the session at a time: it is guarded by mu and omu, never by
+// being on the room goroutine.
 type session struct {
 	e       *Engine
 	id      string

@@ -45,7 +45,10 @@ import (
 //     instead of a netpoll wake-up, a read, a read that would block, a park
 //     and a reschedule per frame. Inputs are only used at the next tick
 //     anyway. The socket's receive low-water mark is raised meanwhile
-//     (SO_RCVLOWAT), so new data does not wake the netpoller either.
+//     (SO_RCVLOWAT), so new data does not wake the netpoller either. A big
+//     room (room.Config.ParallelIOPlayers) spreads these Polls over its
+//     goroutine and the registry's helper goroutines: each session is
+//     still polled by one goroutine at a time, and the tick waits for all.
 //
 // Frames that need a blocking handler (Join, Leave, matchmaking, close,
 // anything unexpected) hand reading back from the room or the lobby to a
@@ -247,8 +250,8 @@ func (s *session) socketClosed() {
 	}
 }
 
-// handBack gives reading back to a new read goroutine. The room goroutine
-// of r calls it (from Poll).
+// handBack gives reading back to a new read goroutine. The room r calls
+// it from Poll (on its goroutine or a helper's).
 func (s *session) handBack(r *roomrt.Room) {
 	s.mu.Lock()
 	own := s.pollRoom.Load() == r && s.stopPollingLocked()
@@ -271,8 +274,8 @@ func (s *session) stopPollingLocked() bool {
 	return true
 }
 
-// Poll implements roomrt.Poller: the room goroutine of r reads the client's
-// frames once per tick without blocking. It does nothing unless r is the
+// Poll implements roomrt.Poller: the room r reads the client's frames once
+// per tick without blocking, on its goroutine or (a big room) a helper's. It does nothing unless r is the
 // room reading the connection (a room the session left late, after a join
 // timed out, may still poll it once).
 func (s *session) Poll(r *roomrt.Room) {
