@@ -2,9 +2,12 @@ package game
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"runtime"
+	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -19,11 +22,17 @@ import (
 // built as the engine builds it (the State envelope in a WebSocket frame,
 // in a buffer reused frame after frame), counted, dropped, and becomes
 // the baseline of the next, as if the socket took it at once.
+//
+// With sock set, the frame is also written to a loopback TCP socket (a
+// read goroutine on the other end discards what arrives, as a client
+// would): the system call and the kernel's work on both ends of the
+// connection, which is most of a big room's tick on a node.
 type sinkConn struct {
 	baseline uint32
 	buf      []byte
 	states   int
 	bytes    int
+	sock     net.Conn
 }
 
 func (c *sinkConn) SendState(f roomrt.StateFrame) {
@@ -32,6 +41,11 @@ func (c *sinkConn) SendState(f roomrt.StateFrame) {
 	c.baseline = f.Tick
 	c.states++
 	c.bytes += len(c.buf) - 4
+	if c.sock != nil {
+		if _, err := c.sock.Write(c.buf); err != nil {
+			panic(err)
+		}
+	}
 }
 func (c *sinkConn) SendFrame([]byte)                                   {}
 func (c *sinkConn) Baseline() uint32                                   { return c.baseline }
@@ -60,6 +74,7 @@ func newLargeTick(tb testing.TB, n int, noInterest bool) *largeTick {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(d.Close)
 	lt := &largeTick{d: d, rng: rand.New(rand.NewPCG(1, 2)), dir: make([]int, n)}
 	for i := range 16 {
 		a := 2 * math.Pi * float64(i) / 16
@@ -98,20 +113,65 @@ func (lt *largeTick) tick() {
 	lt.d.Tick()
 }
 
+// withSockets gives every player of lt a loopback TCP connection (see
+// sinkConn), read by a goroutine that discards what arrives; all are
+// closed and waited for when the test ends.
+func (lt *largeTick) withSockets(tb testing.TB) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	tb.Cleanup(wg.Wait)
+	for _, c := range lt.conns {
+		w, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		r, err := ln.Accept()
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { _ = w.Close(); _ = r.Close() })
+		c.sock = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = io.Copy(io.Discard, r)
+		}()
+	}
+}
+
 // BenchmarkLargeRoomTick measures one whole tick of a 200-player
 // "arena-large" room, with interest management (each player sent its 16
 // nearest) and without: 200 inputs posted and applied, the rules, the
 // snapshot, each player's view and patch, and 200 state frames built as
 // the engine builds them (up to the socket write, to a discard sink).
 // After 10 s of play, as in BenchmarkLargeRoomView.
+//
+// The sockets modes write each frame to a loopback TCP connection too
+// (sinkConn.sock), from the room goroutine alone (serial) or spread over
+// it and GOMAXPROCS-1 helpers (parallel, room.Config.ParallelIOPlayers).
 func BenchmarkLargeRoomTick(b *testing.B) {
 	const players = 200
 	for _, mode := range []struct {
 		name       string
 		noInterest bool
-	}{{"interest", false}, {"no-interest", true}} {
+		sockets    bool
+		helpers    int
+	}{
+		{"interest", false, false, 0},
+		{"no-interest", true, false, 0},
+		{"interest-sockets/serial", false, true, 0},
+		{"interest-sockets/parallel", false, true, runtime.GOMAXPROCS(0) - 1},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
 			lt := newLargeTick(b, players, mode.noInterest)
+			if mode.sockets {
+				lt.withSockets(b)
+			}
+			lt.d.SetHelpers(mode.helpers)
 			for range 200 {
 				lt.tick()
 			}
