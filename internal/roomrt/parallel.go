@@ -21,6 +21,9 @@ import (
 // that finds no helper idle does the whole list itself. A room waits only
 // for work it handed out and that a helper has already taken, so rooms
 // never wait for one another and cannot deadlock however many tick at once.
+// A helper makes only calls the room goroutine would have made itself,
+// while that goroutine waits for it: whatever such a call waits for
+// (a connection's locks), the room goroutine waited for before.
 
 // defaultParallelIOPlayers is Config.ParallelIOPlayers' default.
 const defaultParallelIOPlayers = 64
