@@ -138,21 +138,31 @@ func (f framedWS) NetConn() net.Conn               { return f.c }
 
 // Frames the room sends while it holds the connection (roomrt.Batcher)
 // wait, and go out in order with the state frame or at Release.
-func TestHeldFramesGoOutWithTheState(t *testing.T) {
+// rawTestSession is a session writing directly to one end of a loopback
+// TCP connection, and a reader of the other end (10 s read deadline).
+func rawTestSession(t *testing.T) (*session, *bufio.Reader) {
+	t.Helper()
 	client, server := tcpPair(t)
-	e := testEngine(t)
-	s := &session{e: e, id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	s := &session{e: testEngine(t), id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	return s, bufio.NewReader(client)
+}
+
+// queuedFrames reports how many frames s has queued and whether its writer
+// role is taken.
+func queuedFrames(s *session) (int, bool) {
+	s.omu.Lock()
+	defer s.omu.Unlock()
+	return len(s.queue), s.writing
+}
+
+func TestHeldFramesGoOutWithTheState(t *testing.T) {
+	s, r := rawTestSession(t)
 	event := func(n byte) []byte {
 		b, _ := proto.Marshal(&tickwirev1.ServerMessage{RequestId: uint32(n), Kind: &tickwirev1.ServerMessage_Pong{Pong: &tickwirev1.Pong{}}})
 		return b
 	}
-	queued := func() (int, bool) {
-		s.omu.Lock()
-		defer s.omu.Unlock()
-		return len(s.queue), s.writing
-	}
-	r := bufio.NewReader(client)
-	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	queued := func() (int, bool) { return queuedFrames(s) }
 	next := func() *tickwirev1.ServerMessage {
 		t.Helper()
 		_, p, err := readWSFrame(r)
@@ -275,17 +285,9 @@ func TestDirectWritesSurviveFullSocket(t *testing.T) {
 // of the state; a probe no tick took (a stalled room) is written at the
 // next sweep.
 func TestProbeGoesOutWithTheState(t *testing.T) {
-	client, server := tcpPair(t)
-	e := testEngine(t)
-	s := &session{e: e, id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+	s, r := rawTestSession(t)
 	s.room = &roomrt.Room{} // in a room: only probed then
-	queued := func() (int, bool) {
-		s.omu.Lock()
-		defer s.omu.Unlock()
-		return len(s.queue), s.writing
-	}
-	r := bufio.NewReader(client)
-	_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	queued := func() (int, bool) { return queuedFrames(s) }
 	next := func() (byte, []byte) {
 		t.Helper()
 		op, p, err := readWSFrame(r)
