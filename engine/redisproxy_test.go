@@ -130,28 +130,12 @@ func resetConn(c net.Conn) {
 // elements.
 func readCommand(r *bufio.Reader) (raw []byte, cmd [][]byte, err error) {
 	var b bytes.Buffer
-	line, err := r.ReadBytes('\n')
-	if err != nil {
-		return nil, nil, err
-	}
-	b.Write(line)
-	if len(line) < 3 || line[0] != '*' {
-		return nil, nil, fmt.Errorf("resp: want an array, got %q", line)
-	}
-	n, err := strconv.Atoi(string(bytes.TrimSpace(line[1:])))
+	n, err := readRESPHeader(r, &b, '*')
 	if err != nil {
 		return nil, nil, err
 	}
 	for range n {
-		line, err := r.ReadBytes('\n')
-		if err != nil {
-			return nil, nil, err
-		}
-		b.Write(line)
-		if len(line) < 3 || line[0] != '$' {
-			return nil, nil, fmt.Errorf("resp: want a bulk string, got %q", line)
-		}
-		size, err := strconv.Atoi(string(bytes.TrimSpace(line[1:])))
+		size, err := readRESPHeader(r, &b, '$')
 		if err != nil {
 			return nil, nil, err
 		}
@@ -163,4 +147,18 @@ func readCommand(r *bufio.Reader) (raw []byte, cmd [][]byte, err error) {
 		cmd = append(cmd, data[:size])
 	}
 	return b.Bytes(), cmd, nil
+}
+
+// readRESPHeader reads a RESP header line of type kind ('*' array, '$'
+// bulk string) into b and returns its count.
+func readRESPHeader(r *bufio.Reader, b *bytes.Buffer, kind byte) (int, error) {
+	line, err := r.ReadBytes('\n')
+	if err != nil {
+		return 0, err
+	}
+	b.Write(line)
+	if len(line) < 3 || line[0] != kind {
+		return 0, fmt.Errorf("resp: want a %q header, got %q", kind, line)
+	}
+	return strconv.Atoi(string(bytes.TrimSpace(line[1:])))
 }
