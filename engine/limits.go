@@ -303,20 +303,7 @@ func (s *session) slowProbe(now time.Time) bool {
 // once a second at 1,000 players, which the rooms ticking at that moment
 // waited for. Call it only while s is in a room of this node. If the room
 // does not tick before the next sweep, writeLeftover writes it then.
-func (s *session) enqueueForTick(f outFrame) {
-	s.omu.Lock()
-	if s.closing {
-		s.omu.Unlock()
-		return
-	}
-	if len(s.queue) >= s.e.cfg.OutboundQueue {
-		s.omu.Unlock()
-		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
-		return
-	}
-	s.queue = append(s.queue, f)
-	s.omu.Unlock()
-}
+func (s *session) enqueueForTick(f outFrame) { s.queueFrame(f, true) }
 
 // writeLeftover starts the writer for frames enqueueForTick queued that
 // no tick took (a room stalled, or the player left it): every other way of

@@ -384,7 +384,12 @@ func (s *session) send(m *tickwirev1.ServerMessage) {
 	s.enqueue(outFrame{op: gws.OpcodeBinary, data: b})
 }
 
-func (s *session) enqueue(f outFrame) {
+func (s *session) enqueue(f outFrame) { s.queueFrame(f, false) }
+
+// queueFrame queues f and starts its write, unless the room holds the
+// connection's frames for its tick (Hold) or forTick asks to leave f for
+// the next tick's write (see enqueueForTick).
+func (s *session) queueFrame(f outFrame, forTick bool) {
 	s.omu.Lock()
 	if s.closing {
 		s.omu.Unlock()
@@ -397,10 +402,10 @@ func (s *session) enqueue(f outFrame) {
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_SLOW_CONSUMER), "outbound queue full")
 		return
 	}
-	if f.close == 0 && s.held {
+	if f.close == 0 && (s.held || forTick) {
 		// The room holds the connection's frames for its tick's write
-		// (Hold): the writer is not started, Release or the state frame
-		// writes them.
+		// (Hold), or f waits for the next one: the writer is not
+		// started, the state frame or Release writes them.
 		s.queue = append(s.queue, f)
 		s.omu.Unlock()
 		return

@@ -275,9 +275,9 @@ func (s *session) stopPollingLocked() bool {
 }
 
 // Poll implements roomrt.Poller: the room r reads the client's frames once
-// per tick without blocking, on its goroutine or (a big room) a helper's. It does nothing unless r is the
-// room reading the connection (a room the session left late, after a join
-// timed out, may still poll it once).
+// per tick without blocking, on its goroutine or (a big room) a helper's.
+// It does nothing unless r is the room reading the connection (a room the
+// session left late, after a join timed out, may still poll it once).
 func (s *session) Poll(r *roomrt.Room) {
 	if s.pollRoom.Load() != r {
 		return

@@ -225,7 +225,7 @@ func (r *Room) spread(b *parBatch) {
 // parallelIO reports whether this tick's socket calls are spread: the room
 // has helpers and at least Config.ParallelIOPlayers connected players.
 func (r *Room) parallelIO() bool {
-	if r.helpers == nil || r.cfg.ParallelIOPlayers <= 0 || len(r.order) < r.cfg.ParallelIOPlayers {
+	if !r.mayParallel() {
 		return false
 	}
 	n := 0
@@ -237,11 +237,16 @@ func (r *Room) parallelIO() bool {
 	return n >= r.cfg.ParallelIOPlayers
 }
 
+// mayParallel reports whether the room has helpers and enough players,
+// connected or not, for its socket calls to be spread.
+func (r *Room) mayParallel() bool {
+	return r.helpers != nil && r.cfg.ParallelIOPlayers > 0 && len(r.order) >= r.cfg.ParallelIOPlayers
+}
+
 // poll reads the connections that read on the tick (Poller), spread over
-// the helpers when the room is big.
+// the helpers when at least Config.ParallelIOPlayers of them do.
 func (r *Room) poll() {
-	big := r.helpers != nil && r.cfg.ParallelIOPlayers > 0 && len(r.order) >= r.cfg.ParallelIOPlayers
-	if !big {
+	if !r.mayParallel() {
 		for _, p := range r.order {
 			if p.poller != nil && !p.Disconnected {
 				p.poller.Poll(r)
