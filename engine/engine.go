@@ -46,6 +46,9 @@ type Engine struct {
 	mon      *monitor
 	lobby    atomic.Pointer[lobbyReader] // reads connections in no room; nil: read goroutines
 	state    atomic.Int32                // stateNew, stateRunning, stateStopped
+	// drainCloseAt: unix ms by which a draining node's rooms close (0:
+	// not draining); set before tellDrain runs.
+	drainCloseAt atomic.Int64
 
 	mu       sync.Mutex
 	sessions map[*session]struct{}
@@ -657,18 +660,39 @@ func (e *Engine) shutdown(ctx context.Context) error {
 // its player to a room on another node is closed with CLOSE_CODE_RECONNECT
 // (the SDKs reconnect through another node at once and resume the seat);
 // one in a room of this node hears RoomClosing with the time its room
-// closes at the latest.
+// closes at the latest. A player whose join or resume is recorded after
+// this looked hears it from there (see session.drainNewsLocked).
 func (e *Engine) tellDrain(closeAt time.Time) {
+	e.drainCloseAt.Store(closeAt.UnixMilli())
 	for _, s := range e.sessionList() {
 		if s.up.Load() != nil {
 			s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_RECONNECT), "node shutting down; reconnect and resume")
 			continue
 		}
-		if r, _ := s.current(); r != nil {
-			s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_RoomClosing{RoomClosing: &tickwirev1.RoomClosing{
-				RoomId: r.ID(), CloseAtMs: float64(closeAt.UnixMilli()), Reason: "server shutting down",
-			}}})
-		}
+		s.mu.Lock()
+		closing := s.drainNewsLocked()
+		s.mu.Unlock()
+		s.sendRoomClosing(closing)
+	}
+}
+
+// drainNewsLocked returns the RoomClosing this session's player is yet to
+// hear, if the node is draining and the player is in one of its rooms,
+// and marks it told; nil otherwise. Call with s.mu held: tellDrain and a
+// join or resume recording the room race, and exactly one of them sends.
+func (s *session) drainNewsLocked() *tickwirev1.RoomClosing {
+	at := s.e.drainCloseAt.Load()
+	if at == 0 || s.room == nil || s.drainTold {
+		return nil
+	}
+	s.drainTold = true
+	return &tickwirev1.RoomClosing{RoomId: s.room.ID(), CloseAtMs: float64(at), Reason: "server shutting down"}
+}
+
+// sendRoomClosing sends rc unless it is nil.
+func (s *session) sendRoomClosing(rc *tickwirev1.RoomClosing) {
+	if rc != nil {
+		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_RoomClosing{RoomClosing: rc}})
 	}
 }
 

@@ -141,7 +141,9 @@ func (s *session) resumeLocal(ctx context.Context, reqID uint32, c resumeClaims,
 			s.seatRoom = r.ID()
 		}
 	}
+	closing := s.drainNewsLocked()
 	s.mu.Unlock()
+	s.sendRoomClosing(closing)
 	s.e.metrics.resumes.Add(1)
 	s.e.metrics.resumeLatency.observe(time.Since(start).Seconds())
 }

@@ -117,6 +117,10 @@ type session struct {
 	// transitRoom is seatRoom while its player, admitted by a Consume, is
 	// not in the room yet: counted in the seat ledger's transit.
 	transitRoom string
+	// drainTold: the player heard RoomClosing for the drain of this node
+	// (from tellDrain, or from the join or resume that recorded its room
+	// after tellDrain looked).
+	drainTold bool
 
 	// outbound, guarded by omu
 	omu      sync.Mutex
@@ -938,7 +942,9 @@ func (s *session) joined(r *roomrt.Room, res roomrt.JoinResult, start time.Time)
 	if s.removedRoom != r.ID() || s.removedPID != res.PlayerID {
 		s.room, s.playerID = r, res.PlayerID
 	}
+	closing := s.drainNewsLocked()
 	s.mu.Unlock()
+	s.sendRoomClosing(closing)
 	s.e.metrics.joinLatency.observe(time.Since(start).Seconds())
 }
 
