@@ -86,8 +86,11 @@ type Options struct {
 	OnReconnected func(j *tickwirev1.Joined)
 	// SilenceTimeout: a client in a room that hears nothing from the server
 	// for this long (states arrive every send tick) takes its connection
-	// for lost (a silent drop) and reconnects. Default 3 s; negative turns
-	// it off.
+	// for lost (a silent drop) and reconnects. Bytes that arrived but were
+	// not read in time (this process was starved of CPU) do not count as
+	// silence: the client looks once more, for a quarter of the timeout,
+	// before it gives the connection up. Default 3 s; negative turns it
+	// off.
 	SilenceTimeout time.Duration
 }
 

@@ -14,8 +14,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 )
@@ -60,6 +62,9 @@ type Conn struct {
 	r, w      int
 	readErr   error
 	onControl func(op Opcode)
+	// readWindow is the span of the last read deadline set (0: none); any
+	// goroutine may set it (SetReadDeadline).
+	readWindow atomic.Int64
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -221,8 +226,19 @@ func (c *Conn) OnControl(f func(op Opcode)) { c.onControl = f }
 // NetConn returns the underlying connection.
 func (c *Conn) NetConn() net.Conn { return c.c }
 
-// SetReadDeadline sets the read deadline of the underlying connection.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.c.SetReadDeadline(t) }
+// SetReadDeadline sets the read deadline of the underlying connection. A
+// deadline that passes while bytes are already waiting in the socket (the
+// reading goroutine did not get a CPU in time, on an overloaded machine)
+// does not end the connection: ReadMessage looks once more, for a quarter
+// of the deadline's span (at least 10 ms), before it reports the timeout.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	var w time.Duration
+	if !t.IsZero() {
+		w = max(time.Until(t), 0)
+	}
+	c.readWindow.Store(int64(w))
+	return c.c.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the write deadline of the underlying connection.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.c.SetWriteDeadline(t) }
@@ -320,6 +336,9 @@ func (c *Conn) fill() error {
 		c.buf = nb
 	}
 	n, err := c.br.Read(c.buf[c.w:])
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		n, err = c.recheck()
+	}
 	c.w += n
 	if n > 0 {
 		return nil
@@ -328,6 +347,24 @@ func (c *Conn) fill() error {
 		err = io.ErrNoProgress
 	}
 	return err
+}
+
+// recheck reads once more after the read deadline passed, for a quarter of
+// its span: if the bytes were there all along, the silence was this
+// process's, not the peer's. The deadline is then re-armed for its span.
+func (c *Conn) recheck() (int, error) {
+	w := time.Duration(c.readWindow.Load())
+	if w <= 0 {
+		return 0, os.ErrDeadlineExceeded
+	}
+	if err := c.c.SetReadDeadline(time.Now().Add(max(w/4, 10*time.Millisecond))); err != nil {
+		return 0, err
+	}
+	n, err := c.br.Read(c.buf[c.w:])
+	if n > 0 {
+		_ = c.c.SetReadDeadline(time.Now().Add(w))
+	}
+	return n, err
 }
 
 // WriteMessage writes one data message (unfragmented, masked).
