@@ -47,7 +47,7 @@ func (c Config) withDefaults() Config {
 		c.InputBuffer = 16
 	}
 	if c.History <= 0 {
-		c.History = 8
+		c.History = defaultHistorySends * max(1, c.TickRate/c.SendRate)
 	}
 	if c.ReconnectGrace == 0 {
 		c.ReconnectGrace = 10 * time.Second
@@ -60,5 +60,8 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
+
+// defaultHistorySends is Config.History's default in send intervals.
+const defaultHistorySends = 4
 
 func interval(rate int) time.Duration { return time.Second / time.Duration(rate) }
