@@ -14,8 +14,11 @@ import (
 // the browser then reports 1006 instead of the code the node sent (a
 // kicked player reconnects instead of reading why). A room reads its
 // players' sockets only on the tick, so some input is usually unread.
-// Bounded: at most maxDrain bytes; it never waits.
-func drainBeforeClose(c net.Conn) {
+// Bounded: at most maxDrain bytes, read into buf (the caller's, so that a
+// thousand connections closing at once, a drain, allocate nothing); it
+// never waits. Unread data beyond maxDrain (a peer that floods) may still
+// end in a reset.
+func drainBeforeClose(c net.Conn, buf []byte) {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return
@@ -24,13 +27,15 @@ func drainBeforeClose(c net.Conn) {
 	if err != nil {
 		return
 	}
-	const maxDrain = 1 << 20
-	var buf [16 << 10]byte
+	const maxDrain = 64 << 10
+	if len(buf) == 0 {
+		return
+	}
 	// Control, not Read: a read goroutine blocked in Read holds the read
 	// lock, and this must not wait for it (the caller may be a room).
 	_ = rc.Control(func(fd uintptr) {
 		for total := 0; total < maxDrain; {
-			n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_DONTWAIT)
+			n, _, err := syscall.Recvfrom(int(fd), buf, syscall.MSG_DONTWAIT)
 			if n <= 0 || err != nil {
 				return
 			}

@@ -6,4 +6,4 @@ import "net"
 
 // drainBeforeClose is a no-op where unread data does not turn close()
 // into a reset the way Linux does.
-func drainBeforeClose(net.Conn) {}
+func drainBeforeClose(net.Conn, []byte) {}

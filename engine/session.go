@@ -486,7 +486,9 @@ func (s *session) flush() {
 		for i := range frames {
 			f := &frames[i]
 			if f.close != 0 {
-				drainBeforeClose(s.ws.NetConn())
+				lent := s.e.readBufs.get()
+				drainBeforeClose(s.ws.NetConn(), (*lent)[:cap(*lent)])
+				s.e.readBufs.put(lent)
 				_ = s.ws.WriteClose(f.close, f.data) // closes the socket
 				s.socketClosed()
 				s.e.metrics.closed(f.close)
