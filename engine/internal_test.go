@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
@@ -197,5 +198,14 @@ func TestNoticeAnsweredOnce(t *testing.T) {
 	}
 	if len(s.tickets) != 0 {
 		t.Errorf("tickets left: %v", s.tickets)
+	}
+}
+
+// A node holds one session a connection: it fits the 1,024-byte
+// allocation size class (the next is 1,152), and what few connections
+// need (the flood record, the rate limiter) hangs off it.
+func TestSessionFitsItsSizeClass(t *testing.T) {
+	if n := unsafe.Sizeof(session{}); n > 1024 {
+		t.Fatalf("session is %d bytes, want at most 1,024", n)
 	}
 }

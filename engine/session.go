@@ -60,18 +60,16 @@ type session struct {
 	inDecoded bool // in holds the message being handled
 	// inFast holds the Input being handled, decoded by pollable (its
 	// payload points into the read buffer), when inFastOK.
-	inFast      wire.Input
-	inFastOK    bool
-	rr          *rawReader
-	parser      wsParser
-	rest        []byte        // a frame not complete yet
-	pending     *pendingFrame // left by the room goroutine
-	readBroken  bool          // protocol error or close: read only until the end
-	lim         *rate.Limiter // frames per second, of every kind
-	floodStart  time.Time     // first refusal of the current flood
-	lastRefused time.Time
-	lastRateErr time.Time
-	roomsMade   minuteCount // rooms this connection created this minute
+	inFast     wire.Input
+	inFastOK   bool
+	rr         *rawReader
+	parser     wsParser
+	rest       []byte        // a frame not complete yet
+	pending    *pendingFrame // left by the room goroutine
+	readBroken bool          // protocol error or close: read only until the end
+	lim        *rate.Limiter // frames per second, of every kind
+	flood      *floodState   // from the first frame refused (allowFrame)
+	roomsMade  minuteCount   // rooms this connection created this minute
 
 	// cluster (reader unless noted)
 	relayed    bool                     // this is the owner side of a relay
@@ -712,6 +710,15 @@ func (s *session) handleMessage(op gws.Opcode, data []byte, now time.Time, arriv
 	}
 }
 
+// floodState is a session's record of refused frames (allowFrame), kept
+// apart because few clients ever exceed the rate: it keeps the session in
+// a smaller allocation size class.
+type floodState struct {
+	start       time.Time // first refusal of the current flood
+	lastRefused time.Time
+	lastRateErr time.Time // the last Error frame sent for it
+}
+
 // floodPause is how long a client must stay within the rate for a flood
 // to be over (Limits.FloodTimeout starts again at the next refusal).
 const floodPause = time.Second
@@ -730,17 +737,21 @@ func (s *session) allowFrame(now time.Time) bool {
 		return true
 	}
 	s.e.metrics.limited("frames_per_second")
-	if s.floodStart.IsZero() || now.Sub(s.lastRefused) > floodPause {
-		s.floodStart = now
+	f := s.flood
+	if f == nil {
+		f = &floodState{start: now}
+		s.flood = f
+	} else if now.Sub(f.lastRefused) > floodPause {
+		f.start = now
 	}
-	s.lastRefused = now
-	if now.Sub(s.floodStart) >= cfg.Limits.FloodTimeout {
+	f.lastRefused = now
+	if now.Sub(f.start) >= cfg.Limits.FloodTimeout {
 		s.readBroken = true
 		s.closeWith(uint16(tickwirev1.CloseCode_CLOSE_CODE_RATE_LIMITED), "rate limit exceeded")
 		return false
 	}
-	if now.Sub(s.lastRateErr) >= time.Second {
-		s.lastRateErr = now
+	if now.Sub(f.lastRateErr) >= time.Second {
+		f.lastRateErr = now
 		s.e.metrics.errorSent(tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED)
 		s.send(&tickwirev1.ServerMessage{Kind: &tickwirev1.ServerMessage_Error{Error: &tickwirev1.Error{Code: tickwirev1.ErrorCode_ERROR_CODE_RATE_LIMITED, Message: "rate limit exceeded; frames dropped"}}})
 	}
