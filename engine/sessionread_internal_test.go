@@ -4,7 +4,6 @@ package engine
 
 import (
 	"context"
-	"github.com/tickwire/tickwire/internal/roomrt"
 	"net"
 	"syscall"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
@@ -61,18 +61,23 @@ func polledSession(tb testing.TB) (s *session, cli, srv net.Conn) {
 }
 
 // readable says whether c has bytes to read, without reading them.
-func readable(tb testing.TB, c net.Conn) bool {
+func readable(tb testing.TB, c net.Conn) bool { return peekBytes(tb, c, make([]byte, 1)) > 0 }
+
+// peekBytes returns how many bytes wait to be read in c's socket, up to
+// len(buf), without reading them (they are copied into buf).
+func peekBytes(tb testing.TB, c net.Conn, buf []byte) int {
+	tb.Helper()
 	rc, err := c.(syscall.Conn).SyscallConn()
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var n int
-	_ = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true
-	})
-	return n > 0
+	if err := rc.Control(func(fd uintptr) {
+		n, _, _ = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}); err != nil {
+		tb.Fatal(err)
+	}
+	return max(n, 0)
 }
 
 // BenchmarkPollInput measures the room goroutine's read of one player's
