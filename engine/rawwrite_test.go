@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"github.com/tickwire/tickwire/internal/roomrt"
 	"io"
 	"net"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
