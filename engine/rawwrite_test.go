@@ -6,8 +6,11 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -202,6 +205,85 @@ func TestHeldFramesGoOutWithTheState(t *testing.T) {
 	}
 	if got := s.io.msgsOut.Load(); got != 4 {
 		t.Fatalf("%d messages counted, want 4", got)
+	}
+}
+
+// A room running several late ticks in one go (roomrt's batches) holds
+// all their states: nothing is written until Release, which writes the
+// frames and states in the order they were sent. Each held state is the
+// baseline of the next one (it is in the connection's ordered output).
+// A close frame queued while states are held goes out after them.
+func TestHeldStatesGoOutInOrderAtRelease(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		close bool // end with a close frame instead of Release
+	}{{"release", false}, {"close", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, server := tcpPair(t)
+			s := &session{e: testEngine(t), id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+			_ = client.SetReadDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(client)
+			event := func(n byte) []byte {
+				b, _ := proto.Marshal(&tickwirev1.ServerMessage{RequestId: uint32(n), Kind: &tickwirev1.ServerMessage_Pong{Pong: &tickwirev1.Pong{}}})
+				return b
+			}
+
+			s.Hold()
+			s.SendFrame(event(1))
+			s.SendState(roomrt.StateFrame{Tick: 5, Payload: []byte{1}})
+			if got := s.Baseline(); got != 5 {
+				t.Fatalf("baseline after holding tick 5 = %d, want 5", got)
+			}
+			s.SendFrame(event(2))
+			s.SendState(roomrt.StateFrame{Tick: 6, Baseline: 5, Payload: []byte{2}})
+			s.SendState(roomrt.StateFrame{Tick: 7, Baseline: 6, Payload: []byte{3}})
+			if n, writing := queuedFrames(s); n != 0 || writing {
+				t.Fatalf("held: %d frames queued, writer %v; want all framed and no writer", n, writing)
+			}
+			if readable(t, client) {
+				t.Fatal("bytes on the socket before Release")
+			}
+			if tc.close {
+				s.closeWith(4000, "bye")
+			} else {
+				s.Release()
+			}
+			var got []string
+			for range 5 {
+				op, p, err := readWSFrame(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m := &tickwirev1.ServerMessage{}
+				if err := proto.Unmarshal(p, m); err != nil || op != 0x82 {
+					t.Fatalf("frame op %#x does not decode: %v", op, err)
+				}
+				if st := m.GetState(); st != nil {
+					got = append(got, fmt.Sprintf("state %d/%d", st.Tick, st.BaselineTick))
+				} else {
+					got = append(got, fmt.Sprintf("event %d", m.GetRequestId()))
+				}
+			}
+			want := []string{"event 1", "state 5/0", "event 2", "state 6/5", "state 7/6"}
+			if !slices.Equal(got, want) {
+				t.Fatalf("frames %q, want %q", got, want)
+			}
+			if tc.close {
+				// framedWS closes the socket for the close frame.
+				if op, _, err := readWSFrame(r); !errors.Is(err, io.EOF) {
+					t.Fatalf("after the held frames: op %#x, %v; want the connection closed", op, err)
+				}
+				return
+			}
+			if got := s.io.msgsOut.Load(); got != 5 {
+				t.Fatalf("%d messages counted, want 5", got)
+			}
+			s.omu.Lock()
+			defer s.omu.Unlock()
+			if s.writing || len(s.heldWire) != 0 || s.heldState {
+				t.Fatalf("after Release: writer %v, %d bytes held", s.writing, len(s.heldWire))
+			}
+		})
 	}
 }
 

@@ -126,26 +126,36 @@ type session struct {
 	spare    []outFrame
 	state    roomrt.StateFrame // its Payload is stateBuf
 	stateBuf []byte
-	hasState bool
-	// held: the room goroutine holds the frames queued during its tick
-	// (roomrt.Batcher); they go out with the state frame or at Release.
-	held     bool
-	stateGen uint32 // bumped when the room membership changes or on resync
-	offerGen uint32 // stateGen when the pending state was offered
-	drops    int
-	writing  bool
-	closing  bool
-	baseline atomic.Uint32
 	writeBuf []byte // writer role only
 	raw      *rawWriter
+	// held: the room goroutine holds what it sends the connection
+	// (roomrt.Batcher) until Release: frames wait in queue, and from the
+	// first state frame on everything is framed, in order, in heldWire
+	// (a room that runs several late ticks in one go holds their states
+	// for one write). heldState: heldWire holds a state frame, the last
+	// of tick heldTick in baseline generation heldGen. heldWire is only
+	// appended to while no writer runs, so the writer that takes it may
+	// write it outside omu.
+	heldWire []byte
 	// partial is the unwritten tail of a frame written directly (a state
 	// frame by the room goroutine, or another frame by enqueue's caller;
 	// writer role only; finished by flush). partialState: it is a state,
 	// of partialTick in generation partialGen.
 	partial      []byte
+	drops        int
+	hasState     bool
+	held         bool
+	heldState    bool
+	writing      bool
+	closing      bool
 	partialState bool
+	heldTick     uint32
+	heldGen      uint32
+	stateGen     uint32 // bumped when the room membership changes or on resync
+	offerGen     uint32 // stateGen when the pending state was offered
 	partialTick  uint32
 	partialGen   uint32
+	baseline     atomic.Uint32
 	closeOnce    sync.Once
 	io           ioCounters
 }
@@ -174,10 +184,17 @@ func (s *session) SendState(f roomrt.StateFrame) {
 			return
 		}
 	}
+	if s.held && !s.writing && !s.hasState {
+		// The room holds the connection (Hold): the state waits for
+		// Release with the rest of the tick's (or batch's) frames.
+		s.holdStateLocked(f)
+		s.omu.Unlock()
+		return
+	}
 	if s.raw != nil && !s.writing && !s.hasState {
 		// Fast path: take the writer role and write from this goroutine
-		// without blocking (see rawWriter), the frames the room held this
-		// tick (Hold) first, in the same write.
+		// without blocking (see rawWriter), the frames queued for the
+		// tick (enqueueForTick) first, in the same write.
 		s.writing = true
 		gen := s.stateGen
 		frames := s.takeQueueLocked()
@@ -220,6 +237,61 @@ func (s *session) resetBaseline(dropPending bool) {
 	s.omu.Unlock()
 }
 
+// holdStateLocked adds state f to what the room holds for the connection
+// (Hold): the frames queued before it, then the state, framed in heldWire
+// for Release's write. The state is in the connection's ordered output
+// from now on (written before anything sent later, or the connection
+// aborts), so it is the baseline of the next encode: a room running late
+// ticks back to back patches each state on the one before. Call with omu
+// held, no writer running and no state pending.
+func (s *session) holdStateLocked(f roomrt.StateFrame) {
+	frames := s.takeQueueLocked()
+	s.heldWire = s.appendFrames(s.heldWire, frames)
+	s.recycleLocked(frames)
+	s.heldWire = s.appendState(s.heldWire, f)
+	s.heldState, s.heldTick, s.heldGen = true, f.Tick, s.stateGen
+	s.baseline.Store(f.Tick)
+}
+
+// appendFrames frames frames onto dst and counts the messages.
+func (s *session) appendFrames(dst []byte, frames []outFrame) []byte {
+	for i := range frames {
+		dst = appendDataFrame(dst, byte(frames[i].op), frames[i].data)
+		if frames[i].op == gws.OpcodeBinary {
+			s.io.msgsOut.Add(1)
+			s.io.bytesOut.Add(uint64(len(frames[i].data)))
+		}
+	}
+	return dst
+}
+
+// appendState frames state f onto dst and counts it.
+func (s *session) appendState(dst []byte, f roomrt.StateFrame) []byte {
+	start := len(dst)
+	dst = appendWSFrame(dst, f)
+	s.io.msgsOut.Add(1)
+	s.io.bytesOut.Add(uint64(len(dst) - start - wsHeaderLen(len(dst)-start)))
+	return dst
+}
+
+// maxKeptHeldWire bounds the buffer a session keeps for held frames
+// between ticks (a rare big one, full states of a big room, is dropped).
+const maxKeptHeldWire = 16 << 10
+
+// takeHeldLocked takes what the room held (heldWire) for the writer role
+// the caller holds: the bytes stay valid until the writer gives up the
+// role, since nothing is held while a writer runs.
+func (s *session) takeHeldLocked() (wire []byte, state bool, tick, gen uint32) {
+	wire, state, tick, gen = s.heldWire, s.heldState, s.heldTick, s.heldGen
+	s.heldState = false
+	if cap(wire) > maxKeptHeldWire {
+		s.heldWire = nil
+	} else {
+		s.heldWire = wire[:0]
+	}
+	return wire, state, tick, gen
+}
+
 // takeQueueLocked takes the queued frames for a writer (the caller holds
 // the writer role and gives them back with recycleLocked).
 func (s *session) takeQueueLocked() []outFrame {
@@ -244,43 +316,41 @@ func (s *session) recycleLocked(frames []outFrame) {
 // while holding the writer role, never blocking: what the socket does not
 // take now is left in s.partial for the writer goroutine.
 func (s *session) writeDirect(frames []outFrame, f *roomrt.StateFrame, gen uint32) {
-	buf := s.writeBuf[:0]
-	for i := range frames {
-		buf = appendDataFrame(buf, byte(frames[i].op), frames[i].data)
-	}
-	start := len(buf)
+	buf := s.appendFrames(s.writeBuf[:0], frames)
+	var tick uint32
 	if f != nil {
-		buf = appendWSFrame(buf, *f)
+		buf = s.appendState(buf, *f)
+		tick = f.Tick
 	}
+	s.writeOwned(buf, frames, f != nil, tick, gen)
+}
+
+// writeOwned writes buf, built in s.writeBuf by the writer role's holder,
+// without blocking, and gives frames (taken from the queue for it) back;
+// state: buf ends with a state frame of tick in baseline generation gen.
+// What the socket does not take now is left in s.partial for the writer
+// goroutine.
+func (s *session) writeOwned(buf []byte, frames []outFrame, state bool, tick, gen uint32) {
 	s.writeBuf = buf
 	n, err := s.raw.tryWrite(buf)
 	if err != nil && !errors.Is(err, errWouldBlock) {
 		s.abort()
 		return
 	}
-	for i := range frames {
-		if frames[i].op == gws.OpcodeBinary {
-			s.io.msgsOut.Add(1)
-			s.io.bytesOut.Add(uint64(len(frames[i].data)))
-		}
-	}
-	if f != nil {
-		s.io.msgsOut.Add(1)
-		s.io.bytesOut.Add(uint64(len(buf) - start - wsHeaderLen(len(buf)-start)))
-	}
 	s.omu.Lock()
 	s.recycleLocked(frames)
 	if n < len(buf) {
-		s.partial, s.partialState = buf[n:], f != nil
-		if f != nil {
-			s.partialTick, s.partialGen = f.Tick, gen
-		}
+		s.partial, s.partialState = buf[n:], state
+		s.partialTick, s.partialGen = tick, gen
 		s.omu.Unlock()
 		go s.flush()
 		return
 	}
-	if f != nil {
-		s.stateWrittenLocked(f.Tick, gen)
+	if state {
+		s.stateWrittenLocked(tick, gen)
+	}
+	if cap(buf) > maxKeptHeldWire {
+		s.writeBuf = nil // a rare big write (full states of a big room)
 	}
 	if len(s.queue) > 0 || s.hasState {
 		s.omu.Unlock()
@@ -291,8 +361,8 @@ func (s *session) writeDirect(frames []outFrame, f *roomrt.StateFrame, gen uint3
 	s.omu.Unlock()
 }
 
-// Hold implements roomrt.Batcher: the frames queued from now on wait for
-// the state frame or Release, and go out with it in one write.
+// Hold implements roomrt.Batcher: the frames and state frames sent from
+// now on wait for Release, and go out in one write.
 func (s *session) Hold() {
 	s.omu.Lock()
 	s.held = true
@@ -300,11 +370,12 @@ func (s *session) Hold() {
 }
 
 // Release implements roomrt.Batcher: it ends Hold and writes what is
-// queued.
+// held, in order, in one write.
 func (s *session) Release() {
 	s.omu.Lock()
 	s.held = false
-	if s.closing || s.writing || len(s.queue) == 0 {
+	if s.closing || s.writing || (len(s.queue) == 0 && len(s.heldWire) == 0) {
+		// A writer that runs takes heldWire first (flush).
 		s.omu.Unlock()
 		return
 	}
@@ -315,8 +386,13 @@ func (s *session) Release() {
 		return
 	}
 	frames := s.takeQueueLocked()
+	wire, state, tick, gen := s.takeHeldLocked()
 	s.omu.Unlock()
-	s.writeDirect(frames, nil, 0)
+	// The held bytes are the write buffer now (one buffer per session,
+	// not two): heldWire and writeBuf share their array from here on,
+	// which is safe as the one is only appended to while no writer runs
+	// and the other is only used by the writer.
+	s.writeOwned(s.appendFrames(wire, frames), frames, state, tick, gen)
 }
 
 // SendFrame implements roomrt.Conn.
@@ -445,11 +521,16 @@ func (s *session) startWriterLocked() bool {
 func (s *session) flush() {
 	for {
 		s.omu.Lock()
-		if rest := s.partial; len(rest) > 0 {
-			// The tail of a frame written directly: finish it first
-			// (blocking is fine here).
-			state, tick, gen := s.partialState, s.partialTick, s.partialGen
-			s.partial = nil
+		rest, state, tick, gen := s.partial, s.partialState, s.partialTick, s.partialGen
+		s.partial = nil
+		if len(rest) == 0 && len(s.heldWire) > 0 {
+			// What a room held when something else started the writer
+			// (a close frame): it goes before anything queued after it.
+			rest, state, tick, gen = s.takeHeldLocked()
+		}
+		if len(rest) > 0 {
+			// The tail of a frame written directly, or the frames a room
+			// held: finish them first (blocking is fine here).
 			s.omu.Unlock()
 			s.writeDeadline()
 			if _, err := s.ws.NetConn().Write(rest); err != nil {
@@ -461,7 +542,7 @@ func (s *session) flush() {
 				s.stateWrittenLocked(tick, gen)
 			}
 		}
-		if len(s.queue) == 0 && !s.hasState {
+		if len(s.queue) == 0 && !s.hasState && len(s.heldWire) == 0 {
 			s.writing = false
 			s.omu.Unlock()
 			return
@@ -553,6 +634,7 @@ func (s *session) abort() {
 	s.writing = false
 	s.queue = nil
 	s.hasState = false
+	s.heldWire, s.heldState = nil, false
 	s.omu.Unlock()
 	_ = s.ws.NetConn().Close()
 	s.socketClosed()

@@ -75,18 +75,22 @@ type Poller interface {
 	Poll(r *Room)
 }
 
-// Batcher is implemented by a Conn that can hold the frames the room sends
-// it during a tick and write them with the tick's state frame: one socket
-// write per player and tick instead of one per frame (a game message
-// broadcast in a tick otherwise costs every player a write of its own).
+// Batcher is implemented by a Conn that can hold what the room sends it
+// during a tick and write it in one go: one socket write per player and
+// tick instead of one per frame (a game message broadcast in a tick
+// otherwise costs every player a write of its own). A room that is behind
+// runs its due ticks back to back and holds all of them: one write per
+// player for the lot.
 //
 // Threading: the room calls Hold and Release in pairs: Hold on its
-// goroutine after the tick's controls, Release at the end of the tick (or,
-// on the room goroutine, before the player leaves the room or its seat
-// moves to another connection). Between them, SendFrame queues without
-// writing, whoever calls it; SendState writes what is queued ahead of the
-// state; Release writes what is still queued. Neither may block. A big
-// room (Config.ParallelIOPlayers) calls the end-of-tick Release right
+// goroutine after a tick's controls, Release at the end of the tick, or
+// of the last of the ticks it runs in one go (or, on the room goroutine,
+// before the player leaves the room or its seat moves to another
+// connection). Between them, SendFrame and SendState queue without
+// writing, in order, whoever calls them; Release writes what is queued.
+// A Conn that cannot take more (its socket is backed up) may write or
+// drop as it would without Hold. Neither may block. A big room
+// (Config.ParallelIOPlayers) calls the Release that ends a tick right
 // after the Conn's SendState, on the same goroutine as SendState, which
 // may be one of its registry's helpers (see Conn): never at the same time
 // as another call for that Conn, and before the tick ends.
