@@ -36,7 +36,11 @@
 // rooms created together do not all tick at the same instant. A tick that
 // starts late is measured (Observer.ObserveTick lateness). A room that falls
 // behind runs its late ticks in order, back to back, while it is at most
-// Config.MaxCatchUp ticks behind; further behind, its schedule shifts
+// Config.MaxCatchUp ticks behind: as one batch, which reads its players'
+// sockets once before the first tick and writes each player once after the
+// last, with every state of the batch, so a room that is behind costs less
+// per tick, not more (the inputs it read are spread over the batch's
+// ticks, not used up by the first). Further behind, its schedule shifts
 // forward by whole ticks (its phase kept) and the shifted ticks are reported
 // to Observer.TicksSkipped: never skipped silently. So an overloaded node
 // runs every room's ticks late by a bounded amount, evenly, rather than

@@ -57,6 +57,16 @@ func (p *pacer) take(now time.Time) (late time.Duration, shifted int, ok bool) {
 	return late, shifted, true
 }
 
+// due is how many ticks take would give one after the other at now: at
+// most maxBehind+1.
+func (p *pacer) due(now time.Time) int {
+	late := now.Sub(p.next)
+	if late < 0 {
+		return 0
+	}
+	return min(int(late/p.iv)+1, p.maxBehind+1)
+}
+
 // wait is how long until the next tick is due (0 if it is).
 func (p *pacer) wait(now time.Time) time.Duration { return max(0, p.next.Sub(now)) }
 

@@ -2,9 +2,12 @@ package roomrt
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func TestPacerBeginOnPhaseGrid(t *testing.T) {
@@ -173,6 +176,102 @@ func BenchmarkPacerTake(b *testing.B) {
 		now = now.Add(50 * time.Millisecond)
 		if _, _, ok := p.take(now); !ok {
 			b.Fatal("no tick due")
+		}
+	}
+}
+
+// batchPollConn is a connection that reads on the tick (Poller) and holds
+// what the room sends it (Batcher); it records the calls in order.
+type batchPollConn struct {
+	pollConn
+	log []string // guarded by pollConn.mu
+}
+
+func (c *batchPollConn) note(s string) { c.mu.Lock(); c.log = append(c.log, s); c.mu.Unlock() }
+func (c *batchPollConn) Poll(r *Room)  { c.note("poll"); c.pollConn.Poll(r) }
+func (c *batchPollConn) Hold()         { c.note("hold") }
+func (c *batchPollConn) Release()      { c.note("release") }
+func (c *batchPollConn) SendState(s StateFrame) {
+	c.note(fmt.Sprintf("state %d", s.Tick))
+	c.pollConn.SendState(s)
+}
+
+// tickInputs records how many inputs each tick applied.
+type tickInputs struct {
+	counter
+	perTick map[uint32]int
+}
+
+func (h *tickInputs) Tick(c *Context[*structpb.Struct], in []Input) {
+	h.mu.Lock()
+	h.perTick[c.r.Tick()] = len(in)
+	h.mu.Unlock()
+	h.counter.Tick(c, in)
+}
+
+// TestRoomBehindRunsItsDueTicksAsOneBatch: a room that wakes with several
+// ticks due reads its players' sockets once, runs the ticks back to back
+// with every player held, spreads the inputs it read over them, and
+// writes each player once with every state of the batch. A tick on time
+// is a batch of one.
+func TestRoomBehindRunsItsDueTicksAsOneBatch(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10, MaxCatchUp: 5})
+	h := &tickInputs{perTick: map[uint32]int{}}
+	if err := hs.reg.Register("batch", Define(Config{TickRate: 10, MaxCatchUp: 5}, func() THandler[*structpb.Struct] { return h })); err != nil {
+		t.Fatal(err)
+	}
+	r, err := hs.reg.Create(context.Background(), "batch", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &batchPollConn{pollConn: pollConn{r: r}}
+	c.fakeConn.autoAck = true
+	p := hs.join(r, c)
+	c.mu.Lock()
+	c.player = p.PlayerID
+	c.queued = []uint32{1}
+	c.mu.Unlock()
+	hs.step(r, 1) // on time: a batch of one
+
+	for _, tc := range []struct {
+		due    int      // ticks due when the room wakes
+		inputs []uint32 // on the socket then
+		want   []int    // inputs applied by each tick of the batch
+	}{
+		{4, []uint32{2, 3, 4, 5}, []int{1, 1, 1, 1}},
+		{3, []uint32{6, 7, 8, 9, 10, 11, 12}, []int{3, 2, 2}}, // capped at MaxInputsPerTick 3
+		{2, []uint32{13}, []int{1, 0}},
+		{1, []uint32{14, 15}, []int{2}},
+	} {
+		c.mu.Lock()
+		c.log, c.queued = nil, tc.inputs
+		c.mu.Unlock()
+		first := r.tickNow.Load() + 1
+		hs.waitFor(func() bool { return hs.clock.Timers() > 0 }, "timer")
+		hs.clock.Advance(time.Duration(tc.due) * 100 * time.Millisecond)
+		last := first + uint32(tc.due) - 1
+		hs.waitFor(func() bool { return r.tickNow.Load() == last }, fmt.Sprintf("tick %d", last))
+		hs.sync(r)
+
+		want := []string{"poll", "hold"}
+		for k := first; k <= last; k++ {
+			want = append(want, fmt.Sprintf("state %d", k))
+		}
+		want = append(want, "release")
+		c.mu.Lock()
+		got := slices.Clone(c.log)
+		c.mu.Unlock()
+		if !slices.Equal(got, want) {
+			t.Fatalf("%d ticks due: calls %q, want %q", tc.due, got, want)
+		}
+		h.mu.Lock()
+		var applied []int
+		for k := first; k <= last; k++ {
+			applied = append(applied, h.perTick[k])
+		}
+		h.mu.Unlock()
+		if !slices.Equal(applied, tc.want) {
+			t.Fatalf("%d ticks due, inputs %v: applied per tick %v, want %v", tc.due, tc.inputs, applied, tc.want)
 		}
 	}
 }

@@ -285,10 +285,13 @@ func (r *Room) sendState(p *Player, f StateFrame) {
 // flush ends the tick's socket work: every player's deferred state frame
 // (sendState) and the end of its Hold (Batcher), spread over the helpers
 // when the tick deferred them.
-func (r *Room) flush() {
+//
+// release is false for a tick of a batch but the last (runDue): the
+// states are sent into the Holds, which stay on.
+func (r *Room) flush(release bool) {
 	if !r.deferSends {
-		for _, p := range r.order {
-			r.release(p)
+		if release {
+			r.releaseAll()
 		}
 		return
 	}
@@ -297,7 +300,7 @@ func (r *Room) flush() {
 	b.kind = parFlush
 	for _, p := range r.order {
 		j := flushJob{conn: p.conn, frame: p.out, state: p.hasOut}
-		if p.held {
+		if p.held && release {
 			j.batch, p.held = p.batch, false
 		}
 		p.out, p.hasOut = StateFrame{}, false

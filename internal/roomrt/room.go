@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"runtime"
 	"runtime/debug"
 	"slices"
@@ -66,15 +67,22 @@ const (
 	inLatency
 )
 
+// inbound is one input, message or latency report queued for the next
+// tick. A room queues a batch's inputs at once (runDue), so it is kept
+// small: a latency report's two durations travel, in microseconds, in
+// seq and ack.
 type inbound struct {
 	kind     inboundKind
 	player   uint32
-	seq      uint32 // input seq
-	ack      uint32
+	seq      uint32 // input seq; a latency report's RTT (µs)
+	ack      uint32 // input ack tick; a latency report's interpolation delay (µs)
 	typeName string // message type
 	payload  []byte
-	rtt      time.Duration
-	interp   time.Duration
+}
+
+// micros is d in whole microseconds, within [0, MaxUint32].
+func micros(d time.Duration) uint32 {
+	return uint32(min(max(d.Microseconds(), 0), math.MaxUint32))
 }
 
 type controlKind uint8
@@ -110,6 +118,8 @@ type joinReply struct {
 // Room is a running room actor. Its exported methods are safe for
 // concurrent use.
 type Room struct {
+	// inBatch: the tick running is not the last of its batch (runDue).
+	inBatch bool
 	id      string
 	typ     string
 	def     *Definition
@@ -337,7 +347,7 @@ func (r *Room) PostMessage(playerID uint32, typeName string, payload []byte) err
 
 // ReportLatency records a player's own RTT and interpolation delay reports.
 func (r *Room) ReportLatency(playerID uint32, rtt, interpDelay time.Duration) {
-	_ = r.postInbound(inbound{kind: inLatency, player: playerID, rtt: rtt, interp: interpDelay})
+	_ = r.postInbound(inbound{kind: inLatency, player: playerID, seq: micros(rtt), ack: micros(interpDelay)})
 }
 
 // Disconnect reports that conn, the connection of player playerID, ended
@@ -427,6 +437,13 @@ func (r *Room) postInbound(in inbound) error {
 		r.payloads = append(r.payloads, in.payload...)
 		in.payload = r.payloads[off:len(r.payloads):len(r.payloads)]
 	}
+	if len(r.inputs) == cap(r.inputs) && len(r.inputs) >= minMailboxKeep {
+		// Past the size every room keeps, grow by a quarter, not double:
+		// the queues of a room's batch stay close to what it reads.
+		q := make([]inbound, len(r.inputs), len(r.inputs)+len(r.inputs)/4)
+		copy(q, r.inputs)
+		r.inputs = q
+	}
 	r.inputs = append(r.inputs, in)
 	r.mu.Unlock()
 	return nil
@@ -501,36 +518,53 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 // MaxCatchUp+1 in one go, after which the loop takes its mailbox and comes
 // back for the rest at once.
 //
-// A room that is behind yields its goroutine before each catch-up tick: on
-// an overloaded node every late room then runs one tick in turn. Without
-// the yield the late rooms that got the CPU kept it (a goroutine woken by
-// its timer runs ahead of those already waiting) while the others fell
-// behind until they skipped ticks: at 3,000 load-test bots some players got
-// 0–8 states a second while the median got 16 (docs/performance.md).
+// A room that is behind runs its due ticks as one batch: back to back,
+// reading its players' sockets once before the first and writing each
+// player once after the last, with every state of the batch (see
+// Batcher). Its socket calls, most of a tick's cost, then no longer grow
+// with how far behind it is, so a node that cannot keep up gets cheaper
+// per tick instead of falling further behind (docs/performance.md,
+// "Overload"). The inputs of a batch were all sent before it started:
+// they are spread over its ticks, not used up by the first.
+//
+// A room that is behind yields its goroutine before each batch: on an
+// overloaded node every late room then takes its turn. Without the yield
+// the late rooms that got the CPU kept it (a goroutine woken by its timer
+// runs ahead of those already waiting) while the others fell behind until
+// they skipped ticks: at 3,000 load-test bots some players got 0–8 states
+// a second while the median got 16.
 func (r *Room) runDue(p *pacer) {
-	for i := range r.cfg.MaxCatchUp + 1 {
-		if r.closing != 0 {
-			return
-		}
+	left := r.cfg.MaxCatchUp + 1
+	for left > 0 && r.closing == 0 {
 		now := r.clock.Now()
-		if late := now.Sub(p.next); late >= 0 && (i > 0 || late >= p.iv) {
-			runtime.Gosched() // a catch-up tick: the other late rooms first
+		if late := now.Sub(p.next); late >= 0 && (left <= r.cfg.MaxCatchUp || late >= p.iv) {
+			runtime.Gosched() // a catch-up batch: the other late rooms first
 			now = r.clock.Now()
 		}
-		late, shifted, ok := p.take(now)
-		if !ok {
+		n := min(p.due(now), left)
+		if n == 0 {
 			return
 		}
-		if shifted > 0 {
-			r.obs.TicksSkipped(r.typ, shifted)
-			if times, skipped, ok := r.behindLog.Add(now, shifted); ok {
-				r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
+		left -= n
+		for j := range n {
+			if j > 0 {
+				now = r.clock.Now()
 			}
-		}
-		r.runTick(late)
-		if r.rateChange > 0 {
-			r.applyRate(p)
-			return
+			late, shifted, _ := p.take(now)
+			if shifted > 0 {
+				r.obs.TicksSkipped(r.typ, shifted)
+				if times, skipped, ok := r.behindLog.Add(now, shifted); ok {
+					r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
+				}
+			}
+			r.runTick(late, n-j)
+			if r.rateChange > 0 {
+				r.applyRate(p)
+				return
+			}
+			if r.closing != 0 {
+				return
+			}
 		}
 	}
 }
@@ -789,21 +823,30 @@ func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
 	}
 }
 
-func (r *Room) runTick(late time.Duration) {
+// runTick runs one tick; ticksLeft is how many ticks of the batch it is in
+// are left, this one included (see runDue): the first of a batch reads
+// the sockets, the last writes them (1: a tick on its own).
+func (r *Room) runTick(late time.Duration, ticksLeft int) {
 	start := time.Now()
+	first := !r.inBatch
+	r.inBatch = ticksLeft > 1
 	// Read the connections that read on the tick (Poller) first, so what
-	// they bring is used at this tick.
-	r.poll()
+	// they bring is used at this tick (and those after it in the batch).
+	if first {
+		r.poll()
+	}
 	r.drainControl()
 	if r.closing != 0 {
+		r.inBatch = false
+		r.releaseAll()
 		return
 	}
 	r.tick++
 	r.tickNow.Store(r.tick)
-	// From here to the end of the tick, what the room sends a player
-	// (messages, the state) goes out in one write (Batcher).
+	// From here to the end of the tick (of the batch), what the room sends
+	// a player (messages, the states) goes out in one write (Batcher).
 	for _, p := range r.order {
-		if p.batch != nil {
+		if p.batch != nil && !p.held {
 			p.batch.Hold()
 			p.held = true
 		}
@@ -843,15 +886,17 @@ func (r *Room) runTick(late time.Duration) {
 				p.conn.Reject(tickwirev1.ErrorCode_ERROR_CODE_UNKNOWN_MESSAGE, merr.Error())
 			}
 		case inLatency:
-			p.RTT, p.InterpDelay = in.rtt, in.interp
+			p.RTT, p.InterpDelay = time.Duration(in.seq)*time.Microsecond, time.Duration(in.ack)*time.Microsecond
 		}
 	}
 	clear(batch)
 	// A burst (inputs queued in the sockets during a stalled tick, a flood
 	// up to MailboxSize) must not leave both queues at its size for the
 	// life of the room: a queue far bigger than this tick needed is
-	// dropped, and the next one grows from nothing.
-	if c := cap(batch); c > minMailboxKeep && c > 8*len(batch) {
+	// dropped, and the next one grows from nothing. A tick that got no
+	// input (one of a batch after the first, which read the sockets)
+	// says nothing about what the room needs.
+	if c := cap(batch); c > minMailboxKeep && len(batch) > 0 && c > 8*len(batch) {
 		batch = nil
 	}
 	r.spare = batch
@@ -864,7 +909,15 @@ func (r *Room) runTick(late time.Duration) {
 
 	inputs := r.tickInputs[:0]
 	for _, p := range r.order {
-		r.taken = p.inputs.Take(r.cfg.MaxInputsPerTick, r.taken[:0])
+		take := r.cfg.MaxInputsPerTick
+		if ticksLeft > 1 {
+			// This tick's share of what the player sent for the batch.
+			take = min(take, (p.inputs.Pending()+ticksLeft-1)/ticksLeft)
+		}
+		if take == 0 {
+			continue
+		}
+		r.taken = p.inputs.Take(take, r.taken[:0])
 		for _, in := range r.taken {
 			inputs = append(inputs, Input{Player: p, Seq: in.Seq, Payload: in.Payload})
 		}
@@ -879,11 +932,21 @@ func (r *Room) runTick(late time.Duration) {
 	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
 		r.replicate()
 	}
-	r.flush()
+	if r.inBatch && (r.closing != 0 || r.rateChange > 0) {
+		r.inBatch = false // runDue ends the batch here
+	}
+	r.flush(!r.inBatch)
 	r.checkEmpty(now)
 	dur := time.Since(start)
 	r.noteTick(now, dur, late)
 	r.obs.ObserveTick(r.typ, dur, late)
+}
+
+// releaseAll ends every player's Hold.
+func (r *Room) releaseAll() {
+	for _, p := range r.order {
+		r.release(p)
+	}
 }
 
 // release ends p's Hold (see Batcher) if one is on.
