@@ -37,7 +37,7 @@ type Config struct {
 	// (the players' sockets are read once before it and written once
 	// after it, with all its states); a room further behind shifts its
 	// schedule forward by the extra ticks, which are skipped and counted
-	// (tickwire_ticks_skipped_total). Default 5.
+	// (tickwire_ticks_skipped_total). Default 10.
 	MaxCatchUp int
 	// ReconnectGrace is how long a player whose connection ended without a
 	// Leave (closed, reset, timed out, replaced) keeps its seat,

@@ -53,7 +53,7 @@ func (c Config) withDefaults() Config {
 		c.ReconnectGrace = 10 * time.Second
 	}
 	if c.MaxCatchUp <= 0 {
-		c.MaxCatchUp = 5
+		c.MaxCatchUp = 10
 	}
 	if c.ParallelIOPlayers == 0 {
 		c.ParallelIOPlayers = defaultParallelIOPlayers
