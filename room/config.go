@@ -33,11 +33,11 @@ type Config struct {
 	// snapshot of the arena's rooms of 10 is ~3 KB in memory).
 	History int
 	// MaxCatchUp is how many ticks a room may fall behind: late ticks run
-	// in order, back to back, up to MaxCatchUp+1 at once, as one batch
-	// (the players' sockets are read once before it and written once
-	// after it, with all its states); a room further behind shifts its
-	// schedule forward by the extra ticks, which are skipped and counted
-	// (tickwire_ticks_skipped_total). Default 10.
+	// in order, back to back, up to MaxCatchUp+1 at once, in batches of
+	// up to four (the players' sockets are read once before a batch and
+	// written once after it, with all its states); a room further behind
+	// shifts its schedule forward by the extra ticks, which are skipped
+	// and counted (tickwire_ticks_skipped_total). Default 10.
 	MaxCatchUp int
 	// ReconnectGrace is how long a player whose connection ended without a
 	// Leave (closed, reset, timed out, replaced) keeps its seat,

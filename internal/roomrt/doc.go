@@ -36,18 +36,18 @@
 // rooms created together do not all tick at the same instant. A tick that
 // starts late is measured (Observer.ObserveTick lateness). A room that falls
 // behind runs its late ticks in order, back to back, while it is at most
-// Config.MaxCatchUp ticks behind: as one batch, which reads its players'
-// sockets once before the first tick and writes each player once after the
-// last, with every state of the batch, so a room that is behind costs less
-// per tick, not more (the inputs it read are spread over the batch's
-// ticks, not used up by the first). Further behind, its schedule shifts
-// forward by whole ticks (its phase kept) and the shifted ticks are reported
-// to Observer.TicksSkipped: never skipped silently. So an overloaded node
-// runs every room's ticks late by a bounded amount, evenly, rather than
-// letting a room that got the CPU catch up while others queue. The tick rate
-// can be changed at run time with Context.SetTickRate (the new schedule
-// starts one new interval after the call). State is sent every
-// TickRate/SendRate ticks.
+// Config.MaxCatchUp ticks behind: in batches of up to four ticks, each of
+// which reads its players' sockets once before its first tick and writes
+// each player once after its last, with all its states, so a room that is
+// behind costs less per tick, not more (the inputs a batch read are spread
+// over its ticks, not used up by the first). Further behind, its schedule
+// shifts forward by whole ticks (its phase kept) and the shifted ticks are
+// reported to Observer.TicksSkipped: never skipped silently. So an
+// overloaded node runs every room's ticks late by a bounded amount, evenly,
+// rather than letting a room that got the CPU catch up while others queue.
+// The tick rate can be changed at run time with Context.SetTickRate (the
+// new schedule starts one new interval after the call). State is sent
+// every TickRate/SendRate ticks.
 //
 // Timers (Context.After, Context.Every) run on the room goroutine, before the
 // handler's Tick, at the first tick at or after their due time; they die with

@@ -518,10 +518,10 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 // MaxCatchUp+1 in one go, after which the loop takes its mailbox and comes
 // back for the rest at once.
 //
-// A room that is behind runs its due ticks as one batch: back to back,
-// reading its players' sockets once before the first and writing each
-// player once after the last, with every state of the batch (see
-// Batcher). Its socket calls, most of a tick's cost, then no longer grow
+// A room that is behind runs its due ticks in batches of up to
+// maxBatchTicks: back to back, reading its players' sockets once before
+// the first and writing each player once after the last, with every state
+// of the batch (see Batcher). Its socket calls, most of a tick's cost, then no longer grow
 // with how far behind it is, so a node that cannot keep up gets cheaper
 // per tick instead of falling further behind (docs/performance.md,
 // "Overload"). The inputs of a batch were all sent before it started:
@@ -541,7 +541,7 @@ func (r *Room) runDue(p *pacer) {
 			runtime.Gosched() // a catch-up batch: the other late rooms first
 			now = r.clock.Now()
 		}
-		n := min(p.due(now), left)
+		n := min(p.due(now), left, maxBatchTicks)
 		if n == 0 {
 			return
 		}
@@ -568,6 +568,13 @@ func (r *Room) runDue(p *pacer) {
 		}
 	}
 }
+
+// maxBatchTicks bounds a batch (runDue): a room further behind runs its
+// due ticks in several, each with its socket read and write. Most of the
+// saving is in the first few ticks of a batch (a batch of k ticks makes
+// 1/k of the socket calls), while what a batch reads and holds (inputs,
+// states) is kept in buffers sized for the biggest batch a room ran.
+const maxBatchTicks = 4
 
 // applyRate starts the schedule of a SetTickRate: its first tick is one new
 // interval after the call.
