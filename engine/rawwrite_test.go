@@ -412,3 +412,36 @@ func TestProbeGoesOutWithTheState(t *testing.T) {
 		t.Fatalf("frame op %#x payload %x, want the second probe", op, p)
 	}
 }
+
+// BenchmarkHeldStates measures a player's writes on loopback, per state:
+// a tick on its own (Hold, one state, Release: one write), and a batch of
+// four late ticks (four states held, one write), as a room that is behind
+// runs them. A goroutine reads and discards what the client receives.
+func BenchmarkHeldStates(b *testing.B) {
+	for _, ticks := range []int{1, 4} {
+		b.Run(fmt.Sprintf("ticks=%d", ticks), func(b *testing.B) {
+			client, server := tcpPair(b)
+			s := &session{e: testEngine(b), id: "s", ws: framedWS{server}, created: time.Now(), raw: newRawWriter(server)}
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, _ = io.Copy(io.Discard, client)
+			}()
+			payload := bytes.Repeat([]byte{3}, 50)
+			b.ReportAllocs()
+			tick := uint32(0)
+			for b.Loop() {
+				s.Hold()
+				for range ticks {
+					tick++
+					s.SendState(roomrt.StateFrame{Tick: tick, Baseline: tick - 1, LastSeq: tick, Payload: payload})
+				}
+				s.Release()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(tick), "ns/state")
+			_ = server.Close()
+			<-done
+		})
+	}
+}
