@@ -42,6 +42,8 @@ func (sum) Init(c *room.Context[*structpb.Struct], _ []byte) error {
 			c.Kick(p, "asked for it")
 		case "echo":
 			c.Broadcast(wrapperspb.String("echo"))
+		case "stall":
+			time.Sleep(350 * time.Millisecond) // a slow handler: the room falls behind
 		}
 	})
 	return nil
