@@ -184,23 +184,26 @@ func (s *session) SendState(f roomrt.StateFrame) {
 			return
 		}
 	}
-	if s.held && !s.writing && !s.hasState {
-		// The room holds the connection (Hold): the state waits for
-		// Release with the rest of the tick's (or batch's) frames.
-		s.holdStateLocked(f)
-		s.omu.Unlock()
-		return
-	}
-	if s.raw != nil && !s.writing && !s.hasState {
-		// Fast path: take the writer role and write from this goroutine
-		// without blocking (see rawWriter), the frames queued for the
-		// tick (enqueueForTick) first, in the same write.
-		s.writing = true
-		gen := s.stateGen
-		frames := s.takeQueueLocked()
-		s.omu.Unlock()
-		s.writeDirect(frames, &f, gen)
-		return
+	if !s.writing && !s.hasState {
+		if s.held {
+			// The room holds the connection (Hold): the state waits for
+			// Release with the rest of the tick's (or batch's) frames.
+			s.holdStateLocked(f)
+			s.omu.Unlock()
+			return
+		}
+		if s.raw != nil {
+			// Fast path: take the writer role and write from this
+			// goroutine without blocking (see rawWriter), the frames
+			// queued for the tick (enqueueForTick) first, in the same
+			// write.
+			s.writing = true
+			gen := s.stateGen
+			frames := s.takeQueueLocked()
+			s.omu.Unlock()
+			s.writeDirect(frames, &f, gen)
+			return
+		}
 	}
 	// The payload is the room's only during the call: keep a copy (in a
 	// buffer only touched under omu; flush builds the frame from it

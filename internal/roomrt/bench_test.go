@@ -71,7 +71,7 @@ func BenchmarkRoomTick(b *testing.B) {
 				for _, id := range ids {
 					_ = r.PostInput(id, seq, 0, payload)
 				}
-				r.runTick(0, 1)
+				r.runTick(0, 0, 1)
 			}
 		})
 	}

@@ -63,4 +63,4 @@ func (d *Driver) Close() {
 }
 
 // Tick runs the room's next tick.
-func (d *Driver) Tick() { d.r.runTick(0, 1) }
+func (d *Driver) Tick() { d.r.runTick(0, 0, 1) }

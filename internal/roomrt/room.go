@@ -118,8 +118,6 @@ type joinReply struct {
 // Room is a running room actor. Its exported methods are safe for
 // concurrent use.
 type Room struct {
-	// inBatch: the tick running is not the last of its batch (runDue).
-	inBatch bool
 	id      string
 	typ     string
 	def     *Definition
@@ -521,11 +519,12 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 // A room that is behind runs its due ticks in batches of up to
 // maxBatchTicks: back to back, reading its players' sockets once before
 // the first and writing each player once after the last, with every state
-// of the batch (see Batcher). Its socket calls, most of a tick's cost, then no longer grow
-// with how far behind it is, so a node that cannot keep up gets cheaper
-// per tick instead of falling further behind (docs/performance.md,
-// "Overload"). The inputs of a batch were all sent before it started:
-// they are spread over its ticks, not used up by the first.
+// of the batch (see Batcher). Its socket calls, most of a tick's cost,
+// then no longer grow with how far behind it is, so a node that cannot
+// keep up gets cheaper per tick instead of falling further behind
+// (docs/performance.md, "Overload"). The inputs of a batch were all sent
+// before it started: they are spread over its ticks, not used up by the
+// first.
 //
 // A room that is behind yields its goroutine before each batch: on an
 // overloaded node every late room then takes its turn. Without the yield
@@ -557,7 +556,7 @@ func (r *Room) runDue(p *pacer) {
 					r.log.Warn("room fell behind; skipping ticks", "skipped", skipped, "times", times)
 				}
 			}
-			r.runTick(late, n-j)
+			r.runTick(late, j, n)
 			if r.rateChange > 0 {
 				r.applyRate(p)
 				return
@@ -830,24 +829,23 @@ func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
 	}
 }
 
-// runTick runs one tick; ticksLeft is how many ticks of the batch it is in
-// are left, this one included (see runDue): the first of a batch reads
-// the sockets, the last writes them (1: a tick on its own).
-func (r *Room) runTick(late time.Duration, ticksLeft int) {
+// runTick runs tick i (from 0) of a batch of n (see runDue; a tick on
+// its own is 0 of 1): the first of a batch reads the sockets, the last
+// (or one after which the room closes or changes its rate, which ends the
+// batch) writes them.
+func (r *Room) runTick(late time.Duration, i, n int) {
 	start := time.Now()
-	first := !r.inBatch
-	r.inBatch = ticksLeft > 1
 	// Read the connections that read on the tick (Poller) first, so what
 	// they bring is used at this tick (and those after it in the batch).
-	if first {
+	if i == 0 {
 		r.poll()
 	}
 	r.drainControl()
 	if r.closing != 0 {
-		r.inBatch = false
 		r.releaseAll()
 		return
 	}
+	ticksLeft := n - i
 	r.tick++
 	r.tickNow.Store(r.tick)
 	// From here to the end of the tick (of the batch), what the room sends
@@ -939,10 +937,7 @@ func (r *Room) runTick(late time.Duration, ticksLeft int) {
 	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
 		r.replicate()
 	}
-	if r.inBatch && (r.closing != 0 || r.rateChange > 0) {
-		r.inBatch = false // runDue ends the batch here
-	}
-	r.flush(!r.inBatch)
+	r.flush(ticksLeft == 1 || r.closing != 0 || r.rateChange > 0)
 	r.checkEmpty(now)
 	dur := time.Since(start)
 	r.noteTick(now, dur, late)
