@@ -51,6 +51,7 @@ type Metrics struct {
 	errors              [32]atomic.Uint64 // by tickwirev1.ErrorCode
 	tickDur             *histogram
 	tickLate            *histogram
+	tickPhases          [numTickPhases]*histogram // by phaseRead...
 	joinLatency         *histogram
 	// cluster
 	mmLatency     *histogram       // ticket added -> matched notice delivered
@@ -135,6 +136,7 @@ func newMetrics() *Metrics {
 		desc:          newMetricDescs(),
 		tickDur:       newHistogram(tickBuckets),
 		tickLate:      newHistogram(tickBuckets),
+		tickPhases:    [numTickPhases]*histogram{newHistogram(tickBuckets), newHistogram(tickBuckets), newHistogram(tickBuckets), newHistogram(tickBuckets)},
 		joinLatency:   newHistogram([]float64{.0005, .001, .0025, .005, .01, .02, .05, .1, .25, .5, 1}),
 		mmLatency:     newHistogram([]float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}),
 		rooms:         map[string]int64{},
@@ -156,11 +158,27 @@ func newMetrics() *Metrics {
 // limited counts one refusal by the named limit.
 func (m *Metrics) limited(name string) { m.labeled(m.limits, name).Add(1) }
 
+// The phases of a tick (roomrt.TickTimes): tickwire_tick_phase_seconds'
+// phase label is read, rules, state and write.
+const (
+	phaseRead = iota
+	phaseRules
+	phaseState
+	phaseWrite
+	numTickPhases
+)
+
 // ObserveTick implements roomrt.Observer.
-func (m *Metrics) ObserveTick(_ string, d, late time.Duration) {
+func (m *Metrics) ObserveTick(_ string, t roomrt.TickTimes) {
 	m.ticks.Add(1)
-	m.tickDur.observe(d.Seconds())
-	m.tickLate.observe(max(0, late.Seconds()))
+	m.tickDur.observeDuration(t.Total)
+	m.tickLate.observeDuration(max(0, t.Lateness))
+	if t.Polled {
+		m.tickPhases[phaseRead].observeDuration(t.Read)
+	}
+	m.tickPhases[phaseRules].observeDuration(t.Rules)
+	m.tickPhases[phaseState].observeDuration(t.State)
+	m.tickPhases[phaseWrite].observeDuration(t.Write)
 }
 
 // TicksSkipped implements roomrt.Observer.
@@ -250,6 +268,10 @@ type histogram struct {
 	bounds []float64
 	counts []atomic.Uint64 // len(bounds)+1, last is +Inf
 	sum    atomic.Uint64   // float64 bits
+	// what observeDuration adds to the sum: one atomic add, where a float
+	// sum takes a compare-and-swap loop that the room goroutines of a busy
+	// node contend on
+	sumNanos atomic.Int64
 }
 
 func newHistogram(bounds []float64) *histogram {
@@ -267,10 +289,16 @@ func (h *histogram) observe(v float64) {
 	}
 }
 
+// observeDuration is observe(d.Seconds()) for a histogram in seconds.
+func (h *histogram) observeDuration(d time.Duration) {
+	h.counts[sort.SearchFloat64s(h.bounds, d.Seconds())].Add(1)
+	h.sumNanos.Add(int64(d))
+}
+
 // metric returns the histogram as a constant metric. The count is the sum
 // of the buckets, so a scrape is consistent with itself even while ticks
 // observe concurrently (the sum may lag or lead by an observation).
-func (h *histogram) metric(d *prometheus.Desc) prometheus.Metric {
+func (h *histogram) metric(d *prometheus.Desc, labels ...string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(h.bounds))
 	var cum uint64
 	for i, bound := range h.bounds {
@@ -278,5 +306,6 @@ func (h *histogram) metric(d *prometheus.Desc) prometheus.Metric {
 		buckets[bound] = cum
 	}
 	cum += h.counts[len(h.bounds)].Load()
-	return prometheus.MustNewConstHistogram(d, cum, math.Float64frombits(h.sum.Load()), buckets)
+	sum := math.Float64frombits(h.sum.Load()) + time.Duration(h.sumNanos.Load()).Seconds()
+	return prometheus.MustNewConstHistogram(d, cum, sum, buckets, labels...)
 }

@@ -19,7 +19,7 @@ import (
 // paths pay nothing for the export.
 type metricDescs struct {
 	rooms, players, connections, readOnTick, readInLobby, connectionsTotal   *prometheus.Desc
-	ticks, skipped, tickDuration, tickLateness, join                         *prometheus.Desc
+	ticks, skipped, tickDuration, tickLateness, tickPhase, join              *prometheus.Desc
 	messagesIn, messagesOut, bytesIn, bytesOut, protocolErrors, stateDropped *prometheus.Desc
 	encodes, encodedBytes, errors                                            *prometheus.Desc
 	matchmaking, relayFrames, relayBytes, relays, proxied, ownerCache        *prometheus.Desc
@@ -47,6 +47,7 @@ func newMetricDescs() metricDescs {
 		skipped:               d("ticks_skipped_total", "Ticks skipped because a room fell behind."),
 		tickDuration:          d("tick_duration_seconds", "Time spent in a room tick (handler and replication)."),
 		tickLateness:          d("tick_lateness_seconds", "How late a tick started against its schedule."),
+		tickPhase:             d("tick_phase_seconds", "Time spent in each phase of a room tick: read (the players' sockets, on ticks that read them), rules (inputs, messages, timers and the handler's Tick), state (snapshot, views, encodings), write (what the tick sent, to the sockets).", "phase"),
 		join:                  d("join_seconds", "Join and join-or-create latency."),
 		messagesIn:            d("messages_in_total", "WebSocket messages received."),
 		messagesOut:           d("messages_out_total", "WebSocket messages sent."),
@@ -113,7 +114,7 @@ func (m *Metrics) WritePrometheus(w io.Writer) error {
 func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		m.desc.rooms, m.desc.players, m.desc.connections, m.desc.readOnTick, m.desc.readInLobby, m.desc.connectionsTotal,
-		m.desc.ticks, m.desc.skipped, m.desc.tickDuration, m.desc.tickLateness, m.desc.join,
+		m.desc.ticks, m.desc.skipped, m.desc.tickDuration, m.desc.tickLateness, m.desc.tickPhase, m.desc.join,
 		m.desc.messagesIn, m.desc.messagesOut, m.desc.bytesIn, m.desc.bytesOut, m.desc.protocolErrors, m.desc.stateDropped,
 		m.desc.encodes, m.desc.encodedBytes, m.desc.errors,
 		m.desc.matchmaking, m.desc.relayFrames, m.desc.relayBytes, m.desc.relays, m.desc.proxied, m.desc.ownerCache,
@@ -174,6 +175,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.skipped, m.skipped.Load())
 	ch <- m.tickDur.metric(d.tickDuration)
 	ch <- m.tickLate.metric(d.tickLateness)
+	ch <- m.tickPhases[phaseRead].metric(d.tickPhase, "read")
+	ch <- m.tickPhases[phaseRules].metric(d.tickPhase, "rules")
+	ch <- m.tickPhases[phaseState].metric(d.tickPhase, "state")
+	ch <- m.tickPhases[phaseWrite].metric(d.tickPhase, "write")
 	ch <- m.joinLatency.metric(d.join)
 	gauge(d.playersInGrace, float64(m.inGrace.Load()))
 	counter(d.resumes, m.resumes.Load())

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -13,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tickwire/tickwire/internal/roomrt"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
@@ -23,9 +26,10 @@ func busyMetrics() *Metrics {
 	m.RoomOpened(`odd "type"\with
 newline`)
 	m.PlayerJoined("arena")
-	m.ObserveTick("arena", 300*time.Microsecond, 20*time.Microsecond)
-	m.ObserveTick("arena", 3*time.Millisecond, -time.Millisecond)
-	m.ObserveTick("arena", 2*time.Second, 2*time.Second) // past the last bucket
+	m.ObserveTick("arena", roomrt.TickTimes{Lateness: 20 * time.Microsecond, Total: 300 * time.Microsecond,
+		Polled: true, Read: 100 * time.Microsecond, Rules: 50 * time.Microsecond, State: 80 * time.Microsecond, Write: 60 * time.Microsecond})
+	m.ObserveTick("arena", roomrt.TickTimes{Lateness: -time.Millisecond, Total: 3 * time.Millisecond, Rules: time.Millisecond, Write: 2 * time.Millisecond}) // a batch tick: no read
+	m.ObserveTick("arena", roomrt.TickTimes{Lateness: 2 * time.Second, Total: 2 * time.Second, Polled: true, Rules: 2 * time.Second})                        // past the last bucket
 	m.TicksSkipped("arena", 2)
 	m.InputDropped("arena", "rate")
 	m.StateEncoded("arena", true, 100)
@@ -61,7 +65,7 @@ var tickwireSeries = []string{
 	"tickwire_resume_failures_total", "tickwire_resume_seconds", "tickwire_resumes_total",
 	"tickwire_rooms", "tickwire_state_encoded_bytes_total", "tickwire_state_encodes_total",
 	"tickwire_state_frames_dropped_total", "tickwire_tick_duration_seconds",
-	"tickwire_tick_lateness_seconds",
+	"tickwire_tick_lateness_seconds", "tickwire_tick_phase_seconds",
 	"tickwire_ticket_status_sent_total", "tickwire_tickets_expired_locally_total", "tickwire_tickets_requeued_total", "tickwire_ticks_skipped_total", "tickwire_ticks_total",
 	"tickwire_websocket_protocol_errors_total",
 }
@@ -133,6 +137,37 @@ func TestMetricsHistogram(t *testing.T) {
 	late := gather(t, busyMetrics())["tickwire_tick_lateness_seconds"].GetMetric()[0].GetHistogram()
 	if b := late.GetBucket()[0]; b.GetCumulativeCount() != 2 { // 20µs and -1ms
 		t.Errorf("a negative lateness counts as 0: first bucket %v", b)
+	}
+}
+
+// Each phase of a tick has its own histogram; a tick that did not read its
+// sockets (a batch's later ticks) adds nothing to the read phase's.
+func TestMetricsTickPhases(t *testing.T) {
+	phases := map[string]*dto.Histogram{}
+	for _, mt := range gather(t, busyMetrics())["tickwire_tick_phase_seconds"].GetMetric() {
+		phases[mt.GetLabel()[0].GetValue()] = mt.GetHistogram()
+	}
+	for _, tc := range []struct {
+		phase string
+		count uint64
+		sum   float64
+	}{
+		{"read", 2, 0.0001},
+		{"rules", 3, 2.00105},
+		{"state", 3, 0.00008},
+		{"write", 3, 0.00206},
+	} {
+		h := phases[tc.phase]
+		if h == nil {
+			t.Errorf("no %s phase", tc.phase)
+			continue
+		}
+		if h.GetSampleCount() != tc.count || math.Abs(h.GetSampleSum()-tc.sum) > 1e-9 {
+			t.Errorf("%s: count %d sum %v, want %d and %v", tc.phase, h.GetSampleCount(), h.GetSampleSum(), tc.count, tc.sum)
+		}
+	}
+	if len(phases) != 4 {
+		t.Errorf("phases %v, want read, rules, state, write", slices.Collect(maps.Keys(phases)))
 	}
 }
 

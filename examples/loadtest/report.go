@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -40,26 +41,37 @@ type Report struct {
 	FullSnapshotBytes  float64 `json:"fullSnapshotBytes"`      // median full State requested after the window (busy rooms)
 	StateToFullPercent float64 `json:"stateToFullPercent"`     // MeanStateBytes / FullSnapshotBytes
 
-	ServerCPUPercent      *float64 `json:"serverCpuPercent"` // of one core, mean over the window
-	ServerRSSMaxMB        *float64 `json:"serverRssMaxMB"`
-	ToolCPUPercent        *float64 `json:"toolCpuPercent"` // this process, mean over the window
-	LoadAvgStart          *float64 `json:"loadAvgStart"`   // machine 1-minute load average at the window's edges
-	LoadAvgEnd            *float64 `json:"loadAvgEnd"`
-	MachineBusyPercent    *float64 `json:"machineBusyPercent"` // all cores over the window; 100 = saturated, server and tool competed for CPU
-	MachineCores          int      `json:"machineCores"`
-	TickLatenessP99Ms     *float64 `json:"tickLatenessP99Ms"`
-	TickLatenessP99Over   bool     `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
-	TickDurationP99Ms     *float64 `json:"tickDurationP99Ms"`             // the tick's own work (handler, encodes, sends)
-	TickDurationP99Over   bool     `json:"tickDurationP99AboveTopBucket"`
-	TickDurationMeanMs    *float64 `json:"tickDurationMeanMs"`      // _sum / _count: less at the mercy of a busy machine than the p99
-	TicksLateOver2ms      *float64 `json:"ticksLateOver2msPercent"` // % of ticks that started more than 2 ms late (exact: a bucket bound)
-	EncodesPerRoomPerTick *float64 `json:"encodesPerRoomPerTick"`
-	ServerBytesOutPerBot  *float64 `json:"serverBytesOutPerSecPerBot"`
-	StateFramesDropped    *float64 `json:"stateFramesDropped"` // superseded before being written (slow clients)
-	TicksSkipped          *float64 `json:"ticksSkipped"`
+	ServerCPUPercent      *float64     `json:"serverCpuPercent"` // of one core, mean over the window
+	ServerRSSMaxMB        *float64     `json:"serverRssMaxMB"`
+	ToolCPUPercent        *float64     `json:"toolCpuPercent"` // this process, mean over the window
+	LoadAvgStart          *float64     `json:"loadAvgStart"`   // machine 1-minute load average at the window's edges
+	LoadAvgEnd            *float64     `json:"loadAvgEnd"`
+	MachineBusyPercent    *float64     `json:"machineBusyPercent"` // all cores over the window; 100 = saturated, server and tool competed for CPU
+	MachineCores          int          `json:"machineCores"`
+	TickLatenessP99Ms     *float64     `json:"tickLatenessP99Ms"`
+	TickLatenessP99Over   bool         `json:"tickLatenessP99AboveTopBucket"` // p99 is above the histogram's largest bound
+	TickDurationP99Ms     *float64     `json:"tickDurationP99Ms"`             // the tick's own work (handler, encodes, sends)
+	TickDurationP99Over   bool         `json:"tickDurationP99AboveTopBucket"`
+	TickDurationMeanMs    *float64     `json:"tickDurationMeanMs"`      // _sum / _count: less at the mercy of a busy machine than the p99
+	TicksLateOver2ms      *float64     `json:"ticksLateOver2msPercent"` // % of ticks that started more than 2 ms late (exact: a bucket bound)
+	TickPhases            []phaseTimes `json:"tickPhases,omitempty"`    // where a tick's time goes (tickwire_tick_phase_seconds)
+	EncodesPerRoomPerTick *float64     `json:"encodesPerRoomPerTick"`
+	ServerBytesOutPerBot  *float64     `json:"serverBytesOutPerSecPerBot"`
+	StateFramesDropped    *float64     `json:"stateFramesDropped"` // superseded before being written (slow clients)
+	TicksSkipped          *float64     `json:"ticksSkipped"`
 }
 
 func ptr(v float64) *float64 { return &v }
+
+// phaseTimes is one phase of the server's ticks over the window.
+type phaseTimes struct {
+	Phase  string  `json:"phase"`
+	MeanMs float64 `json:"meanMs"`
+	P99Ms  float64 `json:"p99Ms"`
+}
+
+// tickPhases are the phase label's values, in the order a tick runs them.
+func tickPhases() []string { return []string{"read", "rules", "state", "write"} }
 
 func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 	cfg := r.cfg
@@ -186,6 +198,16 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 		if share, ok := shareAbove(0.002, lat); ok {
 			rep.TicksLateOver2ms = ptr(100 * share)
 		}
+		for _, ph := range tickPhases() {
+			label := fmt.Sprintf("phase=%q", ph)
+			hist := bucketDelta(before.metrics.bucketsOf("tickwire_tick_phase_seconds", label+","), after.metrics.bucketsOf("tickwire_tick_phase_seconds", label+","))
+			q, ok := histQuantile(0.99, hist)
+			sum, ok1 := delta("tickwire_tick_phase_seconds_sum{" + label + "}")
+			n, ok2 := delta("tickwire_tick_phase_seconds_count{" + label + "}")
+			if ok && ok1 && ok2 && n > 0 {
+				rep.TickPhases = append(rep.TickPhases, phaseTimes{Phase: ph, MeanMs: 1000 * sum / n, P99Ms: q * 1000})
+			}
+		}
 		enc, ok1 := delta("tickwire_state_encodes_total")
 		ticks, ok2 := delta("tickwire_ticks_total")
 		if ok1 && ok2 && ticks > 0 {
@@ -263,6 +285,7 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		{"machine CPU busy", machineText(rep)},
 		{"tick lateness p99", latenessText(rep)},
 		{"tick duration p99 / mean", p99Text(rep.TickDurationP99Ms, rep.TickDurationP99Over) + " / " + opt(rep.TickDurationMeanMs, "%.2f ms")},
+		{"tick phases mean (p99), ms", phasesText(rep.TickPhases)},
 		{"state encodes per room per tick", opt(rep.EncodesPerRoomPerTick, "%.3f")},
 		{"server bytes out/s per bot", opt(rep.ServerBytesOutPerBot, "%.0f")},
 		{"state frames dropped / ticks skipped", opt(rep.StateFramesDropped, "%.0f") + " / " + opt(rep.TicksSkipped, "%.0f")},
@@ -274,6 +297,17 @@ func (rep *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\n", row[0], row[1])
 	}
 	return tw.Flush()
+}
+
+func phasesText(phases []phaseTimes) string {
+	if len(phases) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(phases))
+	for i, ph := range phases {
+		parts[i] = fmt.Sprintf("%s %.2f (%.2f)", ph.Phase, ph.MeanMs, ph.P99Ms)
+	}
+	return strings.Join(parts, "  ")
 }
 
 func latenessText(rep *Report) string {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,16 @@ func TestRunAgainstArena(t *testing.T) {
 	if rep.TickLatenessP99Ms == nil {
 		t.Error("no tick lateness from /metrics")
 	}
+	var phases []string
+	for _, ph := range rep.TickPhases {
+		phases = append(phases, ph.Phase)
+		if ph.MeanMs <= 0 || ph.P99Ms <= 0 {
+			t.Errorf("tick phase %+v", ph)
+		}
+	}
+	if !slices.Equal(phases, tickPhases()) {
+		t.Errorf("tick phases %q, want %q", phases, tickPhases())
+	}
 	if rep.ServerCPUPercent == nil || rep.ServerRSSMaxMB == nil {
 		t.Error("no /proc figures")
 	}
@@ -87,7 +98,7 @@ func TestRunAgainstArena(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("progress:\n%s\nreport:\n%s", progress.String(), table.String())
-	for _, want := range []string{"state msgs/s per bot", "input→state latency", "server CPU"} {
+	for _, want := range []string{"state msgs/s per bot", "input→state latency", "server CPU", "tick phases mean (p99), ms", "read ", "write "} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}

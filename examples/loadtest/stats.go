@@ -219,8 +219,12 @@ type bucket struct {
 }
 
 // buckets returns the cumulative buckets of histogram name, sorted by le.
-func (p promSample) buckets(name string) []bucket {
-	prefix := name + `_bucket{le="`
+func (p promSample) buckets(name string) []bucket { return p.bucketsOf(name, "") }
+
+// bucketsOf is buckets for the series of name with the labels before le,
+// written as in the exposition with a trailing comma (`phase="read",`).
+func (p promSample) bucketsOf(name, labels string) []bucket {
+	prefix := name + `_bucket{` + labels + `le="`
 	var out []bucket
 	for k, v := range p {
 		if !strings.HasPrefix(k, prefix) {

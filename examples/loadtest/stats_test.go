@@ -123,6 +123,10 @@ tickwire_tick_lateness_seconds_bucket{le="0.1"} 100
 tickwire_tick_lateness_seconds_bucket{le="+Inf"} 100
 tickwire_tick_lateness_seconds_sum 0.5
 tickwire_tick_lateness_seconds_count 100
+tickwire_tick_phase_seconds_bucket{phase="read",le="0.001"} 7
+tickwire_tick_phase_seconds_bucket{phase="read",le="+Inf"} 8
+tickwire_tick_phase_seconds_bucket{phase="write",le="0.001"} 1
+tickwire_tick_phase_seconds_bucket{phase="write",le="+Inf"} 2
 `
 
 func TestParseProm(t *testing.T) {
@@ -148,6 +152,13 @@ func TestParseProm(t *testing.T) {
 	}
 	if _, ok := shareAbove(0.002, bs); ok {
 		t.Error("share above a bound the histogram does not have")
+	}
+	// One labelled series of a histogram with a label besides le.
+	if bs := p.bucketsOf("tickwire_tick_phase_seconds", `phase="read",`); len(bs) != 2 || bs[0].count != 7 || bs[1].count != 8 {
+		t.Errorf("read phase buckets = %+v", bs)
+	}
+	if bs := p.buckets("tickwire_tick_phase_seconds"); len(bs) != 0 {
+		t.Errorf("buckets without the label = %+v, want none", bs)
 	}
 	for _, bad := range []string{"metric", "metric{a=\"b\"}", "metric notanumber"} {
 		if _, err := parseProm(bad); !errors.Is(err, ErrBadMetrics) {

@@ -111,9 +111,9 @@ type StateFrame struct {
 // concurrent use (every room goroutine calls them) and cheap: they run in
 // the tick loop. The engine's Prometheus metrics implement it.
 type Observer interface {
-	// ObserveTick reports one tick: how long the handler and replication
-	// took, and how late the tick started against its schedule.
-	ObserveTick(roomType string, duration, lateness time.Duration)
+	// ObserveTick reports one tick: how late it started against its
+	// schedule, how long it took, and where that time went (TickTimes).
+	ObserveTick(roomType string, t TickTimes)
 	// TicksSkipped reports ticks skipped because the room fell too far behind.
 	TicksSkipped(roomType string, n int)
 	// InputDropped reports an input or message the room refused; reason is a
@@ -135,15 +135,38 @@ type Observer interface {
 	PlayerDisconnected(roomType string, in bool)
 }
 
+// TickTimes is one tick as Observer.ObserveTick sees it: how late it
+// started, and its duration split into the phases a tick runs in order.
+// Total is the whole tick; the phases add up to nearly all of it.
+type TickTimes struct {
+	Lateness time.Duration // how late the tick started against its schedule
+	Total    time.Duration
+	// Read is the reads of the players' sockets (Poller) at the start of
+	// the tick; Polled is false for a tick that did not read (a batch's
+	// ticks after the first, see Batcher), whose Read is zero.
+	Read   time.Duration
+	Polled bool
+	// Rules is the room's own step: queued joins, leaves and messages,
+	// timers, the inputs, and the handler's Tick.
+	Rules time.Duration
+	// State is replication: the snapshot, the views and the encodings,
+	// each player's state frame framed (zero on a tick that sends none).
+	State time.Duration
+	// Write is the end of the tick: what it sent, written to the players'
+	// sockets (Batcher.Release) or, in a batch before its last tick, held
+	// for that tick.
+	Write time.Duration
+}
+
 // NopObserver discards every measurement.
 type NopObserver struct{}
 
-func (NopObserver) ObserveTick(string, time.Duration, time.Duration) {}
-func (NopObserver) TicksSkipped(string, int)                         {}
-func (NopObserver) InputDropped(string, string)                      {}
-func (NopObserver) StateEncoded(string, bool, int)                   {}
-func (NopObserver) RoomOpened(string)                                {}
-func (NopObserver) RoomClosed(string, CloseReason)                   {}
-func (NopObserver) PlayerJoined(string)                              {}
-func (NopObserver) PlayerLeft(string, LeaveReason)                   {}
-func (NopObserver) PlayerDisconnected(string, bool)                  {}
+func (NopObserver) ObserveTick(string, TickTimes)   {}
+func (NopObserver) TicksSkipped(string, int)        {}
+func (NopObserver) InputDropped(string, string)     {}
+func (NopObserver) StateEncoded(string, bool, int)  {}
+func (NopObserver) RoomOpened(string)               {}
+func (NopObserver) RoomClosed(string, CloseReason)  {}
+func (NopObserver) PlayerJoined(string)             {}
+func (NopObserver) PlayerLeft(string, LeaveReason)  {}
+func (NopObserver) PlayerDisconnected(string, bool) {}

@@ -281,5 +281,80 @@ func TestRoomBehindRunsItsDueTicksAsOneBatch(t *testing.T) {
 		if !slices.Equal(applied, tc.want) {
 			t.Fatalf("%d ticks due, inputs %v: applied per tick %v, want %v", tc.due, tc.inputs, applied, tc.want)
 		}
+		// The observer hears which ticks read: the first of each batch.
+		hs.obs.mu.Lock()
+		ticks := hs.obs.ticks[len(hs.obs.ticks)-tc.due:]
+		var polled []bool
+		for _, tt := range ticks {
+			polled = append(polled, tt.Polled)
+			if !tt.Polled && tt.Read != 0 {
+				t.Errorf("a tick that did not read has a read phase of %v", tt.Read)
+			}
+		}
+		hs.obs.mu.Unlock()
+		for k, p := range polled {
+			if p != (k%maxBatchTicks == 0) {
+				t.Fatalf("%d ticks due: polled per tick %v", tc.due, polled)
+			}
+		}
+	}
+}
+
+// slowPhases is a connection and a handler whose every call in a tick takes
+// at least pause: its Poll (read), the handler's Tick (rules), SendState
+// (state: the room frames each state as it encodes it), Release (write).
+type slowPhases struct {
+	batchPollConn
+	pause time.Duration
+}
+
+func (c *slowPhases) Poll(r *Room)           { time.Sleep(c.pause); c.batchPollConn.Poll(r) }
+func (c *slowPhases) SendState(s StateFrame) { time.Sleep(c.pause); c.batchPollConn.SendState(s) }
+func (c *slowPhases) Release()               { time.Sleep(c.pause); c.batchPollConn.Release() }
+
+type slowTick struct {
+	counter
+	pause time.Duration
+}
+
+func (h *slowTick) Tick(c *Context[*structpb.Struct], in []Input) {
+	time.Sleep(h.pause)
+	h.counter.Tick(c, in)
+}
+
+// TestTickTimesSplitTheTick: the observer gets each tick split into its
+// phases, each holding the calls made in it (the pauses are lower bounds,
+// however slow the machine).
+func TestTickTimesSplitTheTick(t *testing.T) {
+	const pause = 3 * time.Millisecond
+	hs := newHarness(t, Config{TickRate: 10})
+	if err := hs.reg.Register("slow", Define(Config{TickRate: 10}, func() THandler[*structpb.Struct] { return &slowTick{pause: pause} })); err != nil {
+		t.Fatal(err)
+	}
+	r, err := hs.reg.Create(context.Background(), "slow", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &slowPhases{batchPollConn: batchPollConn{pollConn: pollConn{r: r}}, pause: pause}
+	c.fakeConn.autoAck = true
+	hs.join(r, c)
+	hs.step(r, 2)
+
+	hs.obs.mu.Lock()
+	tt := hs.obs.ticks[len(hs.obs.ticks)-1]
+	hs.obs.mu.Unlock()
+	if !tt.Polled {
+		t.Fatalf("an on-time tick did not read: %+v", tt)
+	}
+	for _, ph := range []struct {
+		name string
+		d    time.Duration
+	}{{"read", tt.Read}, {"rules", tt.Rules}, {"state", tt.State}, {"write", tt.Write}} {
+		if ph.d < pause {
+			t.Errorf("%s phase %v, want at least %v: %+v", ph.name, ph.d, pause, tt)
+		}
+	}
+	if sum := tt.Read + tt.Rules + tt.State + tt.Write; tt.Total < sum {
+		t.Errorf("total %v less than its phases %v", tt.Total, sum)
 	}
 }

@@ -835,10 +835,13 @@ func (r *Room) broadcastExcept(m *tickwirev1.ServerMessage, except *Player) {
 // batch) writes them.
 func (r *Room) runTick(late time.Duration, i, n int) {
 	start := time.Now()
+	t := TickTimes{Lateness: late, Polled: i == 0}
 	// Read the connections that read on the tick (Poller) first, so what
 	// they bring is used at this tick (and those after it in the batch).
-	if i == 0 {
+	mark := start
+	if t.Polled {
 		r.poll()
+		mark = lap(&t.Read, start)
 	}
 	r.drainControl()
 	if r.closing != 0 {
@@ -934,14 +937,25 @@ func (r *Room) runTick(late time.Duration, i, n int) {
 	// A big room defers its state frames to flush, which spreads them
 	// and the Releases over the helpers (parallel.go).
 	r.deferSends = r.parallelIO()
+	mark = lap(&t.Rules, mark)
 	if !r.cfg.NoState && r.tick%r.sendEvery == 0 && len(r.order) > 0 && r.closing == 0 {
 		r.replicate()
 	}
+	mark = lap(&t.State, mark)
 	r.flush(ticksLeft == 1 || r.closing != 0 || r.rateChange > 0)
 	r.checkEmpty(now)
-	dur := time.Since(start)
-	r.noteTick(now, dur, late)
-	r.obs.ObserveTick(r.typ, dur, late)
+	mark = lap(&t.Write, mark)
+	t.Total = mark.Sub(start)
+	r.noteTick(now, t.Total, late)
+	r.obs.ObserveTick(r.typ, t)
+}
+
+// lap sets *phase to the time since mark and returns now, the next
+// phase's mark.
+func lap(phase *time.Duration, mark time.Time) time.Time {
+	now := time.Now()
+	*phase = now.Sub(mark)
+	return now
 }
 
 // releaseAll ends every player's Hold.

@@ -207,14 +207,16 @@ type recObserver struct {
 	NopObserver
 	mu      sync.Mutex
 	late    []time.Duration
+	ticks   []TickTimes
 	skipped int
 	dropped map[string]int
 	encodes int
 }
 
-func (o *recObserver) ObserveTick(_ string, _, late time.Duration) {
+func (o *recObserver) ObserveTick(_ string, t TickTimes) {
 	o.mu.Lock()
-	o.late = append(o.late, late)
+	o.late = append(o.late, t.Lateness)
+	o.ticks = append(o.ticks, t)
 	o.mu.Unlock()
 }
 func (o *recObserver) TicksSkipped(_ string, n int) { o.mu.Lock(); o.skipped += n; o.mu.Unlock() }
