@@ -27,7 +27,9 @@
 // generated message types and read and write their fields directly
 // (offsets, native map access), allocating nothing per entity; other
 // messages (dynamicpb) go through protoreflect with the same results.
-// Replicator.Commit copies the state into a recycled snapshot instead of
+// Owners of the same state type can share those layouts (Layouts, a few
+// kilobytes a state type, safe for concurrent use): the room runtime
+// keeps one per room type. Replicator.Commit copies the state into a recycled snapshot instead of
 // cloning it (see Replicator.Latest for how long a snapshot stays valid).
 //
 // # Replication

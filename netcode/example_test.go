@@ -62,3 +62,24 @@ func ExampleReplicator() {
 	// client x 104
 	// {Encodes:2 FullEncodes:1 Patches:1 CacheHits:1}
 }
+
+func ExampleLayouts() {
+	// Rooms of one type share one Layouts: each room's Replicator (and
+	// each player's ViewEncoder) reads the state's Go type layouts there
+	// instead of building its own, on whatever goroutine runs the room.
+	var layouts netcode.Layouts
+	rooms := make([]*netcode.Replicator, 3)
+	for i := range rooms {
+		rooms[i] = netcode.NewReplicator(netcode.ReplicatorConfig{History: 4, Layouts: &layouts})
+	}
+	for i, repl := range rooms {
+		repl.Commit(1, &testpb.World{Entities: map[uint32]*testpb.Entity{1: {X: int32(100 * i)}}})
+		repl.Commit(2, &testpb.World{Entities: map[uint32]*testpb.Entity{1: {X: int32(100*i + 4)}}})
+		patch, used, _ := repl.Encode(1)
+		fmt.Println("room", i, "patch against", used, "bytes", len(patch))
+	}
+	// Output:
+	// room 0 patch against 1 bytes 7
+	// room 1 patch against 1 bytes 7
+	// room 2 patch against 1 bytes 7
+}

@@ -2,9 +2,12 @@ package netcode
 
 import (
 	"bytes"
+	"maps"
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"google.golang.org/protobuf/proto"
@@ -19,10 +22,60 @@ import (
 // take the protoreflect paths; both give the same results.
 
 // goTypes caches the struct layout of generated message types. Each owner
-// (Differ, Replicator, ViewFilter user) keeps its own: there is no
-// package-level state. Not safe for concurrent use.
+// (Differ, Replicator, ViewFilter user) keeps its own, or reads a Layouts
+// shared with other owners: there is no package-level state. Not safe for
+// concurrent use (a shared Layouts is).
 type goTypes struct {
-	m map[reflect.Type]*goStruct
+	shared *Layouts // when set, m is unused
+	m      map[reflect.Type]*goStruct
+}
+
+// Layouts holds how the Go structs of generated message types are laid
+// out, which the fast paths of Differ, Replicator and ViewEncoder read.
+// Each of them builds the layouts of the types it meets, a few kilobytes
+// for a game state; owners that work on the same state type can share one
+// Layouts instead (ReplicatorConfig.Layouts, ViewEncoderConfig.Layouts):
+// the room runtime keeps one per room type, so a room or a player's view
+// adds none.
+//
+// Safe for concurrent use: a lookup reads an immutable map through an
+// atomic pointer, and the first use of a type builds it under a lock and
+// publishes a new map. The zero value is ready to use.
+type Layouts struct {
+	mu sync.Mutex
+	m  atomic.Pointer[map[reflect.Type]*goStruct]
+}
+
+// byType returns the layout of the message type t with descriptor md.
+func (l *Layouts) byType(t reflect.Type, md protoreflect.MessageDescriptor) *goStruct {
+	if m := l.m.Load(); m != nil {
+		if gs := (*m)[t]; gs != nil {
+			return gs
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next := map[reflect.Type]*goStruct{}
+	if m := l.m.Load(); m != nil {
+		if gs := (*m)[t]; gs != nil {
+			return gs
+		}
+		next = maps.Clone(*m)
+	}
+	// Build into a copy (with the types t refers to), then publish it:
+	// readers never see a layout being built.
+	b := goTypes{m: next}
+	gs := b.byType(t, md)
+	l.m.Store(&next)
+	return gs
+}
+
+// len returns the number of types laid out (tests).
+func (l *Layouts) len() int {
+	if m := l.m.Load(); m != nil {
+		return len(*m)
+	}
+	return 0
 }
 
 // goStruct is the layout of one generated message struct.
@@ -156,6 +209,9 @@ func (g *goTypes) lookup(m protoreflect.Message) (unsafe.Pointer, *goStruct, boo
 
 // byType returns the layout of the message type t with descriptor md.
 func (g *goTypes) byType(t reflect.Type, md protoreflect.MessageDescriptor) *goStruct {
+	if g.shared != nil {
+		return g.shared.byType(t, md)
+	}
 	gs := g.m[t]
 	if gs == nil {
 		if g.m == nil {

@@ -26,6 +26,9 @@ type ReplicatorConfig struct {
 	// the next Commit, and a room that encodes every tick allocates no
 	// payload. Without it every payload stays valid for good.
 	ReuseBuffers bool
+	// Layouts, when set, is where the Replicator reads the layouts of its
+	// state's Go types, shared with other owners; nil: it keeps its own.
+	Layouts *Layouts
 }
 
 // ReplicatorStats are cumulative counters.
@@ -89,7 +92,9 @@ func NewReplicator(cfg ReplicatorConfig) *Replicator {
 	if cfg.History <= 0 {
 		cfg.History = 64
 	}
-	return &Replicator{ring: make([]snapshot, cfg.History), cache: make(map[uint32]cached), reuse: cfg.ReuseBuffers}
+	r := &Replicator{ring: make([]snapshot, cfg.History), cache: make(map[uint32]cached), reuse: cfg.ReuseBuffers}
+	r.differ.types.shared, r.copier.types.shared = cfg.Layouts, cfg.Layouts
+	return r
 }
 
 // Commit stores a snapshot (a deep copy) of state for tick and makes it the

@@ -120,6 +120,10 @@ func (f *ViewFilter) View(state proto.Message, ids []uint32) (proto.Message, err
 type ViewEncoderConfig struct {
 	// History is the number of sent views kept as baselines (default 64).
 	History int
+	// Layouts, when set, is where the encoder reads the layouts of the
+	// state's Go types, shared with other owners (a room's replicator and
+	// its other players' encoders); nil: it keeps its own.
+	Layouts *Layouts
 }
 
 // ViewEncoder encodes one client's filtered views (interest management):
@@ -159,7 +163,9 @@ func NewViewEncoder(f *ViewFilter, cfg ViewEncoderConfig) *ViewEncoder {
 	if cfg.History <= 0 {
 		cfg.History = 64
 	}
-	return &ViewEncoder{f: f, ring: make([]keptView, cfg.History)}
+	v := &ViewEncoder{f: f, ring: make([]keptView, cfg.History)}
+	v.differ.types.shared = cfg.Layouts
+	return v
 }
 
 // Encode is AppendEncode into a new buffer, with key 0.

@@ -62,10 +62,11 @@ func TestViewEncoderMatchesDiff(t *testing.T) {
 			fd := state.ProtoReflect().Descriptor().Fields().ByName(tc.field)
 			const clients = 4
 			var cache DiffCache
-			shared := make([]*ViewEncoder, clients) // through the cache
+			var layouts Layouts
+			shared := make([]*ViewEncoder, clients) // through the cache and one Layouts
 			plain := make([]*ViewEncoder, clients)
 			for i := range clients {
-				shared[i], plain[i] = NewViewEncoder(vf, ViewEncoderConfig{History: 8}), NewViewEncoder(vf, ViewEncoderConfig{History: 8})
+				shared[i], plain[i] = NewViewEncoder(vf, ViewEncoderConfig{History: 8, Layouts: &layouts}), NewViewEncoder(vf, ViewEncoderConfig{History: 8})
 				shared[i].SetCache(&cache)
 			}
 			snaps := map[uint32]proto.Message{}

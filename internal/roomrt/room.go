@@ -203,7 +203,7 @@ func newRoom(id, typ string, def *Definition, clock Clock, obs Observer, log *sl
 		notify:  make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		byID:    make(map[uint32]*Player),
-		repl:    netcode.NewReplicator(netcode.ReplicatorConfig{History: cfg.History, ReuseBuffers: true}),
+		repl:    netcode.NewReplicator(netcode.ReplicatorConfig{History: cfg.History, ReuseBuffers: true, Layouts: &def.layouts}),
 	}
 	r.maxPlayers.Store(int32(cfg.MaxPlayers))
 	r.private.Store(private)
@@ -1088,7 +1088,7 @@ func (r *Room) replicateViews() {
 			v = sv.add(ids)
 		}
 		if p.views == nil {
-			p.views = netcode.NewViewEncoder(r.def.view, netcode.ViewEncoderConfig{History: r.cfg.History})
+			p.views = netcode.NewViewEncoder(r.def.view, netcode.ViewEncoderConfig{History: r.cfg.History, Layouts: &r.def.layouts})
 			p.views.SetCache(&sv.cache)
 		}
 		baseline := p.conn.Baseline()

@@ -42,6 +42,9 @@ type Definition struct {
 	newHandler func(r *Room) Handler
 	view       *netcode.ViewFilter
 	err        error
+	// layouts is the state's Go type layouts, shared by the replicator of
+	// every room of the type and every player's view encoder.
+	layouts netcode.Layouts
 }
 
 // NewDefinition describes a room type whose state has descriptor state.
