@@ -358,3 +358,92 @@ func TestTickTimesSplitTheTick(t *testing.T) {
 		t.Errorf("total %v less than its phases %v", tt.Total, sum)
 	}
 }
+
+// gateTick blocks its Tick, once armed, until released: a room stuck in a
+// tick while its clock runs on.
+type gateTick struct {
+	counter
+	entered chan struct{}
+	gate    chan struct{} // nil: not armed (guarded by counter.mu)
+}
+
+func (h *gateTick) arm() {
+	h.mu.Lock()
+	h.gate = make(chan struct{})
+	h.mu.Unlock()
+}
+
+func (h *gateTick) release() {
+	h.mu.Lock()
+	close(h.gate)
+	h.gate = nil
+	h.mu.Unlock()
+}
+
+func (h *gateTick) Tick(c *Context[*structpb.Struct], in []Input) {
+	h.mu.Lock()
+	gate := h.gate
+	h.mu.Unlock()
+	if gate != nil {
+		h.entered <- struct{}{}
+		<-gate
+	}
+	h.counter.Tick(c, in)
+}
+
+// TestRoomsBehindAreCounted: the registry counts the rooms a tick or more
+// behind (while any is, rooms on time take their turn too, see runDue):
+// a room counts from the batch that starts behind until it has caught up,
+// and a room that closes while behind stops counting.
+func TestRoomsBehindAreCounted(t *testing.T) {
+	hs := newHarness(t, Config{TickRate: 10})
+	h := &gateTick{entered: make(chan struct{}, 1)}
+	if err := hs.reg.Register("gate", Define(Config{TickRate: 10, MaxCatchUp: 5}, func() THandler[*structpb.Struct] { return h })); err != nil {
+		t.Fatal(err)
+	}
+	r, err := hs.reg.Create(context.Background(), "gate", CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs.create(CreateOptions{}) // another room, never stuck
+	behind := func() int32 { return hs.reg.behind.Load() }
+	hs.step(r, 1)
+	if n := behind(); n != 0 {
+		t.Fatalf("%d rooms counted behind after a tick on time", n)
+	}
+
+	stall := func() {
+		t.Helper()
+		h.arm()
+		hs.waitFor(func() bool { return hs.clock.Timers() >= 2 }, "both rooms' timers")
+		hs.clock.Advance(300 * time.Millisecond) // three ticks due
+		select {
+		case <-h.entered:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the room did not start its tick")
+		}
+		// The other room catches up (its ticks do not block) and counts
+		// no more; the stuck room counts.
+		// (Its timer armed again: it is through with its due ticks.)
+		hs.waitFor(func() bool { return behind() == 1 && hs.clock.Timers() == 1 }, "one room behind, the other caught up")
+	}
+	stall()
+	h.release()
+	hs.waitFor(func() bool { return behind() == 0 }, "the room caught up")
+
+	stall()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	closed := make(chan error, 1)
+	go func() { closed <- r.Close(ctx, CloseRequested) }()
+	// The close is queued before the stuck tick ends: the room closes in
+	// the middle of its batch, still behind.
+	hs.waitFor(func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.controls) > 0 }, "the close queued")
+	h.release()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	if n := behind(); n != 0 {
+		t.Fatalf("%d rooms counted behind after the room behind closed", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,8 @@ type Registry struct {
 	placeMu sync.Mutex
 	// helpers is shared by the big rooms (parallel.go); nil for none.
 	helpers *helperPool
+	// behind counts the rooms a tick or more behind (Room.markBehind).
+	behind atomic.Int32
 }
 
 // NewRegistry returns an empty registry.
@@ -142,6 +145,7 @@ func (g *Registry) Create(ctx context.Context, typ string, opts CreateOptions) (
 	r.onClose = g.remove
 	r.tokens = g.cfg.Tokens
 	r.helpers = g.helpers
+	r.behindCount = &g.behind
 	g.mu.Lock()
 	if _, dup := g.rooms[id]; dup {
 		g.mu.Unlock()

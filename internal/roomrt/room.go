@@ -177,6 +177,10 @@ type Room struct {
 	helpers    *helperPool
 	par        parBatch
 	deferSends bool
+	// behindCount is the registry's count of rooms a tick or more behind
+	// (nil without a registry); behind says whether this room is counted.
+	behindCount *atomic.Int32
+	behind      bool
 	// epoch and phase place the room's ticks (see pacer): set by the
 	// registry before the room starts.
 	epoch time.Time
@@ -509,6 +513,7 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 			timer.Reset(p.wait(r.clock.Now()))
 		}
 	}
+	r.markBehind(false)
 	r.finish()
 }
 
@@ -536,12 +541,20 @@ func (r *Room) runDue(p *pacer) {
 	left := r.cfg.MaxCatchUp + 1
 	for left > 0 && r.closing == 0 {
 		now := r.clock.Now()
-		if late := now.Sub(p.next); late >= 0 && (left <= r.cfg.MaxCatchUp || late >= p.iv) {
-			runtime.Gosched() // a catch-up batch: the other late rooms first
+		late := now.Sub(p.next)
+		r.markBehind(late >= p.iv)
+		// A catch-up batch lets the other late rooms go first; and while
+		// any room of the node is behind, so does a room on time: every
+		// room then takes its turn in one queue, instead of the rooms on
+		// time (woken by their timers, which run first) staying on time
+		// while the others fall further behind.
+		if late >= 0 && (left <= r.cfg.MaxCatchUp || late >= p.iv || r.othersBehind()) {
+			runtime.Gosched()
 			now = r.clock.Now()
 		}
 		n := min(p.due(now), left, maxBatchTicks)
 		if n == 0 {
+			r.markBehind(false)
 			return
 		}
 		left -= n
@@ -566,6 +579,33 @@ func (r *Room) runDue(p *pacer) {
 			}
 		}
 	}
+}
+
+// markBehind records whether the room is a tick or more behind in the
+// registry's count (othersBehind).
+func (r *Room) markBehind(behind bool) {
+	if r.behindCount == nil || behind == r.behind {
+		return
+	}
+	r.behind = behind
+	if behind {
+		r.behindCount.Add(1)
+	} else {
+		r.behindCount.Add(-1)
+	}
+}
+
+// othersBehind reports whether another room of the registry is a tick or
+// more behind.
+func (r *Room) othersBehind() bool {
+	if r.behindCount == nil {
+		return false
+	}
+	n := r.behindCount.Load()
+	if r.behind {
+		n--
+	}
+	return n > 0
 }
 
 // maxBatchTicks bounds a batch (runDue): a room further behind runs its
