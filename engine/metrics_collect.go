@@ -45,7 +45,7 @@ func newMetricDescs() metricDescs {
 		connectionsTotal:      d("connections_total", "WebSocket connections accepted."),
 		ticks:                 d("ticks_total", "Room ticks run."),
 		skipped:               d("ticks_skipped_total", "Ticks skipped because a room fell behind."),
-		tickDuration:          d("tick_duration_seconds", "Time spent in a room tick (handler and replication)."),
+		tickDuration:          d("tick_duration_seconds", "Time spent in a room tick, all its phases (tick_phase_seconds)."),
 		tickLateness:          d("tick_lateness_seconds", "How late a tick started against its schedule."),
 		tickPhase:             d("tick_phase_seconds", "Time spent in each phase of a room tick: read (the players' sockets, on ticks that read them), rules (inputs, messages, timers and the handler's Tick), state (snapshot, views, encodings), write (what the tick sent, to the sockets).", "phase"),
 		join:                  d("join_seconds", "Join and join-or-create latency."),
