@@ -301,8 +301,9 @@ func (s *session) slowProbe(now time.Time) bool {
 // Hold, Release does) instead of writing it now: the sweep probes every
 // player of the node at once, and a write each made a burst of a thousand
 // system calls once a second at 1,000 players, which the rooms ticking at
-// that moment waited for. Call it only while s is in a room of this node. If the room
-// does not tick before the next sweep, writeLeftover writes it then.
+// that moment waited for. Call it only while s is in a room of this node.
+// If the room does not tick before the next sweep, writeLeftover writes it
+// then.
 func (s *session) enqueueForTick(f outFrame) { s.queueFrame(f, true) }
 
 // writeLeftover starts the writer for frames enqueueForTick queued that

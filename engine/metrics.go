@@ -7,7 +7,6 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -171,14 +170,14 @@ const (
 // ObserveTick implements roomrt.Observer.
 func (m *Metrics) ObserveTick(_ string, t roomrt.TickTimes) {
 	m.ticks.Add(1)
-	m.tickDur.observeDuration(t.Total)
-	m.tickLate.observeDuration(max(0, t.Lateness))
+	m.tickDur.observe(t.Total.Seconds())
+	m.tickLate.observe(max(0, t.Lateness.Seconds()))
 	if t.Polled {
-		m.tickPhases[phaseRead].observeDuration(t.Read)
+		m.tickPhases[phaseRead].observe(t.Read.Seconds())
 	}
-	m.tickPhases[phaseRules].observeDuration(t.Rules)
-	m.tickPhases[phaseState].observeDuration(t.State)
-	m.tickPhases[phaseWrite].observeDuration(t.Write)
+	m.tickPhases[phaseRules].observe(t.Rules.Seconds())
+	m.tickPhases[phaseState].observe(t.State.Seconds())
+	m.tickPhases[phaseWrite].observe(t.Write.Seconds())
 }
 
 // TicksSkipped implements roomrt.Observer.
@@ -268,9 +267,6 @@ type histogram struct {
 	bounds []float64
 	counts []atomic.Uint64 // len(bounds)+1, last is +Inf
 	sum    atomic.Uint64   // float64 bits
-	// what observeDuration adds to the sum, in nanoseconds: one atomic add
-	// instead of observe's compare-and-swap loop
-	sumNanos atomic.Int64
 }
 
 func newHistogram(bounds []float64) *histogram {
@@ -288,12 +284,6 @@ func (h *histogram) observe(v float64) {
 	}
 }
 
-// observeDuration is observe(d.Seconds()) for a histogram in seconds.
-func (h *histogram) observeDuration(d time.Duration) {
-	h.counts[sort.SearchFloat64s(h.bounds, d.Seconds())].Add(1)
-	h.sumNanos.Add(int64(d))
-}
-
 // metric returns the histogram as a constant metric. The count is the sum
 // of the buckets, so a scrape is consistent with itself even while ticks
 // observe concurrently (the sum may lag or lead by an observation).
@@ -305,6 +295,5 @@ func (h *histogram) metric(d *prometheus.Desc, labels ...string) prometheus.Metr
 		buckets[bound] = cum
 	}
 	cum += h.counts[len(h.bounds)].Load()
-	sum := math.Float64frombits(h.sum.Load()) + time.Duration(h.sumNanos.Load()).Seconds()
-	return prometheus.MustNewConstHistogram(d, cum, sum, buckets, labels...)
+	return prometheus.MustNewConstHistogram(d, cum, math.Float64frombits(h.sum.Load()), buckets, labels...)
 }

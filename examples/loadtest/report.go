@@ -180,32 +180,41 @@ func (r *runner) report(before, after snapshot, window time.Duration) *Report {
 			b, ok2 := before.metrics.sum(name)
 			return a - b, ok1 && ok2
 		}
-		lat := bucketDelta(before.metrics.buckets("tickwire_tick_lateness_seconds"), after.metrics.buckets("tickwire_tick_lateness_seconds"))
+		// window is histogram name's series with labels (`phase="read"`,
+		// "" for none) over the window: its buckets, and its mean in ms.
+		window := func(name, labels string) (hist []bucket, meanMs float64, hasMean bool) {
+			sel, prefix := "", ""
+			if labels != "" {
+				sel, prefix = "{"+labels+"}", labels+","
+			}
+			hist = bucketDelta(before.metrics.bucketsOf(name, prefix), after.metrics.bucketsOf(name, prefix))
+			sum, ok1 := delta(name + "_sum" + sel)
+			n, ok2 := delta(name + "_count" + sel)
+			if !ok1 || !ok2 || n <= 0 {
+				return hist, 0, false
+			}
+			return hist, 1000 * sum / n, true
+		}
+		lat, _, _ := window("tickwire_tick_lateness_seconds", "")
 		if q, ok := histQuantile(0.99, lat); ok {
 			rep.TickLatenessP99Ms = ptr(q * 1000)
 			rep.TickLatenessP99Over = overflows(0.99, lat)
 		}
-		dur := bucketDelta(before.metrics.buckets("tickwire_tick_duration_seconds"), after.metrics.buckets("tickwire_tick_duration_seconds"))
+		dur, mean, ok := window("tickwire_tick_duration_seconds", "")
 		if q, ok := histQuantile(0.99, dur); ok {
 			rep.TickDurationP99Ms = ptr(q * 1000)
 			rep.TickDurationP99Over = overflows(0.99, dur)
 		}
-		if sum, ok1 := delta("tickwire_tick_duration_seconds_sum"); ok1 {
-			if n, ok2 := delta("tickwire_tick_duration_seconds_count"); ok2 && n > 0 {
-				rep.TickDurationMeanMs = ptr(1000 * sum / n)
-			}
+		if ok {
+			rep.TickDurationMeanMs = ptr(mean)
 		}
 		if share, ok := shareAbove(0.002, lat); ok {
 			rep.TicksLateOver2ms = ptr(100 * share)
 		}
 		for _, ph := range tickPhases() {
-			label := fmt.Sprintf("phase=%q", ph)
-			hist := bucketDelta(before.metrics.bucketsOf("tickwire_tick_phase_seconds", label+","), after.metrics.bucketsOf("tickwire_tick_phase_seconds", label+","))
-			q, ok := histQuantile(0.99, hist)
-			sum, ok1 := delta("tickwire_tick_phase_seconds_sum{" + label + "}")
-			n, ok2 := delta("tickwire_tick_phase_seconds_count{" + label + "}")
-			if ok && ok1 && ok2 && n > 0 {
-				rep.TickPhases = append(rep.TickPhases, phaseTimes{Phase: ph, MeanMs: 1000 * sum / n, P99Ms: q * 1000})
+			hist, mean, ok := window("tickwire_tick_phase_seconds", fmt.Sprintf("phase=%q", ph))
+			if q, ok2 := histQuantile(0.99, hist); ok && ok2 {
+				rep.TickPhases = append(rep.TickPhases, phaseTimes{Phase: ph, MeanMs: mean, P99Ms: q * 1000})
 			}
 		}
 		enc, ok1 := delta("tickwire_state_encodes_total")

@@ -531,23 +531,21 @@ func (r *Room) run(opts []byte, initErr chan<- error) {
 // before it started: they are spread over its ticks, not used up by the
 // first.
 //
-// A room that is behind yields its goroutine before each batch: on an
-// overloaded node every late room then takes its turn. Without the yield
-// the late rooms that got the CPU kept it (a goroutine woken by its timer
-// runs ahead of those already waiting) while the others fell behind until
-// they skipped ticks: at 3,000 load-test bots some players got 0–8 states
-// a second while the median got 16.
+// A room that is behind yields its goroutine before each batch, and while
+// any room of the registry is behind (othersBehind) so does a room on
+// time: on an overloaded node every room then takes its turn in one
+// queue. A goroutine woken by its timer runs ahead of those already
+// waiting, so without the yield the rooms that got the CPU kept it while
+// the others fell behind until they skipped ticks: at 3,000 load-test bots
+// some players got 0–8 states a second while the median got 16; with the
+// yield for late rooms only, the rooms on time stayed on time while the
+// others ran 300–480 ms late (docs/performance.md, "Overload").
 func (r *Room) runDue(p *pacer) {
 	left := r.cfg.MaxCatchUp + 1
 	for left > 0 && r.closing == 0 {
 		now := r.clock.Now()
 		late := now.Sub(p.next)
 		r.markBehind(late >= p.iv)
-		// A catch-up batch lets the other late rooms go first; and while
-		// any room of the node is behind, so does a room on time: every
-		// room then takes its turn in one queue, instead of the rooms on
-		// time (woken by their timers, which run first) staying on time
-		// while the others fall further behind.
 		if late >= 0 && (left <= r.cfg.MaxCatchUp || late >= p.iv || r.othersBehind()) {
 			runtime.Gosched()
 			now = r.clock.Now()
