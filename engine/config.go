@@ -51,6 +51,11 @@ type Config struct {
 	IdleTimeout time.Duration
 	// HandshakeTimeout: time allowed between connect and Hello. Default 10 s.
 	HandshakeTimeout time.Duration
+	// CloseTimeout: once the node has sent a close frame it waits this
+	// long for the client to answer with its own and end the connection,
+	// reading and dropping what the client still sends, before it closes
+	// the socket itself. Default 2 s.
+	CloseTimeout time.Duration
 	// JoinTimeout bounds a join (room creation included). Default 5 s.
 	JoinTimeout time.Duration
 	// RateLimit is the sustained frames per second a client may send (of
@@ -389,6 +394,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 10 * time.Second
+	}
+	if c.CloseTimeout <= 0 {
+		c.CloseTimeout = 2 * time.Second
 	}
 	if c.JoinTimeout <= 0 {
 		c.JoinTimeout = 5 * time.Second

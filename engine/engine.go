@@ -490,7 +490,7 @@ func (e *Engine) start() error {
 // loop is the running node's background work until ctx ends, then drains.
 func (e *Engine) loop(ctx context.Context) error {
 	// At least every second: slow consumers are probed every second.
-	tick := time.NewTicker(min(e.cfg.PingInterval/2, e.cfg.HandshakeTimeout/2, probeInterval))
+	tick := time.NewTicker(min(e.cfg.PingInterval/2, e.cfg.HandshakeTimeout/2, e.cfg.CloseTimeout/2, probeInterval))
 	defer tick.Stop()
 	for {
 		select {
@@ -520,7 +520,7 @@ func (e *Engine) sweep(now time.Time) {
 	e.sweepLimits(now)
 	list := e.sessionList()
 	for _, s := range list {
-		if s.slowProbe(now) {
+		if s.closeExpired(now, e.cfg.CloseTimeout) || s.slowProbe(now) {
 			continue
 		}
 		quiet := now.Sub(time.Unix(0, s.lastSeen.Load()))
@@ -634,14 +634,18 @@ func (e *Engine) shutdown(ctx context.Context) error {
 	for _, s := range list {
 		s.closeWith(1001, "server shutting down")
 	}
-	// Wait briefly for close frames to go out.
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// Wait for the clients to answer the close frames (CloseTimeout),
+	// then close what is left.
+	for deadline := time.Now().Add(e.cfg.CloseTimeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		e.mu.Lock()
 		n := len(e.sessions)
 		e.mu.Unlock()
 		if n == 0 {
 			break
 		}
+	}
+	for _, s := range e.sessionList() {
+		s.abort()
 	}
 	if l := e.lobby.Swap(nil); l != nil {
 		l.stop() // what is left gets read goroutines, which see the closed sockets

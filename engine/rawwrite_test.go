@@ -269,9 +269,13 @@ func TestHeldStatesGoOutInOrderAtRelease(t *testing.T) {
 				t.Fatalf("frames %q, want %q", got, want)
 			}
 			if tc.close {
-				// framedWS closes the socket for the close frame.
+				// The close frame, then the end of the stream (the node
+				// half-closes and waits for the client's close).
+				if op, p, err := readWSFrame(r); err != nil || op != 0x88 || string(p) != "\x0f\xa0bye" {
+					t.Fatalf("after the held frames: op %#x %q, %v; want the close frame 4000 \"bye\"", op, p, err)
+				}
 				if op, _, err := readWSFrame(r); !errors.Is(err, io.EOF) {
-					t.Fatalf("after the held frames: op %#x, %v; want the connection closed", op, err)
+					t.Fatalf("after the close frame: op %#x, %v; want the end of the stream", op, err)
 				}
 				return
 			}

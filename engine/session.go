@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -67,6 +68,7 @@ type session struct {
 	rest       []byte        // a frame not complete yet
 	pending    *pendingFrame // left by the room goroutine
 	readBroken bool          // protocol error or close: read only until the end
+	peerClosed bool          // the client's close frame arrived
 	lim        *rate.Limiter // frames per second, of every kind
 	flood      *floodState   // from the first frame refused (allowFrame)
 	roomsMade  minuteCount   // rooms this connection created this minute
@@ -97,6 +99,10 @@ type session struct {
 	probe     atomic.Int64
 	probeSent atomic.Int64
 	slowAt    atomic.Int64
+	// closeSent is when the node's close frame went out (unix nanos, 0:
+	// not yet): the readers drop data frames from then on, and the sweep
+	// closes the socket once Config.CloseTimeout has passed.
+	closeSent atomic.Int64
 	offenses  atomic.Int32
 	offStart  atomic.Int64 // unix nanos when the offense window started
 
@@ -568,11 +574,7 @@ func (s *session) flush() {
 		for i := range frames {
 			f := &frames[i]
 			if f.close != 0 {
-				lent := s.e.readBufs.get()
-				drainBeforeClose(s.ws.NetConn(), (*lent)[:cap(*lent)])
-				s.e.readBufs.put(lent)
-				_ = s.ws.WriteClose(f.close, f.data) // closes the socket
-				s.socketClosed()
+				s.sendClose(f.close, f.data)
 				s.e.metrics.closed(f.close)
 				s.omu.Lock()
 				s.writing = false
@@ -606,6 +608,56 @@ func (s *session) flush() {
 			s.omu.Unlock()
 		}
 	}
+}
+
+// sendClose starts the closing handshake (RFC 6455, 7.1): it writes the
+// close frame and shuts the sending side of the TCP connection (a FIN
+// after the frame) but leaves the socket open. Whoever reads the
+// connection goes on reading, drops the data frames still coming
+// (closeSent), and ends the session at the client's end of stream, which
+// closes the socket (ended); the sweep closes it once Config.CloseTimeout
+// has passed. Closing at once would answer the client's input still in
+// flight with a reset, and a reset can discard the close frame before the
+// client has read it: a kicked player would see 1006 and reconnect
+// instead of reading why. The writer goroutine calls it (it may block, up
+// to the write deadline). Where the connection cannot half-close, or the
+// write failed, the socket is closed at once, after dropping what is
+// unread (drainBeforeClose).
+func (s *session) sendClose(code uint16, reason []byte) {
+	conn := s.ws.NetConn()
+	hc, halfClose := conn.(interface{ CloseWrite() error })
+	if halfClose {
+		payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+		frame := appendDataFrame(make([]byte, 0, 4+len(reason)), byte(gws.OpcodeCloseConnection), append(payload, reason...))
+		if _, err := conn.Write(frame); err == nil && hc.CloseWrite() == nil {
+			s.closeSent.Store(time.Now().UnixNano())
+			return
+		}
+	}
+	lent := s.e.readBufs.get()
+	drainBeforeClose(conn, (*lent)[:cap(*lent)])
+	s.e.readBufs.put(lent)
+	if halfClose {
+		_ = conn.Close() // the frame or the FIN failed
+	} else {
+		_ = s.ws.WriteClose(code, reason) // closes the socket
+	}
+	s.socketClosed()
+}
+
+// closeExpired closes the socket of a session whose close frame went out
+// more than timeout before now and whose client has not ended the
+// connection since (the sweep calls it). It reports whether the session
+// is in its closing handshake: nothing else is to be done with it.
+func (s *session) closeExpired(now time.Time, timeout time.Duration) bool {
+	at := s.closeSent.Load()
+	if at == 0 {
+		return false
+	}
+	if now.UnixNano()-at > int64(timeout) {
+		s.abort()
+	}
+	return true
 }
 
 // writeDeadline bounds the writer's next blocking writes: a socket that

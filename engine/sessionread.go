@@ -147,6 +147,12 @@ func (s *session) readLoop() {
 	lent := s.e.readBufs.get()
 	defer s.e.readBufs.put(lent)
 	for {
+		if s.peerClosed && s.closeSent.Load() != 0 {
+			// Both close frames are through: the server closes the TCP
+			// connection first (RFC 6455, 7.1.1).
+			s.ended(nil)
+			return
+		}
 		data, space := s.readSpace(lent)
 		var n int
 		var arrival int64
@@ -353,6 +359,11 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 			break
 		}
 		off += n
+		if s.closeSent.Load() != 0 && !(msg && op == gws.OpcodeCloseConnection) {
+			// The node's close frame went out: the session is ending, and
+			// only the client's close matters.
+			continue
+		}
 		// Every frame counts against the rate, before anything decodes it.
 		// A close frame always passes: it ends the connection anyway.
 		if !(msg && op == gws.OpcodeCloseConnection) && !s.allowFrame(now) {
@@ -433,10 +444,12 @@ func (s *session) handleAt(op gws.Opcode, data []byte, now time.Time, arrival in
 		s.probeAnswered(data)
 		return
 	case gws.OpcodeCloseConnection:
-		// Answer and stop reading; the writer closes the socket after the
-		// close frame, which ends the read loop.
+		// Answer and stop reading: the writer sends the answer, and the
+		// client ends the stream once it has read it. When the node's own
+		// close went first, the handshake is over and the read loop
+		// closes.
 		s.lastSeen.Store(now.UnixNano())
-		s.readBroken = true
+		s.readBroken, s.peerClosed = true, true
 		code, malformed := closeReply(data)
 		if malformed {
 			s.e.metrics.protocolErrors.Add(1)

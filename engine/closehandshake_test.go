@@ -1,0 +1,95 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/tickwire/tickwire/engine"
+	"github.com/tickwire/tickwire/internal/wsframe"
+	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
+	"github.com/tickwire/tickwire/room"
+)
+
+// TestClosingHandshake: the node's close frame is followed by the end of
+// its stream (a FIN, not a reset), and the node keeps the socket open,
+// dropping what the client still sends, until the client answers with its
+// close frame or Config.CloseTimeout passes. A client whose input was
+// still in flight when the node closed so always reads the close code
+// (closing the socket at once answered that input with a reset, which can
+// discard the close frame: the browser then reported 1006).
+func TestClosingHandshake(t *testing.T) {
+	tests := []struct {
+		name    string
+		sendOn  int           // bytes of messages the client sends after reading the close frame
+		answer  bool          // the client answers with its close frame
+		timeout time.Duration // Config.CloseTimeout
+	}{
+		{name: "client answers", answer: true, timeout: time.Minute},
+		{name: "client sends on, then answers", sendOn: 256 << 10, answer: true, timeout: time.Minute},
+		{name: "client never answers", sendOn: 4 << 10, timeout: 200 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// No Hello: the node closes the client with
+			// CLOSE_CODE_HANDSHAKE_TIMEOUT.
+			s := start(t, engine.Config{HandshakeTimeout: 100 * time.Millisecond, CloseTimeout: tc.timeout}, room.Config{})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ws, err := wsframe.Dial(ctx, s.url, wsframe.DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			nc := ws.NetConn()
+			_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+
+			var head [2]byte
+			if _, err := io.ReadFull(nc, head[:]); err != nil {
+				t.Fatalf("reading the close frame: %v", err)
+			}
+			payload := make([]byte, head[1]&0x7f)
+			if _, err := io.ReadFull(nc, payload); err != nil || head[0] != 0x88 || len(payload) < 2 {
+				t.Fatalf("frame %#x %q, %v; want a close frame", head[0], payload, err)
+			}
+			if code := binary.BigEndian.Uint16(payload); code != uint16(tickwirev1.CloseCode_CLOSE_CODE_HANDSHAKE_TIMEOUT) {
+				t.Fatalf("close code %d, want %d", code, tickwirev1.CloseCode_CLOSE_CODE_HANDSHAKE_TIMEOUT)
+			}
+
+			// What the client sent before it read the close frame: the
+			// node drops it, answers nothing and resets nothing.
+			msg := make([]byte, 1000)
+			for sent := 0; sent < tc.sendOn; sent += len(msg) {
+				if err := ws.WriteMessage(wsframe.OpBinary, msg); err != nil {
+					t.Fatalf("after %d bytes: %v (the node reset the connection)", sent, err)
+				}
+			}
+			if n, err := nc.Read(make([]byte, 64)); n != 0 || !errors.Is(err, io.EOF) {
+				t.Fatalf("after the close frame: %d bytes, %v; want the end of the stream", n, err)
+			}
+			if got := engine.Sessions(s.e); got != 1 && tc.timeout == time.Minute {
+				t.Fatalf("%d sessions before the client answered, want 1 (the node waits)", got)
+			}
+			if tc.answer {
+				if err := ws.WriteClose(uint16(tickwirev1.CloseCode_CLOSE_CODE_HANDSHAKE_TIMEOUT), ""); err != nil {
+					t.Fatal(err)
+				}
+			}
+			eventually(t, "the node to end the session", func() bool { return engine.Sessions(s.e) == 0 })
+			for code := range tickwirev1.ErrorCode_name {
+				if n := s.e.Metrics().ErrorCount(tickwirev1.ErrorCode(code)); n != 0 {
+					t.Errorf("%d error frames %v for messages after the close frame, want none", n, tickwirev1.ErrorCode(code))
+				}
+			}
+			// The node closed its socket: the client's next write is
+			// refused by the kernel (a reset), not read.
+			eventually(t, "the node's socket to close", func() bool {
+				_, err := nc.Write([]byte{0x82, 0x80, 0, 0, 0, 0})
+				return err != nil
+			})
+		})
+	}
+}
