@@ -2,9 +2,12 @@ package engine_test
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,26 +23,40 @@ import (
 // close frame or Config.CloseTimeout passes. A client whose input was
 // still in flight when the node closed so always reads the close code
 // (closing the socket at once answered that input with a reset, which can
-// discard the close frame: the browser then reported 1006).
+// discard the close frame: the browser then reported 1006). Over TLS the
+// end of the stream is the node's close_notify.
 func TestClosingHandshake(t *testing.T) {
 	tests := []struct {
 		name    string
 		sendOn  int           // bytes of messages the client sends after reading the close frame
 		answer  bool          // the client answers with its close frame
 		timeout time.Duration // Config.CloseTimeout
+		tls     bool          // wss:// (the end of the stream is TLS's close_notify)
 	}{
 		{name: "client answers", answer: true, timeout: time.Minute},
 		{name: "client sends on, then answers", sendOn: 256 << 10, answer: true, timeout: time.Minute},
 		{name: "client never answers", sendOn: 4 << 10, timeout: 200 * time.Millisecond},
+		{name: "TLS, client sends on, then answers", sendOn: 64 << 10, answer: true, timeout: time.Minute, tls: true},
+		{name: "TLS, client never answers", timeout: 200 * time.Millisecond, tls: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			// No Hello: the node closes the client with
 			// CLOSE_CODE_HANDSHAKE_TIMEOUT.
-			s := start(t, engine.Config{HandshakeTimeout: 100 * time.Millisecond, CloseTimeout: tc.timeout}, room.Config{})
+			cfg := engine.Config{HandshakeTimeout: 100 * time.Millisecond, CloseTimeout: tc.timeout}
+			var opts wsframe.DialOptions
+			if tc.tls {
+				var pool *x509.CertPool
+				cfg.TLSCertFile, cfg.TLSKeyFile, pool = selfSigned(t, t.TempDir())
+				opts.TLSConfig = &tls.Config{RootCAs: pool}
+			}
+			s := start(t, cfg, room.Config{})
+			if tc.tls {
+				s.url = "wss" + strings.TrimPrefix(s.url, "ws")
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			ws, err := wsframe.Dial(ctx, s.url, wsframe.DialOptions{})
+			ws, err := wsframe.Dial(ctx, s.url, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

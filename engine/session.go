@@ -99,9 +99,10 @@ type session struct {
 	probe     atomic.Int64
 	probeSent atomic.Int64
 	slowAt    atomic.Int64
-	// closeSent is when the node's close frame went out (unix nanos, 0:
-	// not yet): the readers drop data frames from then on, and the sweep
-	// closes the socket once Config.CloseTimeout has passed.
+	// closeSent is when the node's close frame went out (unix nanos; the
+	// sweep closes the socket once Config.CloseTimeout has passed),
+	// closeQueued from closeWith until then, 0 before. The readers drop
+	// the client's data frames once it is not 0: only its close matters.
 	closeSent atomic.Int64
 	offenses  atomic.Int32
 	offStart  atomic.Int64 // unix nanos when the offense window started
@@ -645,13 +646,17 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	s.socketClosed()
 }
 
+// closeQueued is closeSent's value between closeWith and the close
+// frame's write.
+const closeQueued = -1
+
 // closeExpired closes the socket of a session whose close frame went out
 // more than timeout before now and whose client has not ended the
 // connection since (the sweep calls it). It reports whether the session
 // is in its closing handshake: nothing else is to be done with it.
 func (s *session) closeExpired(now time.Time, timeout time.Duration) bool {
 	at := s.closeSent.Load()
-	if at == 0 {
+	if at <= 0 {
 		return false
 	}
 	if now.UnixNano()-at > int64(timeout) {
@@ -704,6 +709,7 @@ func (s *session) closeWith(code uint16, reason string) {
 		if len(reason) > 120 {
 			reason = reason[:120]
 		}
+		s.closeSent.CompareAndSwap(0, closeQueued)
 		s.enqueue(outFrame{close: code, data: []byte(reason)})
 	})
 }

@@ -147,7 +147,7 @@ func (s *session) readLoop() {
 	lent := s.e.readBufs.get()
 	defer s.e.readBufs.put(lent)
 	for {
-		if s.peerClosed && s.closeSent.Load() != 0 {
+		if s.peerClosed && s.closeSent.Load() > 0 {
 			// Both close frames are through: the server closes the TCP
 			// connection first (RFC 6455, 7.1.1).
 			s.ended(nil)
@@ -360,8 +360,8 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 		}
 		off += n
 		if s.closeSent.Load() != 0 && !(msg && op == gws.OpcodeCloseConnection) {
-			// The node's close frame went out: the session is ending, and
-			// only the client's close matters.
+			// The node is closing the connection: only the client's close
+			// matters now.
 			continue
 		}
 		// Every frame counts against the rate, before anything decodes it.
