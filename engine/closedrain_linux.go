@@ -7,9 +7,6 @@ import (
 	"syscall"
 )
 
-// closeDrainMax bounds what drainBeforeClose reads.
-const closeDrainMax = 64 << 10
-
 // drainBeforeClose reads and drops what the peer sent that nobody read
 // yet, without blocking, just before the connection is closed. Linux
 // answers close() on a socket with unread data with a reset instead of a

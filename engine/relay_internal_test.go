@@ -14,6 +14,7 @@ import (
 	"github.com/lxzan/gws"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/tickwire/tickwire/internal/wsframe"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 )
 
@@ -189,6 +190,52 @@ func (r closeRecorder) OnClose(_ *gws.Conn, err error) {
 		return
 	}
 	r.code <- 0
+}
+
+// TestProxyFailureRunsTheClosingHandshake: the entry node's answer to an
+// upgrade it could not proxy runs the closing handshake too. A client that
+// sends at once after the upgrade still reads 4014 (closing at once turned
+// its messages into a reset), and the handler returns as soon as the client
+// has answered, long before CloseTimeout.
+func TestProxyFailureRunsTheClosingHandshake(t *testing.T) {
+	e := testEngine(t)
+	e.cfg.CloseTimeout = time.Minute
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	handled := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(handled)
+		e.proxyUpgrade(w, r, dead)
+	}))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, err := wsframe.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", wsframe.DialOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.NetConn().SetDeadline(time.Now().Add(10 * time.Second))
+	msg := make([]byte, 1000)
+	for sent := 0; sent < 64<<10; sent += len(msg) {
+		if err := ws.WriteMessage(wsframe.OpBinary, msg); err != nil {
+			t.Fatalf("after %d bytes: %v (the entry node reset the connection)", sent, err)
+		}
+	}
+	_, _, err = ws.ReadMessage() // answers the close frame
+	var pc *wsframe.PeerCloseError
+	if !errors.As(err, &pc) || pc.Code != uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE) {
+		t.Fatalf("read %v, want the close frame 4014", err)
+	}
+	select {
+	case <-handled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler still waits after the client answered")
+	}
 }
 
 func TestProxyToUnreachableOwnerCloses4014(t *testing.T) {

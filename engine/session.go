@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -628,9 +629,7 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	conn := s.ws.NetConn()
 	hc, halfClose := conn.(interface{ CloseWrite() error })
 	if halfClose {
-		payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
-		frame := appendDataFrame(make([]byte, 0, 4+len(reason)), byte(gws.OpcodeCloseConnection), append(payload, reason...))
-		if _, err := conn.Write(frame); err == nil && hc.CloseWrite() == nil {
+		if _, err := conn.Write(closeFrame(code, reason)); err == nil && hc.CloseWrite() == nil {
 			s.closeSent.Store(time.Now().UnixNano())
 			return
 		}
@@ -644,6 +643,31 @@ func (s *session) sendClose(code uint16, reason []byte) {
 		_ = s.ws.WriteClose(code, reason) // closes the socket
 	}
 	s.socketClosed()
+}
+
+// closeFrame returns the close frame of code and reason (at most 123
+// bytes), server to client.
+func closeFrame(code uint16, reason []byte) []byte {
+	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
+	return appendDataFrame(make([]byte, 0, 4+len(reason)), byte(gws.OpcodeCloseConnection), append(payload, reason...))
+}
+
+// closeDrainMax bounds what a closing connection reads and drops
+// (drainBeforeClose, lingerClose).
+const closeDrainMax = 64 << 10
+
+// lingerClose runs the closing handshake on a connection no session
+// reads, on the caller's goroutine: the close frame, the end of the
+// sending side, then it reads and drops what the client sends (at most
+// closeDrainMax bytes) until the client's end of stream or timeout, and
+// closes (see sendClose for why not at once).
+func lingerClose(conn net.Conn, code uint16, reason string, timeout time.Duration) {
+	_ = conn.SetDeadline(time.Now().Add(timeout))
+	hc, ok := conn.(interface{ CloseWrite() error })
+	if _, err := conn.Write(closeFrame(code, []byte(reason))); err == nil && ok && hc.CloseWrite() == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(conn, closeDrainMax))
+	}
+	_ = conn.Close()
 }
 
 // closeQueued is closeSent's value between closeWith and the close
