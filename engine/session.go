@@ -616,9 +616,9 @@ func (s *session) flush() {
 // close frame and shuts the sending side of the TCP connection (a FIN
 // after the frame) but leaves the socket open. Whoever reads the
 // connection goes on reading, drops the data frames still coming
-// (closeSent), and ends the session at the client's end of stream, which
-// closes the socket (ended); the sweep closes it once Config.CloseTimeout
-// has passed. Closing at once would answer the client's input still in
+// (closeSent), and ends the session, which closes the socket (ended), at
+// the client's close frame or end of stream; the sweep closes it once
+// Config.CloseTimeout has passed. Closing at once would answer the client's input still in
 // flight with a reset, and a reset can discard the close frame before the
 // client has read it: a kicked player would see 1006 and reconnect
 // instead of reading why. The writer goroutine calls it (it may block, up
