@@ -553,9 +553,22 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 		h = e.Handler()
 	}
 	e.setListenAddr(ln.Addr())
+	var aln net.Listener
+	if e.cfg.AdminAddr != "" {
+		// Bound before the node starts: a node that cannot serve its admin
+		// port never joins the cluster (it would register, then leave).
+		var err error
+		if aln, err = net.Listen("tcp", e.cfg.AdminAddr); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("engine: listen admin %s: %w", e.cfg.AdminAddr, err)
+		}
+	}
 	// Running before the listener serves: no early client sees a 503.
 	if err := e.start(); err != nil {
 		_ = ln.Close()
+		if aln != nil {
+			_ = aln.Close()
+		}
 		return err
 	}
 	runCtx, stopRun := context.WithCancel(ctx)
@@ -563,14 +576,7 @@ func (e *Engine) Serve(ctx context.Context, ln net.Listener, h http.Handler) err
 	rt := &requestTimeouts{m: e.metrics}
 	servers := []*http.Server{{Handler: rt.wrap(h), ReadHeaderTimeout: 10 * time.Second, ConnState: rt.connState, ConnContext: rt.connContext}}
 	listeners := []net.Listener{ln}
-	if e.cfg.AdminAddr != "" {
-		aln, err := net.Listen("tcp", e.cfg.AdminAddr)
-		if err != nil {
-			_ = ln.Close()
-			sctx, cancel := context.WithTimeout(context.Background(), e.cfg.DrainTimeout+5*time.Second)
-			defer cancel()
-			return errors.Join(fmt.Errorf("engine: listen admin %s: %w", e.cfg.AdminAddr, err), e.shutdown(sctx))
-		}
+	if aln != nil {
 		servers = append(servers, &http.Server{Handler: e.AdminHandler(), ReadHeaderTimeout: 10 * time.Second})
 		listeners = append(listeners, aln)
 		e.log.Info("tickwire admin listening", "addr", aln.Addr().String())
