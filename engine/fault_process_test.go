@@ -1,12 +1,17 @@
 package engine_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,8 +24,9 @@ import (
 
 // arenaProc is one examples/arena node process.
 type arenaProc struct {
-	id, addr, url string
-	cmd           *exec.Cmd
+	id, addr, admin, url string
+	cmd                  *exec.Cmd
+	logs                 *lockedBuffer // its stderr
 }
 
 // buildArena builds examples/arena into a temporary directory.
@@ -35,27 +41,114 @@ func buildArena(t *testing.T) string {
 }
 
 // startArena starts n arena node processes (ids p1..pn) on 127.0.0.1 with
-// the given cluster flags; they are killed on cleanup.
+// the given cluster flags and waits until each serves its public and admin
+// ports; they are killed on cleanup, and their stderr is logged if the
+// test failed. A port found free can be taken before the node binds it
+// (by another test process's connection): such a node exits, and it is
+// started again on new ports, up to three attempts.
 func startArena(t *testing.T, bin, secret string, n int, flags ...string) []*arenaProc {
 	t.Helper()
 	out := make([]*arenaProc, n)
+	addrs := freeAddrs(t, 2*n)
 	for i := range out {
-		p := &arenaProc{id: fmt.Sprintf("p%d", i+1), addr: freeAddr(t)}
-		p.url = "ws://" + p.addr + "/ws"
-		args := append([]string{"-addr", p.addr, "-admin-addr", freeAddr(t), "-node-id", p.id, "-advertise", p.addr, "-secret", secret,
-			"-drain-timeout", "1s"}, flags...)
-		p.cmd = exec.Command(bin, args...)
-		p.cmd.Env = os.Environ()
-		if testing.Verbose() {
-			p.cmd.Stderr = os.Stderr
+		out[i] = spawnArena(t, bin, fmt.Sprintf("p%d", i+1), addrs[2*i], addrs[2*i+1], secret, flags)
+	}
+	for i, p := range out {
+		for attempt := 2; !serving(p.addr, p.admin); attempt++ {
+			_ = p.cmd.Process.Kill()
+			_ = p.cmd.Wait()
+			if attempt > 3 {
+				t.Fatalf("node %s did not serve in 3 attempts; its stderr:\n%s", p.id, p.logs.String())
+			}
+			t.Logf("node %s did not serve on %s (admin %s); starting it again on new ports", p.id, p.addr, p.admin)
+			a := freeAddrs(t, 2)
+			p = spawnArena(t, bin, p.id, a[0], a[1], secret, flags)
+			out[i] = p
 		}
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
-		out[i] = p
 	}
 	return out
+}
+
+// spawnArena starts one node process on addr and admin.
+func spawnArena(t *testing.T, bin, id, addr, admin, secret string, flags []string) *arenaProc {
+	t.Helper()
+	p := &arenaProc{id: id, addr: addr, admin: admin, url: "ws://" + addr + "/ws", logs: &lockedBuffer{}}
+	args := append([]string{"-addr", addr, "-admin-addr", admin, "-node-id", id, "-advertise", addr, "-secret", secret,
+		"-drain-timeout", "1s"}, flags...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env = os.Environ()
+	p.cmd.Stderr = p.logs
+	if testing.Verbose() {
+		p.cmd.Stderr = io.MultiWriter(p.logs, os.Stderr)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("node %s (%s) stderr:\n%s", id, addr, p.logs.String())
+		}
+	})
+	return p
+}
+
+// serving waits up to 10 s until a node accepts connections on addr and
+// answers /healthz on admin; false if it does not (it exited).
+func serving(addr, admin string) bool {
+	hc := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			continue
+		}
+		_ = c.Close()
+		resp, err := hc.Get("http://" + admin + "/healthz")
+		if err != nil {
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return true
+		}
+	}
+	return false
+}
+
+// freeAddrs returns n distinct loopback addresses that were free: their
+// listeners are open together, so no two are the same port.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	addrs := make([]string, n)
+	for i := range addrs {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		addrs[i] = l.Addr().String()
+	}
+	return addrs
+}
+
+// lockedBuffer collects a process's output; safe for its copying goroutine
+// and the test.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // watchCluster opens the cluster's Redis as a backend of the test's (closed
