@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tickwire/tickwire/engine/cluster"
 	"github.com/tickwire/tickwire/internal/roomrt"
+	"github.com/tickwire/tickwire/internal/wsframe"
 	tickwirev1 "github.com/tickwire/tickwire/proto/tickwire/v1"
 	"github.com/tickwire/tickwire/proto/wire"
 )
@@ -629,7 +629,7 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	conn := s.ws.NetConn()
 	hc, halfClose := conn.(interface{ CloseWrite() error })
 	if halfClose {
-		if _, err := conn.Write(closeFrame(code, reason)); err == nil && hc.CloseWrite() == nil {
+		if _, err := conn.Write(closeFrame(code, string(reason))); err == nil && hc.CloseWrite() == nil {
 			s.closeSent.Store(time.Now().UnixNano())
 			return
 		}
@@ -645,11 +645,9 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	s.socketClosed()
 }
 
-// closeFrame returns the close frame of code and reason (at most 123
-// bytes), server to client.
-func closeFrame(code uint16, reason []byte) []byte {
-	payload := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(reason)), code)
-	return appendDataFrame(make([]byte, 0, 4+len(reason)), byte(gws.OpcodeCloseConnection), append(payload, reason...))
+// closeFrame returns the close frame of code and reason, server to client.
+func closeFrame(code uint16, reason string) []byte {
+	return appendDataFrame(nil, byte(gws.OpcodeCloseConnection), wsframe.ClosePayload(code, reason))
 }
 
 // closeDrainMax bounds what a closing connection reads and drops
@@ -664,7 +662,7 @@ const closeDrainMax = 64 << 10
 func lingerClose(conn net.Conn, code uint16, reason string, timeout time.Duration) {
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	hc, ok := conn.(interface{ CloseWrite() error })
-	if _, err := conn.Write(closeFrame(code, []byte(reason))); err == nil && ok && hc.CloseWrite() == nil {
+	if _, err := conn.Write(closeFrame(code, reason)); err == nil && ok && hc.CloseWrite() == nil {
 		_, _ = io.Copy(io.Discard, io.LimitReader(conn, closeDrainMax))
 	}
 	_ = conn.Close()

@@ -552,7 +552,6 @@ func (r *Room) runDue(p *pacer) {
 		}
 		n := min(p.due(now), left, maxBatchTicks)
 		if n == 0 {
-			r.markBehind(false)
 			return
 		}
 		left -= n
