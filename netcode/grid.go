@@ -22,12 +22,13 @@ type gridItem struct {
 
 // Grid is a uniform spatial hash for interest management: entities by id at
 // positions in world units, queried by radius. Cells should be about the
-// view radius (a query then touches ~9 cells). Not safe for concurrent use.
+// view radius (a query then touches ~9 cells). Queries (Query,
+// QueryNearest) may run at once; anything that moves, adds or removes an
+// entity must run alone.
 type Grid struct {
 	cell  float64
 	cells map[cellKey][]gridItem
 	ents  map[uint32]gridEntry
-	near  []nearEnt // QueryNearest's scratch
 	// free holds the slices of cells that emptied, for the next cell
 	// entered: entities crossing cells allocate nothing.
 	free [][]gridItem
@@ -157,8 +158,8 @@ func (g *Grid) Query(x, y, r float64, dst []uint32) []uint32 {
 // QueryNearest appends to dst the ids of the k entities nearest (x, y)
 // within distance r (inclusive; equal distances by lower id), in ascending
 // id order, and returns the extended slice. k <= 0 is Query. A crowd so
-// costs a client no more than k entities in view. It does not allocate once
-// its scratch has grown to k.
+// costs a client no more than k entities in view. It does not allocate for
+// k up to 64.
 func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 	if k <= 0 {
 		return g.Query(x, y, r, dst)
@@ -167,7 +168,13 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 		return dst
 	}
 	r2 := r * r
-	near := g.near[:0]
+	// The candidates live on the stack (k up to nearOnStack), so queries
+	// share no scratch space and may run at once.
+	var local [nearOnStack]nearEnt
+	near := local[:0]
+	if k > nearOnStack {
+		near = make([]nearEnt, 0, k)
+	}
 	consider := func(e gridItem) {
 		dx, dy := e.x-x, e.y-y
 		c := nearEnt{dx*dx + dy*dy, e.id}
@@ -234,6 +241,8 @@ func (g *Grid) QueryNearest(x, y, r float64, k int, dst []uint32) []uint32 {
 		dst = append(dst, c.id)
 	}
 	slices.Sort(dst[start:])
-	g.near = near[:0]
 	return dst
 }
+
+// nearOnStack is the largest k for which QueryNearest allocates nothing.
+const nearOnStack = 64

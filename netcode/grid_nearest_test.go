@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"sync"
 	"testing"
 )
 
@@ -27,6 +28,7 @@ func TestQueryNearestMatchesBruteForce(t *testing.T) {
 		{"huge radius", 100, 1000, 50, 1e6, 5, false},
 		{"ties", 300, 20, 5, 30, 10, true},
 		{"k of one", 100, 500, 100, 400, 1, false},
+		{"k above the stack's", 300, 1500, 600, 1200, nearOnStack + 36, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			g := NewGrid(tt.cell)
@@ -67,5 +69,50 @@ func TestQueryNearestMatchesBruteForce(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Queries share no scratch space: goroutines querying one grid at once
+// get what one goroutine gets (run with -race), and a query of up to
+// nearOnStack entities allocates nothing.
+func TestQueryNearestConcurrent(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	g := NewGrid(600)
+	for id := uint32(1); id <= 300; id++ {
+		g.Update(id, rng.Float64()*1500, rng.Float64()*1500)
+	}
+	points := make([][2]float64, 100)
+	want := make([][]uint32, len(points))
+	for i := range points {
+		points[i] = [2]float64{rng.Float64() * 1500, rng.Float64() * 1500}
+		want[i] = g.QueryNearest(points[i][0], points[i][1], 1200, 16, nil)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var dst []uint32
+			for round := range 20 {
+				for i := range points {
+					j := (i + w*25 + round) % len(points)
+					dst = g.QueryNearest(points[j][0], points[j][1], 1200, 16, dst[:0])
+					if !slices.Equal(dst, want[j]) {
+						errs <- "concurrent query differs from a lone one"
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if e, ok := <-errs; ok {
+		t.Fatal(e)
+	}
+	dst := make([]uint32, 0, nearOnStack)
+	if n := testing.AllocsPerRun(100, func() { dst = g.QueryNearest(700, 700, 1200, nearOnStack, dst[:0]) }); n != 0 {
+		t.Fatalf("QueryNearest of %d allocates %.1f times, want 0", nearOnStack, n)
 	}
 }
