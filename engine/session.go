@@ -104,6 +104,9 @@ type session struct {
 	// sweep closes the socket once Config.CloseTimeout has passed),
 	// closeQueued from closeWith until then, 0 before. The readers drop
 	// the client's data frames once it is not 0: only its close matters.
+	// It is set just before the frame's write, so that a reader that
+	// finds the client's answer (which comes after the frame) always
+	// finds it set too and ends the session.
 	closeSent atomic.Int64
 	offenses  atomic.Int32
 	offStart  atomic.Int64 // unix nanos when the offense window started
@@ -629,8 +632,10 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	conn := s.ws.NetConn()
 	hc, halfClose := conn.(interface{ CloseWrite() error })
 	if halfClose {
+		// Before the write: the client may answer, and the reader see
+		// the answer, before this goroutine runs again.
+		s.closeSent.Store(time.Now().UnixNano())
 		if _, err := conn.Write(closeFrame(code, string(reason))); err == nil && hc.CloseWrite() == nil {
-			s.closeSent.Store(time.Now().UnixNano())
 			return
 		}
 	}
