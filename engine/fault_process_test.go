@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,7 +24,7 @@ import (
 type arenaProc struct {
 	id, addr, admin, url string
 	cmd                  *exec.Cmd
-	logs                 *lockedBuffer // its stderr
+	logs                 *syncBuffer // its stderr
 }
 
 // buildArena builds examples/arena into a temporary directory.
@@ -72,7 +70,7 @@ func startArena(t *testing.T, bin, secret string, n int, flags ...string) []*are
 // spawnArena starts one node process on addr and admin.
 func spawnArena(t *testing.T, bin, id, addr, admin, secret string, flags []string) *arenaProc {
 	t.Helper()
-	p := &arenaProc{id: id, addr: addr, admin: admin, url: "ws://" + addr + "/ws", logs: &lockedBuffer{}}
+	p := &arenaProc{id: id, addr: addr, admin: admin, url: "ws://" + addr + "/ws", logs: &syncBuffer{}}
 	args := append([]string{"-addr", addr, "-admin-addr", admin, "-node-id", id, "-advertise", addr, "-secret", secret,
 		"-drain-timeout", "1s"}, flags...)
 	p.cmd = exec.Command(bin, args...)
@@ -114,41 +112,6 @@ func serving(addr, admin string) bool {
 		}
 	}
 	return false
-}
-
-// freeAddrs returns n distinct loopback addresses that were free: their
-// listeners are open together, so no two are the same port.
-func freeAddrs(t *testing.T, n int) []string {
-	t.Helper()
-	addrs := make([]string, n)
-	for i := range addrs {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		addrs[i] = l.Addr().String()
-	}
-	return addrs
-}
-
-// lockedBuffer collects a process's output; safe for its copying goroutine
-// and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // watchCluster opens the cluster's Redis as a backend of the test's (closed

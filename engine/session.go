@@ -100,13 +100,12 @@ type session struct {
 	probe     atomic.Int64
 	probeSent atomic.Int64
 	slowAt    atomic.Int64
-	// closeSent is when the node's close frame went out (unix nanos; the
-	// sweep closes the socket once Config.CloseTimeout has passed),
-	// closeQueued from closeWith until then, 0 before. The readers drop
-	// the client's data frames once it is not 0: only its close matters.
-	// It is set just before the frame's write, so that a reader that
-	// finds the client's answer (which comes after the frame) always
-	// finds it set too and ends the session.
+	// closeSent is when the writer began to send the node's close frame
+	// (unix nanos, set just before the write, so a reader that finds the
+	// client's answer always finds it set too; the sweep closes the
+	// socket once Config.CloseTimeout has passed), closeQueued from
+	// closeWith until then, 0 before. The readers drop the client's data
+	// frames once it is not 0: only its close matters.
 	closeSent atomic.Int64
 	offenses  atomic.Int32
 	offStart  atomic.Int64 // unix nanos when the offense window started
@@ -621,28 +620,26 @@ func (s *session) flush() {
 // connection goes on reading, drops the data frames still coming
 // (closeSent), and ends the session, which closes the socket (ended), at
 // the client's close frame or end of stream; the sweep closes it once
-// Config.CloseTimeout has passed. Closing at once would answer the client's input still in
-// flight with a reset, and a reset can discard the close frame before the
-// client has read it: a kicked player would see 1006 and reconnect
-// instead of reading why. The writer goroutine calls it (it may block, up
-// to the write deadline). Where the connection cannot half-close, or the
-// write failed, the socket is closed at once, after dropping what is
-// unread (drainBeforeClose).
+// Config.CloseTimeout has passed. Closing at once would answer the
+// client's input still in flight with a reset, and a reset can discard
+// the close frame before the client has read it: a kicked player would
+// see 1006 and reconnect instead of reading why. The writer goroutine
+// calls it (it may block, up to the write deadline). Where the connection
+// cannot half-close, or the write failed, the socket is closed at once,
+// after dropping what is unread (drainBeforeClose).
 func (s *session) sendClose(code uint16, reason []byte) {
 	conn := s.ws.NetConn()
-	hc, halfClose := conn.(interface{ CloseWrite() error })
-	if halfClose {
-		// Before the write: the client may answer, and the reader see
-		// the answer, before this goroutine runs again.
-		s.closeSent.Store(time.Now().UnixNano())
-		if _, err := conn.Write(closeFrame(code, string(reason))); err == nil && hc.CloseWrite() == nil {
-			return
-		}
+	// Set before the write: the client may answer, and the reader see the
+	// answer, before this goroutine runs again.
+	s.closeSent.Store(time.Now().UnixNano())
+	halfClosable, ok := halfCloseWith(conn, code, string(reason))
+	if ok {
+		return
 	}
 	lent := s.e.readBufs.get()
 	drainBeforeClose(conn, (*lent)[:cap(*lent)])
 	s.e.readBufs.put(lent)
-	if halfClose {
+	if halfClosable {
 		_ = conn.Close() // the frame or the FIN failed
 	} else {
 		_ = s.ws.WriteClose(code, reason) // closes the socket
@@ -650,9 +647,20 @@ func (s *session) sendClose(code uint16, reason []byte) {
 	s.socketClosed()
 }
 
-// closeFrame returns the close frame of code and reason, server to client.
-func closeFrame(code uint16, reason string) []byte {
-	return appendDataFrame(nil, byte(gws.OpcodeCloseConnection), wsframe.ClosePayload(code, reason))
+// halfCloseWith writes the close frame of code and reason to conn and
+// shuts conn's sending side (a FIN after the frame), leaving the socket
+// open for what the client still sends. ok is false if conn cannot
+// half-close (halfClosable false: nothing was written) or a write failed.
+func halfCloseWith(conn net.Conn, code uint16, reason string) (halfClosable, ok bool) {
+	hc, halfClosable := conn.(interface{ CloseWrite() error })
+	if !halfClosable {
+		return false, false
+	}
+	frame := appendDataFrame(nil, byte(gws.OpcodeCloseConnection), wsframe.ClosePayload(code, reason))
+	if _, err := conn.Write(frame); err != nil {
+		return true, false
+	}
+	return true, hc.CloseWrite() == nil
 }
 
 // closeDrainMax bounds what a closing connection reads and drops
@@ -666,8 +674,7 @@ const closeDrainMax = 64 << 10
 // closes (see sendClose for why not at once).
 func lingerClose(conn net.Conn, code uint16, reason string, timeout time.Duration) {
 	_ = conn.SetDeadline(time.Now().Add(timeout))
-	hc, ok := conn.(interface{ CloseWrite() error })
-	if _, err := conn.Write(closeFrame(code, reason)); err == nil && ok && hc.CloseWrite() == nil {
+	if _, ok := halfCloseWith(conn, code, reason); ok {
 		_, _ = io.Copy(io.Discard, io.LimitReader(conn, closeDrainMax))
 	}
 	_ = conn.Close()
