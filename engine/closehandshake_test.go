@@ -96,6 +96,14 @@ func TestClosingHandshake(t *testing.T) {
 				}
 			}
 			eventually(t, "the node to end the session", func() bool { return engine.Sessions(s.e) == 0 })
+			// A handshake the node had to cut short is counted, once.
+			want := uint64(0)
+			if !tc.answer {
+				want = 1
+			}
+			if got := s.e.Metrics().ClosesCut(); got != want {
+				t.Errorf("closing handshakes cut: %d, want %d", got, want)
+			}
 			for code := range tickwirev1.ErrorCode_name {
 				if n := s.e.Metrics().ErrorCount(tickwirev1.ErrorCode(code)); n != 0 {
 					t.Errorf("%d error frames %v for messages after the close frame, want none", n, tickwirev1.ErrorCode(code))

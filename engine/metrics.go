@@ -81,6 +81,11 @@ type Metrics struct {
 	adminAuthFailures atomic.Uint64
 	adminBusRejected  atomic.Uint64
 
+	// closesCut counts closing handshakes the node cut short: the client
+	// did not answer the close frame within Config.CloseTimeout (or sent
+	// more than closeDrainMax first, on a connection no session reads).
+	closesCut atomic.Uint64
+
 	desc    metricDescs
 	reg     *prometheus.Registry // this collector, Go runtime and process collectors
 	handler http.Handler         // /metrics
@@ -242,6 +247,11 @@ func (m *Metrics) labeled(set map[string]*atomic.Uint64, label string) *atomic.U
 
 // ErrorCount returns how many Error frames with code were sent.
 func (m *Metrics) ErrorCount(code tickwirev1.ErrorCode) uint64 { return m.errors[code].Load() }
+
+// ClosesCut returns how many closing handshakes the server cut short,
+// mostly because the client did not answer its close frame within
+// CloseTimeout (tickwire_close_handshakes_cut_total).
+func (m *Metrics) ClosesCut() uint64 { return m.closesCut.Load() }
 
 // CloseCount returns how many connections the server closed with code.
 func (m *Metrics) CloseCount(code uint16) uint64 { return m.labeled(m.closes, fmt.Sprint(code)).Load() }

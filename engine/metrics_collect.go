@@ -23,7 +23,7 @@ type metricDescs struct {
 	messagesIn, messagesOut, bytesIn, bytesOut, protocolErrors, stateDropped *prometheus.Desc
 	encodes, encodedBytes, errors                                            *prometheus.Desc
 	matchmaking, relayFrames, relayBytes, relays, proxied, ownerCache        *prometheus.Desc
-	directoryDropped, clusterErrors, inputsDropped, closes                   *prometheus.Desc
+	directoryDropped, clusterErrors, inputsDropped, closes, closesCut        *prometheus.Desc
 	playersInGrace, resumes, resumeLatency, resumeFailures                   *prometheus.Desc
 	relayProtocolErrors, limitRefusals                                       *prometheus.Desc
 	ticketsRequeued, ticketsExpiredLocally, noticesRecovered                 *prometheus.Desc
@@ -68,6 +68,7 @@ func newMetricDescs() metricDescs {
 		clusterErrors:         d("cluster_errors_total", "Failed calls to the cluster backend."),
 		inputsDropped:         d("inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason"),
 		closes:                d("closes_total", "Connections closed by the server, by close code.", "code"),
+		closesCut:             d("close_handshakes_cut_total", "Closing handshakes the server cut short, closing the socket: the client did not answer its close frame within CloseTimeout, or (a connection no session reads) sent more than 64 KiB first."),
 		playersInGrace:        d("players_in_grace", "Players whose connection ended, their seat kept for the reconnection grace."),
 		resumes:               d("resumes_total", "Seats resumed with a resume token."),
 		resumeLatency:         d("resume_seconds", "Resume latency on the room's node: Join with a resume token received to Joined queued."),
@@ -118,7 +119,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 		m.desc.messagesIn, m.desc.messagesOut, m.desc.bytesIn, m.desc.bytesOut, m.desc.protocolErrors, m.desc.stateDropped,
 		m.desc.encodes, m.desc.encodedBytes, m.desc.errors,
 		m.desc.matchmaking, m.desc.relayFrames, m.desc.relayBytes, m.desc.relays, m.desc.proxied, m.desc.ownerCache,
-		m.desc.directoryDropped, m.desc.clusterErrors, m.desc.inputsDropped, m.desc.closes,
+		m.desc.directoryDropped, m.desc.clusterErrors, m.desc.inputsDropped, m.desc.closes, m.desc.closesCut,
 		m.desc.playersInGrace, m.desc.resumes, m.desc.resumeLatency, m.desc.resumeFailures,
 		m.desc.relayProtocolErrors, m.desc.limitRefusals,
 		m.desc.ticketsRequeued, m.desc.ticketsExpiredLocally, m.desc.noticesRecovered,
@@ -195,6 +196,7 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	counter(d.bytesIn, tot.bytesIn)
 	counter(d.bytesOut, tot.bytesOut)
 	counter(d.protocolErrors, m.protocolErrors.Load())
+	counter(d.closesCut, m.closesCut.Load())
 	counter(d.stateDropped, m.stateDropped.Load())
 	counter(d.encodes, m.encFull.Load(), "full")
 	counter(d.encodes, m.encPatch.Load(), "patch")

@@ -52,7 +52,7 @@ newline`)
 var tickwireSeries = []string{
 	"tickwire_admin_actions_total", "tickwire_admin_auth_failures_total", "tickwire_admin_bus_rejected_total",
 	"tickwire_bytes_in_total", "tickwire_bytes_out_total",
-	"tickwire_closes_total", "tickwire_cluster_errors_total",
+	"tickwire_close_handshakes_cut_total", "tickwire_closes_total", "tickwire_cluster_errors_total",
 	"tickwire_connections", "tickwire_connections_read_in_lobby", "tickwire_connections_read_on_tick", "tickwire_connections_total",
 	"tickwire_directory_seat_syncs_total", "tickwire_directory_updates_dropped_total", "tickwire_directory_updates_retried_total", "tickwire_errors_total",
 	"tickwire_inputs_dropped_total", "tickwire_join_seconds", "tickwire_limit_refusals_total",

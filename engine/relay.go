@@ -388,7 +388,9 @@ func (e *Engine) proxyUpgrade(w http.ResponseWriter, r *http.Request, addr strin
 			// only see "1006" for a failed HTTP upgrade).
 			if ws, uerr := e.upgrader.Upgrade(w, r); uerr == nil {
 				e.metrics.closed(uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE))
-				lingerClose(ws.NetConn(), uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable", e.cfg.CloseTimeout)
+				if lingerClose(ws.NetConn(), uint16(tickwirev1.CloseCode_CLOSE_CODE_UPSTREAM_UNAVAILABLE), "owner node unreachable", e.cfg.CloseTimeout) {
+					e.metrics.closesCut.Add(1)
+				}
 				return
 			}
 			http.Error(w, "owner node unreachable", http.StatusBadGateway)

@@ -194,9 +194,11 @@ func (r closeRecorder) OnClose(_ *gws.Conn, err error) {
 
 // TestProxyFailureRunsTheClosingHandshake: the entry node's answer to an
 // upgrade it could not proxy runs the closing handshake too. A client that
-// sends at once after the upgrade still reads 4014 (closing at once turned
-// its messages into a reset), and the handler returns as soon as the client
-// has answered, long before CloseTimeout.
+// sends at once after the upgrade (48 KiB, within what the node drops
+// before it gives up: closeDrainMax) still reads 4014 (closing at once
+// turned its messages into a reset), and the handler returns as soon as
+// the client has answered, long before CloseTimeout, with the handshake
+// not counted as cut.
 func TestProxyFailureRunsTheClosingHandshake(t *testing.T) {
 	e := testEngine(t)
 	e.cfg.CloseTimeout = time.Minute
@@ -221,7 +223,7 @@ func TestProxyFailureRunsTheClosingHandshake(t *testing.T) {
 	defer ws.Close()
 	_ = ws.NetConn().SetDeadline(time.Now().Add(10 * time.Second))
 	msg := make([]byte, 1000)
-	for sent := 0; sent < 64<<10; sent += len(msg) {
+	for sent := 0; sent < 48<<10; sent += len(msg) {
 		if err := ws.WriteMessage(wsframe.OpBinary, msg); err != nil {
 			t.Fatalf("after %d bytes: %v (the entry node reset the connection)", sent, err)
 		}
@@ -235,6 +237,9 @@ func TestProxyFailureRunsTheClosingHandshake(t *testing.T) {
 	case <-handled:
 	case <-time.After(10 * time.Second):
 		t.Fatal("the handler still waits after the client answered")
+	}
+	if n := e.metrics.ClosesCut(); n != 0 {
+		t.Fatalf("%d closing handshakes counted as cut for a client that answered", n)
 	}
 }
 

@@ -107,6 +107,7 @@ type session struct {
 	// closeWith until then, 0 before. The readers drop the client's data
 	// frames once it is not 0: only its close matters.
 	closeSent atomic.Int64
+	closeCut  atomic.Bool // cutClose counted the session
 	offenses  atomic.Int32
 	offStart  atomic.Int64 // unix nanos when the offense window started
 
@@ -671,13 +672,17 @@ const closeDrainMax = 64 << 10
 // reads, on the caller's goroutine: the close frame, the end of the
 // sending side, then it reads and drops what the client sends (at most
 // closeDrainMax bytes) until the client's end of stream or timeout, and
-// closes (see sendClose for why not at once).
-func lingerClose(conn net.Conn, code uint16, reason string, timeout time.Duration) {
+// closes (see sendClose for why not at once). It reports whether the
+// handshake was cut short: the client neither ended its stream within
+// timeout nor stayed within closeDrainMax.
+func lingerClose(conn net.Conn, code uint16, reason string, timeout time.Duration) (cut bool) {
 	_ = conn.SetDeadline(time.Now().Add(timeout))
 	if _, ok := halfCloseWith(conn, code, reason); ok {
-		_, _ = io.Copy(io.Discard, io.LimitReader(conn, closeDrainMax))
+		n, err := io.Copy(io.Discard, io.LimitReader(conn, closeDrainMax))
+		cut = err != nil || n == closeDrainMax
 	}
 	_ = conn.Close()
+	return cut
 }
 
 // closeQueued is closeSent's value between closeWith and the close
@@ -694,9 +699,18 @@ func (s *session) closeExpired(now time.Time, timeout time.Duration) bool {
 		return false
 	}
 	if now.UnixNano()-at > int64(timeout) {
-		s.abort()
+		s.cutClose()
 	}
 	return true
+}
+
+// cutClose closes the socket of a session whose client did not answer its
+// close frame in time, counted once (tickwire_close_handshakes_cut_total).
+func (s *session) cutClose() {
+	if s.closeCut.CompareAndSwap(false, true) {
+		s.e.metrics.closesCut.Add(1)
+	}
+	s.abort()
 }
 
 // writeDeadline bounds the writer's next blocking writes: a socket that
