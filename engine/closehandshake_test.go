@@ -24,7 +24,9 @@ import (
 // still in flight when the node closed so always reads the close code
 // (closing the socket at once answered that input with a reset, which can
 // discard the close frame: the browser then reported 1006). Over TLS the
-// end of the stream is the node's close_notify.
+// end of the stream is the node's close_notify. What the client sends
+// meanwhile is bounded by count as well as by time: past 64 KiB the node
+// cuts the handshake, long before CloseTimeout.
 func TestClosingHandshake(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -32,12 +34,15 @@ func TestClosingHandshake(t *testing.T) {
 		answer  bool          // the client answers with its close frame
 		timeout time.Duration // Config.CloseTimeout
 		tls     bool          // wss:// (the end of the stream is TLS's close_notify)
+		flood   bool          // sendOn is past the bound: the node cuts the handshake
 	}{
 		{name: "client answers", answer: true, timeout: time.Minute},
-		{name: "client sends on, then answers", sendOn: 256 << 10, answer: true, timeout: time.Minute},
+		{name: "client sends on, then answers", sendOn: 48 << 10, answer: true, timeout: time.Minute},
 		{name: "client never answers", sendOn: 4 << 10, timeout: 200 * time.Millisecond},
-		{name: "TLS, client sends on, then answers", sendOn: 64 << 10, answer: true, timeout: time.Minute, tls: true},
+		{name: "client floods on", sendOn: 1 << 20, timeout: time.Minute, flood: true},
+		{name: "TLS, client sends on, then answers", sendOn: 48 << 10, answer: true, timeout: time.Minute, tls: true},
 		{name: "TLS, client never answers", timeout: 200 * time.Millisecond, tls: true},
+		{name: "TLS, client floods on", sendOn: 1 << 20, timeout: time.Minute, tls: true, flood: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -81,8 +86,20 @@ func TestClosingHandshake(t *testing.T) {
 			msg := make([]byte, 1000)
 			for sent := 0; sent < tc.sendOn; sent += len(msg) {
 				if err := ws.WriteMessage(wsframe.OpBinary, msg); err != nil {
+					if tc.flood && sent > 64<<10 {
+						break // the node cut the handshake: a reset
+					}
 					t.Fatalf("after %d bytes: %v (the node reset the connection)", sent, err)
 				}
+			}
+			if tc.flood {
+				// Cut at the bound, not at CloseTimeout (a minute), and
+				// counted.
+				eventually(t, "the node to cut the handshake", func() bool { return engine.Sessions(s.e) == 0 })
+				if got := s.e.Metrics().ClosesCut(); got != 1 {
+					t.Errorf("closing handshakes cut: %d, want 1", got)
+				}
+				return
 			}
 			if n, err := nc.Read(make([]byte, 64)); n != 0 || !errors.Is(err, io.EOF) {
 				t.Fatalf("after the close frame: %d bytes, %v; want the end of the stream", n, err)

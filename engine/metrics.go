@@ -82,8 +82,8 @@ type Metrics struct {
 	adminBusRejected  atomic.Uint64
 
 	// closesCut counts closing handshakes the node cut short: the client
-	// did not answer the close frame within Config.CloseTimeout (or sent
-	// more than closeDrainMax first, on a connection no session reads).
+	// did not answer the close frame within Config.CloseTimeout, or sent
+	// too much first (closeDrainMax, closeDropMax).
 	closesCut atomic.Uint64
 
 	desc    metricDescs

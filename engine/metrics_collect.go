@@ -68,7 +68,7 @@ func newMetricDescs() metricDescs {
 		clusterErrors:         d("cluster_errors_total", "Failed calls to the cluster backend."),
 		inputsDropped:         d("inputs_dropped_total", "Inputs and messages refused by rooms, by reason.", "reason"),
 		closes:                d("closes_total", "Connections closed by the server, by close code.", "code"),
-		closesCut:             d("close_handshakes_cut_total", "Closing handshakes the server cut short, closing the socket: the client did not answer its close frame within CloseTimeout, or (a connection no session reads) sent more than 64 KiB first."),
+		closesCut:             d("close_handshakes_cut_total", "Closing handshakes the server cut short, closing the socket: the client did not answer its close frame within CloseTimeout, or sent more than 64 KiB (or one MaxMessageSize message) first."),
 		playersInGrace:        d("players_in_grace", "Players whose connection ended, their seat kept for the reconnection grace."),
 		resumes:               d("resumes_total", "Seats resumed with a resume token."),
 		resumeLatency:         d("resume_seconds", "Resume latency on the room's node: Join with a resume token received to Joined queued."),

@@ -70,9 +70,13 @@ type session struct {
 	pending    *pendingFrame // left by the room goroutine
 	readBroken bool          // protocol error or close: read only until the end
 	peerClosed bool          // the client's close frame arrived
-	lim        *rate.Limiter // frames per second, of every kind
-	flood      *floodState   // from the first frame refused (allowFrame)
-	roomsMade  minuteCount   // rooms this connection created this minute
+	// closeDropped counts the bytes of the frames dropped since the node
+	// decided to close (closeDropMax). Next to the two bools, it keeps the
+	// session in its size class (TestSessionFitsItsSizeClass).
+	closeDropped int32
+	lim          *rate.Limiter // frames per second, of every kind
+	flood        *floodState   // from the first frame refused (allowFrame)
+	roomsMade    minuteCount   // rooms this connection created this minute
 
 	// cluster (reader unless noted)
 	relayed    bool                     // this is the owner side of a relay
@@ -665,8 +669,15 @@ func halfCloseWith(conn net.Conn, code uint16, reason string) (halfClosable, ok 
 }
 
 // closeDrainMax bounds what a closing connection reads and drops
-// (drainBeforeClose, lingerClose).
+// (drainBeforeClose, lingerClose, closeDropMax).
 const closeDrainMax = 64 << 10
+
+// closeDropMax is how many bytes of frames a session reads and drops
+// after the node decided to close it, waiting for the client's close
+// frame, before it cuts the handshake (cutClose): closeDrainMax, or one
+// message of Config.MaxMessageSize if that is more, so that a client
+// whose biggest message was in flight still gets its close read.
+func (s *session) closeDropMax() int { return max(closeDrainMax, s.e.cfg.MaxMessageSize+16) }
 
 // lingerClose runs the closing handshake on a connection no session
 // reads, on the caller's goroutine: the close frame, the end of the

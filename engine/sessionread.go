@@ -361,7 +361,13 @@ func (s *session) consume(data []byte, now time.Time, polled bool, arrival int64
 		off += n
 		if s.closeSent.Load() != 0 && !(msg && op == gws.OpcodeCloseConnection) {
 			// The node is closing the connection: only the client's close
-			// matters now.
+			// matters now. What it sends first is bounded by count too
+			// (closeDropMax), not only by Config.CloseTimeout.
+			if s.closeDropped += int32(n); int(s.closeDropped) > s.closeDropMax() {
+				s.readBroken = true
+				s.cutClose()
+				return len(data), false
+			}
 			continue
 		}
 		// Every frame counts against the rate, before anything decodes it.
