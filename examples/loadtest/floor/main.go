@@ -13,6 +13,13 @@
 // fixed 32-byte payload); gws reads each connection in a goroutine of its
 // own. It keeps no other state, sends no events and answers nothing else.
 //
+// A room's ticker starts when the room opens, so the rooms of a run whose
+// ramp opens one room a tick period (the load tool's default: 200 joins a
+// second, rooms of 10, 20 Hz) all tick within a few milliseconds of each
+// other. -phases N spreads them over N phases of the period instead, as
+// the engine's registry does (room k at phase bitreverse(k mod N)/N), to
+// measure what the engine's pacing costs a server that does nothing else.
+//
 //	go build -o /tmp/floor ./examples/loadtest/floor
 //	go run ./examples/loadtest -spawn -server-bin /tmp/floor -metrics none -rooms none -bots 1000
 package main
@@ -114,11 +121,15 @@ type room struct {
 // server places players in rooms and runs the rooms.
 type server struct {
 	payload []byte
-	mu      sync.Mutex
-	open    *room
-	rooms   int
-	wg      sync.WaitGroup
-	done    chan struct{}
+	// phases > 0 starts room k's ticker at phaseOf(k) of the period,
+	// counted from epoch; 0 at once.
+	phases int
+	epoch  time.Time
+	mu     sync.Mutex
+	open   *room
+	rooms  int
+	wg     sync.WaitGroup
+	done   chan struct{}
 }
 
 func newServer() *server {
@@ -133,7 +144,7 @@ func (s *server) join(p *player) *room {
 		s.rooms++
 		s.open = &room{id: "r" + strconv.Itoa(s.rooms)}
 		s.wg.Add(1)
-		go s.run(s.open)
+		go s.run(s.open, s.startOf(s.rooms-1, time.Now()))
 	}
 	r := s.open
 	r.mu.Lock()
@@ -143,9 +154,46 @@ func (s *server) join(p *player) *room {
 	return r
 }
 
-// run ticks r until the server closes: one State frame per player per tick.
-func (s *server) run(r *room) {
+// startOf is how long room k, opened at now, waits before its ticker
+// starts (phases).
+func (s *server) startOf(k int, now time.Time) time.Duration {
+	if s.phases <= 0 {
+		return 0
+	}
+	period := time.Second / tickRate
+	phase := period * time.Duration(bitReverse(k%s.phases, s.phases)) / time.Duration(s.phases)
+	return (phase - now.Sub(s.epoch)%period + period) % period
+}
+
+// bitReverse reverses the bits of k below the bits of n (a power of two;
+// otherwise k itself): 0, n/2, n/4, 3n/4, ... for k = 0, 1, 2, 3, ...
+func bitReverse(k, n int) int {
+	if n&(n-1) != 0 {
+		return k
+	}
+	r := 0
+	for b := 1; b < n; b <<= 1 {
+		r <<= 1
+		if k&b != 0 {
+			r |= 1
+		}
+	}
+	return r
+}
+
+// run ticks r until the server closes, from wait on: one State frame per
+// player per tick.
+func (s *server) run(r *room, wait time.Duration) {
 	defer s.wg.Done()
+	if wait > 0 {
+		w := time.NewTimer(wait)
+		select {
+		case <-s.done:
+			w.Stop()
+			return
+		case <-w.C:
+		}
+	}
 	t := time.NewTicker(time.Second / tickRate)
 	defer t.Stop()
 	var tick uint32
@@ -265,6 +313,7 @@ func (s *server) close() {
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8090", "listen address")
+	phases := flag.Int("phases", 0, "spread the rooms' ticks over this many phases of the period (0: each room ticks from when it opens)")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -275,6 +324,7 @@ func main() {
 		os.Exit(1)
 	}
 	s := newServer()
+	s.phases, s.epoch = *phases, time.Now()
 	hs := &http.Server{Handler: s.mux(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = hs.Close() }()
 	log.Info("floor server listening", "addr", ln.Addr().String())

@@ -158,3 +158,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// With -phases, room k's ticker starts at phase bitReverse(k mod N)/N of
+// the period, counted from the server's epoch, whenever the room opens;
+// without, at once.
+func TestRoomPhases(t *testing.T) {
+	const period = time.Second / tickRate
+	epoch := time.Unix(1000, 0)
+	tests := []struct {
+		phases, room int
+		opened       time.Duration // after epoch
+		wantPhase    time.Duration // when the ticker starts, in the period
+	}{
+		{phases: 64, room: 0, opened: 10 * time.Millisecond, wantPhase: 0},
+		{phases: 64, room: 1, opened: 10 * time.Millisecond, wantPhase: period / 2},
+		{phases: 64, room: 2, opened: 3*period + time.Millisecond, wantPhase: period / 4},
+		{phases: 64, room: 3, opened: 40 * time.Millisecond, wantPhase: 3 * period / 4},
+		{phases: 64, room: 65, opened: 7 * time.Millisecond, wantPhase: period / 2},
+		{phases: 3, room: 2, opened: 0, wantPhase: 2 * period / 3},
+	}
+	for _, tc := range tests {
+		s := &server{phases: tc.phases, epoch: epoch}
+		wait := s.startOf(tc.room, epoch.Add(tc.opened))
+		if wait < 0 || wait >= period {
+			t.Errorf("%+v: waits %v, want less than a period", tc, wait)
+		}
+		if got := (tc.opened + wait) % period; got != tc.wantPhase {
+			t.Errorf("%+v: ticker starts at %v in the period, want %v", tc, got, tc.wantPhase)
+		}
+	}
+	if wait := (&server{}).startOf(5, epoch.Add(time.Hour)); wait != 0 {
+		t.Errorf("without phases a room waits %v, want 0", wait)
+	}
+}
