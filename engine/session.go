@@ -716,7 +716,8 @@ func (s *session) closeExpired(now time.Time, timeout time.Duration) bool {
 }
 
 // cutClose closes the socket of a session whose client did not answer its
-// close frame in time, counted once (tickwire_close_handshakes_cut_total).
+// close frame in time, or sent too much before it (closeDropMax), counted
+// once (tickwire_close_handshakes_cut_total).
 func (s *session) cutClose() {
 	if s.closeCut.CompareAndSwap(false, true) {
 		s.e.metrics.closesCut.Add(1)

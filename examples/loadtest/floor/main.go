@@ -15,8 +15,8 @@
 //
 // A room's ticker starts when the room opens, so the rooms of a run whose
 // ramp opens one room a tick period (the load tool's default: 200 joins a
-// second, rooms of 10, 20 Hz) all tick within a few milliseconds of each
-// other. -phases N spreads them over N phases of the period instead, as
+// second, rooms of 10, 20 Hz) tick close together (docs/performance.md,
+// "CPU at 1,000 clients"). -phases N spreads them over N phases of the period instead, as
 // the engine's registry does (room k at phase bitreverse(k mod N)/N), to
 // measure what the engine's pacing costs a server that does nothing else.
 //
@@ -121,8 +121,8 @@ type room struct {
 // server places players in rooms and runs the rooms.
 type server struct {
 	payload []byte
-	// phases > 0 starts room k's ticker at phaseOf(k) of the period,
-	// counted from epoch; 0 at once.
+	// phases > 0 starts each room's ticker at its phase of the period,
+	// counted from epoch (startOf); 0 at once.
 	phases int
 	epoch  time.Time
 	mu     sync.Mutex
