@@ -651,11 +651,7 @@ func (e *Engine) shutdown(ctx context.Context) error {
 		}
 	}
 	for _, s := range e.sessionList() {
-		if s.closeSent.Load() != 0 {
-			s.cutClose() // its client never answered
-		} else {
-			s.abort()
-		}
+		s.cutClose() // its client never answered
 	}
 	if l := e.lobby.Swap(nil); l != nil {
 		l.stop() // what is left gets read goroutines, which see the closed sockets

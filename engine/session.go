@@ -716,10 +716,11 @@ func (s *session) closeExpired(now time.Time, timeout time.Duration) bool {
 }
 
 // cutClose closes the socket of a session whose client did not answer its
-// close frame in time, or sent too much before it (closeDropMax), counted
-// once (tickwire_close_handshakes_cut_total).
+// close frame in time, or sent too much before it (closeDropMax). A
+// session in its closing handshake (closeSent set) is counted once
+// (tickwire_close_handshakes_cut_total); one that was not is only closed.
 func (s *session) cutClose() {
-	if s.closeCut.CompareAndSwap(false, true) {
+	if s.closeSent.Load() != 0 && s.closeCut.CompareAndSwap(false, true) {
 		s.e.metrics.closesCut.Add(1)
 	}
 	s.abort()
